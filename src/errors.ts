@@ -1,0 +1,148 @@
+import type { ErrorInfo, JobId, JobStatus } from "./types.js";
+
+/** Every error code jobgraph raises. */
+export type QueueErrorCode =
+  | "VALIDATION"
+  | "DEPENDENCY_CYCLE"
+  | "UNKNOWN_DEPENDENCY"
+  | "DUPLICATE_JOB"
+  | "JOB_NOT_FOUND"
+  | "JOB_TIMEOUT"
+  | "QUEUE_CLOSED"
+  | "UNKNOWN_JOB_TYPE"
+  | "INVALID_STATE"
+  | "LEASE_LOST"
+  | "SCHEMA_TOO_NEW"
+  | "STORAGE";
+
+/** The base of every error jobgraph throws; `code` is a literal that callers can switch on. */
+export class QueueError<C extends QueueErrorCode = QueueErrorCode> extends Error {
+  constructor(
+    readonly code: C,
+    message: string,
+    options?: { cause?: unknown; details?: unknown },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    if (options?.details !== undefined) this.details = options.details;
+  }
+  /** Structured detail for callers (field errors, ids); never a stack or a database message. */
+  readonly details?: unknown;
+}
+
+/** Input that does not match the schema of an option, payload or request. */
+export class ValidationError extends QueueError<"VALIDATION"> {
+  constructor(message: string, readonly issues: readonly { path: string; message: string }[] = [], cause?: unknown) {
+    super("VALIDATION", message, { cause, details: issues.length > 0 ? { issues } : undefined });
+  }
+}
+
+/** A submitted graph has a cycle; `cycle` lists the keys on it, in order, first key repeated last. */
+export class DependencyCycleError extends QueueError<"DEPENDENCY_CYCLE"> {
+  constructor(readonly cycle: readonly string[]) {
+    super("DEPENDENCY_CYCLE", `dependency cycle: ${cycle.join(" -> ")}`, { details: { cycle } });
+  }
+}
+
+/** A dependency names neither a key of the submission nor an existing job. */
+export class UnknownDependencyError extends QueueError<"UNKNOWN_DEPENDENCY"> {
+  constructor(readonly dependency: string, readonly dependent?: string) {
+    super(
+      "UNKNOWN_DEPENDENCY",
+      `unknown dependency ${JSON.stringify(dependency)}${dependent === undefined ? "" : ` of ${JSON.stringify(dependent)}`}`,
+      { details: { dependency, dependent } },
+    );
+  }
+}
+
+/** A live job (blocked, pending or running) already holds this idempotency key. */
+export class DuplicateJobError extends QueueError<"DUPLICATE_JOB"> {
+  constructor(readonly existingJobId: JobId, readonly existingStatus: JobStatus, readonly idempotencyKey: string) {
+    super("DUPLICATE_JOB", `a live job already has idempotency key ${JSON.stringify(idempotencyKey)}: ${existingJobId}`, {
+      details: { existingJobId, existingStatus },
+    });
+  }
+}
+
+/** No job has this id. */
+export class JobNotFoundError extends QueueError<"JOB_NOT_FOUND"> {
+  constructor(readonly jobId: string) {
+    super("JOB_NOT_FOUND", `job not found: ${jobId}`, { details: { jobId } });
+  }
+}
+
+/** An attempt ran past its `timeoutMs`. */
+export class JobTimeoutError extends QueueError<"JOB_TIMEOUT"> {
+  constructor(readonly timeoutMs: number) {
+    super("JOB_TIMEOUT", `attempt timed out after ${timeoutMs} ms`);
+  }
+}
+
+/** The queue is shutting down or shut down. */
+export class QueueClosedError extends QueueError<"QUEUE_CLOSED"> {
+  constructor(message = "the queue is shut down") {
+    super("QUEUE_CLOSED", message);
+  }
+}
+
+/** No handler is registered for this type, or the type is not allowed here. */
+export class UnknownJobTypeError extends QueueError<"UNKNOWN_JOB_TYPE"> {
+  constructor(readonly jobType: string) {
+    super("UNKNOWN_JOB_TYPE", `no handler for job type ${JSON.stringify(jobType)}`, { details: { type: jobType } });
+  }
+}
+
+/** The job's status does not allow the operation (e.g. retrying a completed job). */
+export class InvalidStateError extends QueueError<"INVALID_STATE"> {
+  constructor(readonly jobId: JobId, readonly status: JobStatus, operation: string) {
+    super("INVALID_STATE", `cannot ${operation} job ${jobId} in status ${status}`, { details: { jobId, status } });
+  }
+}
+
+/** The worker lost the lease on an attempt (rescued elsewhere, or cancelled); its outcome is discarded. */
+export class LeaseLostError extends QueueError<"LEASE_LOST"> {
+  constructor(readonly jobId: JobId) {
+    super("LEASE_LOST", `lease lost on job ${jobId}`);
+  }
+}
+
+/** The database schema was written by a newer jobgraph than this one. */
+export class SchemaTooNewError extends QueueError<"SCHEMA_TOO_NEW"> {
+  constructor(readonly databaseVersion: number, readonly codeVersion: number) {
+    super("SCHEMA_TOO_NEW", `schema version ${databaseVersion} is newer than this jobgraph knows (${codeVersion})`);
+  }
+}
+
+/** Storage failed; `cause` holds the driver's error, the message never does. */
+export class StorageError extends QueueError<"STORAGE"> {
+  constructor(message: string, cause?: unknown) {
+    super("STORAGE", message, { cause });
+  }
+}
+
+/** Thrown by a handler to fail its job at once, without further attempts. */
+export class PermanentError extends Error {
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "PermanentError";
+    if (options?.code !== undefined) this.code = options.code;
+  }
+  readonly code?: string;
+}
+
+/** What is kept of any thrown value: name, message and a string code, never the stack. */
+export function toErrorInfo(err: unknown): ErrorInfo {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === "string" ? { name: err.name, message: err.message, code } : { name: err.name, message: err.message };
+  }
+  return { name: "Error", message: typeof err === "string" ? err : safeString(err) };
+}
+
+function safeString(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,92 @@
+import { PRIORITIES, type JobId, type Priority, type Resources } from "./types.js";
+
+/** A runnable job as the admission policy sees it. */
+export interface AdmissionCandidate {
+  readonly id: JobId;
+  readonly priority: Priority;
+  /** When it became runnable; waiting is measured from here. */
+  readonly runAt: Date;
+  /** Insertion order, the tie-break after `runAt`. */
+  readonly seq: number;
+  readonly resources: Resources;
+}
+
+export interface AdmissionRequest {
+  /** Free attempt slots. */
+  readonly slots: number;
+  readonly free: Resources;
+  readonly capacity: Resources;
+  readonly starvationMs: number;
+  readonly now: Date;
+}
+
+export interface Admission {
+  /** Ids to claim, in the order they were chosen. */
+  readonly admitted: readonly JobId[];
+  /** Candidates that need more than the whole capacity. */
+  readonly unschedulable: readonly JobId[];
+}
+
+/**
+ * The level a job competes at: its own, one level more urgent for every `starvationMs` it has
+ * waited since `runAt`, never above critical (0).
+ */
+export function effectivePriority(priority: Priority, runAt: Date, now: Date, starvationMs: number): number {
+  const level = PRIORITIES.indexOf(priority);
+  const waited = now.getTime() - runAt.getTime();
+  if (waited <= 0 || starvationMs <= 0) return level;
+  return Math.max(0, level - Math.floor(waited / starvationMs));
+}
+
+/** Whether `need` fits into `free`: every unit named by `need` must be available. */
+export function fits(need: Resources, free: Resources): boolean {
+  for (const [unit, amount] of Object.entries(need)) {
+    if (amount > 0 && (free[unit] ?? 0) < amount) return false;
+  }
+  return true;
+}
+
+/** `free - need`, unit by unit; a unit the capacity does not name stays absent. */
+export function reserve(free: Resources, need: Resources): Resources {
+  const next: Record<string, number> = { ...free };
+  for (const [unit, amount] of Object.entries(need)) next[unit] = (next[unit] ?? 0) - amount;
+  return next;
+}
+
+/** `free + need`, unit by unit. */
+export function release(free: Resources, need: Resources): Resources {
+  const next: Record<string, number> = { ...free };
+  for (const [unit, amount] of Object.entries(need)) next[unit] = (next[unit] ?? 0) + amount;
+  return next;
+}
+
+/**
+ * Chooses which candidates to claim. In effective-priority order (then `runAt`, then `seq`),
+ * a candidate that fits is taken; one that does not fit is skipped so smaller jobs may backfill,
+ * unless it has waited longer than `starvationMs`: then it reserves what it needs, and later
+ * candidates may use only what is left beyond that. Candidates needing more than the whole
+ * capacity are reported as unschedulable and reserve nothing.
+ */
+export function admitJobs(candidates: readonly AdmissionCandidate[], request: AdmissionRequest): Admission {
+  const { now, starvationMs } = request;
+  const ranked = candidates
+    .map((c) => ({ c, level: effectivePriority(c.priority, c.runAt, now, starvationMs) }))
+    .sort((a, b) => a.level - b.level || a.c.runAt.getTime() - b.c.runAt.getTime() || a.c.seq - b.c.seq);
+  const admitted: JobId[] = [];
+  const unschedulable: JobId[] = [];
+  let free = request.free;
+  for (const { c } of ranked) {
+    if (!fits(c.resources, request.capacity)) {
+      unschedulable.push(c.id);
+      continue;
+    }
+    if (admitted.length >= request.slots) continue;
+    if (fits(c.resources, free)) {
+      admitted.push(c.id);
+      free = reserve(free, c.resources);
+    } else if (now.getTime() - c.runAt.getTime() > starvationMs) {
+      free = reserve(free, c.resources);
+    }
+  }
+  return { admitted, unschedulable };
+}

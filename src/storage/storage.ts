@@ -1,0 +1,224 @@
+import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry, NewJob, NewLogLine, Priority, Resources } from "../types.js";
+
+/**
+ * THE SEAM between the core and persistence. The core decides (priorities, backoff, retry or
+ * fail, admission); storage records those decisions atomically and owns only what must be
+ * atomic with a write: unblocking and cascade-cancel, idempotency, and claims without double claims.
+ *
+ * Every method that changes a job's status also writes a `kind: "status"` log entry for it in
+ * the same atomic step, and publishes a `JobChange` to subscribers once the change is durable.
+ * `now` is the core's clock; MemoryStorage judges time by it, PostgresStorage by the database
+ * clock (so workers' clocks need not agree).
+ */
+export interface Storage {
+  /** Creates or upgrades what the store needs (PostgreSQL: migrations). Idempotent. */
+  setup(): Promise<void>;
+  /** Releases connections and listeners. The store is unusable afterwards. */
+  close(): Promise<void>;
+
+  /**
+   * Inserts jobs and their edges, all or nothing. Throws `UnknownDependencyError` (a `dependsOn`
+   * id that is neither in the batch nor stored) or `DuplicateJobError` (a live job holds an
+   * idempotency key and `onDuplicate` is "reject") and then changes nothing.
+   * Jobs come in topological order: every in-batch dependency precedes its dependents.
+   * A job starts `blocked` if any dependency is not completed, `cancelled` at once if one is
+   * failed or cancelled, else `pending`.
+   */
+  insertJobs(request: InsertRequest): Promise<InsertResult>;
+
+  /**
+   * Leases up to `limit` runnable jobs (pending, `runAt <= now`, type in `types`), chosen by
+   * `admitJobs` (src/resources.ts) from candidates in effective-priority order, so that what is
+   * claimed fits `free`. Sets status running, `attempt + 1`, `startedAt`, a fresh lease token and
+   * `leaseExpiresAt = now + leaseMs`. Two concurrent claims never return the same job.
+   */
+  claimJobs(request: ClaimRequest): Promise<ClaimResult>;
+
+  /** Extends live leases; reports each as alive, lost (settled or rescued elsewhere) or cancel-requested. */
+  heartbeat(leases: readonly Lease[], leaseMs: number, now: Date): Promise<readonly HeartbeatResult[]>;
+
+  /**
+   * Stores outcomes, each a compare-and-set on its lease token: a settle whose token no longer
+   * matches a running job changes nothing and answers `lost`. In the same atomic step: on
+   * completion, dependents whose dependencies are now all completed become pending; on
+   * failed/cancelled, every transitive dependent still blocked or pending is cancelled.
+   * Results come back in request order.
+   */
+  settle(settlements: readonly Settlement[], now: Date): Promise<readonly SettleResult[]>;
+
+  /** Running jobs whose lease expired by `now`, oldest expiry first, for the rescuer to settle. */
+  findExpiredLeases(now: Date, limit: number): Promise<readonly ExpiredLease[]>;
+
+  /**
+   * Cancels jobs: blocked/pending ones at once (and their transitive dependents); running ones
+   * get a cancel request that their worker sees through the change feed or its heartbeat,
+   * and settle as cancelled. Terminal jobs are left as they are. Unknown ids are reported.
+   */
+  cancelJobs(ids: readonly JobId[], now: Date): Promise<CancelResult>;
+
+  /**
+   * Makes a failed or cancelled job pending again with a fresh attempt budget (`attempt` back to
+   * 0, error cleared), and brings its dependents that were cancelled because of it back to
+   * blocked. Other statuses: `InvalidStateError`; unknown id: `JobNotFoundError`.
+   */
+  retryJob(id: JobId, now: Date): Promise<RetryResult>;
+
+  getJob(id: JobId): Promise<JobRecord | undefined>;
+  /** Jobs by id, in no particular order; unknown ids are left out. */
+  getJobs(ids: readonly JobId[]): Promise<readonly JobRecord[]>;
+  /** Newest first (by insertion order), filtered, with an opaque cursor to the next page. */
+  listJobs(query: ListQuery): Promise<ListPage>;
+  /** Jobs by status, and runnable-or-waiting pending jobs by priority. */
+  countJobs(): Promise<JobCounts>;
+
+  /** Stores handler log lines. Lines of an attempt that lost its lease are still kept. */
+  appendLogs(lines: readonly NewLogLine[]): Promise<void>;
+  /** A job's history in order: status changes and log lines, each with its attempt. */
+  listLogs(jobId: JobId): Promise<readonly LogEntry[]>;
+
+  /**
+   * The change feed: a hint, possibly coalesced, possibly from other processes. `onReset` is
+   * called when changes may have been missed (a reconnect), so the subscriber re-reads state.
+   */
+  subscribe(listener: ChangeListener): Unsubscribe;
+
+  /**
+   * Optional: a transaction bound to one attempt, opened on the handler's first use of its
+   * `handle`, in which the completion is written (CAS on the lease). PostgresStorage implements it.
+   */
+  openAttemptTransaction?(lease: Lease): AttemptTransaction;
+}
+
+export interface ChangeListener {
+  readonly onChange: (changes: readonly JobChange[]) => void;
+  readonly onReset?: () => void;
+}
+export type Unsubscribe = () => void;
+
+export interface InsertRequest {
+  readonly jobs: readonly NewJob[];
+  readonly onDuplicate: "reject" | "return-existing";
+  readonly now: Date;
+  /** A caller's transaction (PostgresStorage: a postgres.js `TransactionSql`); the insert joins it. */
+  readonly tx?: unknown;
+}
+
+/** Per submitted job, in input order: the stored job, or the live job that already held its key. */
+export interface InsertResult {
+  readonly jobs: readonly InsertedJob[];
+}
+export type InsertedJob =
+  | { readonly type: "inserted"; readonly job: JobRecord }
+  | { readonly type: "existing"; readonly job: JobRecord };
+
+export interface ClaimRequest {
+  readonly workerId: string;
+  /** Job types this worker has handlers for. */
+  readonly types: readonly string[];
+  /** Free attempt slots. */
+  readonly limit: number;
+  /** Resources free right now. */
+  readonly free: Resources;
+  /** The worker's whole capacity: jobs needing more are never claimed here. */
+  readonly capacity: Resources;
+  readonly starvationMs: number;
+  readonly leaseMs: number;
+  readonly now: Date;
+}
+
+/** A worker's right to settle one attempt. */
+export interface Lease {
+  readonly jobId: JobId;
+  readonly token: string;
+  readonly attempt: number;
+}
+
+export interface ClaimedJob {
+  readonly job: JobRecord;
+  readonly lease: Lease;
+}
+
+export interface ClaimResult {
+  readonly claimed: readonly ClaimedJob[];
+  /** Runnable candidates seen that need more than the whole capacity. */
+  readonly unschedulable: readonly JobId[];
+}
+
+export interface HeartbeatResult {
+  readonly jobId: JobId;
+  readonly state: "alive" | "lost" | "cancel-requested";
+}
+
+/** How an attempt ended, as decided by the core. */
+export type Outcome =
+  | { readonly type: "completed"; readonly result: Json }
+  | { readonly type: "retry"; readonly error: ErrorInfo; readonly runAt: Date }
+  | { readonly type: "failed"; readonly error: ErrorInfo }
+  | { readonly type: "cancelled"; readonly error: ErrorInfo }
+  /** Released by shutdown: back to pending, the attempt given back. */
+  | { readonly type: "interrupted" };
+
+export interface Settlement {
+  readonly lease: Lease;
+  readonly outcome: Outcome;
+}
+
+export type SettleResult =
+  | {
+      readonly type: "settled";
+      readonly job: JobRecord;
+      /** Dependents that became pending. */
+      readonly unblocked: readonly JobId[];
+      /** Dependents cancelled by the cascade. */
+      readonly cancelled: readonly JobId[];
+    }
+  | { readonly type: "lost"; readonly jobId: JobId };
+
+export interface ExpiredLease {
+  readonly job: JobRecord;
+  readonly lease: Lease;
+}
+
+export interface CancelResult {
+  /** Jobs that are now cancelled, cascaded dependents included. */
+  readonly cancelled: readonly JobId[];
+  /** Running jobs asked to stop. */
+  readonly cancelRequested: readonly JobId[];
+  readonly notFound: readonly JobId[];
+}
+
+export interface RetryResult {
+  readonly job: JobRecord;
+  /** Dependents brought back from cancelled to blocked. */
+  readonly revived: readonly JobId[];
+}
+
+export interface ListQuery {
+  readonly status?: readonly JobStatus[];
+  readonly type?: readonly string[];
+  readonly limit: number;
+  readonly cursor?: string;
+}
+
+export interface ListPage {
+  readonly jobs: readonly JobRecord[];
+  readonly nextCursor: string | undefined;
+}
+
+export interface JobCounts {
+  readonly byStatus: Readonly<Record<JobStatus, number>>;
+  /** Pending jobs per priority: the queue length. */
+  readonly pendingByPriority: Readonly<Record<Priority, number>>;
+}
+
+/** An attempt-bound transaction; see `Storage.openAttemptTransaction`. */
+export interface AttemptTransaction {
+  /** What the handler sees as `ctx.tx`. */
+  readonly handle: unknown;
+  /** Whether the handler used it. */
+  readonly opened: boolean;
+  /** Writes the outcome inside the transaction and commits; `lost` rolls everything back. */
+  commit(outcome: Outcome, now: Date): Promise<SettleResult>;
+  /** Rolls back whatever the handler wrote. */
+  rollback(): Promise<void>;
+}

@@ -1,0 +1,109 @@
+/** A job's id: a UUID string made by the core before insert. */
+export type JobId = string;
+
+/** Every status a job can be in; see the lifecycle in README.md. */
+export const JOB_STATUSES = ["blocked", "pending", "running", "completed", "failed", "cancelled"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** Statuses a job never leaves on its own. */
+export const TERMINAL_STATUSES: readonly JobStatus[] = ["completed", "failed", "cancelled"];
+/** Statuses among which an idempotency key is unique. */
+export const LIVE_STATUSES: readonly JobStatus[] = ["blocked", "pending", "running"];
+
+/** Priority levels, most urgent first. Stored as their index (0 = critical). */
+export const PRIORITIES = ["critical", "high", "normal", "low"] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+/** Named numeric units a job needs while it runs, e.g. `{ cpu: 1, memoryMb: 512 }`. */
+export type Resources = Readonly<Record<string, number>>;
+
+/** A value that survives `JSON.stringify` / `JSON.parse` unchanged. */
+export type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json };
+
+/** What is kept of an error: never a stack trace. */
+export interface ErrorInfo {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string;
+}
+
+/** How the wait before the next attempt grows. */
+export interface BackoffPolicy {
+  readonly type: "exponential" | "fixed";
+  readonly baseMs: number;
+  readonly maxMs: number;
+  readonly jitter: boolean;
+}
+
+/** One job as stored. Dates are `Date` objects; `payload` and `result` are JSON. */
+export interface JobRecord {
+  readonly id: JobId;
+  readonly type: string;
+  readonly status: JobStatus;
+  readonly priority: Priority;
+  readonly payload: Json;
+  readonly result: Json | undefined;
+  readonly error: ErrorInfo | undefined;
+  /** Attempts started so far (an attempt interrupted by shutdown is given back). */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly backoff: BackoffPolicy;
+  readonly dependsOn: readonly JobId[];
+  readonly idempotencyKey: string | undefined;
+  readonly resources: Resources;
+  readonly timeoutMs: number | undefined;
+  readonly runAt: Date;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly startedAt: Date | undefined;
+  readonly finishedAt: Date | undefined;
+}
+
+/** A job as the core hands it to storage for insert: everything decided, ids made. */
+export interface NewJob {
+  readonly id: JobId;
+  readonly type: string;
+  readonly priority: Priority;
+  readonly payload: Json;
+  readonly maxAttempts: number;
+  readonly backoff: BackoffPolicy;
+  readonly dependsOn: readonly JobId[];
+  readonly idempotencyKey: string | undefined;
+  readonly resources: Resources;
+  readonly timeoutMs: number | undefined;
+  readonly runAt: Date;
+}
+
+/** Log levels a handler may use with `ctx.log`. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** One line of a job's history: a status change or a `ctx.log` line. */
+export interface LogEntry {
+  readonly seq: number;
+  readonly at: Date;
+  readonly attempt: number;
+  readonly kind: "status" | "log";
+  readonly level?: LogLevel;
+  readonly message: string;
+  readonly data?: Json;
+}
+
+/** A handler log line on its way to storage. */
+export interface NewLogLine {
+  readonly jobId: JobId;
+  readonly attempt: number;
+  readonly at: Date;
+  readonly level: LogLevel;
+  readonly message: string;
+  readonly data?: Json;
+}
+
+/** A status change, as published by the storage change feed. Carries no job data. */
+export interface JobChange {
+  readonly id: JobId;
+  readonly type: string;
+  readonly status: JobStatus;
+  readonly attempt: number;
+  readonly at: Date;
+}

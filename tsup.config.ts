@@ -1,0 +1,14 @@
+import { defineConfig } from "tsup";
+
+export default defineConfig({
+  entry: {
+    index: "src/index.ts",
+  },
+  format: ["esm", "cjs"],
+  dts: { compilerOptions: { ignoreDeprecations: "6.0" } },
+  splitting: true,
+  sourcemap: true,
+  clean: true,
+  target: "node20",
+  noExternal: ["p-limit"],
+});
