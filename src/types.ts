@@ -106,4 +106,6 @@ export interface JobChange {
   readonly status: JobStatus;
   readonly attempt: number;
   readonly at: Date;
+  /** Set when a running job was asked to stop: its worker aborts the attempt's signal. */
+  readonly cancelRequested?: boolean;
 }

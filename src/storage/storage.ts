@@ -6,7 +6,8 @@ import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry,
  * atomic with a write: unblocking and cascade-cancel, idempotency, and claims without double claims.
  *
  * Every method that changes a job's status also writes a `kind: "status"` log entry for it in
- * the same atomic step, and publishes a `JobChange` to subscribers once the change is durable.
+ * the same atomic step (`message`: the new status; `data`: `{ from: previous status or null,
+ * error?: ErrorInfo }`; `attempt`: the job's attempt after the change), and publishes a `JobChange` to subscribers once the change is durable.
  * `now` is the core's clock; MemoryStorage judges time by it, PostgresStorage by the database
  * clock (so workers' clocks need not agree).
  */
