@@ -13,7 +13,8 @@ export type QueueErrorCode =
   | "INVALID_STATE"
   | "LEASE_LOST"
   | "SCHEMA_TOO_NEW"
-  | "STORAGE";
+  | "STORAGE"
+  | "WAIT_TIMEOUT";
 
 /** The base of every error jobgraph throws; `code` is a literal that callers can switch on. */
 export class QueueError<C extends QueueErrorCode = QueueErrorCode> extends Error {
@@ -144,5 +145,12 @@ function safeString(value: unknown): string {
     return JSON.stringify(value) ?? String(value);
   } catch {
     return String(value);
+  }
+}
+
+/** `waitFor` gave up before the job reached a terminal status. */
+export class WaitTimeoutError extends QueueError<"WAIT_TIMEOUT"> {
+  constructor(readonly jobId: JobId, readonly timeoutMs: number) {
+    super("WAIT_TIMEOUT", `job ${jobId} did not finish within ${timeoutMs} ms`, { details: { jobId } });
   }
 }

@@ -1,6 +1,69 @@
-export { QueueError, ValidationError, DependencyCycleError, UnknownDependencyError, DuplicateJobError, JobNotFoundError, JobTimeoutError, QueueClosedError, UnknownJobTypeError, InvalidStateError, LeaseLostError, SchemaTooNewError, StorageError, PermanentError } from "./errors.js";
+export { Queue } from "./queue.js";
+export type { ListJobsQuery, JobPage } from "./queue.js";
+export { MemoryStorage } from "./storage/memory.js";
+export type {
+  Storage,
+  ChangeListener,
+  Unsubscribe,
+  InsertRequest,
+  InsertResult,
+  InsertedJob,
+  ClaimRequest,
+  ClaimResult,
+  ClaimedJob,
+  Lease,
+  HeartbeatResult,
+  Outcome,
+  Settlement,
+  SettleResult,
+  ExpiredLease,
+  CancelResult,
+  RetryResult,
+  ListQuery,
+  ListPage,
+  JobCounts,
+  AttemptTransaction,
+} from "./storage/storage.js";
+export {
+  QueueError,
+  ValidationError,
+  DependencyCycleError,
+  UnknownDependencyError,
+  DuplicateJobError,
+  JobNotFoundError,
+  JobTimeoutError,
+  QueueClosedError,
+  UnknownJobTypeError,
+  InvalidStateError,
+  LeaseLostError,
+  SchemaTooNewError,
+  StorageError,
+  WaitTimeoutError,
+  PermanentError,
+  toErrorInfo,
+} from "./errors.js";
 export type { QueueErrorCode } from "./errors.js";
+export type { HandlerDefinition, HandlerRef, JobContext } from "./handler.js";
+export type { QueueEvents, QueueEventName, QueueListener } from "./events.js";
+export type { QueueMetrics, Percentiles } from "./metrics.js";
+export type { QueueOptions, EnqueueOptions, EnqueueManyOptions, GraphNodeInput } from "./options.js";
 export { ManualClock, systemClock } from "./clock.js";
 export type { Clock, TimerHandle } from "./clock.js";
-export { JOB_STATUSES, PRIORITIES } from "./types.js";
-export type { JobId, JobStatus, Priority, Resources, Json, ErrorInfo, BackoffPolicy, JobRecord, LogEntry, LogLevel, JobChange } from "./types.js";
+export { admitJobs, effectivePriority, fits } from "./resources.js";
+export type { AdmissionCandidate, AdmissionRequest, Admission } from "./resources.js";
+export { JOB_STATUSES, PRIORITIES, TERMINAL_STATUSES, LIVE_STATUSES, LOG_LEVELS } from "./types.js";
+export type {
+  JobId,
+  JobStatus,
+  Priority,
+  Resources,
+  Json,
+  ErrorInfo,
+  BackoffPolicy,
+  JobRecord,
+  NewJob,
+  NewLogLine,
+  LogEntry,
+  LogLevel,
+  JobChange,
+} from "./types.js";

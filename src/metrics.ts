@@ -1,0 +1,105 @@
+import type { Clock } from "./clock.js";
+import type { JobCounts } from "./storage/storage.js";
+import type { Resources } from "./types.js";
+
+/** Percentiles over the sliding window. */
+export interface Percentiles {
+  readonly count: number;
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+}
+
+/** `queue.metrics()`. Counts are the store's (all processes); timings and rates are this process's. */
+export interface QueueMetrics {
+  readonly jobs: JobCounts;
+  /** Enqueue (or runAt) to start, over the window, in ms. */
+  readonly waitTimeMs: Percentiles;
+  /** Start to finish of attempts, over the window, in ms. */
+  readonly runTimeMs: Percentiles;
+  /** Failed attempts (retried or not) over finished attempts in the window, 0..1. */
+  readonly failureRate: number;
+  /** Jobs completed per second over the window. */
+  readonly throughputPerSecond: number;
+  readonly windowMs: number;
+  readonly running: number;
+  readonly concurrency: number;
+  readonly resources: { readonly capacity: Resources; readonly inUse: Resources };
+  /** Runnable jobs seen that need more than this worker's whole capacity. */
+  readonly unschedulable: number;
+  /** Attempts whose handler ignored its aborted signal past the grace. */
+  readonly stuck: number;
+}
+
+interface Sample {
+  readonly at: number;
+  readonly value: number;
+}
+
+/** Keeps recent wait and run times and attempt outcomes in bounded sliding windows. */
+export class MetricsRecorder {
+  private waits: Sample[] = [];
+  private runs: Sample[] = [];
+  private finishes: { at: number; failed: boolean }[] = [];
+
+  constructor(
+    private readonly clock: Clock,
+    readonly windowMs = 60_000,
+    private readonly maxSamples = 4_096,
+  ) {}
+
+  recordStart(waitMs: number): void {
+    this.push(this.waits, { at: this.clock.now(), value: Math.max(0, waitMs) });
+  }
+
+  /** Attempts whose handler ignored its aborted signal past the grace, ever. */
+  stuck = 0;
+
+  recordStuck(): void {
+    this.stuck += 1;
+  }
+
+  recordFinish(runMs: number, failed: boolean): void {
+    const at = this.clock.now();
+    this.push(this.runs, { at, value: Math.max(0, runMs) });
+    this.finishes.push({ at, failed });
+    if (this.finishes.length > this.maxSamples) this.finishes.shift();
+  }
+
+  waitTimes(): Percentiles {
+    return percentiles(this.recent(this.waits).map((s) => s.value));
+  }
+
+  runTimes(): Percentiles {
+    return percentiles(this.recent(this.runs).map((s) => s.value));
+  }
+
+  failureRate(): number {
+    const recent = this.recent(this.finishes);
+    return recent.length === 0 ? 0 : recent.filter((f) => f.failed).length / recent.length;
+  }
+
+  throughputPerSecond(): number {
+    const completed = this.recent(this.finishes).filter((f) => !f.failed).length;
+    return completed / (this.windowMs / 1_000);
+  }
+
+  private recent<T extends { at: number }>(samples: T[]): T[] {
+    const since = this.clock.now() - this.windowMs;
+    while (samples.length > 0 && (samples[0] as T).at < since) samples.shift();
+    return samples;
+  }
+
+  private push(samples: Sample[], sample: Sample): void {
+    samples.push(sample);
+    if (samples.length > this.maxSamples) samples.shift();
+  }
+}
+
+/** Nearest-rank percentiles; zeros when there are no samples. */
+export function percentiles(values: readonly number[]): Percentiles {
+  if (values.length === 0) return { count: 0, p50: 0, p95: 0, p99: 0 };
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+  return { count: sorted.length, p50: at(50), p95: at(95), p99: at(99) };
+}

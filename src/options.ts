@@ -1,0 +1,175 @@
+import { availableParallelism, hostname } from "node:os";
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import { systemClock, type Clock } from "./clock.js";
+import { ValidationError } from "./errors.js";
+import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./retry.js";
+import type { Storage } from "./storage/storage.js";
+import { PRIORITIES } from "./types.js";
+
+const resourcesSchema = z.record(
+  z.string().min(1).max(64),
+  z.number().finite().nonnegative(),
+);
+const priority = z.enum(PRIORITIES);
+const positiveMs = z.number().int().positive().max(2_147_483_647);
+
+/** Backoff as a user may give it: every field optional, defaults from `DEFAULT_BACKOFF`. */
+export const backoffSchema = z
+  .object({
+    type: z.enum(["exponential", "fixed"]).default(DEFAULT_BACKOFF.type),
+    baseMs: z.number().int().nonnegative().max(2_147_483_647).default(DEFAULT_BACKOFF.baseMs),
+    maxMs: z.number().int().nonnegative().max(2_147_483_647).default(DEFAULT_BACKOFF.maxMs),
+    jitter: z.boolean().default(DEFAULT_BACKOFF.jitter),
+  })
+  .strict();
+
+/** A handler's or a job's retry policy. */
+export const retrySchema = z
+  .object({
+    maxAttempts: z.number().int().min(1).max(1_000).default(DEFAULT_MAX_ATTEMPTS),
+    backoff: backoffSchema.default(DEFAULT_BACKOFF),
+  })
+  .strict();
+
+const storageSchema = z.custom<Storage>(
+  (value) => typeof value === "object" && value !== null && typeof (value as Storage).claimJobs === "function",
+  { message: "must implement Storage" },
+);
+const clockSchema = z.custom<Clock>(
+  (value) => typeof value === "object" && value !== null && typeof (value as Clock).now === "function",
+  { message: "must implement Clock" },
+);
+
+/** `new Queue(options)`. */
+export const queueOptionsSchema = z
+  .object({
+    storage: storageSchema.optional(),
+    capacity: resourcesSchema.optional(),
+    concurrency: z.number().int().min(1).max(10_000).default(10),
+    leaseMs: positiveMs.min(50).default(30_000),
+    heartbeatMs: positiveMs.optional(),
+    pollIntervalMs: positiveMs.default(1_000),
+    rescueIntervalMs: positiveMs.optional(),
+    shutdownGraceMs: z.number().int().nonnegative().max(2_147_483_647).default(30_000),
+    starvationMs: positiveMs.default(300_000),
+    stuckGraceMs: z.number().int().nonnegative().max(2_147_483_647).default(10_000),
+    maxPayloadBytes: z.number().int().positive().default(1_048_576),
+    maxGraphNodes: z.number().int().positive().default(10_000),
+    workerId: z.string().min(1).max(200).optional(),
+    clock: clockSchema.optional(),
+  })
+  .strict();
+export type QueueOptions = z.input<typeof queueOptionsSchema>;
+
+/** Queue options with every default filled in. */
+export interface ResolvedQueueOptions {
+  readonly capacity: Readonly<Record<string, number>>;
+  readonly concurrency: number;
+  readonly leaseMs: number;
+  readonly heartbeatMs: number;
+  readonly pollIntervalMs: number;
+  readonly rescueIntervalMs: number;
+  readonly shutdownGraceMs: number;
+  readonly starvationMs: number;
+  readonly stuckGraceMs: number;
+  readonly maxPayloadBytes: number;
+  readonly maxGraphNodes: number;
+  readonly workerId: string;
+  readonly clock: Clock;
+}
+
+/** Parses `new Queue(options)`; a `ValidationError` lists every bad field. */
+export function resolveQueueOptions(input: unknown): { options: ResolvedQueueOptions; storage: Storage | undefined } {
+  const parsed = parseOrThrow(queueOptionsSchema, input ?? {}, "queue options");
+  const options: ResolvedQueueOptions = {
+    capacity: parsed.capacity ?? { cpu: availableParallelism() },
+    concurrency: parsed.concurrency,
+    leaseMs: parsed.leaseMs,
+    heartbeatMs: parsed.heartbeatMs ?? Math.max(10, Math.floor(parsed.leaseMs / 3)),
+    pollIntervalMs: parsed.pollIntervalMs,
+    rescueIntervalMs: parsed.rescueIntervalMs ?? Math.max(10, Math.min(5_000, Math.floor(parsed.leaseMs / 2))),
+    shutdownGraceMs: parsed.shutdownGraceMs,
+    starvationMs: parsed.starvationMs,
+    stuckGraceMs: parsed.stuckGraceMs,
+    maxPayloadBytes: parsed.maxPayloadBytes,
+    maxGraphNodes: parsed.maxGraphNodes,
+    workerId: parsed.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    clock: parsed.clock ?? systemClock,
+  };
+  return { options, storage: parsed.storage };
+}
+
+/** What a handler may set for its jobs (`defineHandler` minus `run` and `payload`). */
+export const handlerOptionsSchema = z
+  .object({
+    payload: z.custom<z.ZodType>((value) => value instanceof z.ZodType, { message: "must be a zod schema" }).optional(),
+    priority: priority.default("normal"),
+    retry: retrySchema.default({ maxAttempts: DEFAULT_MAX_ATTEMPTS, backoff: DEFAULT_BACKOFF }),
+    timeoutMs: positiveMs.optional(),
+    resources: resourcesSchema.default({}),
+    deduplicate: z.literal("payload").optional(),
+    run: z.custom<(...args: never[]) => unknown>((value) => typeof value === "function", { message: "must be a function" }),
+  })
+  .strict();
+
+const jobId = z.uuid({ message: "must be a job id (UUID)" });
+
+/** Options of one `enqueue` call (and of one node of `enqueueMany`, minus `tx`). */
+export const enqueueOptionsSchema = z
+  .object({
+    priority: priority.optional(),
+    dependsOn: z.array(jobId).max(10_000).optional(),
+    idempotencyKey: z.string().min(1).max(255).optional(),
+    runAt: z.date().refine((d) => !Number.isNaN(d.getTime()), "must be a valid date").optional(),
+    delayMs: z.number().int().nonnegative().max(2_147_483_647).optional(),
+    maxAttempts: z.number().int().min(1).max(1_000).optional(),
+    backoff: backoffSchema.optional(),
+    timeoutMs: positiveMs.optional(),
+    resources: resourcesSchema.optional(),
+    onDuplicate: z.enum(["reject", "return-existing"]).default("reject"),
+    tx: z.unknown().optional(),
+  })
+  .strict();
+export type EnqueueOptions = z.input<typeof enqueueOptionsSchema>;
+
+/** One node of `enqueueMany`: a job given a `key` that other nodes' `dependsOn` may name. */
+export const graphNodeSchema = z
+  .object({
+    key: z.string().min(1).max(200),
+    type: z.string().min(1).max(200),
+    payload: z.unknown().optional(),
+    dependsOn: z.array(z.string().min(1).max(200)).max(10_000).optional(),
+    priority: priority.optional(),
+    idempotencyKey: z.string().min(1).max(255).optional(),
+    runAt: z.date().refine((d) => !Number.isNaN(d.getTime()), "must be a valid date").optional(),
+    delayMs: z.number().int().nonnegative().max(2_147_483_647).optional(),
+    maxAttempts: z.number().int().min(1).max(1_000).optional(),
+    backoff: backoffSchema.optional(),
+    timeoutMs: positiveMs.optional(),
+    resources: resourcesSchema.optional(),
+  })
+  .strict();
+export type GraphNodeInput = z.input<typeof graphNodeSchema>;
+
+/** Options of one `enqueueMany` call. */
+export const enqueueManyOptionsSchema = z
+  .object({
+    onDuplicate: z.enum(["reject", "return-existing"]).default("reject"),
+    tx: z.unknown().optional(),
+  })
+  .strict();
+export type EnqueueManyOptions = z.input<typeof enqueueManyOptionsSchema>;
+
+export const jobTypeSchema = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.:\-/]+$/, "letters, digits and _ . : - / only");
+
+/** Parses `input` with `schema`, turning zod's issues into a `ValidationError`. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => ({
+    path: issue.path.length > 0 ? issue.path.map(String).join(".") : what,
+    message: issue.message,
+  }));
+  throw new ValidationError(`invalid ${what}: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, issues, result.error);
+}

@@ -1,0 +1,332 @@
+import { EventEmitter } from "eventemitter3";
+import { z } from "zod";
+import type { TimerHandle } from "./clock.js";
+import { isJobId } from "./dag.js";
+import { JobNotFoundError, QueueClosedError, UnknownJobTypeError, ValidationError, WaitTimeoutError } from "./errors.js";
+import type { QueueEventName, QueueEvents, QueueListener } from "./events.js";
+import type { HandlerDefinition, HandlerRef, RegisteredHandler } from "./handler.js";
+import { MetricsRecorder, type QueueMetrics } from "./metrics.js";
+import {
+  enqueueManyOptionsSchema,
+  enqueueOptionsSchema,
+  graphNodeSchema,
+  handlerOptionsSchema,
+  jobTypeSchema,
+  parseOrThrow,
+  resolveQueueOptions,
+  type EnqueueManyOptions,
+  type EnqueueOptions,
+  type GraphNodeInput,
+  type QueueOptions,
+  type ResolvedQueueOptions,
+} from "./options.js";
+import { Worker } from "./scheduler/worker.js";
+import { MemoryStorage } from "./storage/memory.js";
+import type { InsertedJob, Storage, Unsubscribe } from "./storage/storage.js";
+import { buildSubmission, type JobRequest } from "./submission.js";
+import { JOB_STATUSES, TERMINAL_STATUSES, type Json, type JobChange, type JobId, type JobRecord, type LogEntry } from "./types.js";
+
+const listQuerySchema = z
+  .object({
+    status: z.array(z.enum(JOB_STATUSES)).max(JOB_STATUSES.length).optional(),
+    type: z.array(z.string().min(1).max(200)).max(100).optional(),
+    limit: z.number().int().min(1).max(1_000).default(100),
+    cursor: z.string().min(1).max(200).optional(),
+  })
+  .strict();
+export type ListJobsQuery = z.input<typeof listQuerySchema>;
+
+/** One page of `listJobs`. */
+export interface JobPage {
+  readonly jobs: readonly JobRecord[];
+  readonly nextCursor: string | undefined;
+}
+
+const waitOptionsSchema = z.object({ timeoutMs: z.number().int().positive().max(2_147_483_647).optional() }).strict();
+
+interface Waiter {
+  readonly resolve: (job: JobRecord) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * A job queue: register handlers, enqueue jobs and graphs of jobs, and (after `start`) run them
+ * in this process. Producers and workers may be different processes sharing one store.
+ */
+export class Queue {
+  /** The store this queue writes to. */
+  readonly storage: Storage;
+  private readonly options: ResolvedQueueOptions;
+  private readonly handlers = new Map<string, RegisteredHandler>();
+  private readonly emitter = new EventEmitter();
+  private readonly metricsRecorder: MetricsRecorder;
+  private readonly worker: Worker;
+  private readonly waiters = new Map<JobId, Set<Waiter>>();
+  private unsubscribe: Unsubscribe | undefined;
+  private state: "idle" | "starting" | "running" | "closing" | "closed" = "idle";
+  private closing: Promise<void> | undefined;
+
+  constructor(options: QueueOptions = {}) {
+    const resolved = resolveQueueOptions(options);
+    this.options = resolved.options;
+    this.storage = resolved.storage ?? new MemoryStorage();
+    this.metricsRecorder = new MetricsRecorder(this.options.clock);
+    this.worker = new Worker({
+      storage: this.storage,
+      options: this.options,
+      handlers: this.handlers,
+      metrics: this.metricsRecorder,
+      emit: (event, payload) => this.emit(event, payload),
+    });
+  }
+
+  /** Registers the handler for `type`; jobs of that type run in this process once it is started. */
+  defineHandler<P = Json, R = unknown>(type: string, definition: HandlerDefinition<P, R>): HandlerRef<P, R> {
+    const name = parseOrThrow(jobTypeSchema, type, "job type");
+    if (this.handlers.has(name)) throw new ValidationError(`a handler for ${JSON.stringify(name)} is already defined`, [{ path: "type", message: "already defined" }]);
+    const parsed = parseOrThrow(handlerOptionsSchema, definition, `handler ${name}`);
+    this.handlers.set(name, {
+      type: name,
+      payload: parsed.payload,
+      priority: parsed.priority,
+      maxAttempts: parsed.retry.maxAttempts,
+      backoff: parsed.retry.backoff,
+      timeoutMs: parsed.timeoutMs,
+      resources: parsed.resources,
+      deduplicate: parsed.deduplicate,
+      run: parsed.run as RegisteredHandler["run"],
+    });
+    this.worker.wake();
+    return { type: name };
+  }
+
+  /** Enqueues one job; atomic: on any error nothing is stored. */
+  enqueue<P, R>(handler: HandlerRef<P, R>, payload: P, options?: EnqueueOptions): Promise<JobRecord>;
+  enqueue(type: string, payload?: unknown, options?: EnqueueOptions): Promise<JobRecord>;
+  async enqueue(handlerOrType: HandlerRef | string, payload?: unknown, options: EnqueueOptions = {}): Promise<JobRecord> {
+    this.assertOpen();
+    const type = this.typeOf(handlerOrType);
+    const parsed = parseOrThrow(enqueueOptionsSchema, options, "enqueue options");
+    const { onDuplicate, tx, dependsOn, ...rest } = parsed;
+    const request: JobRequest = { ...rest, key: "job", type, payload, dependsOn: dependsOn ?? [] };
+    const [job] = await this.submit([request], onDuplicate, tx);
+    return job as JobRecord;
+  }
+
+  /**
+   * Enqueues a graph of jobs in one atomic submission. `dependsOn` names keys of the same call or
+   * ids of existing jobs. Answers the jobs in input order.
+   */
+  async enqueueMany(nodes: readonly GraphNodeInput[], options: EnqueueManyOptions = {}): Promise<JobRecord[]> {
+    this.assertOpen();
+    const list = parseOrThrow(z.array(graphNodeSchema).min(1).max(this.options.maxGraphNodes), nodes, "graph");
+    const { onDuplicate, tx } = parseOrThrow(enqueueManyOptionsSchema, options, "enqueueMany options");
+    const requests = list.map((node): JobRequest => ({ ...node, payload: node.payload, type: parseOrThrow(jobTypeSchema, node.type, "job type"), dependsOn: node.dependsOn ?? [] }));
+    return this.submit(requests, onDuplicate, tx);
+  }
+
+  private async submit(requests: readonly JobRequest[], onDuplicate: "reject" | "return-existing", tx: unknown): Promise<JobRecord[]> {
+    const { jobs, positions } = buildSubmission(requests, {
+      handlers: this.handlers,
+      capacity: this.options.capacity,
+      maxPayloadBytes: this.options.maxPayloadBytes,
+      maxGraphNodes: this.options.maxGraphNodes,
+      now: this.options.clock.now(),
+    });
+    const now = new Date(this.options.clock.now());
+    const result = await this.storage.insertJobs(tx === undefined ? { jobs, onDuplicate, now } : { jobs, onDuplicate, now, tx });
+    for (const inserted of result.jobs) if (inserted.type === "inserted") this.emit("job:enqueued", { job: inserted.job });
+    this.worker.afterInsert(result.jobs.map((j) => j.job));
+    return positions.map((p) => (result.jobs[p] as InsertedJob).job);
+  }
+
+  /** Cancels a job: blocked/pending at once (with its dependents), running through its signal. */
+  async cancel(id: JobId): Promise<JobRecord> {
+    this.assertOpen();
+    return this.worker.cancel(this.parseId(id));
+  }
+
+  /** Runs a failed or cancelled job again, with a fresh attempt budget. */
+  async retry(id: JobId): Promise<JobRecord> {
+    this.assertOpen();
+    return this.worker.retry(this.parseId(id));
+  }
+
+  async getJob(id: JobId): Promise<JobRecord | undefined> {
+    return this.storage.getJob(this.parseId(id));
+  }
+
+  /** Jobs newest first, filtered by status and type, a page at a time. */
+  async listJobs(query: ListJobsQuery = {}): Promise<JobPage> {
+    const parsed = parseOrThrow(listQuerySchema, query, "list query");
+    return this.storage.listJobs({
+      limit: parsed.limit,
+      ...(parsed.status === undefined ? {} : { status: parsed.status }),
+      ...(parsed.type === undefined ? {} : { type: parsed.type }),
+      ...(parsed.cursor === undefined ? {} : { cursor: parsed.cursor }),
+    });
+  }
+
+  /** The job's history: status changes and handler log lines, each with its attempt, in order. */
+  async getJobLogs(id: JobId): Promise<readonly LogEntry[]> {
+    const jobId = this.parseId(id);
+    const logs = await this.storage.listLogs(jobId);
+    if (logs.length === 0 && (await this.storage.getJob(jobId)) === undefined) throw new JobNotFoundError(jobId);
+    return logs;
+  }
+
+  /** Resolves with the job once it is completed, failed or cancelled, whichever process ran it. */
+  async waitFor(id: JobId, options: { timeoutMs?: number } = {}): Promise<JobRecord> {
+    const jobId = this.parseId(id);
+    const { timeoutMs } = parseOrThrow(waitOptionsSchema, options, "waitFor options");
+    this.subscribeOnce();
+    const { clock, pollIntervalMs } = this.options;
+    const timers: TimerHandle[] = [];
+    let waiter: Waiter | undefined;
+    const settled = new Promise<JobRecord>((resolve, reject) => {
+      waiter = { resolve, reject };
+      const set = this.waiters.get(jobId) ?? new Set<Waiter>();
+      set.add(waiter);
+      this.waiters.set(jobId, set);
+    });
+    const check = async () => {
+      const job = await this.storage.getJob(jobId);
+      if (job === undefined) waiter?.reject(new JobNotFoundError(jobId));
+      else if (TERMINAL_STATUSES.includes(job.status)) waiter?.resolve(job);
+    };
+    const poll = () => {
+      timers.push(clock.setTimer(() => void check().catch(() => undefined).finally(poll), pollIntervalMs));
+    };
+    if (timeoutMs !== undefined) timers.push(clock.setTimer(() => waiter?.reject(new WaitTimeoutError(jobId, timeoutMs)), timeoutMs));
+    try {
+      await check();
+      poll();
+      return await settled;
+    } finally {
+      timers.forEach((t) => t.cancel());
+      timers.push = () => 0; // a poll in flight must not start another timer
+      const set = this.waiters.get(jobId);
+      set?.delete(waiter as Waiter);
+      if (set?.size === 0) this.waiters.delete(jobId);
+    }
+  }
+
+  /** Counts, wait and run times, failure rate, throughput, resources (see QueueMetrics). */
+  async metrics(): Promise<QueueMetrics> {
+    const jobs = await this.storage.countJobs();
+    return this.worker.snapshot(jobs);
+  }
+
+  /** Creates or upgrades the store's schema. `enqueue` never migrates by itself. */
+  async migrate(): Promise<void> {
+    this.assertOpen();
+    await this.storage.setup();
+  }
+
+  /** Migrates (unless `migrate: false`), then starts claiming and running jobs in this process. */
+  async start(options: { migrate?: boolean } = {}): Promise<void> {
+    this.assertOpen();
+    if (this.state !== "idle") return;
+    this.state = "starting";
+    try {
+      if (options.migrate !== false) await this.storage.setup();
+    } catch (error) {
+      this.state = "idle";
+      throw error;
+    }
+    if (this.state !== "starting") return; // shut down while migrating
+    this.subscribeOnce();
+    this.worker.start();
+    this.state = "running";
+  }
+
+  /**
+   * Stops claiming at once; running attempts get `shutdownGraceMs` to finish, the rest are aborted
+   * and released to pending without burning an attempt. Resolves when nothing of the queue runs
+   * and the store is closed. Safe to call more than once.
+   */
+  shutdown(): Promise<void> {
+    this.closing ??= this.close();
+    return this.closing;
+  }
+
+  private async close(): Promise<void> {
+    this.state = "closing";
+    await this.worker.stop();
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    for (const set of this.waiters.values()) for (const w of set) w.reject(new QueueClosedError());
+    this.waiters.clear();
+    await this.storage.close();
+    this.state = "closed";
+  }
+
+  /** Subscribes to a typed event. */
+  on<E extends QueueEventName>(event: E, listener: QueueListener<E>): this {
+    this.emitter.on(event, listener);
+    return this;
+  }
+
+  once<E extends QueueEventName>(event: E, listener: QueueListener<E>): this {
+    this.emitter.once(event, listener);
+    return this;
+  }
+
+  off<E extends QueueEventName>(event: E, listener: QueueListener<E>): this {
+    this.emitter.off(event, listener);
+    return this;
+  }
+
+  /** Calls each listener on its own, so one that throws breaks neither the others nor the queue. */
+  private emit<E extends QueueEventName>(event: E, payload: QueueEvents[E]): void {
+    for (const listener of this.emitter.listeners(event)) {
+      try {
+        (listener as QueueListener<E>)(payload);
+      } catch (error) {
+        if (event !== "queue:error") this.emit("queue:error", { error, context: `listener of ${event}` });
+      }
+    }
+  }
+
+  private subscribeOnce(): void {
+    this.unsubscribe ??= this.storage.subscribe({
+      onChange: (changes) => this.onChanges(changes),
+      onReset: () => {
+        this.worker.wake();
+        for (const id of this.waiters.keys()) void this.recheck(id);
+      },
+    });
+  }
+
+  private onChanges(changes: readonly JobChange[]): void {
+    this.worker.onChanges(changes);
+    for (const change of changes) {
+      if (TERMINAL_STATUSES.includes(change.status) && this.waiters.has(change.id)) void this.recheck(change.id);
+    }
+  }
+
+  private async recheck(id: JobId): Promise<void> {
+    const job = await this.storage.getJob(id).catch(() => undefined);
+    if (job === undefined || !TERMINAL_STATUSES.includes(job.status)) return;
+    for (const waiter of this.waiters.get(id) ?? []) waiter.resolve(job);
+  }
+
+  private typeOf(handlerOrType: HandlerRef | string): string {
+    if (typeof handlerOrType === "string") return parseOrThrow(jobTypeSchema, handlerOrType, "job type");
+    if (typeof handlerOrType !== "object" || handlerOrType === null || typeof handlerOrType.type !== "string") {
+      throw new ValidationError("enqueue takes a handler reference or a job type name", [{ path: "type", message: "expected a handler or a type name" }]);
+    }
+    if (!this.handlers.has(handlerOrType.type)) throw new UnknownJobTypeError(handlerOrType.type);
+    return handlerOrType.type;
+  }
+
+  private parseId(id: unknown): JobId {
+    if (typeof id !== "string" || !isJobId(id)) throw new ValidationError("a job id is a UUID", [{ path: "id", message: "must be a UUID" }]);
+    return id.toLowerCase();
+  }
+
+  private assertOpen(): void {
+    if (this.state === "closing" || this.state === "closed") throw new QueueClosedError();
+  }
+}
+

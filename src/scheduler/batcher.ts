@@ -1,0 +1,57 @@
+interface Waiting<T, R> {
+  readonly item: T;
+  readonly resolve: (result: R) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Coalesces calls into batches: items added while a batch is being written go into the next
+ * one, so a busy worker writes one statement batch per round trip instead of one per job.
+ */
+export class Batcher<T, R> {
+  private waiting: Waiting<T, R>[] = [];
+  private inFlight: Promise<void> | undefined;
+  private scheduled = false;
+
+  constructor(
+    private readonly write: (items: readonly T[]) => Promise<readonly R[]>,
+    private readonly maxBatch = 200,
+  ) {}
+
+  /** Queues `item`; resolves with its own result once its batch is written. */
+  add(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.waiting.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Resolves once everything added so far is written. */
+  async drain(): Promise<void> {
+    while (this.waiting.length > 0 || this.inFlight !== undefined || this.scheduled) {
+      if (this.inFlight !== undefined) await this.inFlight;
+      else await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight !== undefined) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.waiting.length === 0) return;
+    const batch = this.waiting.splice(0, this.maxBatch);
+    this.inFlight = this.write(batch.map((w) => w.item)).then(
+      (results) => batch.forEach((w, i) => w.resolve(results[i] as R)),
+      (error: unknown) => batch.forEach((w) => w.reject(error)),
+    ).finally(() => {
+      this.inFlight = undefined;
+      if (this.waiting.length > 0) this.schedule();
+    });
+  }
+}

@@ -1,0 +1,209 @@
+import type { Clock, TimerHandle } from "../clock.js";
+import { JobTimeoutError, LeaseLostError, QueueClosedError, ValidationError, toErrorInfo } from "../errors.js";
+import type { QueueEventName, QueueEvents } from "../events.js";
+import type { JobContext, RegisteredHandler } from "../handler.js";
+import { toJsonValue } from "../json-value.js";
+import type { MetricsRecorder } from "../metrics.js";
+import type { AttemptTransaction, ClaimedJob, Lease, Outcome, SettleResult, Storage } from "../storage/storage.js";
+import { LOG_LEVELS, type Json, type JobId, type LogLevel, type NewLogLine } from "../types.js";
+import { CANCELLED, failureOutcome, failureOutcomeOf } from "./outcome.js";
+
+/** Why an attempt's signal aborted. */
+export type AbortCause = "timeout" | "cancel" | "shutdown" | "lease-lost";
+
+/** What an attempt needs from the worker running it. */
+export interface ExecutorHost {
+  readonly storage: Storage;
+  readonly clock: Clock;
+  readonly metrics: MetricsRecorder;
+  readonly stuckGraceMs: number;
+  readonly maxPayloadBytes: number;
+  settle(lease: Lease, outcome: Outcome): Promise<SettleResult>;
+  appendLog(line: NewLogLine): void;
+  flushLogs(): Promise<void>;
+  emit<E extends QueueEventName>(event: E, payload: QueueEvents[E]): void;
+  reportSettled(result: SettleResult, outcome: Outcome, attempt: number, runTimeMs: number): Promise<void>;
+  reportError(error: unknown, context: string): void;
+}
+
+/**
+ * One attempt of one job: validates the payload, runs the handler with its context, enforces the
+ * timeout and settles the outcome exactly once. `done` resolves only when the handler has really
+ * returned, so the worker keeps the attempt's resources reserved until then.
+ */
+export class Executor {
+  readonly jobId: JobId;
+  readonly lease: Lease;
+  readonly done: Promise<void>;
+  private readonly controller = new AbortController();
+  private abortCause: AbortCause | undefined;
+  /** Set once an outcome was stored or given up on; later outcomes are discarded. */
+  private settled = false;
+  private handlerReturned = false;
+  private readonly startedAt: number;
+  private readonly timers: TimerHandle[] = [];
+  private transaction: AttemptTransaction | undefined;
+  private settling: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly claimed: ClaimedJob,
+    private readonly handler: RegisteredHandler,
+    private readonly host: ExecutorHost,
+  ) {
+    this.jobId = claimed.job.id;
+    this.lease = claimed.lease;
+    this.startedAt = host.clock.now();
+    this.done = this.run();
+  }
+
+  /** Whether the attempt still holds its lease (heartbeats only renew these). */
+  get live(): boolean {
+    return !this.settled;
+  }
+
+  /** Aborts the handler's signal; timeout, cancel and shutdown also settle at once. */
+  abort(cause: AbortCause): void {
+    if (this.abortCause !== undefined || this.handlerReturned) return;
+    this.abortCause = cause;
+    this.controller.abort(this.reasonFor(cause));
+    switch (cause) {
+      case "lease-lost":
+        this.settled = true;
+        break;
+      case "timeout":
+        this.settleOnce(failureOutcome(this.claimed.job, this.lease.attempt, this.reasonFor(cause), this.host.clock.now()));
+        break;
+      case "cancel":
+        this.settleOnce({ type: "cancelled", error: CANCELLED });
+        break;
+      case "shutdown":
+        this.settleOnce({ type: "interrupted" });
+        break;
+    }
+    if (cause !== "lease-lost") this.watchForStuck();
+  }
+
+  private async run(): Promise<void> {
+    const { job } = this.claimed;
+    const { host } = this;
+    host.metrics.recordStart(this.startedAt - Math.max(job.runAt.getTime(), job.createdAt.getTime()));
+    host.emit("job:started", { job, attempt: this.lease.attempt });
+    let outcome: Outcome;
+    try {
+      const payload = this.parsePayload();
+      const dependencies = await this.loadDependencies();
+      this.transaction = host.storage.openAttemptTransaction?.(this.lease);
+      if (job.timeoutMs !== undefined) {
+        this.timers.push(host.clock.setTimer(() => this.abort("timeout"), job.timeoutMs));
+      }
+      const result = await this.handler.run(payload, this.context(dependencies));
+      outcome = { type: "completed", result: toJsonValue(result, "result", host.maxPayloadBytes) };
+    } catch (error) {
+      // A payload its own handler rejects, or a result that is not JSON, will not get better by retrying.
+      outcome =
+        error instanceof ValidationError
+          ? failureOutcomeOf(job, this.lease.attempt, toErrorInfo(error), true, host.clock.now())
+          : failureOutcome(job, this.lease.attempt, error, host.clock.now());
+    } finally {
+      this.handlerReturned = true;
+      for (const timer of this.timers) timer.cancel();
+    }
+    this.settleOnce(outcome);
+    await this.settling;
+  }
+
+  private parsePayload(): unknown {
+    const schema = this.handler.payload;
+    if (schema === undefined) return this.claimed.job.payload;
+    const parsed = schema.safeParse(this.claimed.job.payload);
+    if (parsed.success) return parsed.data;
+    const issues = parsed.error.issues.map((i) => ({ path: ["payload", ...i.path.map(String)].join("."), message: i.message }));
+    throw new ValidationError(`payload does not match the schema of ${this.handler.type}`, issues);
+  }
+
+  private async loadDependencies(): Promise<Record<JobId, Json | undefined>> {
+    const ids = this.claimed.job.dependsOn;
+    if (ids.length === 0) return {};
+    const parents = await this.host.storage.getJobs(ids);
+    return Object.fromEntries(parents.map((p) => [p.id, p.result]));
+  }
+
+  private context(dependencies: Record<JobId, Json | undefined>): JobContext {
+    const { host, lease, transaction } = this;
+    return {
+      job: this.claimed.job,
+      attempt: lease.attempt,
+      signal: this.controller.signal,
+      dependencies,
+      tx: transaction?.handle,
+      log: (level: LogLevel, message: string, data?: unknown) => {
+        const safeLevel = LOG_LEVELS.includes(level) ? level : "info";
+        let json: Json | undefined;
+        try {
+          json = data === undefined ? undefined : toJsonValue(data, "data", host.maxPayloadBytes);
+        } catch (error) {
+          json = { unserializable: toErrorInfo(error).message };
+        }
+        const line = { jobId: lease.jobId, attempt: lease.attempt, at: new Date(host.clock.now()), level: safeLevel, message: String(message) };
+        host.appendLog(json === undefined ? line : { ...line, data: json });
+      },
+    };
+  }
+
+  /** Stores `outcome` unless an earlier one was; chained so the attempt's logs precede it. */
+  private settleOnce(outcome: Outcome): void {
+    if (this.settled) {
+      if (this.handlerReturned) this.settling = this.settling.then(() => this.rollback());
+      return;
+    }
+    this.settled = true;
+    const runTimeMs = this.host.clock.now() - this.startedAt;
+    this.settling = this.settling.then(async () => {
+      await this.host.flushLogs().catch((error: unknown) => this.host.reportError(error, "log write"));
+      try {
+        const result = await this.store(outcome);
+        await this.host.reportSettled(result, outcome, this.lease.attempt, runTimeMs);
+      } catch (error) {
+        // The lease will expire and the rescuer will settle the attempt: at-least-once holds.
+        this.host.reportError(error, `settle job ${this.jobId}`);
+      }
+    });
+  }
+
+  private async store(outcome: Outcome): Promise<SettleResult> {
+    const tx = this.transaction;
+    if (tx?.opened === true) {
+      if (outcome.type === "completed" && this.handlerReturned) return tx.commit(outcome, new Date(this.host.clock.now()));
+      if (this.handlerReturned) await tx.rollback();
+    }
+    return this.host.settle(this.lease, outcome);
+  }
+
+  private async rollback(): Promise<void> {
+    if (this.transaction?.opened === true) await this.transaction.rollback().catch((e: unknown) => this.host.reportError(e, "rollback"));
+  }
+
+  private watchForStuck(): void {
+    const grace = this.host.stuckGraceMs;
+    this.timers.push(
+      this.host.clock.setTimer(() => {
+        if (this.handlerReturned) return;
+        this.host.metrics.recordStuck();
+        this.host.emit("job:stuck", { job: this.claimed.job, attempt: this.lease.attempt, runningForMs: this.host.clock.now() - this.startedAt });
+      }, grace),
+    );
+  }
+
+  private reasonFor(cause: AbortCause): Error {
+    switch (cause) {
+      case "timeout":
+        return new JobTimeoutError(this.claimed.job.timeoutMs ?? 0);
+      case "cancel":
+        return Object.assign(new Error(CANCELLED.message), { name: CANCELLED.name, code: CANCELLED.code });
+      case "shutdown":
+        return new QueueClosedError("the worker is shutting down");
+      case "lease-lost":
+        return new LeaseLostError(this.jobId);
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import type { TimerHandle } from "../clock.js";
+import type { ResolvedQueueOptions } from "../options.js";
+import type { Settlement, SettleResult, Storage } from "../storage/storage.js";
+import { LEASE_EXPIRED, failureOutcomeOf } from "./outcome.js";
+
+/** What the rescuer needs from the queue that owns it. */
+export interface RescuerDeps {
+  readonly storage: Storage;
+  readonly options: ResolvedQueueOptions;
+  reportSettled(settlement: Settlement, result: SettleResult): Promise<void>;
+  reportError(error: unknown, context: string): void;
+}
+
+/**
+ * Finds attempts whose lease expired (their worker crashed, hung or lost its connection) and
+ * settles them: retried with backoff while attempts remain, failed after. Each settle is a CAS on
+ * the expired lease, so a worker finishing at the same moment wins or loses cleanly, never both.
+ */
+export class Rescuer {
+  private timer: TimerHandle | undefined;
+  private running = false;
+  private pass: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: RescuerDeps) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.timer?.cancel();
+    await this.pass;
+  }
+
+  /** One rescue pass; answers how many attempts it settled. */
+  async rescueExpiredLeases(batchSize = 100): Promise<number> {
+    const { storage, options } = this.deps;
+    const now = options.clock.now();
+    const expired = await storage.findExpiredLeases(new Date(now), batchSize);
+    if (expired.length === 0) return 0;
+    const settlements: Settlement[] = expired.map(({ job, lease }) => ({
+      lease,
+      outcome: failureOutcomeOf(job, lease.attempt, LEASE_EXPIRED, false, now),
+    }));
+    const results = await storage.settle(settlements, new Date(now));
+    let settled = 0;
+    for (const [i, result] of results.entries()) {
+      if (result.type !== "settled") continue;
+      settled += 1;
+      await this.deps.reportSettled(settlements[i] as Settlement, result);
+    }
+    return settled;
+  }
+
+  private schedule(): void {
+    const { clock, rescueIntervalMs } = this.deps.options;
+    this.timer = clock.setTimer(() => {
+      this.pass = this.rescueExpiredLeases()
+        .catch((error: unknown) => this.deps.reportError(error, "rescue"))
+        .finally(() => {
+          if (this.running) this.schedule();
+        });
+    }, rescueIntervalMs);
+  }
+}

@@ -1,0 +1,214 @@
+import type { TimerHandle } from "../clock.js";
+import type { RegisteredHandler } from "../handler.js";
+import type { ResolvedQueueOptions } from "../options.js";
+import { release, reserve } from "../resources.js";
+import type { Storage } from "../storage/storage.js";
+import type { JobChange, JobId, Resources } from "../types.js";
+import { Executor, type ExecutorHost } from "./executor.js";
+
+/** What the worker loop needs from the queue that owns it. */
+export interface SchedulerDeps {
+  readonly storage: Storage;
+  readonly options: ResolvedQueueOptions;
+  readonly handlers: ReadonlyMap<string, RegisteredHandler>;
+  readonly host: ExecutorHost;
+}
+
+/**
+ * The worker loop: on a wake (change feed, poll, a slot freed, a retry coming due) it claims
+ * what fits the free slots and resources, runs each claimed attempt, keeps their leases alive
+ * with one heartbeat per interval for all of them, and on stop releases what is left.
+ */
+export class Scheduler {
+  private readonly executors = new Map<JobId, Executor>();
+  private free: Resources;
+  private running = false;
+  private claiming = false;
+  private wakeAgain = false;
+  private pollTimer: TimerHandle | undefined;
+  private heartbeatTimer: TimerHandle | undefined;
+  private dueTimer: { at: number; timer: TimerHandle } | undefined;
+  private unschedulable = new Set<JobId>();
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: SchedulerDeps) {
+    this.free = deps.options.capacity;
+  }
+
+  /** Attempts whose handler has not returned yet. */
+  get activeCount(): number {
+    return this.executors.size;
+  }
+
+  /** Resources reserved by attempts whose handler has not returned. */
+  get inUse(): Resources {
+    const { capacity } = this.deps.options;
+    return Object.fromEntries(Object.keys(capacity).map((unit) => [unit, (capacity[unit] ?? 0) - (this.free[unit] ?? 0)]));
+  }
+
+  get unschedulableCount(): number {
+    return this.unschedulable.size;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedulePoll();
+    this.scheduleHeartbeat();
+    this.wake();
+  }
+
+  /** Asks for a claim round; rounds never overlap, a wake during one runs another after it. */
+  wake(): void {
+    if (!this.running) return;
+    if (this.claiming) {
+      this.wakeAgain = true;
+      return;
+    }
+    this.claiming = true;
+    this.idle = this.claimRounds().finally(() => {
+      this.claiming = false;
+    });
+  }
+
+  /** Wakes the loop at `at` (a retry's or a delayed job's run time); keeps only the earliest. */
+  wakeAt(at: Date): void {
+    const { clock } = this.deps.options;
+    const time = at.getTime();
+    if (!this.running || (this.dueTimer !== undefined && this.dueTimer.at <= time)) return;
+    this.dueTimer?.timer.cancel();
+    this.dueTimer = {
+      at: time,
+      timer: clock.setTimer(() => {
+        this.dueTimer = undefined;
+        this.wake();
+      }, time - clock.now()),
+    };
+  }
+
+  /** Reacts to the change feed: runnable work wakes the loop; a cancel request aborts the attempt. */
+  onChanges(changes: readonly JobChange[]): void {
+    let runnable = false;
+    for (const change of changes) {
+      if (change.status === "pending") runnable = true;
+      if (change.cancelRequested === true) this.executors.get(change.id)?.abort("cancel");
+    }
+    if (runnable) this.wake();
+  }
+
+  /** Aborts a local attempt if this worker runs it; answers whether it did. */
+  cancelLocal(id: JobId): boolean {
+    const executor = this.executors.get(id);
+    executor?.abort("cancel");
+    return executor !== undefined;
+  }
+
+  /**
+   * Stops claiming at once, gives running attempts `graceMs` to finish, then aborts the rest
+   * (released to pending, the attempt not counted) and waits up to `abortGraceMs` for their
+   * handlers to return.
+   */
+  async stop(graceMs: number, abortGraceMs: number): Promise<void> {
+    this.running = false;
+    this.pollTimer?.cancel();
+    this.dueTimer?.timer.cancel();
+    this.dueTimer = undefined;
+    await this.idle;
+    if (!(await this.allDoneWithin(graceMs))) {
+      for (const executor of this.executors.values()) executor.abort("shutdown");
+      await this.allDoneWithin(abortGraceMs);
+    }
+    this.heartbeatTimer?.cancel();
+  }
+
+  private async allDoneWithin(ms: number): Promise<boolean> {
+    if (this.executors.size === 0) return true;
+    const { clock } = this.deps.options;
+    let timer: TimerHandle | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = clock.setTimer(() => resolve(false), ms);
+    });
+    const done = Promise.all([...this.executors.values()].map((e) => e.done)).then(() => true as const);
+    const finished = await Promise.race([done, timedOut]);
+    timer?.cancel();
+    return finished;
+  }
+
+  private async claimRounds(): Promise<void> {
+    do {
+      this.wakeAgain = false;
+      try {
+        await this.claimOnce();
+      } catch (error) {
+        // The poll timer tries again; a store outage must not kill the loop.
+        this.deps.host.reportError(error, "claim");
+        return;
+      }
+    } while (this.wakeAgain && this.running);
+  }
+
+  private async claimOnce(): Promise<void> {
+    const { options, storage, handlers } = this.deps;
+    const slots = options.concurrency - this.executors.size;
+    if (slots <= 0 || handlers.size === 0) return;
+    const { claimed, unschedulable } = await storage.claimJobs({
+      workerId: options.workerId,
+      types: [...handlers.keys()],
+      limit: slots,
+      free: this.free,
+      capacity: options.capacity,
+      starvationMs: options.starvationMs,
+      leaseMs: options.leaseMs,
+      now: new Date(options.clock.now()),
+    });
+    this.unschedulable = new Set(unschedulable);
+    for (const job of claimed) {
+      const handler = handlers.get(job.job.type);
+      if (handler === undefined) continue; // cannot happen: we claim only registered types
+      this.free = reserve(this.free, job.job.resources);
+      const executor = new Executor(job, handler, this.deps.host);
+      this.executors.set(job.job.id, executor);
+      void executor.done.finally(() => {
+        this.executors.delete(job.job.id);
+        this.free = release(this.free, job.job.resources);
+        this.wake();
+      });
+    }
+    if (claimed.length > 0 && claimed.length < slots) this.wakeAgain = true;
+  }
+
+  private schedulePoll(): void {
+    const { clock, pollIntervalMs } = this.deps.options;
+    this.pollTimer = clock.setTimer(() => {
+      if (!this.running) return;
+      this.wake();
+      this.schedulePoll();
+    }, pollIntervalMs);
+  }
+
+  private scheduleHeartbeat(): void {
+    const { clock, heartbeatMs } = this.deps.options;
+    this.heartbeatTimer = clock.setTimer(() => {
+      void this.heartbeat().finally(() => {
+        if (this.running || this.executors.size > 0) this.scheduleHeartbeat();
+        else this.heartbeatTimer = undefined;
+      });
+    }, heartbeatMs);
+  }
+
+  private async heartbeat(): Promise<void> {
+    const live = [...this.executors.values()].filter((e) => e.live);
+    if (live.length === 0) return;
+    const { storage, options, host } = this.deps;
+    try {
+      const results = await storage.heartbeat(live.map((e) => e.lease), options.leaseMs, new Date(options.clock.now()));
+      for (const result of results) {
+        const executor = this.executors.get(result.jobId);
+        if (result.state === "lost") executor?.abort("lease-lost");
+        else if (result.state === "cancel-requested") executor?.abort("cancel");
+      }
+    } catch (error) {
+      host.reportError(error, "heartbeat");
+    }
+  }
+}

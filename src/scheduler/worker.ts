@@ -1,0 +1,176 @@
+import { assertNever } from "../assert-never.js";
+import { JobNotFoundError } from "../errors.js";
+import type { QueueEventName, QueueEvents } from "../events.js";
+import type { RegisteredHandler } from "../handler.js";
+import type { MetricsRecorder, QueueMetrics } from "../metrics.js";
+import type { ResolvedQueueOptions } from "../options.js";
+import type { JobCounts, Lease, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
+import type { JobChange, JobId, JobRecord, NewLogLine } from "../types.js";
+import { Batcher } from "./batcher.js";
+import type { ExecutorHost } from "./executor.js";
+import { Rescuer } from "./rescuer.js";
+import { Scheduler } from "./scheduler.js";
+
+export interface WorkerDeps {
+  readonly storage: Storage;
+  readonly options: ResolvedQueueOptions;
+  readonly handlers: ReadonlyMap<string, RegisteredHandler>;
+  readonly metrics: MetricsRecorder;
+  emit<E extends QueueEventName>(event: E, payload: QueueEvents[E]): void;
+}
+
+/**
+ * Everything that runs jobs in this process: the claim loop, the rescuer, batched settles and log
+ * writes, and the events that follow a settle. The queue owns one and forwards to it.
+ */
+export class Worker implements ExecutorHost {
+  readonly storage: Storage;
+  readonly clock: ResolvedQueueOptions["clock"];
+  readonly metrics: MetricsRecorder;
+  readonly stuckGraceMs: number;
+  readonly maxPayloadBytes: number;
+  private readonly scheduler: Scheduler;
+  private readonly rescuer: Rescuer;
+  private readonly settles: Batcher<Settlement, SettleResult>;
+  private readonly logs: Batcher<NewLogLine, undefined>;
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.storage = deps.storage;
+    this.clock = deps.options.clock;
+    this.metrics = deps.metrics;
+    this.stuckGraceMs = deps.options.stuckGraceMs;
+    this.maxPayloadBytes = deps.options.maxPayloadBytes;
+    this.settles = new Batcher((items) => this.storage.settle(items, new Date(this.clock.now())));
+    this.logs = new Batcher(async (lines) => {
+      await this.storage.appendLogs(lines);
+      return lines.map(() => undefined);
+    }, 1_000);
+    this.scheduler = new Scheduler({ storage: deps.storage, options: deps.options, handlers: deps.handlers, host: this });
+    this.rescuer = new Rescuer({
+      storage: deps.storage,
+      options: deps.options,
+      reportSettled: (settlement, result) => this.reportSettled(result, settlement.outcome, settlement.lease.attempt, undefined),
+      reportError: (error, context) => this.reportError(error, context),
+    });
+  }
+
+  start(): void {
+    this.scheduler.start();
+    this.rescuer.start();
+  }
+
+  async stop(): Promise<void> {
+    const { shutdownGraceMs, stuckGraceMs } = this.deps.options;
+    await this.rescuer.stop();
+    await this.scheduler.stop(shutdownGraceMs, Math.min(stuckGraceMs, shutdownGraceMs));
+    await this.settles.drain();
+    await this.logs.drain();
+  }
+
+  wake(): void {
+    this.scheduler.wake();
+  }
+
+  onChanges(changes: readonly JobChange[]): void {
+    this.scheduler.onChanges(changes);
+  }
+
+  /** After an insert: wake for runnable jobs, set a wake-up for delayed ones, report instant cancels. */
+  afterInsert(jobs: readonly JobRecord[]): void {
+    const now = this.clock.now();
+    for (const job of jobs) {
+      if (job.status === "cancelled" && job.finishedAt !== undefined && job.attempt === 0) {
+        this.deps.emit("job:cancelled", { job, reason: "dependency" });
+      }
+      if (job.status !== "pending" || !this.deps.handlers.has(job.type)) continue;
+      if (job.runAt.getTime() <= now) this.scheduler.wake();
+      else this.scheduler.wakeAt(job.runAt);
+    }
+  }
+
+  async cancel(id: JobId): Promise<JobRecord> {
+    const result = await this.storage.cancelJobs([id], new Date(this.clock.now()));
+    if (result.notFound.includes(id)) throw new JobNotFoundError(id);
+    if (result.cancelRequested.includes(id)) this.scheduler.cancelLocal(id);
+    const jobs = await this.storage.getJobs(result.cancelled);
+    for (const job of jobs) this.deps.emit("job:cancelled", { job, reason: job.id === id ? "requested" : "dependency" });
+    const job = jobs.find((j) => j.id === id) ?? (await this.storage.getJob(id));
+    if (job === undefined) throw new JobNotFoundError(id);
+    return job;
+  }
+
+  async retry(id: JobId): Promise<JobRecord> {
+    const { job } = await this.storage.retryJob(id, new Date(this.clock.now()));
+    this.scheduler.wake();
+    return job;
+  }
+
+  snapshot(jobs: JobCounts): QueueMetrics {
+    const recorder = this.metrics;
+    return {
+      jobs,
+      waitTimeMs: recorder.waitTimes(),
+      runTimeMs: recorder.runTimes(),
+      failureRate: recorder.failureRate(),
+      throughputPerSecond: recorder.throughputPerSecond(),
+      windowMs: recorder.windowMs,
+      running: this.scheduler.activeCount,
+      concurrency: this.deps.options.concurrency,
+      resources: { capacity: this.deps.options.capacity, inUse: this.scheduler.inUse },
+      unschedulable: this.scheduler.unschedulableCount,
+      stuck: recorder.stuck,
+    };
+  }
+
+  settle(lease: Lease, outcome: Outcome): Promise<SettleResult> {
+    return this.settles.add({ lease, outcome });
+  }
+
+  appendLog(line: NewLogLine): void {
+    this.logs.add(line).catch((error: unknown) => this.reportError(error, "log write"));
+  }
+
+  flushLogs(): Promise<void> {
+    return this.logs.drain();
+  }
+
+  emit<E extends QueueEventName>(event: E, payload: QueueEvents[E]): void {
+    this.deps.emit(event, payload);
+  }
+
+  reportError(error: unknown, context: string): void {
+    this.deps.emit("queue:error", { error, context });
+  }
+
+  /** Emits the events that follow a stored outcome and wakes the loop for what it released. */
+  async reportSettled(result: SettleResult, outcome: Outcome, attempt: number, runTimeMs: number | undefined): Promise<void> {
+    if (result.type === "lost") return;
+    const { job } = result;
+    const { emit } = this.deps;
+    if (runTimeMs !== undefined && outcome.type !== "interrupted") this.metrics.recordFinish(runTimeMs, outcome.type !== "completed");
+    switch (outcome.type) {
+      case "completed":
+        emit("job:completed", { job, result: job.result, runTimeMs: runTimeMs ?? 0 });
+        break;
+      case "retry":
+        emit("job:retrying", { job, error: outcome.error, attempt, runAt: outcome.runAt });
+        if (this.deps.handlers.has(job.type)) this.scheduler.wakeAt(outcome.runAt);
+        break;
+      case "failed":
+        emit("job:failed", { job, error: outcome.error, attempt });
+        break;
+      case "cancelled":
+        emit("job:cancelled", { job, reason: "requested" });
+        break;
+      case "interrupted":
+        emit("job:interrupted", { job, attempt });
+        break;
+      default:
+        assertNever(outcome);
+    }
+    if (result.unblocked.length > 0) this.scheduler.wake();
+    if (result.cancelled.length > 0) {
+      for (const dependent of await this.storage.getJobs(result.cancelled)) emit("job:cancelled", { job: dependent, reason: "dependency" });
+    }
+  }
+}

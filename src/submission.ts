@@ -1,0 +1,91 @@
+import { randomUUID } from "node:crypto";
+import { planGraph } from "./dag.js";
+import { ValidationError } from "./errors.js";
+import type { RegisteredHandler } from "./handler.js";
+import { payloadKey, toJsonValue } from "./json-value.js";
+import type { BackoffPolicy, JobId, NewJob, Priority, Resources } from "./types.js";
+import { fits } from "./resources.js";
+import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./retry.js";
+
+/** One job as the caller described it, options parsed. */
+export interface JobRequest {
+  readonly key: string;
+  readonly type: string;
+  readonly payload: unknown;
+  readonly dependsOn: readonly string[];
+  readonly priority?: Priority | undefined;
+  readonly idempotencyKey?: string | undefined;
+  readonly runAt?: Date | undefined;
+  readonly delayMs?: number | undefined;
+  readonly maxAttempts?: number | undefined;
+  readonly backoff?: BackoffPolicy | undefined;
+  readonly timeoutMs?: number | undefined;
+  readonly resources?: Resources | undefined;
+}
+
+/** What the submission is checked against. */
+export interface SubmissionContext {
+  readonly handlers: ReadonlyMap<string, RegisteredHandler>;
+  readonly capacity: Resources;
+  readonly maxPayloadBytes: number;
+  readonly maxGraphNodes: number;
+  readonly now: number;
+}
+
+/** Jobs ready to insert, in topological order, and for each input position its job's index among them. */
+export interface Submission {
+  readonly jobs: readonly NewJob[];
+  readonly positions: readonly number[];
+}
+
+/**
+ * Turns requests into `NewJob`s: validates the graph (cycles, unknown references), every payload
+ * (JSON, and the handler's schema when this process has the handler), fills in the handler's
+ * defaults and the idempotency key, and rejects a job needing more than this worker's capacity
+ * when the handler is local. Throws before anything is stored.
+ */
+export function buildSubmission(requests: readonly JobRequest[], context: SubmissionContext): Submission {
+  const plan = planGraph(requests, { maxNodes: context.maxGraphNodes });
+  const ids: JobId[] = requests.map(() => randomUUID());
+  const jobs: NewJob[] = [];
+  const positions: number[] = new Array<number>(requests.length);
+  for (const index of plan.order) {
+    const request = requests[index] as JobRequest;
+    const dependsOn = [...(plan.internal[index] ?? []).map((i) => ids[i] as JobId), ...(plan.external[index] ?? [])];
+    positions[index] = jobs.length;
+    jobs.push(newJob(request, ids[index] as JobId, dependsOn, context, requests.length > 1 ? `[${index}].` : ""));
+  }
+  return { jobs, positions };
+}
+
+function newJob(request: JobRequest, id: JobId, dependsOn: readonly JobId[], context: SubmissionContext, at: string): NewJob {
+  const handler = context.handlers.get(request.type);
+  const payload = toJsonValue(request.payload, `${at}payload`, context.maxPayloadBytes);
+  if (handler?.payload !== undefined) {
+    const parsed = handler.payload.safeParse(payload);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => ({ path: [`${at}payload`, ...i.path.map(String)].join("."), message: i.message }));
+      throw new ValidationError(`payload does not match the schema of ${request.type}: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, issues);
+    }
+  }
+  const resources = request.resources ?? handler?.resources ?? {};
+  if (handler !== undefined && !fits(resources, context.capacity)) {
+    throw new ValidationError(`${request.type} needs ${JSON.stringify(resources)}, more than this worker's capacity ${JSON.stringify(context.capacity)}`, [
+      { path: `${at}resources`, message: "exceeds capacity" },
+    ]);
+  }
+  const idempotencyKey = request.idempotencyKey ?? (handler?.deduplicate === "payload" ? payloadKey(request.type, payload) : undefined);
+  return {
+    id,
+    type: request.type,
+    priority: request.priority ?? handler?.priority ?? "normal",
+    payload,
+    maxAttempts: request.maxAttempts ?? handler?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    backoff: request.backoff ?? handler?.backoff ?? DEFAULT_BACKOFF,
+    dependsOn,
+    idempotencyKey,
+    resources,
+    timeoutMs: request.timeoutMs ?? handler?.timeoutMs,
+    runAt: request.runAt ?? new Date(context.now + (request.delayMs ?? 0)),
+  };
+}
