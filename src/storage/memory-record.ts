@@ -1,0 +1,58 @@
+import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus } from "../types.js";
+import type { Lease } from "./storage.js";
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** A job as the memory store keeps it: a mutable record plus its lease and graph bookkeeping. */
+export interface StoredJob extends Mutable<JobRecord> {
+  /** Insertion order. */
+  readonly seq: number;
+  /** Dependencies not completed yet, while blocked. */
+  unfinished: number;
+  leaseToken: string | undefined;
+  leaseExpiresAt: Date | undefined;
+  cancelRequested: boolean;
+  /** The dependency whose failure cancelled this job, if that is why it is cancelled. */
+  cancelCause: JobId | undefined;
+}
+
+/** A typed `Object.assign` for the fields a status change touches. */
+export function update(job: StoredJob, fields: Partial<StoredJob>): void {
+  Object.assign(job, fields);
+}
+
+/** A copy for callers: nothing they do to it reaches the store. */
+export function toRecord(job: StoredJob): JobRecord {
+  return {
+    id: job.id, type: job.type, status: job.status, priority: job.priority, payload: structuredClone(job.payload),
+    result: job.result === undefined ? undefined : structuredClone(job.result), error: job.error && { ...job.error },
+    attempt: job.attempt, maxAttempts: job.maxAttempts, backoff: { ...job.backoff }, dependsOn: [...job.dependsOn],
+    idempotencyKey: job.idempotencyKey, resources: { ...job.resources }, timeoutMs: job.timeoutMs, runAt: new Date(job.runAt),
+    createdAt: new Date(job.createdAt), updatedAt: new Date(job.updatedAt), startedAt: copyDate(job.startedAt), finishedAt: copyDate(job.finishedAt),
+  };
+}
+
+/** The lease a running job is held by. */
+export function leaseOf(job: StoredJob): Lease {
+  return { jobId: job.id, token: job.leaseToken ?? "", attempt: job.attempt };
+}
+
+/** The change-feed entry for a job's current status. */
+export function changeOf(job: StoredJob, now: Date): JobChange {
+  return { id: job.id, type: job.type, status: job.status, attempt: job.attempt, at: now };
+}
+
+/** The error a dependent is cancelled with when its dependency failed or was cancelled. */
+export function dependencyError(dependency: JobId, status: JobStatus): ErrorInfo {
+  return { name: "DependencyFailedError", message: `dependency ${dependency} ${status}`, code: "DEPENDENCY_FAILED" };
+}
+
+/** What PostgreSQL's jsonb would keep: dates become strings, `undefined` becomes null, a BigInt throws. */
+export function toJson(value: unknown): Json {
+  const text = JSON.stringify(value);
+  return text === undefined ? null : (JSON.parse(text) as Json);
+}
+
+function copyDate(date: Date | undefined): Date | undefined {
+  return date === undefined ? undefined : new Date(date);
+}

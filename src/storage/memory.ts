@@ -1,0 +1,430 @@
+import { randomUUID } from "node:crypto";
+import { assertNever } from "../assert-never.js";
+import { DuplicateJobError, InvalidStateError, JobNotFoundError, QueueClosedError, UnknownDependencyError, ValidationError } from "../errors.js";
+import { admitJobs, type AdmissionCandidate } from "../resources.js";
+import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES } from "../types.js";
+import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry, NewJob, NewLogLine, Priority } from "../types.js";
+import { DependencyGraph } from "./memory-graph.js";
+import { changeOf, dependencyError, leaseOf, toJson, toRecord, update, type StoredJob } from "./memory-record.js";
+import type {
+  CancelResult, ChangeListener, ClaimRequest, ClaimResult, ClaimedJob, ExpiredLease, HeartbeatResult, InsertRequest, InsertResult,
+  JobCounts, Lease, ListPage, ListQuery, RetryResult, SettleResult, Settlement, Storage, Unsubscribe,
+} from "./storage.js";
+
+interface PlannedInsert {
+  readonly type: "inserted" | "existing";
+  readonly job: StoredJob;
+}
+
+const LIVE: ReadonlySet<JobStatus> = new Set(LIVE_STATUSES);
+
+/** The embedded store: everything in process memory, no server; judges time only by the `now` it is given. */
+export class MemoryStorage implements Storage {
+  private readonly jobs = new Map<JobId, StoredJob>();
+  /** Jobs by insertion order: `bySeq[job.seq] === job`. */
+  private readonly bySeq: StoredJob[] = [];
+  private readonly pending = new Set<JobId>();
+  private readonly running = new Set<JobId>();
+  /** Idempotency key -> the live job holding it. */
+  private readonly liveKeys = new Map<string, JobId>();
+  private readonly byStatus = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+  private readonly graph = new DependencyGraph();
+  private readonly logs = new Map<JobId, LogEntry[]>();
+  private readonly listeners = new Set<ChangeListener>();
+  private changes: JobChange[] = [];
+  private logSeq = 0;
+  private closed = false;
+
+  async setup(): Promise<void> {
+    this.assertOpen();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+  }
+
+  async insertJobs(request: InsertRequest): Promise<InsertResult> {
+    return this.mutate(() => {
+      const planned = this.planInsert(request);
+      for (const { type, job } of planned) {
+        if (type === "existing") continue;
+        this.jobs.set(job.id, job);
+        this.bySeq.push(job);
+        this.graph.addEdges(job.id, job.dependsOn);
+        this.recordTransition(job, null, request.now, job.error);
+      }
+      return { jobs: planned.map(({ type, job }) => ({ type, job: toRecord(job) })) };
+    });
+  }
+
+  async claimJobs(request: ClaimRequest): Promise<ClaimResult> {
+    return this.mutate(() => {
+      const { now } = request;
+      const types = new Set(request.types);
+      const candidates: AdmissionCandidate[] = [];
+      for (const id of this.pending) {
+        const job = this.mustGet(id);
+        if (job.runAt <= now && types.has(job.type)) {
+          candidates.push({ id, priority: job.priority, runAt: job.runAt, seq: job.seq, resources: job.resources });
+        }
+      }
+      const admission = admitJobs(candidates, {
+        slots: request.limit, free: request.free, capacity: request.capacity, starvationMs: request.starvationMs, now,
+      });
+      const claimed = admission.admitted.map((id): ClaimedJob => {
+        const job = this.mustGet(id);
+        update(job, {
+          status: "running", attempt: job.attempt + 1, startedAt: now, leaseToken: randomUUID(),
+          leaseExpiresAt: new Date(now.getTime() + request.leaseMs), cancelRequested: false,
+        });
+        this.recordTransition(job, "pending", now);
+        return { job: toRecord(job), lease: leaseOf(job) };
+      });
+      return { claimed, unschedulable: admission.unschedulable };
+    });
+  }
+
+  async heartbeat(leases: readonly Lease[], leaseMs: number, now: Date): Promise<readonly HeartbeatResult[]> {
+    this.assertOpen();
+    return leases.map(({ jobId, token }): HeartbeatResult => {
+      const job = this.holding(jobId, token);
+      if (job === undefined) return { jobId, state: "lost" };
+      job.leaseExpiresAt = new Date(now.getTime() + leaseMs);
+      return { jobId, state: job.cancelRequested ? "cancel-requested" : "alive" };
+    });
+  }
+
+  async settle(settlements: readonly Settlement[], now: Date): Promise<readonly SettleResult[]> {
+    return this.mutate(() => {
+      // Results are made JSON before anything changes, so a value PostgreSQL would refuse changes nothing.
+      const results = settlements.map(({ outcome }) => (outcome.type === "completed" ? toJson(outcome.result) : null));
+      return settlements.map((settlement, i) => this.settleOne(settlement, results[i] ?? null, now));
+    });
+  }
+
+  async findExpiredLeases(now: Date, limit: number): Promise<readonly ExpiredLease[]> {
+    this.assertOpen();
+    return [...this.running]
+      .map((id) => this.mustGet(id))
+      .filter((job) => job.leaseExpiresAt !== undefined && job.leaseExpiresAt <= now)
+      .sort((a, b) => (a.leaseExpiresAt?.getTime() ?? 0) - (b.leaseExpiresAt?.getTime() ?? 0) || a.seq - b.seq)
+      .slice(0, Math.max(0, limit))
+      .map((job) => ({ job: toRecord(job), lease: leaseOf(job) }));
+  }
+
+  async cancelJobs(ids: readonly JobId[], now: Date): Promise<CancelResult> {
+    return this.mutate(() => {
+      const cancelled = new Set<JobId>();
+      const cancelRequested: JobId[] = [];
+      const notFound: JobId[] = [];
+      for (const id of new Set(ids)) {
+        const job = this.jobs.get(id);
+        if (job === undefined) notFound.push(id);
+        else if (job.status === "blocked" || job.status === "pending") {
+          const from = job.status;
+          update(job, { status: "cancelled", finishedAt: now, cancelCause: undefined });
+          this.recordTransition(job, from, now);
+          cancelled.add(id);
+          for (const victim of this.cascade(job, now)) cancelled.add(victim);
+        } else if (job.status === "running") {
+          job.cancelRequested = true;
+          job.updatedAt = now;
+          this.changes.push({ ...changeOf(job, now), cancelRequested: true });
+          cancelRequested.push(id);
+        }
+      }
+      return { cancelled: [...cancelled], cancelRequested, notFound };
+    });
+  }
+
+  async retryJob(id: JobId, now: Date): Promise<RetryResult> {
+    return this.mutate(() => {
+      const job = this.jobs.get(id);
+      if (job === undefined) throw new JobNotFoundError(id);
+      if (job.status !== "failed" && job.status !== "cancelled") throw new InvalidStateError(id, job.status, "retry");
+      const lookup = (jobId: JobId) => this.jobs.get(jobId);
+      const plan = this.graph.planRevival(id, lookup);
+      const revived = plan.revive.map((jobId) => this.mustGet(jobId));
+      this.assertKeysFree([job, ...revived]);
+
+      const from = job.status;
+      update(job, {
+        status: "pending", attempt: 0, error: undefined, result: undefined, finishedAt: undefined, startedAt: undefined,
+        runAt: now, cancelCause: undefined,
+      });
+      this.recordTransition(job, from, now);
+      for (const { id: victimId, cause } of plan.reattributed) {
+        update(this.mustGet(victimId), { cancelCause: cause, error: dependencyError(cause, this.mustGet(cause).status) });
+      }
+      for (const dependent of revived) {
+        update(dependent, { status: "blocked", error: undefined, finishedAt: undefined, cancelCause: undefined });
+        dependent.unfinished = this.graph.countUnfinished(dependent.dependsOn, lookup);
+        this.recordTransition(dependent, "cancelled", now);
+      }
+      return { job: toRecord(job), revived: plan.revive };
+    });
+  }
+
+  async getJob(id: JobId): Promise<JobRecord | undefined> {
+    this.assertOpen();
+    const job = this.jobs.get(id);
+    return job === undefined ? undefined : toRecord(job);
+  }
+
+  async getJobs(ids: readonly JobId[]): Promise<readonly JobRecord[]> {
+    this.assertOpen();
+    return [...new Set(ids)].flatMap((id) => {
+      const job = this.jobs.get(id);
+      return job === undefined ? [] : [toRecord(job)];
+    });
+  }
+
+  async listJobs(query: ListQuery): Promise<ListPage> {
+    this.assertOpen();
+    const statuses = query.status?.length ? new Set(query.status) : undefined;
+    const types = query.type?.length ? new Set(query.type) : undefined;
+    const matches = (job: StoredJob) => (!statuses || statuses.has(job.status)) && (!types || types.has(job.type));
+    const page: StoredJob[] = [];
+    let more = false;
+    for (let seq = decodeCursor(query.cursor, this.bySeq.length) - 1; seq >= 0; seq--) {
+      const job = this.bySeq[seq];
+      if (job === undefined || !matches(job)) continue;
+      if (page.length >= query.limit) {
+        more = true;
+        break;
+      }
+      page.push(job);
+    }
+    const last = page.at(-1);
+    return { jobs: page.map(toRecord), nextCursor: more && last ? encodeCursor(last.seq) : undefined };
+  }
+
+  async countJobs(): Promise<JobCounts> {
+    this.assertOpen();
+    const pendingByPriority = Object.fromEntries(PRIORITIES.map((p) => [p, 0])) as Record<Priority, number>;
+    for (const id of this.pending) pendingByPriority[this.mustGet(id).priority]++;
+    return { byStatus: { ...this.byStatus }, pendingByPriority };
+  }
+
+  async appendLogs(lines: readonly NewLogLine[]): Promise<void> {
+    this.assertOpen();
+    for (const line of lines) if (!this.jobs.has(line.jobId)) throw new JobNotFoundError(line.jobId);
+    const entries = lines.map((line) => ({ line, data: line.data === undefined ? undefined : toJson(line.data) }));
+    for (const { line, data } of entries) {
+      const entry: LogEntry = { seq: ++this.logSeq, at: new Date(line.at), attempt: line.attempt, kind: "log", level: line.level, message: line.message };
+      this.logsOf(line.jobId).push(data === undefined ? entry : { ...entry, data });
+    }
+  }
+
+  async listLogs(jobId: JobId): Promise<readonly LogEntry[]> {
+    this.assertOpen();
+    return (this.logs.get(jobId) ?? []).map((entry) => {
+      const copy: LogEntry = { ...entry, at: new Date(entry.at) };
+      return entry.data === undefined ? copy : { ...copy, data: structuredClone(entry.data) };
+    });
+  }
+
+  subscribe(listener: ChangeListener): Unsubscribe {
+    this.assertOpen();
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  private settleOne({ lease, outcome }: Settlement, result: Json, now: Date): SettleResult {
+    const job = this.holding(lease.jobId, lease.token);
+    if (job === undefined) return { type: "lost", jobId: lease.jobId };
+    update(job, { leaseToken: undefined, leaseExpiresAt: undefined, cancelRequested: false });
+    let unblocked: readonly JobId[] = [];
+    let cancelled: readonly JobId[] = [];
+    switch (outcome.type) {
+      case "completed":
+        update(job, { status: "completed", result, finishedAt: now });
+        this.recordTransition(job, "running", now);
+        unblocked = this.unblockDependents(job, now);
+        break;
+      case "retry":
+        update(job, { status: "pending", error: { ...outcome.error }, runAt: new Date(outcome.runAt) });
+        this.recordTransition(job, "running", now, outcome.error);
+        break;
+      case "failed":
+      case "cancelled":
+        update(job, { status: outcome.type, error: { ...outcome.error }, finishedAt: now });
+        this.recordTransition(job, "running", now, outcome.error);
+        cancelled = this.cascade(job, now);
+        break;
+      case "interrupted":
+        update(job, { status: "pending", attempt: Math.max(0, job.attempt - 1) });
+        this.recordTransition(job, "running", now);
+        break;
+      default:
+        assertNever(outcome);
+    }
+    return { type: "settled", job: toRecord(job), unblocked, cancelled };
+  }
+
+  /** Dependents whose last unfinished dependency was `job` become pending. */
+  private unblockDependents(job: StoredJob, now: Date): JobId[] {
+    const unblocked: JobId[] = [];
+    for (const id of this.graph.dependentsOf(job.id)) {
+      const dependent = this.mustGet(id);
+      if (dependent.status !== "blocked" || --dependent.unfinished > 0) continue;
+      update(dependent, { status: "pending", runAt: dependent.runAt < now ? now : dependent.runAt });
+      this.recordTransition(dependent, "blocked", now);
+      unblocked.push(id);
+    }
+    return unblocked;
+  }
+
+  /** Cancels every transitive dependent of a failed or cancelled job that has not started. */
+  private cascade(root: StoredJob, now: Date): JobId[] {
+    return this.graph.cascadeVictims(root.id, (id) => this.jobs.get(id)).map(({ id, cause }) => {
+      const victim = this.mustGet(id);
+      const from = victim.status;
+      const error = dependencyError(cause, this.mustGet(cause).status);
+      update(victim, { status: "cancelled", error, finishedAt: now, cancelCause: cause });
+      this.recordTransition(victim, from, now, error);
+      return id;
+    });
+  }
+
+  /** Validates a whole insert and builds its records without storing anything. */
+  private planInsert({ jobs, onDuplicate, now }: InsertRequest): PlannedInsert[] {
+    const batchIds = new Set(jobs.map((job) => job.id));
+    const planned = new Map<JobId, StoredJob>();
+    const batchKeys = new Map<string, StoredJob>();
+    const replacedBy = new Map<JobId, JobId>();
+    const find = (id: JobId) => planned.get(id) ?? this.jobs.get(id);
+    return jobs.map((node): PlannedInsert => {
+      if (this.jobs.has(node.id) || planned.has(node.id)) throw new ValidationError(`job id already exists: ${node.id}`);
+      const dependsOn = [...new Set(node.dependsOn.map((id) => replacedBy.get(id) ?? id))];
+      for (const id of dependsOn) if (find(id) === undefined && !batchIds.has(id)) throw new UnknownDependencyError(id, node.id);
+      const key = node.idempotencyKey;
+      const holder = key === undefined ? undefined : (batchKeys.get(key) ?? this.liveHolder(key));
+      if (key !== undefined && holder !== undefined) {
+        if (onDuplicate === "reject") throw new DuplicateJobError(holder.id, holder.status, key);
+        replacedBy.set(node.id, holder.id);
+        return { type: "existing", job: holder };
+      }
+      const job = this.newStoredJob(node, dependsOn, this.bySeq.length + planned.size, now, find);
+      planned.set(job.id, job);
+      if (key !== undefined && LIVE.has(job.status)) batchKeys.set(key, job);
+      return { type: "inserted", job };
+    });
+  }
+
+  private newStoredJob(node: NewJob, dependsOn: JobId[], seq: number, now: Date, find: (id: JobId) => StoredJob | undefined): StoredJob {
+    let unfinished = 0;
+    let broken: StoredJob | undefined;
+    for (const id of dependsOn) {
+      const dependency = find(id);
+      if (dependency?.status === "failed" || dependency?.status === "cancelled") broken ??= dependency;
+      if (dependency?.status !== "completed") unfinished++;
+    }
+    const status: JobStatus = broken ? "cancelled" : unfinished > 0 ? "blocked" : "pending";
+    return {
+      id: node.id, type: node.type, status, priority: node.priority, payload: toJson(node.payload), result: undefined,
+      error: broken && dependencyError(broken.id, broken.status), attempt: 0, maxAttempts: node.maxAttempts,
+      backoff: { ...node.backoff }, dependsOn, idempotencyKey: node.idempotencyKey, resources: { ...node.resources },
+      timeoutMs: node.timeoutMs, runAt: new Date(node.runAt), createdAt: now, updatedAt: now, startedAt: undefined,
+      finishedAt: broken ? now : undefined, seq, unfinished, leaseToken: undefined, leaseExpiresAt: undefined,
+      cancelRequested: false, cancelCause: broken?.id,
+    };
+  }
+
+  /** Keeps indexes, counts, the status log and the change feed in step with a status change already applied to `job`. */
+  private recordTransition(job: StoredJob, from: JobStatus | null, now: Date, error?: ErrorInfo): void {
+    job.updatedAt = now;
+    if (from !== null) this.byStatus[from]--;
+    this.byStatus[job.status]++;
+    toggle(this.pending, job.id, job.status === "pending");
+    toggle(this.running, job.id, job.status === "running");
+    const key = job.idempotencyKey;
+    if (key !== undefined && LIVE.has(job.status)) this.liveKeys.set(key, job.id);
+    else if (key !== undefined && this.liveKeys.get(key) === job.id) this.liveKeys.delete(key);
+    const data = error === undefined ? { from } : { from, error: { ...error } };
+    this.logsOf(job.id).push({ seq: ++this.logSeq, at: now, attempt: job.attempt, kind: "status", message: job.status, data });
+    this.changes.push(changeOf(job, now));
+  }
+
+  private assertKeysFree(jobs: readonly StoredJob[]): void {
+    const claimed = new Map<string, StoredJob>();
+    for (const job of jobs) {
+      const key = job.idempotencyKey;
+      if (key === undefined) continue;
+      const holder = claimed.get(key) ?? this.liveHolder(key);
+      if (holder !== undefined && holder.id !== job.id) throw new DuplicateJobError(holder.id, holder.status, key);
+      claimed.set(key, job);
+    }
+  }
+
+  private liveHolder(key: string): StoredJob | undefined {
+    const id = this.liveKeys.get(key);
+    return id === undefined ? undefined : this.jobs.get(id);
+  }
+
+  /** The job if `token` is its current lease, else undefined. */
+  private holding(jobId: JobId, token: string): StoredJob | undefined {
+    const job = this.jobs.get(jobId);
+    return job?.status === "running" && job.leaseToken === token ? job : undefined;
+  }
+
+  private mustGet(id: JobId): StoredJob {
+    const job = this.jobs.get(id);
+    if (job === undefined) throw new JobNotFoundError(id);
+    return job;
+  }
+
+  private logsOf(id: JobId): LogEntry[] {
+    let entries = this.logs.get(id);
+    if (entries === undefined) this.logs.set(id, (entries = []));
+    return entries;
+  }
+
+  /** Runs one atomic call, then publishes the changes it made as one batch. */
+  private mutate<T>(fn: () => T): T {
+    this.assertOpen();
+    try {
+      return fn();
+    } finally {
+      this.publish();
+    }
+  }
+
+  private publish(): void {
+    const changes = this.changes;
+    this.changes = [];
+    if (changes.length === 0 || this.listeners.size === 0) return;
+    for (const listener of this.listeners) {
+      queueMicrotask(() => {
+        if (!this.listeners.has(listener)) return;
+        try {
+          listener.onChange(changes.map((change) => ({ ...change, at: new Date(change.at) })));
+        } catch {
+          // A subscriber's failure is its own; the store and the other subscribers carry on.
+        }
+      });
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new QueueClosedError("the storage is closed");
+  }
+}
+
+function toggle(set: Set<JobId>, id: JobId, present: boolean): void {
+  if (present) set.add(id);
+  else set.delete(id);
+}
+
+function encodeCursor(seq: number): string {
+  return Buffer.from(String(seq)).toString("base64url");
+}
+
+/** The seq below which the page starts; no cursor starts past the newest job. */
+function decodeCursor(cursor: string | undefined, end: number): number {
+  if (cursor === undefined) return end;
+  const seq = Number(Buffer.from(cursor, "base64url").toString());
+  if (!Number.isSafeInteger(seq) || seq < 0) throw new ValidationError("invalid cursor", [{ path: "cursor", message: "not a cursor from listJobs" }]);
+  return Math.min(seq, end);
+}

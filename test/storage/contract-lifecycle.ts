@@ -1,0 +1,244 @@
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { InvalidStateError, JobNotFoundError } from "../../src/errors.js";
+import type { JobId, JobRecord } from "../../src/types.js";
+import { attemptError, eventually, newJob, secondsFromNow } from "./builders.js";
+import type { StoreUnderTest } from "./store-under-test.js";
+
+const sorted = (ids: readonly JobId[]) => [...ids].sort();
+
+/** Settling, leases, cancelling and retrying: what a job goes through after insert. */
+export function describeLifecycleContract(t: StoreUnderTest): void {
+  /** root <- a <- b (a chain of 3) and root <- c, d <- e (a diamond), plus an unrelated job. */
+  async function insertGraph() {
+    const root = newJob({ type: "root" });
+    const a = newJob({ type: "a", dependsOn: [root.id] });
+    const b = newJob({ type: "b", dependsOn: [a.id] });
+    const c = newJob({ type: "c", dependsOn: [root.id] });
+    const d = newJob({ type: "d", dependsOn: [root.id] });
+    const e = newJob({ type: "e", dependsOn: [c.id, d.id] });
+    const unrelated = newJob({ type: "unrelated" });
+    await t.insert(root, a, b, c, d, e, unrelated);
+    return { root, a, b, c, d, e, unrelated, dependents: [a, b, c, d, e].map((j) => j.id) };
+  }
+
+  describe("settle", () => {
+    it("stores a result and unblocks a dependent only when all its dependencies completed", async () => {
+      const a = newJob({ type: "a" });
+      const b = newJob({ type: "b", dependsOn: [a.id] });
+      const c = newJob({ type: "c", dependsOn: [a.id] });
+      const d = newJob({ type: "d", dependsOn: [b.id, c.id] });
+      await t.insert(a, b, c, d);
+
+      const first = await t.run("a", { ok: 1 });
+      expect(first.job).toMatchObject({ id: a.id, status: "completed", result: { ok: 1 } });
+      expect(first.job.finishedAt).toBeInstanceOf(Date);
+      expect(sorted(first.unblocked)).toEqual(sorted([b.id, c.id]));
+      expect(await t.status(d.id)).toBe("blocked");
+
+      expect((await t.run("b")).unblocked).toEqual([]);
+      expect(await t.status(d.id)).toBe("blocked");
+      expect((await t.run("c")).unblocked).toEqual([d.id]);
+      expect(await t.status(d.id)).toBe("pending");
+    });
+
+    it("cascades a failure to every transitive dependent, and to nothing else", async () => {
+      const graph = await insertGraph();
+      const { lease } = await t.claimOne("root");
+      const result = await t.fail(lease);
+      expect(result.job).toMatchObject({ status: "failed", error: attemptError() });
+      expect(sorted(result.cancelled)).toEqual(sorted(graph.dependents));
+      for (const id of graph.dependents) {
+        expect(await t.job(id)).toMatchObject({ status: "cancelled", error: { name: "DependencyFailedError", code: "DEPENDENCY_FAILED" } });
+      }
+      expect((await t.job(graph.a.id)).error?.message).toContain(graph.root.id);
+      expect(await t.status(graph.unrelated.id)).toBe("pending");
+    });
+
+    it("cascades a cancelled outcome too", async () => {
+      const root = newJob({ type: "root" });
+      const child = newJob({ dependsOn: [root.id] });
+      await t.insert(root, child);
+      const { lease } = await t.claimOne("root");
+      const result = await t.settled(lease, { type: "cancelled", error: { name: "CancelledError", message: "stop" } });
+      expect(result.job.status).toBe("cancelled");
+      expect(result.cancelled).toEqual([child.id]);
+    });
+
+    it("answers lost to a stale token and changes nothing", async () => {
+      await t.insert(newJob());
+      const { job, lease } = await t.claimOne("test.job");
+      const stale = await t.settle({ ...lease, token: randomUUID() }, { type: "completed", result: 1 });
+      expect(stale).toEqual({ type: "lost", jobId: job.id });
+      expect(await t.job(job.id)).toMatchObject({ status: "running", attempt: 1, result: undefined });
+
+      await t.complete(lease, 2);
+      expect(await t.settle(lease, { type: "completed", result: 3 })).toEqual({ type: "lost", jobId: job.id });
+      expect((await t.job(job.id)).result).toBe(2);
+    });
+
+    it("makes a retried job pending at its runAt, keeping the error", async () => {
+      await t.insert(newJob());
+      const { lease } = await t.claimOne("test.job");
+      const runAt = secondsFromNow(3_600);
+      const { job } = await t.settled(lease, { type: "retry", error: attemptError("try again"), runAt });
+      expect(job).toMatchObject({ status: "pending", attempt: 1, error: attemptError("try again") });
+      expect(job.runAt.getTime()).toBe(runAt.getTime());
+      expect((await t.claim(["test.job"])).claimed).toEqual([]);
+    });
+
+    it("gives the attempt back when interrupted", async () => {
+      const [inserted] = await t.insert(newJob());
+      const { lease } = await t.claimOne("test.job");
+      const { job } = await t.settled(lease, { type: "interrupted" });
+      expect(job).toMatchObject({ status: "pending", attempt: 0 });
+      expect(job.runAt.getTime()).toBe(inserted!.runAt.getTime());
+      expect((await t.claimOne("test.job")).lease.attempt).toBe(1);
+    });
+
+    it("settles a batch and answers in request order", async () => {
+      await t.insert(newJob({ type: "x" }), newJob({ type: "y" }));
+      const x = await t.claimOne("x");
+      const y = await t.claimOne("y");
+      const results = await t.storage.settle(
+        [{ lease: y.lease, outcome: { type: "failed", error: attemptError() } }, { lease: x.lease, outcome: { type: "completed", result: "x" } }],
+        new Date(),
+      );
+      expect(results.map((r) => (r.type === "settled" ? [r.job.id, r.job.status] : r.type))).toEqual([[y.job.id, "failed"], [x.job.id, "completed"]]);
+    });
+  });
+
+  describe("leases", () => {
+    it("heartbeats report alive, cancel-requested and lost", async () => {
+      await t.insert(newJob({ type: "x" }), newJob({ type: "y" }));
+      const x = await t.claimOne("x");
+      const y = await t.claimOne("y");
+      await t.storage.cancelJobs([y.job.id], new Date());
+      const stale = { ...x.lease, token: randomUUID() };
+      expect(await t.storage.heartbeat([x.lease, y.lease, stale], 30_000, new Date())).toEqual([
+        { jobId: x.job.id, state: "alive" }, { jobId: y.job.id, state: "cancel-requested" }, { jobId: x.job.id, state: "lost" },
+      ]);
+      await t.complete(x.lease);
+      expect(await t.storage.heartbeat([x.lease], 30_000, new Date())).toEqual([{ jobId: x.job.id, state: "lost" }]);
+    });
+
+    it("a heartbeat extends a lease", async () => {
+      await t.insert(newJob());
+      const { job, lease } = await t.claimOne("test.job", { leaseMs: 50 });
+      await eventually(async () => expect((await t.storage.findExpiredLeases(new Date(), 10)).map((e) => e.job.id)).toEqual([job.id]));
+      expect(await t.storage.heartbeat([lease], 60_000, new Date())).toEqual([{ jobId: job.id, state: "alive" }]);
+      expect(await t.storage.findExpiredLeases(new Date(), 10)).toEqual([]);
+    });
+
+    it("finds expired leases oldest first; a rescue settles them, and the old lease is lost afterwards", async () => {
+      await t.insert(newJob({ type: "first" }), newJob({ type: "second" }), newJob({ type: "long" }));
+      const first = await t.claimOne("first", { leaseMs: 50 });
+      const second = await t.claimOne("second", { leaseMs: 150 });
+      await t.claimOne("long", { leaseMs: 60_000 });
+
+      const expired = await eventually(async () => {
+        const found = await t.storage.findExpiredLeases(new Date(), 10);
+        expect(found.map((e) => e.job.id)).toEqual([first.job.id, second.job.id]);
+        return found;
+      });
+      expect(expired[0]?.lease).toEqual(first.lease);
+      expect((await t.storage.findExpiredLeases(new Date(), 1)).map((e) => e.job.id)).toEqual([first.job.id]);
+
+      const rescue = await t.settled(expired[0]!.lease, { type: "retry", error: attemptError("lease expired"), runAt: secondsFromNow(-1) });
+      expect(rescue.job.status).toBe("pending");
+      const again = await t.claimOne("first");
+      expect(again.lease.attempt).toBe(2);
+
+      expect(await t.settle(first.lease, { type: "completed", result: "late" })).toEqual({ type: "lost", jobId: first.job.id });
+      expect(await t.storage.heartbeat([first.lease], 30_000, new Date())).toEqual([{ jobId: first.job.id, state: "lost" }]);
+      expect(await t.job(first.job.id)).toMatchObject({ status: "running", attempt: 2, result: undefined });
+    });
+  });
+
+  describe("cancelJobs", () => {
+    it("cancels waiting jobs with their dependents, asks running ones to stop, leaves terminal ones", async () => {
+      const root = newJob({ type: "root" });
+      const blocked = newJob({ dependsOn: [root.id] });
+      const below = newJob({ dependsOn: [blocked.id] });
+      const pending = newJob({ type: "pending" });
+      await t.insert(root, blocked, below, pending, newJob({ type: "running" }), newJob({ type: "done" }));
+      const running = await t.claimOne("running");
+      const done = (await t.run("done")).job;
+      const unknown = randomUUID();
+
+      const result = await t.storage.cancelJobs([pending.id, blocked.id, running.job.id, done.id, unknown], new Date());
+      expect(sorted(result.cancelled)).toEqual(sorted([pending.id, blocked.id, below.id]));
+      expect(result.cancelRequested).toEqual([running.job.id]);
+      expect(result.notFound).toEqual([unknown]);
+      expect(await t.status(root.id)).toBe("pending");
+      expect(await t.job(below.id)).toMatchObject({ status: "cancelled", error: { code: "DEPENDENCY_FAILED" } });
+      expect(await t.status(done.id)).toBe("completed");
+      expect(await t.status(running.job.id)).toBe("running");
+
+      const stopped = await t.settled(running.lease, { type: "cancelled", error: { name: "CancelledError", message: "cancelled" } });
+      expect(stopped.job.status).toBe("cancelled");
+    });
+
+    it("cancels the blocked dependents of a cancelled pending job", async () => {
+      const root = newJob();
+      const child = newJob({ dependsOn: [root.id] });
+      await t.insert(root, child);
+      expect(sorted((await t.storage.cancelJobs([root.id], new Date())).cancelled)).toEqual(sorted([root.id, child.id]));
+    });
+  });
+
+  describe("retryJob", () => {
+    it("makes a failed job pending with a fresh attempt budget", async () => {
+      await t.insert(newJob({ type: "root" }));
+      const { lease } = await t.claimOne("root");
+      await t.fail(lease);
+      const { job, revived } = await t.storage.retryJob(lease.jobId, new Date());
+      expect(job).toMatchObject({ status: "pending", attempt: 0, error: undefined, result: undefined, finishedAt: undefined });
+      expect(revived).toEqual([]);
+      expect((await t.claimOne("root")).lease.attempt).toBe(1);
+    });
+
+    it("brings dependents cancelled because of it back to blocked, transitively", async () => {
+      const graph = await insertGraph();
+      await t.fail((await t.claimOne("root")).lease);
+      const { revived } = await t.storage.retryJob(graph.root.id, new Date());
+      expect(sorted(revived)).toEqual(sorted(graph.dependents));
+      for (const id of graph.dependents) expect(await t.job(id)).toMatchObject({ status: "blocked", error: undefined });
+
+      const { unblocked } = await t.run("root");
+      expect(sorted(unblocked)).toEqual(sorted([graph.a.id, graph.c.id, graph.d.id]));
+      expect(await t.status(graph.b.id)).toBe("blocked");
+      expect(await t.status(graph.e.id)).toBe("blocked");
+    });
+
+    it("leaves a dependent cancelled while another of its dependencies is still failed", async () => {
+      const first = newJob({ type: "first" });
+      const second = newJob({ type: "second" });
+      const both = newJob({ dependsOn: [first.id, second.id] });
+      await t.insert(first, second, both);
+      await t.fail((await t.claimOne("first")).lease);
+      await t.fail((await t.claimOne("second")).lease);
+
+      expect((await t.storage.retryJob(first.id, new Date())).revived).toEqual([]);
+      expect(await t.status(both.id)).toBe("cancelled");
+      expect((await t.storage.retryJob(second.id, new Date())).revived).toEqual([both.id]);
+      expect(await t.status(both.id)).toBe("blocked");
+    });
+
+    it("retries a cancelled job", async () => {
+      const [job] = await t.insert(newJob());
+      await t.storage.cancelJobs([job!.id], new Date());
+      expect((await t.storage.retryJob(job!.id, new Date())).job.status).toBe("pending");
+    });
+
+    it("refuses other statuses and unknown ids", async () => {
+      const [pending, done] = await t.insert(newJob(), newJob({ type: "done" }));
+      await t.run("done");
+      const completed: JobRecord = await t.job(done!.id);
+      await expect(t.storage.retryJob(completed.id, new Date())).rejects.toBeInstanceOf(InvalidStateError);
+      await expect(t.storage.retryJob(pending!.id, new Date())).rejects.toBeInstanceOf(InvalidStateError);
+      await expect(t.storage.retryJob(randomUUID(), new Date())).rejects.toBeInstanceOf(JobNotFoundError);
+      expect(await t.status(completed.id)).toBe("completed");
+    });
+  });
+}

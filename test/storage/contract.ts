@@ -1,0 +1,226 @@
+import { randomUUID } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DuplicateJobError, UnknownDependencyError } from "../../src/errors.js";
+import type { Storage } from "../../src/storage/storage.js";
+import type { JobId } from "../../src/types.js";
+import { newJob, secondsFromNow } from "./builders.js";
+import { describeLifecycleContract } from "./contract-lifecycle.js";
+import { describeReadContract } from "./contract-reads.js";
+import { StoreUnderTest } from "./store-under-test.js";
+
+/** A fresh store for one test, and how to get rid of it. The suite calls `setup()` and `close()` itself. */
+export interface StorageFixture {
+  storage: Storage;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * The behaviour every `Storage` must have. Tests use real time, because PostgreSQL judges runAt and
+ * lease expiry by the database clock, and wait for facts rather than for fixed delays.
+ */
+export function describeStorageContract(name: string, makeStorage: () => Promise<StorageFixture>): void {
+  describe(`storage contract: ${name}`, () => {
+    const t = new StoreUnderTest();
+    let fixture: StorageFixture | undefined;
+
+    beforeEach(async () => {
+      fixture = await makeStorage();
+      t.storage = fixture.storage;
+      await t.storage.setup();
+    });
+
+    afterEach(async () => {
+      try {
+        await fixture?.storage.close();
+      } finally {
+        await fixture?.cleanup();
+        fixture = undefined;
+      }
+    });
+
+    describeInsertContract(t);
+    describeClaimContract(t);
+    describeLifecycleContract(t);
+    describeReadContract(t);
+  });
+}
+
+function describeInsertContract(t: StoreUnderTest): void {
+  describe("insertJobs", () => {
+    it("stores a job without dependencies as pending, as given", async () => {
+      const input = newJob({ priority: "high", payload: { n: 1, tags: ["a"] }, idempotencyKey: "k-1", resources: { cpu: 1 }, timeoutMs: 5_000 });
+      const [job] = await t.insert(input);
+      expect(job).toMatchObject({
+        id: input.id, type: input.type, status: "pending", priority: "high", payload: { n: 1, tags: ["a"] }, attempt: 0,
+        maxAttempts: 3, backoff: input.backoff, dependsOn: [], idempotencyKey: "k-1", resources: { cpu: 1 }, timeoutMs: 5_000,
+        result: undefined, error: undefined, startedAt: undefined, finishedAt: undefined,
+      });
+      expect(job?.runAt.getTime()).toBe(input.runAt.getTime());
+      expect(job?.createdAt).toBeInstanceOf(Date);
+      expect(await t.job(input.id)).toEqual(job);
+    });
+
+    it("starts a job blocked while a dependency is unfinished, pending once all are completed", async () => {
+      const [a] = await t.insert(newJob({ type: "a" }));
+      const [blocked] = await t.insert(newJob({ dependsOn: [a!.id] }));
+      expect(blocked?.status).toBe("blocked");
+      await t.run("a");
+      const [ready] = await t.insert(newJob({ dependsOn: [a!.id] }));
+      expect(ready?.status).toBe("pending");
+    });
+
+    it("cancels a job at once when a dependency already failed or was cancelled", async () => {
+      const [failing, cancelled] = await t.insert(newJob({ type: "failing" }), newJob({ type: "other" }));
+      await t.fail((await t.claimOne("failing")).lease);
+      await t.storage.cancelJobs([cancelled!.id], new Date());
+      for (const dependency of [failing!, cancelled!]) {
+        const [job] = await t.insert(newJob({ dependsOn: [dependency.id] }));
+        expect(job?.status).toBe("cancelled");
+        expect(job?.error).toMatchObject({ name: "DependencyFailedError", code: "DEPENDENCY_FAILED" });
+        expect(job?.error?.message).toContain(dependency.id);
+      }
+    });
+
+    it("inserts a graph in one batch, edges within the batch included, results in input order", async () => {
+      const a = newJob();
+      const b = newJob({ dependsOn: [a.id] });
+      const c = newJob({ dependsOn: [a.id, b.id] });
+      const { jobs } = await t.insertBatch([a, b, c]);
+      expect(jobs.map((r) => [r.type, r.job.id, r.job.status])).toEqual([
+        ["inserted", a.id, "pending"], ["inserted", b.id, "blocked"], ["inserted", c.id, "blocked"],
+      ]);
+      expect((await t.job(c.id)).dependsOn.slice().sort()).toEqual([a.id, b.id].sort());
+    });
+
+    it("rejects a batch with an unknown dependency and changes nothing", async () => {
+      await t.insert(newJob());
+      const before = await t.storage.countJobs();
+      const a = newJob();
+      const missing = randomUUID();
+      await expect(t.insertBatch([a, newJob({ dependsOn: [a.id, missing] })])).rejects.toBeInstanceOf(UnknownDependencyError);
+      expect(await t.storage.countJobs()).toEqual(before);
+      expect(await t.storage.getJob(a.id)).toBeUndefined();
+    });
+
+    it("rejects a batch when a live job holds a key, naming that job, and changes nothing", async () => {
+      const [holder] = await t.insert(newJob({ type: "held", idempotencyKey: "k" }));
+      const before = await t.storage.countJobs();
+      const first = newJob();
+      const error = await t.insertBatch([first, newJob({ idempotencyKey: "k" })]).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DuplicateJobError);
+      expect(error).toMatchObject({ code: "DUPLICATE_JOB", existingJobId: holder!.id, existingStatus: "pending" });
+      expect(await t.storage.countJobs()).toEqual(before);
+      expect(await t.storage.getJob(first.id)).toBeUndefined();
+
+      await t.claimOne("held");
+      await expect(t.insert(newJob({ idempotencyKey: "k" }))).rejects.toMatchObject({ existingJobId: holder!.id, existingStatus: "running" });
+    });
+
+    it("treats a repeated key within one batch as a duplicate of the first", async () => {
+      const first = newJob({ idempotencyKey: "k" });
+      await expect(t.insertBatch([first, newJob({ idempotencyKey: "k" })])).rejects.toMatchObject({ code: "DUPLICATE_JOB", existingJobId: first.id });
+      expect(await t.totalJobs()).toBe(0);
+
+      const { jobs } = await t.insertBatch([first, newJob({ idempotencyKey: "k" })], "return-existing");
+      expect(jobs.map((r) => [r.type, r.job.id])).toEqual([["inserted", first.id], ["existing", first.id]]);
+      expect(await t.totalJobs()).toBe(1);
+    });
+
+    it("with return-existing, maps a duplicate to the live job and points later edges at it", async () => {
+      const [existing] = await t.insert(newJob({ type: "existing", idempotencyKey: "k" }));
+      const duplicate = newJob({ idempotencyKey: "k" });
+      const dependent = newJob({ type: "dependent", dependsOn: [duplicate.id] });
+      const { jobs } = await t.insertBatch([duplicate, dependent], "return-existing");
+      expect(jobs[0]).toMatchObject({ type: "existing", job: { id: existing!.id, status: "pending" } });
+      expect(jobs[1]).toMatchObject({ type: "inserted", job: { id: dependent.id, status: "blocked", dependsOn: [existing!.id] } });
+      expect(await t.storage.getJob(duplicate.id)).toBeUndefined();
+
+      const { unblocked } = await t.run("existing");
+      expect(unblocked).toEqual([dependent.id]);
+      expect(await t.status(dependent.id)).toBe("pending");
+    });
+
+    it("frees a key once its holder is terminal", async () => {
+      await t.insert(newJob({ type: "first", idempotencyKey: "k" }));
+      await t.run("first");
+      const [second] = await t.insert(newJob({ idempotencyKey: "k" }));
+      expect(second?.status).toBe("pending");
+      await t.storage.cancelJobs([second!.id], new Date());
+      const { jobs } = await t.insertBatch([newJob({ idempotencyKey: "k" })], "return-existing");
+      expect(jobs[0]?.type).toBe("inserted");
+    });
+  });
+}
+
+function describeClaimContract(t: StoreUnderTest): void {
+  describe("claimJobs", () => {
+    it("leases runnable jobs of the requested types only, up to the limit", async () => {
+      const a = [newJob({ type: "a" }), newJob({ type: "a" }), newJob({ type: "a" })];
+      const later = newJob({ type: "a", runAt: secondsFromNow(3_600) });
+      const b = newJob({ type: "b" });
+      await t.insert(...a, later, b);
+
+      const first = await t.claim(["a"], { limit: 2 });
+      expect(first.claimed).toHaveLength(2);
+      const [claimed] = first.claimed;
+      expect(claimed?.job).toMatchObject({ type: "a", status: "running", attempt: 1 });
+      expect(claimed?.job.startedAt).toBeInstanceOf(Date);
+      expect(claimed?.lease).toMatchObject({ jobId: claimed?.job.id, attempt: 1 });
+      expect(claimed?.lease.token).toEqual(expect.any(String));
+
+      const rest = await t.claim(["a"]);
+      const ids = [...first.claimed, ...rest.claimed].map((c) => c.job.id);
+      expect(ids.slice().sort()).toEqual(a.map((j) => j.id).sort());
+      expect(await t.status(later.id)).toBe("pending");
+      expect(await t.status(b.id)).toBe("pending");
+      expect((await t.claim(["c"])).claimed).toEqual([]);
+    });
+
+    it("takes critical before low, FIFO within a level", async () => {
+      const runAt = secondsFromNow(-1);
+      const jobs = (["low", "normal", "critical", "low", "critical"] as const).map((priority) => newJob({ priority, runAt }));
+      for (const job of jobs) await t.insert(job);
+      const order: JobId[] = [];
+      for (let i = 0; i < jobs.length; i++) order.push((await t.claimOne("test.job", { limit: 1 })).job.id);
+      expect(order).toEqual([2, 4, 1, 0, 3].map((i) => jobs[i]!.id));
+    });
+
+    it("claims only what fits the free resources and reports jobs bigger than the capacity", async () => {
+      const runAt = secondsFromNow(-1);
+      const [two, one, huge] = await t.insert(
+        newJob({ resources: { cpu: 2 }, runAt }), newJob({ resources: { cpu: 1 }, runAt }), newJob({ resources: { cpu: 8 }, runAt }),
+      );
+      const result = await t.claim(["test.job"], { free: { cpu: 2 }, capacity: { cpu: 4 } });
+      expect(result.claimed.map((c) => c.job.id)).toEqual([two!.id]);
+      expect(result.unschedulable).toEqual([huge!.id]);
+      expect(await t.status(one!.id)).toBe("pending");
+      expect(await t.status(huge!.id)).toBe("pending");
+    });
+
+    it("lets a smaller job backfill capacity a bigger one cannot use yet", async () => {
+      const runAt = secondsFromNow(-1);
+      const [big, small] = await t.insert(newJob({ resources: { cpu: 4 }, runAt }), newJob({ resources: { cpu: 1 }, runAt }));
+      const result = await t.claim(["test.job"], { free: { cpu: 2 }, capacity: { cpu: 4 } });
+      expect(result.claimed.map((c) => c.job.id)).toEqual([small!.id]);
+      expect(await t.status(big!.id)).toBe("pending");
+    });
+
+    it("lets a job waiting longer than starvationMs reserve what it needs", async () => {
+      const [big] = await t.insert(newJob({ resources: { cpu: 4 }, runAt: secondsFromNow(-600) }));
+      await t.insert(newJob({ resources: { cpu: 1 }, runAt: secondsFromNow(-1) }));
+      const starved = await t.claim(["test.job"], { free: { cpu: 2 }, capacity: { cpu: 4 }, starvationMs: 60_000 });
+      expect(starved.claimed).toEqual([]);
+      const freed = await t.claim(["test.job"], { free: { cpu: 4 }, capacity: { cpu: 4 }, starvationMs: 60_000, limit: 1 });
+      expect(freed.claimed.map((c) => c.job.id)).toEqual([big!.id]);
+    });
+
+    it("never hands the same job to two concurrent claims", async () => {
+      await t.insert(...Array.from({ length: 20 }, () => newJob()));
+      const [first, second] = await Promise.all([t.claim(["test.job"]), t.claim(["test.job"])]);
+      const ids = [...first.claimed, ...second.claimed].map((c) => c.job.id);
+      expect(ids.length).toBeGreaterThan(0);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(ids.length).toBeLessThanOrEqual(20);
+    });
+  });
+}
