@@ -52,8 +52,9 @@ const postLedger = queue.defineHandler("ledger.post", {
   run: async (_payload: unknown, ctx) => {
     await work(300, ctx.signal);
     const total = Object.values(ctx.dependencies).reduce((sum: number, r) => sum + ((r as { priced?: number } | undefined)?.priced ?? 0), 0);
-    ctx.log("info", "posted to ledger", { total });
-    return { total: Math.round(total * 100) / 100 };
+    const rounded = Math.round(total * 100) / 100;
+    ctx.log("info", "posted to ledger", { total: rounded });
+    return { total: rounded };
   },
 });
 
@@ -74,7 +75,17 @@ queue.defineHandler("reports.nightly", {
   },
 });
 
-await queue.start();
+const interactive = process.stdout.isTTY === true;
+const names = new Map<string, string>();
+const name = (job: JobRecord) => names.get(job.id) ?? job.type;
+if (!interactive) {
+  queue.on("job:started", ({ job, attempt }) => console.log(`started   ${name(job)} (attempt ${attempt})`));
+  queue.on("job:retrying", ({ job, error }) => console.log(`retrying  ${name(job)}: ${error.message}`));
+  queue.on("job:completed", ({ job }) => console.log(`completed ${name(job)}`));
+}
+
+
+await queue.migrate(); // PostgreSQL: create the schema before the first enqueue
 
 const orders = [
   { orderId: "o-1", amount: 120, currency: "EUR" },
@@ -89,19 +100,13 @@ const graph = await queue.enqueueMany([
   { key: "notify", type: "customer.notify", payload: { channel: "email" }, dependsOn: ["ledger"] },
 ]);
 const reports = await Promise.all([1, 2].map((n) => queue.enqueue("reports.nightly", { n })));
-const names = new Map<string, string>([
+for (const [id, title] of [
   ...graph.map((job, i): [string, string] => [job.id, ["rates.fetch", ...orders.map((o) => `orders.price ${o.orderId}`), "ledger.post", "customer.notify"][i] ?? job.type]),
   ...reports.map((job, i): [string, string] => [job.id, `reports.nightly #${i + 1}`]),
-]);
+]) names.set(id, title);
 const ids = [...names.keys()];
-
-const interactive = process.stdout.isTTY === true;
 console.log(`jobgraph demo on ${label}: capacity cpu 2 / 1024 MB, concurrency 4\n`);
-if (!interactive) {
-  queue.on("job:started", ({ job, attempt }) => console.log(`started   ${names.get(job.id) ?? job.type} (attempt ${attempt})`));
-  queue.on("job:retrying", ({ job, error }) => console.log(`retrying  ${names.get(job.id) ?? job.type}: ${error.message}`));
-  queue.on("job:completed", ({ job }) => console.log(`completed ${names.get(job.id) ?? job.type}`));
-}
+await queue.start();
 
 const snapshot = async (): Promise<JobRecord[]> => (await Promise.all(ids.map((id) => queue.getJob(id)))).filter((j): j is JobRecord => j !== undefined);
 let lines = 0;
