@@ -1,0 +1,42 @@
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+/** Runs a script in a fresh node process from the package root, so `jobgraph` resolves through package.json exports. */
+function runNode(args: readonly string[], script: string): string {
+  return execFileSync(process.execPath, [...args, script], { cwd: root, encoding: "utf8", timeout: 20_000 });
+}
+
+const smoke = (load: string) => `
+  ${load}
+  const queue = new Queue();
+  const echo = queue.defineHandler("echo", { run: async (p) => ({ echoed: p }) });
+  (async () => {
+    await queue.start();
+    const job = await queue.enqueue(echo, { n: 1 });
+    const done = await queue.waitFor(job.id, { timeoutMs: 5000 });
+    let code = "none";
+    try { await queue.enqueue("echo", () => 1); } catch (e) { code = e instanceof QueueError ? e.code : "untyped"; }
+    await queue.shutdown();
+    console.log(JSON.stringify({ status: done.status, result: done.result, code }));
+  })().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+describe("the built package", () => {
+  it("has been built (npm test builds first)", () => {
+    expect(existsSync(`${root}/dist/index.js`)).toBe(true);
+    expect(existsSync(`${root}/dist/index.cjs`)).toBe(true);
+    expect(existsSync(`${root}/dist/index.d.ts`)).toBe(true);
+  });
+
+  it.each([
+    ["import (ESM)", ["--input-type=module", "-e"], `import { Queue, QueueError } from "jobgraph";`],
+    ["require (CJS)", ["-e"], `const { Queue, QueueError } = require("jobgraph");`],
+  ])("runs a job when loaded with %s", (_name, args, load) => {
+    const output = JSON.parse(runNode(args, smoke(load)).trim().split("\n").pop() ?? "{}") as unknown;
+    expect(output).toEqual({ status: "completed", result: { echoed: { n: 1 } }, code: "VALIDATION" });
+  });
+});
