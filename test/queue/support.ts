@@ -115,3 +115,23 @@ export class Concurrency {
     this.current -= amount;
   }
 }
+
+/** Runs until the queue emits `event` (optionally one matching `where`); answers its payload. */
+export async function untilEvent<E extends QueueEventName>(
+  tq: Pick<TestQueue, "queue" | "clock">,
+  event: E,
+  where: (payload: QueueEvents[E]) => boolean = () => true,
+  options?: { stepMs?: number; maxMs?: number },
+): Promise<QueueEvents[E]> {
+  let seen: QueueEvents[E] | undefined;
+  const listener = (payload: QueueEvents[E]) => {
+    if (seen === undefined && where(payload)) seen = payload;
+  };
+  tq.queue.on(event, listener);
+  try {
+    await runUntil(tq.clock, () => seen !== undefined, options);
+  } finally {
+    tq.queue.off(event, listener);
+  }
+  return seen as QueueEvents[E];
+}
