@@ -98,7 +98,7 @@ describe("timeouts", () => {
     tq.queue.defineHandler("polite", {
       timeoutMs: 1_000,
       retry: { maxAttempts: 1 },
-      run: (_p, ctx) => new Promise((resolve) => ctx.signal.addEventListener("abort", () => tq.clock.setTimer(resolve, 500))),
+      run: (_p, ctx) => new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => tq.clock.setTimer(resolve, 500))),
     });
     await tq.queue.start();
     const stuck = recordEvents(tq.queue, ["job:stuck"]);
