@@ -3,6 +3,7 @@ import { defineConfig } from "tsup";
 export default defineConfig({
   entry: {
     index: "src/index.ts",
+    postgres: "src/storage/postgres/index.ts",
   },
   format: ["esm", "cjs"],
   dts: { compilerOptions: { ignoreDeprecations: "6.0" } },
@@ -11,4 +12,5 @@ export default defineConfig({
   clean: true,
   target: "node20",
   noExternal: ["p-limit"],
+  external: ["postgres"],
 });

@@ -1,0 +1,109 @@
+import type postgres from "postgres";
+import { StorageError } from "../../errors.js";
+import type { AttemptTransaction, Lease, Outcome, SettleResult } from "../storage.js";
+
+/**
+ * What a handler sees as `ctx.tx` with PostgresStorage: a tagged template that runs in the
+ * attempt's transaction, opened on first use and committed together with the job's completion.
+ */
+export type AttemptSql = <T extends readonly object[] = postgres.Row[]>(
+  template: TemplateStringsArray,
+  ...parameters: readonly postgres.ParameterOrFragment<never>[]
+) => Promise<postgres.RowList<T>>;
+
+/** Settles inside a transaction; `lost` makes the attempt transaction roll back. */
+export type SettleInTransaction = (tx: postgres.TransactionSql, lease: Lease, outcome: Outcome) => Promise<{ result: SettleResult; publish: () => void }>;
+
+type Instruction = { readonly type: "commit"; readonly outcome: Outcome } | { readonly type: "rollback" };
+
+/** Thrown inside the transaction to roll it back; never escapes. */
+class RollbackSignal extends Error {}
+
+/** An attempt-bound transaction on a postgres.js pool; see `Storage.openAttemptTransaction`. */
+export class PostgresAttemptTransaction implements AttemptTransaction {
+  readonly handle: AttemptSql;
+  private tx: Promise<postgres.TransactionSql> | undefined;
+  private finished: Promise<{ result: SettleResult; publish: () => void } | undefined> | undefined;
+  private finish: ((instruction: Instruction) => void) | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly sql: postgres.Sql,
+    private readonly lease: Lease,
+    private readonly settleIn: SettleInTransaction,
+    /** The plain settle, for a commit when the handler never used the transaction. */
+    private readonly settleAlone: (lease: Lease, outcome: Outcome) => Promise<SettleResult>,
+  ) {
+    this.handle = ((template: TemplateStringsArray, ...parameters: readonly postgres.ParameterOrFragment<never>[]) =>
+      this.query(template, parameters)) as AttemptSql;
+  }
+
+  get opened(): boolean {
+    return this.tx !== undefined;
+  }
+
+  async commit(outcome: Outcome, _now?: Date): Promise<SettleResult> {
+    if (this.closed) throw new StorageError("the attempt transaction is already finished");
+    this.closed = true;
+    if (this.tx === undefined || this.finish === undefined || this.finished === undefined) {
+      return this.settleAlone(this.lease, outcome);
+    }
+    // Wait until the transaction has begun, so the instruction reaches its callback.
+    await this.tx.catch(() => undefined);
+    this.finish({ type: "commit", outcome });
+    try {
+      const done = await this.finished;
+      if (done === undefined) return { type: "lost", jobId: this.lease.jobId };
+      done.publish();
+      return done.result;
+    } catch (err) {
+      throw new StorageError("the attempt transaction failed to commit", err);
+    }
+  }
+
+  async rollback(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.tx === undefined || this.finish === undefined || this.finished === undefined) return;
+    await this.tx.catch(() => undefined);
+    this.finish({ type: "rollback" });
+    // Whatever went wrong inside, nothing of it was committed.
+    await this.finished.catch(() => undefined);
+  }
+
+  private async query(template: TemplateStringsArray, parameters: readonly postgres.ParameterOrFragment<never>[]): Promise<postgres.RowList<postgres.Row[]>> {
+    if (this.closed) throw new StorageError("the attempt transaction is already finished");
+    const tx = await this.begin();
+    return tx(template, ...parameters);
+  }
+
+  private begin(): Promise<postgres.TransactionSql> {
+    if (this.tx !== undefined) return this.tx;
+    const instruction = new Promise<Instruction>((resolve) => (this.finish = resolve));
+    let began: (tx: postgres.TransactionSql) => void = () => undefined;
+    this.tx = new Promise<postgres.TransactionSql>((resolve) => (began = resolve));
+    const finished = this.sql.begin(async (tx) => {
+      began(tx);
+      const next = await instruction;
+      if (next.type === "rollback") throw new RollbackSignal();
+      const done = await this.settleIn(tx, this.lease, next.outcome);
+      // A lost lease rolls back the handler's writes too: they belonged to an attempt that no longer counts.
+      if (done.result.type === "lost") throw new RollbackSignal("lost");
+      return done;
+    });
+    this.finished = finished.then(
+      (done) => done,
+      (err: unknown) => {
+        if (err instanceof RollbackSignal) return undefined;
+        throw err;
+      },
+    );
+    // Until commit or rollback awaits it, a failure must not surface as an unhandled rejection.
+    this.finished.catch(() => undefined);
+    const tx = this.tx;
+    // If BEGIN itself fails, the handler's first query fails with it.
+    this.tx = Promise.race([tx, finished.then(() => tx, (err: unknown) => Promise.reject(new StorageError("could not open the attempt transaction", err)))]);
+    this.tx.catch(() => undefined);
+    return this.tx;
+  }
+}

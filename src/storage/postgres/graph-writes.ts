@@ -1,0 +1,108 @@
+import { DuplicateJobError, InvalidStateError, JobNotFoundError } from "../../errors.js";
+import type { JobId, JobStatus } from "../../types.js";
+import type { CancelResult, RetryResult } from "../storage.js";
+import { ChangeSet, type Done } from "./change-set.js";
+import * as q from "./queries.js";
+import type { Db } from "./queries.js";
+import { dependencyError, planRevival } from "./revival.js";
+import { toJobRecord } from "./rows.js";
+import { byDepth, isUuid } from "./writes.js";
+
+/** Cancels waiting jobs (and their dependents) and asks running ones to stop, in one transaction. */
+export async function cancelIn(sql: Db, schema: string, channel: string, requested: readonly JobId[]): Promise<Done<CancelResult>> {
+  const ids = [...new Set(requested)];
+  const locked = new Map((await q.lockJobsForChange(sql, schema, ids.filter(isUuid))).map((row) => [row.id, row]));
+  const notFound = ids.filter((id) => !locked.has(id));
+  const waiting = ids.filter((id) => {
+    const status = locked.get(id)?.status;
+    return status === "blocked" || status === "pending";
+  });
+  const running = ids.filter((id) => locked.get(id)?.status === "running");
+  const changes = new ChangeSet();
+
+  const direct = waiting.length > 0 ? await q.cancelWaiting(sql, schema, waiting) : [];
+  for (const row of direct) changes.status(row, row.previous);
+  const victimsByRoot = new Map<JobId, JobId[]>();
+  if (direct.length > 0) {
+    for (const row of byDepth(await q.cascadeCancel(sql, schema, direct.map((r) => r.id)))) {
+      changes.status(row, row.previous, row.error);
+      victimsByRoot.set(row.root, [...(victimsByRoot.get(row.root) ?? []), row.id]);
+    }
+  }
+  const asked = running.length > 0 ? await q.requestCancel(sql, schema, running) : [];
+  for (const row of asked) changes.cancelRequest(row);
+
+  const cancelledIds = new Set(direct.map((row) => row.id));
+  const cancelled = new Set<JobId>();
+  for (const id of waiting) {
+    if (!cancelledIds.has(id)) continue;
+    cancelled.add(id);
+    for (const victim of victimsByRoot.get(id) ?? []) cancelled.add(victim);
+  }
+  const askedIds = new Set(asked.map((row) => row.id));
+  return {
+    value: { cancelled: [...cancelled], cancelRequested: running.filter((id) => askedIds.has(id)), notFound },
+    changes: await changes.record(sql, schema, channel),
+  };
+}
+
+/** Restarts a failed or cancelled job and revives the dependents its failure cancelled. */
+export async function retryIn(sql: Db, schema: string, channel: string, id: JobId): Promise<Done<RetryResult>> {
+  const [job] = await q.lockJobsForChange(sql, schema, [id]);
+  if (job === undefined) throw new JobNotFoundError(id);
+  if (job.status !== "failed" && job.status !== "cancelled") throw new InvalidStateError(id, job.status, "retry");
+
+  const cascaded = await q.lockCascadedBelow(sql, schema, id);
+  const inside = new Set([id, ...cascaded.map((row) => row.id)]);
+  const outside = [...new Set(cascaded.flatMap((row) => row.depends_on))].filter((dependency) => !inside.has(dependency));
+  const statuses = new Map<JobId, JobStatus>(outside.length > 0 ? (await q.lockStatuses(sql, schema, outside)).map((row) => [row.id, row.status]) : []);
+  const plan = planRevival(
+    id,
+    cascaded.map((row) => ({ id: row.id, cancelCause: row.cancel_cause, dependsOn: row.depends_on })),
+    (dependency) => statuses.get(dependency),
+  );
+
+  const revivedIds = new Set(plan.revive.map((r) => r.id));
+  await assertKeysFree(sql, schema, [job, ...cascaded.filter((row) => revivedIds.has(row.id))]);
+
+  const changes = new ChangeSet();
+  const [restarted] = await q.restartJob(sql, schema, id);
+  if (restarted === undefined) throw new InvalidStateError(id, job.status, "retry");
+  changes.status(restarted, job.status);
+  if (plan.reattributed.length > 0) {
+    await q.reattributeCancellations(
+      sql,
+      schema,
+      plan.reattributed.map(({ id: victim, cause, causeStatus }) => ({ id: victim, cause, error: dependencyError(cause, causeStatus) })),
+    );
+  }
+  if (plan.revive.length > 0) {
+    const revived = new Map(
+      (await q.reviveDependents(sql, schema, plan.revive.map((r) => ({ id: r.id, pending_dependencies: r.unfinished })))).map((row) => [row.id, row]),
+    );
+    // Logged parents before children, as planned.
+    for (const { id: revivedId } of plan.revive) {
+      const row = revived.get(revivedId);
+      if (row !== undefined) changes.status(row, "cancelled");
+    }
+  }
+  return {
+    value: { job: toJobRecord(restarted), revived: plan.revive.map((r) => r.id) },
+    changes: await changes.record(sql, schema, channel),
+  };
+}
+
+/** Coming back to life must not give a second live job an idempotency key. */
+async function assertKeysFree(sql: Db, schema: string, jobs: readonly { id: JobId; idempotency_key: string | null }[]): Promise<void> {
+  const keyed = jobs.filter((job): job is { id: JobId; idempotency_key: string } => job.idempotency_key !== null);
+  if (keyed.length === 0) return;
+  const holders = new Map((await q.liveKeyHolders(sql, schema, keyed.map((job) => job.idempotency_key))).map((row) => [row.idempotency_key, row]));
+  const claimed = new Map<string, JobId>();
+  for (const job of keyed) {
+    const holder = holders.get(job.idempotency_key);
+    if (holder !== undefined && holder.id !== job.id) throw new DuplicateJobError(holder.id, holder.status, job.idempotency_key);
+    const sibling = claimed.get(job.idempotency_key);
+    if (sibling !== undefined) throw new DuplicateJobError(sibling, "blocked", job.idempotency_key);
+    claimed.set(job.idempotency_key, job.id);
+  }
+}

@@ -1,0 +1,319 @@
+import postgres from "postgres";
+import { z } from "zod";
+import { JobNotFoundError, QueueClosedError, QueueError, StorageError, ValidationError } from "../../errors.js";
+import { JOB_STATUSES, PRIORITIES } from "../../types.js";
+import type { JobChange, JobId, JobRecord, JobStatus, LogEntry, NewLogLine, Priority } from "../../types.js";
+import type {
+  AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, ExpiredLease, HeartbeatResult, InsertRequest,
+  InsertResult, JobCounts, Lease, ListPage, ListQuery, Outcome, RetryResult, SettleResult, Settlement, Storage, Unsubscribe,
+} from "../storage.js";
+import { PostgresAttemptTransaction, type AttemptSql } from "./attempt.js";
+import { claimIn, insertIn, InsertRace, settleIn, type Published } from "./writes.js";
+import { cancelIn, retryIn } from "./graph-writes.js";
+import { ChangeFeed } from "./listener.js";
+import { migrate } from "./migrations.js";
+import * as q from "./queries.js";
+import { toJobRecord, toLease, toLogEntry } from "./rows.js";
+
+export type { AttemptSql } from "./attempt.js";
+export { MIGRATIONS, LATEST_VERSION } from "./migrations.js";
+
+/** Options of `PostgresStorage`. */
+export interface PostgresStorageOptions {
+  /** A PostgreSQL URL; ignored when `sql` is given. */
+  readonly connectionString?: string;
+  /** A postgres.js instance the application already has; `close()` leaves it open. */
+  readonly sql?: postgres.Sql;
+  /** The schema holding jobgraph's tables (default "jobgraph"), so one database can hold several queues. */
+  readonly schema?: string;
+  /** Pool size when this store creates the pool (default 10). */
+  readonly max?: number;
+  /** LISTEN for changes from every process (default true); false for PgBouncer transaction pooling. */
+  readonly listen?: boolean;
+}
+
+/** The caller's transaction accepted by `insertJobs({ tx })`: the `sql` inside `sql.begin(sql => ...)`. */
+export type PostgresTransaction = postgres.TransactionSql;
+
+const optionsSchema = z.object({
+  connectionString: z.string().min(1).optional(),
+  sql: z
+    .custom<postgres.Sql>((value) => typeof value === "function" && typeof (value as { begin?: unknown }).begin === "function", {
+      message: "expected a postgres.js instance",
+    })
+    .optional(),
+  schema: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,47}$/, "must be a lowercase identifier of at most 48 characters")
+    .default("jobgraph"),
+  max: z.number().int().min(1).max(1_000).default(10),
+  listen: z.boolean().default(true),
+});
+
+/** Claim candidates fetched per priority level: room for admission to skip jobs that do not fit. */
+const candidatesPerLevel = (limit: number) => Math.min(1_000, limit * 4 + 16);
+
+/** jobgraph's store on PostgreSQL (postgres.js); every ownership decision is judged by the database clock. */
+export class PostgresStorage implements Storage {
+  /** The schema holding the tables. */
+  readonly schema: string;
+  /** The NOTIFY channel of this schema. */
+  readonly channel: string;
+  private readonly sql: postgres.Sql;
+  private readonly ownsPool: boolean;
+  private readonly feed: ChangeFeed;
+  private closed = false;
+
+  constructor(options: PostgresStorageOptions = {}) {
+    const parsed = optionsSchema.safeParse(options);
+    if (!parsed.success) {
+      throw new ValidationError(
+        "invalid PostgresStorage options",
+        parsed.error.issues.map((issue) => ({ path: issue.path.join("."), message: issue.message })),
+      );
+    }
+    const { connectionString, sql, schema, max, listen } = parsed.data;
+    this.schema = schema;
+    this.channel = `jobgraph_${schema}`;
+    this.ownsPool = sql === undefined;
+    const poolOptions = { max, onnotice: () => undefined, connection: { application_name: "jobgraph" } };
+    this.sql = sql ?? (connectionString === undefined ? postgres(poolOptions) : postgres(connectionString, poolOptions));
+    this.feed = new ChangeFeed(this.sql, this.channel, listen);
+  }
+
+  async setup(): Promise<void> {
+    this.assertOpen();
+    await this.guard(() => migrate(<T>(fn: (sql: q.Db) => Promise<T>) => this.sql.begin((tx) => fn(tx)) as Promise<T>, this.schema));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.feed.close();
+    if (this.ownsPool) await this.sql.end({ timeout: 5 });
+  }
+
+  async insertJobs(request: InsertRequest): Promise<InsertResult> {
+    this.assertOpen();
+    if (request.jobs.length === 0) return { jobs: [] };
+    const tx = request.tx;
+    if (tx !== undefined && !isTransaction(tx)) {
+      throw new ValidationError("tx must be a postgres.js transaction: the sql that sql.begin passes to its callback");
+    }
+    // A concurrent insert can take an idempotency key between our check and our insert; the
+    // insert then skips that row, rolls back and plans again, now seeing the holder.
+    for (let round = 1; ; round++) {
+      try {
+        const done = await this.guard(() =>
+          tx === undefined
+            ? this.sql.begin((t) => insertIn(t, this.schema, this.channel, request))
+            : tx.savepoint((t) => insertIn(t, this.schema, this.channel, request)),
+        );
+        // Inside a caller's transaction the change is not durable yet; NOTIFY fires on its commit.
+        if (tx === undefined) this.publish(done.changes);
+        return done.value;
+      } catch (err) {
+        if (err instanceof InsertRace && round < 10) continue;
+        throw err;
+      }
+    }
+  }
+
+  async claimJobs(request: ClaimRequest): Promise<ClaimResult> {
+    this.assertOpen();
+    if (request.limit <= 0 || request.types.length === 0) return { claimed: [], unschedulable: [] };
+    const done = await this.guard(() =>
+      this.sql.begin((t) => claimIn(t, this.schema, this.channel, request, candidatesPerLevel(request.limit))),
+    );
+    this.publish(done.changes);
+    return done.value;
+  }
+
+  async heartbeat(leases: readonly Lease[], leaseMs: number, _now?: Date): Promise<readonly HeartbeatResult[]> {
+    this.assertOpen();
+    if (leases.length === 0) return [];
+    const rows = await this.guard(() =>
+      q.extendLeases(this.sql, this.schema, leases.map((lease) => ({ id: lease.jobId, token: lease.token })), leaseMs),
+    );
+    const held = new Map(rows.map((row) => [row.id, row.cancel_requested]));
+    return leases.map(({ jobId }): HeartbeatResult => {
+      const cancelRequested = held.get(jobId);
+      return { jobId, state: cancelRequested === undefined ? "lost" : cancelRequested ? "cancel-requested" : "alive" };
+    });
+  }
+
+  async settle(settlements: readonly Settlement[], _now?: Date): Promise<readonly SettleResult[]> {
+    this.assertOpen();
+    if (settlements.length === 0) return [];
+    const done = await this.guard(() => this.sql.begin((t) => settleIn(t, this.schema, this.channel, settlements)));
+    this.publish(done.changes);
+    return done.value;
+  }
+
+  async findExpiredLeases(_now: Date, limit: number): Promise<readonly ExpiredLease[]> {
+    this.assertOpen();
+    if (limit <= 0) return [];
+    const rows = await this.guard(() => q.selectExpiredLeases(this.sql, this.schema, limit));
+    return rows.map((row) => ({ job: toJobRecord(row), lease: toLease(row) }));
+  }
+
+  async cancelJobs(ids: readonly JobId[], _now?: Date): Promise<CancelResult> {
+    this.assertOpen();
+    if (ids.length === 0) return { cancelled: [], cancelRequested: [], notFound: [] };
+    const done = await this.guard(() => this.sql.begin((t) => cancelIn(t, this.schema, this.channel, ids)));
+    this.publish(done.changes);
+    return done.value;
+  }
+
+  async retryJob(id: JobId, _now?: Date): Promise<RetryResult> {
+    this.assertOpen();
+    if (!isUuid(id)) throw new JobNotFoundError(id);
+    const done = await this.guard(() => this.sql.begin((t) => retryIn(t, this.schema, this.channel, id)));
+    this.publish(done.changes);
+    return done.value;
+  }
+
+  async getJob(id: JobId): Promise<JobRecord | undefined> {
+    const [job] = await this.getJobs([id]);
+    return job;
+  }
+
+  async getJobs(ids: readonly JobId[]): Promise<readonly JobRecord[]> {
+    this.assertOpen();
+    const valid = [...new Set(ids)].filter(isUuid);
+    if (valid.length === 0) return [];
+    const rows = await this.guard(() => q.selectJobs(this.sql, this.schema, valid));
+    return rows.map(toJobRecord);
+  }
+
+  async listJobs(query: ListQuery): Promise<ListPage> {
+    this.assertOpen();
+    const beforeSeq = query.cursor === undefined ? null : decodeCursor(query.cursor);
+    const limit = Math.max(0, Math.floor(query.limit));
+    const rows = await this.guard(() =>
+      q.listJobRows(this.sql, this.schema, { statuses: query.status ?? [], types: query.type ?? [], beforeSeq, limit: limit + 1 }),
+    );
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return { jobs: page.map(toJobRecord), nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last.seq) : undefined };
+  }
+
+  async countJobs(): Promise<JobCounts> {
+    this.assertOpen();
+    const rows = await this.guard(() => q.countByStatusAndPriority(this.sql, this.schema));
+    const byStatus = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    const pendingByPriority = Object.fromEntries(PRIORITIES.map((p) => [p, 0])) as Record<Priority, number>;
+    for (const row of rows) {
+      const count = Number(row.count);
+      byStatus[row.status] += count;
+      const priority = PRIORITIES[row.priority];
+      if (row.status === "pending" && priority !== undefined) pendingByPriority[priority] += count;
+    }
+    return { byStatus, pendingByPriority };
+  }
+
+  async appendLogs(lines: readonly NewLogLine[]): Promise<void> {
+    this.assertOpen();
+    if (lines.length === 0) return;
+    const missing = lines.find((line) => !isUuid(line.jobId));
+    if (missing !== undefined) throw new JobNotFoundError(missing.jobId);
+    const rows = lines.map((line) => ({
+      job_id: line.jobId,
+      attempt: line.attempt,
+      at: line.at.toISOString(),
+      level: line.level,
+      message: line.message,
+      ...(line.data === undefined ? {} : { data: line.data }),
+    }));
+    try {
+      await q.insertLogLines(this.sql, this.schema, rows);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === "23503") {
+        const ids = [...new Set(lines.map((line) => line.jobId))];
+        const found = new Set((await this.guard(() => q.selectExistingIds(this.sql, this.schema, ids))).map((row) => row.id));
+        const unknown = ids.find((id) => !found.has(id));
+        if (unknown !== undefined) throw new JobNotFoundError(unknown);
+      }
+      throw toStorageError(err);
+    }
+  }
+
+  async listLogs(jobId: JobId): Promise<readonly LogEntry[]> {
+    this.assertOpen();
+    if (!isUuid(jobId)) return [];
+    const rows = await this.guard(() => q.selectLogs(this.sql, this.schema, jobId));
+    return rows.map(toLogEntry);
+  }
+
+  subscribe(listener: ChangeListener): Unsubscribe {
+    this.assertOpen();
+    return this.feed.subscribe(listener);
+  }
+
+  openAttemptTransaction(lease: Lease): AttemptTransaction & { readonly handle: AttemptSql } {
+    this.assertOpen();
+    return new PostgresAttemptTransaction(
+      this.sql,
+      lease,
+      async (tx, heldLease, outcome) => {
+        const done = await settleIn(tx, this.schema, this.channel, [{ lease: heldLease, outcome }]);
+        const result = done.value[0] ?? { type: "lost", jobId: heldLease.jobId };
+        return { result, publish: () => this.publish(done.changes) };
+      },
+      async (heldLease: Lease, outcome: Outcome) => {
+        const [result] = await this.settle([{ lease: heldLease, outcome }]);
+        return result ?? { type: "lost", jobId: heldLease.jobId };
+      },
+    );
+  }
+
+  /** After a commit: the in-process feed when LISTEN is off (with LISTEN, NOTIFY brings them back). */
+  private publish(changes: Published): void {
+    if (changes.length === 0) return;
+    const at = new Date();
+    this.feed.publishLocal(changes.map((change): JobChange => ({ ...change, at })));
+  }
+
+  /** Runs database work; anything but our own typed errors becomes a `StorageError`. */
+  private async guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw toStorageError(err);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new QueueClosedError("the storage is closed");
+  }
+}
+
+/** Our own errors pass through; a driver error is wrapped, its text kept only as the `cause`. */
+function toStorageError(err: unknown): Error {
+  if (err instanceof QueueError || err instanceof InsertRace) return err;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return new StorageError(`PostgreSQL operation failed${typeof code === "string" ? ` (${code})` : ""}`, err);
+}
+
+function isTransaction(value: unknown): value is postgres.TransactionSql {
+  return typeof value === "function" && typeof (value as { savepoint?: unknown }).savepoint === "function";
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Ids are UUIDs; anything else cannot name a stored job (and would make the uuid cast fail). */
+function isUuid(id: string): boolean {
+  return UUID.test(id);
+}
+
+function encodeCursor(seq: string): string {
+  return Buffer.from(seq).toString("base64url");
+}
+
+function decodeCursor(cursor: string): string {
+  const seq = Buffer.from(cursor, "base64url").toString();
+  if (!/^[0-9]{1,18}$/.test(seq)) {
+    throw new ValidationError("invalid cursor", [{ path: "cursor", message: "not a cursor from listJobs" }]);
+  }
+  return seq;
+}

@@ -1,0 +1,509 @@
+import type postgres from "postgres";
+import type { ErrorInfo, JobStatus } from "../../types.js";
+import type { JobRow } from "./rows.js";
+
+// Every SQL statement PostgresStorage runs, one function per statement. Identifiers go through
+// `sql(schema)`; every value is a parameter. Lists travel as one jsonb document, which keeps
+// batches at one statement, handles empty lists, and keeps JSON `null` payloads distinct from SQL NULL.
+
+/** A connection, a pool or a transaction: anything that runs a tagged template. */
+export type Db = postgres.ISql<{}>;
+
+type JsonDoc = postgres.JSONValue;
+
+/** The columns of a job row, with its dependencies in their given order; `j` is the jobs alias. */
+const jobColumns = (sql: Db, schema: string) => sql`
+  j.id::text as id, j.seq::text as seq, j.type, j.status, j.priority, j.payload, j.result, j.error, j.attempt,
+  j.max_attempts, j.backoff, j.idempotency_key, j.resources, j.timeout_ms, j.run_at, j.created_at, j.updated_at,
+  j.started_at, j.finished_at, j.lease_token::text as lease_token, j.lease_expires_at, j.cancel_requested,
+  array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position) as depends_on`;
+
+/** A jsonb array of strings as a set of uuids. */
+const uuidList = (sql: Db, ids: readonly string[]) => sql`(select x::uuid from jsonb_array_elements_text(${sql.json(ids as JsonDoc)}) x)`;
+
+// ---- migrations ------------------------------------------------------------------------------
+
+/** Serialises every migration run on this schema, across processes, until the transaction ends. */
+export const lockMigrations = (sql: Db, schema: string) => sql`
+  select pg_advisory_xact_lock(hashtextextended(${"jobgraph.migrate:" + schema}, 0))`;
+
+export const schemaExists = (sql: Db, schema: string) => sql<{ exists: boolean }[]>`
+  select exists (select 1 from pg_namespace where nspname = ${schema}) as exists`;
+
+export const createSchema = (sql: Db, schema: string) => sql`create schema ${sql(schema)}`;
+
+export const migrationsTableExists = (sql: Db, schema: string) => sql<{ exists: boolean }[]>`
+  select exists (select 1 from pg_tables where schemaname = ${schema} and tablename = 'migrations') as exists`;
+
+export const createMigrationsTable = (sql: Db, schema: string) => sql`
+  create table ${sql(schema)}.migrations (
+    version int primary key,
+    name text not null,
+    applied_at timestamptz not null default now()
+  )`;
+
+export const appliedMigrations = (sql: Db, schema: string) => sql<{ version: number }[]>`
+  select version from ${sql(schema)}.migrations order by version`;
+
+export const recordMigration = (sql: Db, schema: string, version: number, name: string) => sql`
+  insert into ${sql(schema)}.migrations (version, name) values (${version}, ${name})`;
+
+// Migration 1: the initial schema.
+
+export const createJobsTable = (sql: Db, schema: string) => sql`
+  create table ${sql(schema)}.jobs (
+    id uuid primary key,
+    seq bigint generated always as identity,
+    type text not null,
+    status text not null check (status in ('blocked', 'pending', 'running', 'completed', 'failed', 'cancelled')),
+    priority smallint not null check (priority between 0 and 3),
+    payload jsonb not null,
+    result jsonb,
+    error jsonb,
+    attempt int not null default 0 check (attempt >= 0),
+    max_attempts int not null check (max_attempts >= 1),
+    backoff jsonb not null,
+    idempotency_key text,
+    resources jsonb not null default '{}',
+    timeout_ms int,
+    run_at timestamptz not null,
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
+    started_at timestamptz,
+    finished_at timestamptz,
+    lease_token uuid,
+    lease_expires_at timestamptz,
+    worker_id text,
+    cancel_requested boolean not null default false,
+    pending_dependencies int not null default 0,
+    cancel_cause uuid
+  )`;
+
+export const createJobsIndexes = (sql: Db, schema: string) => [
+  sql`create unique index jobs_seq_idx on ${sql(schema)}.jobs (seq)`,
+  sql`create index jobs_claim_idx on ${sql(schema)}.jobs (priority, run_at, seq) include (type) where status = 'pending'`,
+  sql`create index jobs_rescue_idx on ${sql(schema)}.jobs (lease_expires_at) where status = 'running'`,
+  sql`create unique index jobs_idempotency_idx on ${sql(schema)}.jobs (idempotency_key)
+        where status in ('blocked', 'pending', 'running')`,
+  sql`create index jobs_status_idx on ${sql(schema)}.jobs (status, seq)`,
+  sql`create index jobs_type_idx on ${sql(schema)}.jobs (type, seq)`,
+  sql`create index jobs_created_at_idx on ${sql(schema)}.jobs (created_at)`,
+];
+
+export const createDependenciesTable = (sql: Db, schema: string) => sql`
+  create table ${sql(schema)}.job_dependencies (
+    job_id uuid not null references ${sql(schema)}.jobs (id) on delete cascade,
+    depends_on_id uuid not null references ${sql(schema)}.jobs (id) on delete cascade,
+    position int not null,
+    primary key (job_id, depends_on_id)
+  )`;
+
+export const createDependenciesIndex = (sql: Db, schema: string) => sql`
+  create index job_dependencies_depends_on_idx on ${sql(schema)}.job_dependencies (depends_on_id)`;
+
+export const createLogsTable = (sql: Db, schema: string) => sql`
+  create table ${sql(schema)}.job_logs (
+    seq bigint generated always as identity primary key,
+    job_id uuid not null references ${sql(schema)}.jobs (id) on delete cascade,
+    at timestamptz not null,
+    attempt int not null,
+    kind text not null check (kind in ('status', 'log')),
+    level text,
+    message text not null,
+    data jsonb
+  )`;
+
+export const createLogsIndex = (sql: Db, schema: string) => sql`
+  create index job_logs_job_idx on ${sql(schema)}.job_logs (job_id, seq)`;
+
+// ---- insert ----------------------------------------------------------------------------------
+
+/**
+ * Stored jobs among `ids` (dependencies, and batch ids that must not exist yet), locked FOR SHARE:
+ * a dependency cannot settle until this insert commits, and its settle then sees the new edges.
+ */
+export const lockExistingJobs = (sql: Db, schema: string, ids: readonly string[]) => sql<{ id: string; status: JobStatus }[]>`
+  select j.id::text as id, j.status from ${sql(schema)}.jobs j where j.id in ${uuidList(sql, ids)} for share`;
+
+/** Live jobs holding any of `keys`. */
+export const liveKeyHolders = (sql: Db, schema: string, keys: readonly string[]) =>
+  sql<{ id: string; status: JobStatus; idempotency_key: string }[]>`
+  select j.id::text as id, j.status, j.idempotency_key from ${sql(schema)}.jobs j
+  where j.idempotency_key in (select jsonb_array_elements_text(${sql.json(keys as JsonDoc)}))
+    and j.status in ('blocked', 'pending', 'running')
+  for share`;
+
+/** One new job, its status decided, as the insert statement reads it. */
+export interface JobInsertRow {
+  readonly id: string;
+  readonly type: string;
+  readonly status: JobStatus;
+  readonly priority: number;
+  readonly payload: unknown;
+  readonly max_attempts: number;
+  readonly backoff: unknown;
+  readonly idempotency_key: string | null;
+  readonly resources: unknown;
+  readonly timeout_ms: number | null;
+  readonly run_at: string;
+  readonly pending_dependencies: number;
+  readonly error: ErrorInfo | null;
+  readonly cancel_cause: string | null;
+}
+
+/** Inserts jobs in order; a live idempotency key taken meanwhile skips the row (the caller re-plans). */
+export const insertJobRows = (sql: Db, schema: string, rows: readonly JobInsertRow[]) => sql<{ id: string }[]>`
+  insert into ${sql(schema)}.jobs (id, type, status, priority, payload, max_attempts, backoff, idempotency_key,
+    resources, timeout_ms, run_at, pending_dependencies, error, cancel_cause, finished_at)
+  select r.id, r.type, r.status, r.priority, coalesce(e.doc->'payload', 'null'::jsonb), r.max_attempts, e.doc->'backoff', r.idempotency_key,
+    e.doc->'resources', r.timeout_ms, r.run_at, r.pending_dependencies, e.doc->'error', r.cancel_cause,
+    case when r.status = 'cancelled' then now() end
+  from jsonb_array_elements(${sql.json(rows as unknown as JsonDoc)}) with ordinality as e(doc, ord)
+  cross join lateral jsonb_to_record(e.doc) as r(id uuid, type text, status text, priority smallint, max_attempts int,
+    idempotency_key text, timeout_ms int, run_at timestamptz, pending_dependencies int, cancel_cause uuid)
+  order by e.ord
+  on conflict (idempotency_key) where status in ('blocked', 'pending', 'running') do nothing
+  returning id::text as id`;
+
+/** One edge of the graph; `position` keeps `dependsOn` in its given order. */
+export interface EdgeRow {
+  readonly job_id: string;
+  readonly depends_on_id: string;
+  readonly position: number;
+}
+
+export const insertEdges = (sql: Db, schema: string, edges: readonly EdgeRow[]) => sql`
+  insert into ${sql(schema)}.job_dependencies (job_id, depends_on_id, position)
+  select r.job_id, r.depends_on_id, r.position
+  from jsonb_to_recordset(${sql.json(edges as unknown as JsonDoc)}) as r(job_id uuid, depends_on_id uuid, position int)`;
+
+// ---- reads -----------------------------------------------------------------------------------
+
+export const selectJobs = (sql: Db, schema: string, ids: readonly string[]) => sql<JobRow[]>`
+  select ${jobColumns(sql, schema)} from ${sql(schema)}.jobs j where j.id in ${uuidList(sql, ids)}`;
+
+/** Existing ids among `ids` (no lock). */
+export const selectExistingIds = (sql: Db, schema: string, ids: readonly string[]) => sql<{ id: string }[]>`
+  select j.id::text as id from ${sql(schema)}.jobs j where j.id in ${uuidList(sql, ids)}`;
+
+/** A page of jobs, newest first; `beforeSeq` is the cursor (exclusive). Empty filters match all. */
+export const listJobRows = (
+  sql: Db,
+  schema: string,
+  filter: { statuses: readonly string[]; types: readonly string[]; beforeSeq: string | null; limit: number },
+) => sql<JobRow[]>`
+  select ${jobColumns(sql, schema)} from ${sql(schema)}.jobs j
+  where true
+    ${filter.statuses.length > 0 ? sql`and j.status in (select jsonb_array_elements_text(${sql.json(filter.statuses as JsonDoc)}))` : sql``}
+    ${filter.types.length > 0 ? sql`and j.type in (select jsonb_array_elements_text(${sql.json(filter.types as JsonDoc)}))` : sql``}
+    ${filter.beforeSeq !== null ? sql`and j.seq < ${filter.beforeSeq}::bigint` : sql``}
+  order by j.seq desc
+  limit ${filter.limit}`;
+
+export const countByStatusAndPriority = (sql: Db, schema: string) => sql<{ status: JobStatus; priority: number; count: string }[]>`
+  select status, priority, count(*)::text as count from ${sql(schema)}.jobs group by status, priority`;
+
+export const selectExpiredLeases = (sql: Db, schema: string, limit: number) => sql<JobRow[]>`
+  select ${jobColumns(sql, schema)} from ${sql(schema)}.jobs j
+  where j.status = 'running' and j.lease_expires_at <= now()
+  order by j.lease_expires_at, j.seq
+  limit ${limit}`;
+
+// ---- claim -----------------------------------------------------------------------------------
+
+/** A runnable job as the claim sees it, with the database's clock. */
+export interface CandidateRow {
+  readonly id: string;
+  readonly priority: number;
+  readonly run_at: Date;
+  readonly seq: string;
+  readonly resources: Record<string, number>;
+  readonly db_now: Date;
+}
+
+const candidatesAt = (sql: Db, schema: string, priority: number, types: readonly string[], perLevel: number) => sql`
+  select j.id, j.priority, j.run_at, j.seq, j.resources from ${sql(schema)}.jobs j
+  where j.status = 'pending' and j.priority = ${priority} and j.run_at <= now() and j.type = any(${sql.array([...types])}::text[])
+  order by j.run_at, j.seq
+  limit ${perLevel}
+  for update skip locked`;
+
+/**
+ * Claim candidates, locked: the oldest `perLevel` runnable jobs of each priority level. Within a
+ * level the oldest are also the most promoted by the starvation guard, so these include the best
+ * `perLevel` overall. Materialised so the planner cannot re-run the locking scans.
+ */
+export const lockClaimCandidates = (sql: Db, schema: string, types: readonly string[], perLevel: number) => sql<CandidateRow[]>`
+  with p0 as materialized (${candidatesAt(sql, schema, 0, types, perLevel)}),
+       p1 as materialized (${candidatesAt(sql, schema, 1, types, perLevel)}),
+       p2 as materialized (${candidatesAt(sql, schema, 2, types, perLevel)}),
+       p3 as materialized (${candidatesAt(sql, schema, 3, types, perLevel)})
+  select c.id::text as id, c.priority, c.run_at, c.seq::text as seq, c.resources, now() as db_now
+  from (select * from p0 union all select * from p1 union all select * from p2 union all select * from p3) c`;
+
+/** Leases the chosen jobs (locked by `lockClaimCandidates` in the same transaction). */
+export const leaseJobs = (sql: Db, schema: string, ids: readonly string[], workerId: string, leaseMs: number) => sql<JobRow[]>`
+  update ${sql(schema)}.jobs j set
+    status = 'running', attempt = j.attempt + 1, started_at = now(), updated_at = now(),
+    lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => ${leaseMs}::float8 / 1000),
+    worker_id = ${workerId}, cancel_requested = false
+  where j.id in ${uuidList(sql, ids)} and j.status = 'pending'
+  returning ${jobColumns(sql, schema)}`;
+
+// ---- leases ----------------------------------------------------------------------------------
+
+/** A lease as the statements read it. */
+export interface LeaseRow {
+  readonly id: string;
+  readonly token: string;
+}
+
+/** Extends the leases still held; a lease missing from the result is lost. */
+export const extendLeases = (sql: Db, schema: string, leases: readonly LeaseRow[], leaseMs: number) =>
+  sql<{ id: string; cancel_requested: boolean }[]>`
+  update ${sql(schema)}.jobs j set lease_expires_at = now() + make_interval(secs => ${leaseMs}::float8 / 1000)
+  from jsonb_to_recordset(${sql.json(leases as unknown as JsonDoc)}) as l(id uuid, token uuid)
+  where j.id = l.id and j.lease_token = l.token and j.status = 'running'
+  returning j.id::text as id, j.cancel_requested`;
+
+/** One settlement as the settle statement reads it. */
+export interface SettlementRow {
+  readonly ord: number;
+  readonly id: string;
+  readonly token: string;
+  readonly kind: "completed" | "retry" | "failed" | "cancelled" | "interrupted";
+  readonly result?: unknown;
+  readonly error?: ErrorInfo;
+  readonly run_at?: string;
+}
+
+/**
+ * Stores outcomes, each a compare-and-set on (id, lease token, running). A settlement that
+ * matches no row lost its lease. Returns the settled rows with their settlement's `ord`.
+ */
+export const settleLeases = (sql: Db, schema: string, settlements: readonly SettlementRow[]) =>
+  sql<(JobRow & { ord: number })[]>`
+  with s as (
+    select r.ord, r.id, r.token, r.kind, e.doc->'result' as result, e.doc->'error' as error, r.run_at
+    from jsonb_array_elements(${sql.json(settlements as unknown as JsonDoc)}) as e(doc)
+    cross join lateral jsonb_to_record(e.doc) as r(ord int, id uuid, token uuid, kind text, run_at timestamptz)
+  )
+  update ${sql(schema)}.jobs j set
+    status = case s.kind when 'completed' then 'completed' when 'failed' then 'failed' when 'cancelled' then 'cancelled'
+                         else 'pending' end,
+    result = case when s.kind = 'completed' then coalesce(s.result, 'null'::jsonb) else j.result end,
+    error = case when s.kind in ('retry', 'failed', 'cancelled') then s.error else j.error end,
+    attempt = case when s.kind = 'interrupted' then greatest(j.attempt - 1, 0) else j.attempt end,
+    run_at = case when s.kind = 'retry' then s.run_at else j.run_at end,
+    finished_at = case when s.kind in ('completed', 'failed', 'cancelled') then now() else j.finished_at end,
+    lease_token = null, lease_expires_at = null, worker_id = null, cancel_requested = false, updated_at = now()
+  from s
+  where j.id = s.id and j.lease_token = s.token and j.status = 'running'
+  returning ${jobColumns(sql, schema)}, s.ord`;
+
+// ---- graph -----------------------------------------------------------------------------------
+
+/** A status change as the statements report it; `previous` is the status before. */
+export interface ChangeRow {
+  readonly id: string;
+  readonly type: string;
+  readonly status: JobStatus;
+  readonly attempt: number;
+  readonly previous: JobStatus;
+  readonly error: ErrorInfo | null;
+}
+
+/**
+ * Dependents of the completed jobs lose one unfinished dependency each; at zero they become
+ * pending, no earlier than now. Must run as its own statement after the completions, so its
+ * snapshot sees edges added by inserts that were waiting on the completed rows.
+ */
+export const unblockDependents = (sql: Db, schema: string, completedIds: readonly string[]) => sql<(ChangeRow & { depends_on: string[]; seq: string })[]>`
+  with counts as (
+    select d.job_id, count(*)::int as n from ${sql(schema)}.job_dependencies d
+    where d.depends_on_id in ${uuidList(sql, completedIds)}
+    group by d.job_id
+  )
+  update ${sql(schema)}.jobs j set
+    pending_dependencies = greatest(j.pending_dependencies - c.n, 0),
+    status = case when j.pending_dependencies - c.n <= 0 then 'pending' else 'blocked' end,
+    run_at = case when j.pending_dependencies - c.n <= 0 then greatest(j.run_at, now()) else j.run_at end,
+    updated_at = case when j.pending_dependencies - c.n <= 0 then now() else j.updated_at end
+  from counts c
+  where j.id = c.job_id and j.status = 'blocked'
+  returning j.id::text as id, j.type, j.status, j.attempt, 'blocked' as previous, null::jsonb as error, j.seq::text as seq,
+    array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id) as depends_on`;
+
+/**
+ * Cancels every transitive dependent, still blocked or pending, of the failed or cancelled jobs,
+ * each blamed on the nearest broken dependency through which it was reached.
+ */
+export const cascadeCancel = (sql: Db, schema: string, rootIds: readonly string[]) => sql<(ChangeRow & { root: string; depth: number; seq: string })[]>`
+  with recursive tree(id, cause, root, depth) as (
+    select d.job_id, d.depends_on_id, d.depends_on_id, 0 from ${sql(schema)}.job_dependencies d
+    join ${sql(schema)}.jobs c on c.id = d.job_id and c.status in ('blocked', 'pending')
+    where d.depends_on_id in ${uuidList(sql, rootIds)}
+    union
+    select d.job_id, d.depends_on_id, t.root, t.depth + 1 from tree t
+    join ${sql(schema)}.job_dependencies d on d.depends_on_id = t.id
+    join ${sql(schema)}.jobs c on c.id = d.job_id and c.status in ('blocked', 'pending')
+  ),
+  victims as (
+    select distinct on (t.id) t.id, t.cause, t.root, t.depth, v.status as previous,
+      case when t.depth = 0 then p.status else 'cancelled' end as cause_status
+    from tree t
+    join ${sql(schema)}.jobs v on v.id = t.id
+    join ${sql(schema)}.jobs p on p.id = t.cause
+    order by t.id, t.depth, t.cause
+  )
+  update ${sql(schema)}.jobs j set
+    status = 'cancelled', finished_at = now(), updated_at = now(), cancel_cause = v.cause,
+    error = jsonb_build_object('name', 'DependencyFailedError',
+      'message', 'dependency ' || v.cause::text || ' ' || v.cause_status, 'code', 'DEPENDENCY_FAILED')
+  from victims v
+  where j.id = v.id and j.status in ('blocked', 'pending')
+  returning j.id::text as id, j.type, j.status, j.attempt, v.previous, j.error, v.root::text as root, v.depth, j.seq::text as seq`;
+
+// ---- cancel and retry ------------------------------------------------------------------------
+
+/** Locks the jobs to cancel or retry and reads their status. */
+export const lockJobsForChange = (sql: Db, schema: string, ids: readonly string[]) =>
+  sql<{ id: string; type: string; status: JobStatus; attempt: number; idempotency_key: string | null; depends_on: string[] }[]>`
+  select j.id::text as id, j.type, j.status, j.attempt, j.idempotency_key,
+    array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position) as depends_on
+  from ${sql(schema)}.jobs j where j.id in ${uuidList(sql, ids)}
+  for no key update`;
+
+/** Cancels blocked or pending jobs (a user's cancel: no error). */
+export const cancelWaiting = (sql: Db, schema: string, ids: readonly string[]) => sql<ChangeRow[]>`
+  update ${sql(schema)}.jobs j set status = 'cancelled', finished_at = now(), updated_at = now(), cancel_cause = null
+  from (select j0.id, j0.status from ${sql(schema)}.jobs j0 where j0.id in ${uuidList(sql, ids)}) as o
+  where j.id = o.id and j.status in ('blocked', 'pending')
+  returning j.id::text as id, j.type, j.status, j.attempt, o.status as previous, null::jsonb as error`;
+
+/** Asks running jobs to stop; their workers see it through the change feed or a heartbeat. */
+export const requestCancel = (sql: Db, schema: string, ids: readonly string[]) =>
+  sql<{ id: string; type: string; status: JobStatus; attempt: number }[]>`
+  update ${sql(schema)}.jobs j set cancel_requested = true, updated_at = now()
+  where j.id in ${uuidList(sql, ids)} and j.status = 'running'
+  returning j.id::text as id, j.type, j.status, j.attempt`;
+
+/** A job below a retried one that a cascade cancelled, with what revival needs to know. */
+export interface CascadedRow {
+  readonly id: string;
+  readonly cancel_cause: string;
+  readonly idempotency_key: string | null;
+  readonly depends_on: string[];
+}
+
+/** Jobs cancelled by a cascade, transitively below `rootId` through such jobs; locked. */
+export const lockCascadedBelow = (sql: Db, schema: string, rootId: string) => sql<CascadedRow[]>`
+  with recursive below(id) as (
+    select d.job_id from ${sql(schema)}.job_dependencies d
+    join ${sql(schema)}.jobs c on c.id = d.job_id and c.status = 'cancelled' and c.cancel_cause is not null
+    where d.depends_on_id = ${rootId}::uuid
+    union
+    select d.job_id from below b
+    join ${sql(schema)}.job_dependencies d on d.depends_on_id = b.id
+    join ${sql(schema)}.jobs c on c.id = d.job_id and c.status = 'cancelled' and c.cancel_cause is not null
+  )
+  select j.id::text as id, j.cancel_cause::text as cancel_cause, j.idempotency_key,
+    array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position) as depends_on
+  from ${sql(schema)}.jobs j where j.id in (select id from below) and j.status = 'cancelled'
+  order by j.seq
+  for no key update`;
+
+/** Statuses of jobs, locked FOR SHARE so none of them settles before this transaction ends. */
+export const lockStatuses = (sql: Db, schema: string, ids: readonly string[]) => sql<{ id: string; status: JobStatus }[]>`
+  select j.id::text as id, j.status from ${sql(schema)}.jobs j where j.id in ${uuidList(sql, ids)} for share`;
+
+/** Makes a failed or cancelled job pending again with a fresh attempt budget. */
+export const restartJob = (sql: Db, schema: string, id: string) => sql<JobRow[]>`
+  update ${sql(schema)}.jobs j set
+    status = 'pending', attempt = 0, error = null, result = null, finished_at = null, started_at = null,
+    run_at = now(), updated_at = now(), cancel_cause = null, cancel_requested = false, pending_dependencies = 0,
+    lease_token = null, lease_expires_at = null, worker_id = null
+  where j.id = ${id}::uuid and j.status in ('failed', 'cancelled')
+  returning ${jobColumns(sql, schema)}`;
+
+/** One revived dependent and its count of unfinished dependencies. */
+export interface RevivalRow {
+  readonly id: string;
+  readonly pending_dependencies: number;
+}
+
+export const reviveDependents = (sql: Db, schema: string, rows: readonly RevivalRow[]) => sql<ChangeRow[]>`
+  update ${sql(schema)}.jobs j set
+    status = 'blocked', error = null, finished_at = null, cancel_cause = null, updated_at = now(),
+    pending_dependencies = r.pending_dependencies
+  from jsonb_to_recordset(${sql.json(rows as unknown as JsonDoc)}) as r(id uuid, pending_dependencies int)
+  where j.id = r.id and j.status = 'cancelled'
+  returning j.id::text as id, j.type, j.status, j.attempt, 'cancelled' as previous, null::jsonb as error`;
+
+/** A cascaded job that stays cancelled, now blamed on another broken dependency. */
+export interface BlameRow {
+  readonly id: string;
+  readonly cause: string;
+  readonly error: ErrorInfo;
+}
+
+export const reattributeCancellations = (sql: Db, schema: string, rows: readonly BlameRow[]) => sql`
+  update ${sql(schema)}.jobs j set cancel_cause = (e.doc->>'cause')::uuid, error = e.doc->'error'
+  from jsonb_array_elements(${sql.json(rows as unknown as JsonDoc)}) as e(doc)
+  where j.id = (e.doc->>'id')::uuid and j.status = 'cancelled'`;
+
+// ---- logs and notifications ------------------------------------------------------------------
+
+/** One status log entry as the statement reads it. */
+export interface StatusLogRow {
+  readonly job_id: string;
+  readonly attempt: number;
+  readonly message: JobStatus;
+  readonly data: unknown;
+}
+
+/**
+ * Writes status log entries (in order) and sends the change notifications, in one statement of
+ * the transaction that made the changes: both become visible only if it commits.
+ */
+export const recordChanges = (sql: Db, schema: string, channel: string, logs: readonly StatusLogRow[], notifications: readonly string[]) => sql`
+  with logged as (
+    insert into ${sql(schema)}.job_logs (job_id, at, attempt, kind, message, data)
+    select r.job_id, now(), r.attempt, 'status', r.message, e.doc->'data'
+    from jsonb_array_elements(${sql.json(logs as unknown as JsonDoc)}) with ordinality as e(doc, ord)
+    cross join lateral jsonb_to_record(e.doc) as r(job_id uuid, attempt int, message text)
+    order by e.ord
+    returning 1
+  )
+  select (select count(*) from logged) as logged, pg_notify(${channel}, n) as notified
+  from jsonb_array_elements_text(${sql.json(notifications as JsonDoc)}) as n`;
+
+/** Sends notifications without log entries. */
+export const notifyChanges = (sql: Db, channel: string, notifications: readonly string[]) => sql`
+  select pg_notify(${channel}, n) from jsonb_array_elements_text(${sql.json(notifications as JsonDoc)}) as n`;
+
+/** One handler log line as the statement reads it. */
+export interface LogLineRow {
+  readonly job_id: string;
+  readonly attempt: number;
+  readonly at: string;
+  readonly level: string;
+  readonly message: string;
+  readonly data?: unknown;
+}
+
+export const insertLogLines = (sql: Db, schema: string, lines: readonly LogLineRow[]) => sql`
+  insert into ${sql(schema)}.job_logs (job_id, at, attempt, kind, level, message, data)
+  select r.job_id, r.at, r.attempt, 'log', r.level, r.message, e.doc->'data'
+  from jsonb_array_elements(${sql.json(lines as unknown as JsonDoc)}) with ordinality as e(doc, ord)
+  cross join lateral jsonb_to_record(e.doc) as r(job_id uuid, at timestamptz, attempt int, level text, message text)
+  order by e.ord`;
+
+export const selectLogs = (sql: Db, schema: string, jobId: string) =>
+  sql<{ seq: string; at: Date; attempt: number; kind: "status" | "log"; level: string | null; message: string; data: unknown }[]>`
+  select l.seq::text as seq, l.at, l.attempt, l.kind, l.level, l.message, l.data
+  from ${sql(schema)}.job_logs l where l.job_id = ${jobId}::uuid order by l.seq`;
+
+/** For EXPLAIN in tests and diagnostics: the plan of one claim-candidate scan. */
+export const explainClaimCandidates = (sql: Db, schema: string, types: readonly string[], perLevel: number) => sql<{ "QUERY PLAN": string }[]>`
+  explain ${candidatesAt(sql, schema, 2, types, perLevel)}`;

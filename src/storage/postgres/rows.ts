@@ -1,0 +1,135 @@
+import { PRIORITIES } from "../../types.js";
+import type { BackoffPolicy, ErrorInfo, Json, JobChange, JobRecord, JobStatus, LogEntry, LogLevel, Priority, Resources } from "../../types.js";
+import type { Lease } from "../storage.js";
+
+/** A `jobs` row as the queries select it (int8 columns come back as text). */
+export interface JobRow {
+  readonly id: string;
+  readonly seq: string;
+  readonly type: string;
+  readonly status: JobStatus;
+  readonly priority: number;
+  readonly payload: Json;
+  readonly result: Json | null;
+  readonly error: ErrorInfo | null;
+  readonly attempt: number;
+  readonly max_attempts: number;
+  readonly backoff: BackoffPolicy;
+  readonly idempotency_key: string | null;
+  readonly resources: Resources;
+  readonly timeout_ms: number | null;
+  readonly run_at: Date;
+  readonly created_at: Date;
+  readonly updated_at: Date;
+  readonly started_at: Date | null;
+  readonly finished_at: Date | null;
+  readonly lease_token: string | null;
+  readonly lease_expires_at: Date | null;
+  readonly cancel_requested: boolean;
+  readonly depends_on: readonly string[];
+}
+
+/** The stored priority index as its name; an out-of-range value is a corrupt row. */
+export function priorityOf(index: number): Priority {
+  const priority = PRIORITIES[index];
+  if (priority === undefined) throw new RangeError(`stored priority out of range: ${index}`);
+  return priority;
+}
+
+/** A row as the library's `JobRecord`. */
+export function toJobRecord(row: JobRow): JobRecord {
+  return {
+    id: row.id,
+    type: row.type,
+    status: row.status,
+    priority: priorityOf(row.priority),
+    payload: row.payload,
+    // jsonb `null` and SQL NULL both arrive as null: a completed job's result is whatever it stored.
+    result: row.status === "completed" ? (row.result ?? null) : undefined,
+    error: row.error ?? undefined,
+    attempt: row.attempt,
+    maxAttempts: row.max_attempts,
+    backoff: row.backoff,
+    dependsOn: [...row.depends_on],
+    idempotencyKey: row.idempotency_key ?? undefined,
+    resources: row.resources,
+    timeoutMs: row.timeout_ms ?? undefined,
+    runAt: row.run_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    startedAt: row.started_at ?? undefined,
+    finishedAt: row.finished_at ?? undefined,
+  };
+}
+
+/** The lease a running row is held by. */
+export function toLease(row: JobRow): Lease {
+  return { jobId: row.id, token: row.lease_token ?? "", attempt: row.attempt };
+}
+
+/** A `job_logs` row as a `LogEntry`; absent level and data stay absent. */
+export function toLogEntry(row: {
+  seq: string;
+  at: Date;
+  attempt: number;
+  kind: "status" | "log";
+  level: string | null;
+  message: string;
+  data: unknown;
+}): LogEntry {
+  const entry: LogEntry = { seq: Number(row.seq), at: row.at, attempt: row.attempt, kind: row.kind, message: row.message };
+  const withLevel = row.level === null ? entry : { ...entry, level: row.level as LogLevel };
+  return row.data === null ? withLevel : { ...withLevel, data: row.data as Json };
+}
+
+/** A change as it travels in a notification: `[id, type, status, attempt, cancelRequested?]`. */
+export type ChangeTuple = readonly [string, string, JobStatus, number] | readonly [string, string, JobStatus, number, 1];
+
+/** A status change made by this store, before it is published. */
+export interface StoredChange {
+  readonly id: string;
+  readonly type: string;
+  readonly status: JobStatus;
+  readonly attempt: number;
+  readonly cancelRequested?: boolean;
+}
+
+export function toChangeTuple(change: StoredChange): ChangeTuple {
+  return change.cancelRequested === true
+    ? [change.id, change.type, change.status, change.attempt, 1]
+    : [change.id, change.type, change.status, change.attempt];
+}
+
+/** A `JobChange` from a tuple received in a notification, or undefined if it is malformed. */
+export function fromChangeTuple(value: unknown, at: Date): JobChange | undefined {
+  if (!Array.isArray(value) || value.length < 4) return undefined;
+  const [id, type, status, attempt, cancel] = value as unknown[];
+  if (typeof id !== "string" || typeof type !== "string" || typeof status !== "string" || typeof attempt !== "number") return undefined;
+  const change: JobChange = { id, type, status: status as JobStatus, attempt, at };
+  return cancel === 1 ? { ...change, cancelRequested: true } : change;
+}
+
+/** Postgres refuses notification payloads of 8000 bytes or more; stay well below. */
+const MAX_PAYLOAD_BYTES = 7900;
+
+/** Packs changes into as few notification payloads (JSON arrays of tuples) as fit the limit. */
+export function chunkNotifications(changes: readonly StoredChange[]): string[] {
+  const payloads: string[] = [];
+  let parts: string[] = [];
+  let bytes = 2;
+  for (const change of changes) {
+    let part = JSON.stringify(toChangeTuple(change));
+    // A pathological type name must not make pg_notify fail the transaction; the id is what matters.
+    if (Buffer.byteLength(part) > MAX_PAYLOAD_BYTES - 2) part = JSON.stringify(toChangeTuple({ ...change, type: "" }));
+    const size = Buffer.byteLength(part) + 1;
+    if (parts.length > 0 && bytes + size > MAX_PAYLOAD_BYTES) {
+      payloads.push(`[${parts.join(",")}]`);
+      parts = [];
+      bytes = 2;
+    }
+    parts.push(part);
+    bytes += size;
+  }
+  if (parts.length > 0) payloads.push(`[${parts.join(",")}]`);
+  return payloads;
+}

@@ -1,0 +1,198 @@
+import { assertNever } from "../../assert-never.js";
+import { DuplicateJobError, UnknownDependencyError, ValidationError } from "../../errors.js";
+import { admitJobs } from "../../resources.js";
+import { LIVE_STATUSES, PRIORITIES } from "../../types.js";
+import type { ErrorInfo, JobId, JobStatus } from "../../types.js";
+import type { ClaimRequest, ClaimResult, InsertRequest, InsertResult, InsertedJob, SettleResult, Settlement } from "../storage.js";
+import { ChangeSet, type Done } from "./change-set.js";
+import * as q from "./queries.js";
+import type { Db } from "./queries.js";
+import { dependencyError } from "./revival.js";
+import { priorityOf, toJobRecord, toLease } from "./rows.js";
+
+export type { Published } from "./change-set.js";
+
+/** A live idempotency key was taken by a concurrent insert after we looked: plan again. */
+export class InsertRace extends Error {}
+
+const LIVE: ReadonlySet<JobStatus> = new Set(LIVE_STATUSES);
+const BROKEN: ReadonlySet<JobStatus> = new Set(["failed", "cancelled"]);
+
+/** Inserts a batch inside `sql` (a transaction or savepoint): plan under locks, then a few set-based statements. */
+export async function insertIn(sql: Db, schema: string, channel: string, request: InsertRequest): Promise<Done<InsertResult>> {
+  const { jobs, onDuplicate } = request;
+  const batchIds = new Set(jobs.map((job) => job.id));
+  if (batchIds.size !== jobs.length) throw new ValidationError("a job id appears twice in the batch");
+  const malformed = jobs.find((job) => !isUuid(job.id));
+  if (malformed !== undefined) throw new ValidationError(`job id is not a UUID: ${malformed.id}`);
+  const referenced = [...new Set(jobs.flatMap((job) => job.dependsOn))].filter((id) => !batchIds.has(id));
+  const lookup = [...referenced, ...batchIds].filter(isUuid);
+  const stored = new Map((await q.lockExistingJobs(sql, schema, lookup)).map((row) => [row.id, row.status]));
+  for (const id of batchIds) if (stored.has(id)) throw new ValidationError(`job id already exists: ${id}`);
+
+  const keys = [...new Set(jobs.flatMap((job) => (job.idempotencyKey === undefined ? [] : [job.idempotencyKey])))];
+  const holders = new Map<string, { id: JobId; status: JobStatus }>();
+  if (keys.length > 0) {
+    for (const row of await q.liveKeyHolders(sql, schema, keys)) {
+      holders.set(row.idempotency_key, { id: row.id, status: row.status });
+      stored.set(row.id, row.status);
+    }
+  }
+
+  const planned = new Map<JobId, JobStatus>();
+  const replacedBy = new Map<JobId, JobId>();
+  const batchKeys = new Map<string, { id: JobId; status: JobStatus }>();
+  const statusOf = (id: JobId) => planned.get(id) ?? stored.get(id);
+  const results: { type: InsertedJob["type"]; id: JobId }[] = [];
+  const rows: q.JobInsertRow[] = [];
+  const edges: q.EdgeRow[] = [];
+  const changes = new ChangeSet();
+
+  for (const node of jobs) {
+    const dependsOn = [...new Set(node.dependsOn.map((id) => replacedBy.get(id) ?? id))];
+    for (const id of dependsOn) if (statusOf(id) === undefined && !batchIds.has(id)) throw new UnknownDependencyError(id, node.id);
+    const key = node.idempotencyKey;
+    const holder = key === undefined ? undefined : (batchKeys.get(key) ?? holders.get(key));
+    if (key !== undefined && holder !== undefined) {
+      if (onDuplicate === "reject") throw new DuplicateJobError(holder.id, holder.status, key);
+      replacedBy.set(node.id, holder.id);
+      results.push({ type: "existing", id: holder.id });
+      continue;
+    }
+    let unfinished = 0;
+    let broken: { id: JobId; status: JobStatus } | undefined;
+    for (const id of dependsOn) {
+      const status = statusOf(id);
+      if (status !== undefined && BROKEN.has(status)) broken ??= { id, status };
+      if (status !== "completed") unfinished++;
+    }
+    const status: JobStatus = broken !== undefined ? "cancelled" : unfinished > 0 ? "blocked" : "pending";
+    const error: ErrorInfo | null = broken === undefined ? null : dependencyError(broken.id, broken.status);
+    rows.push({
+      id: node.id, type: node.type, status, priority: PRIORITIES.indexOf(node.priority), payload: node.payload,
+      max_attempts: node.maxAttempts, backoff: node.backoff, idempotency_key: key ?? null, resources: node.resources,
+      timeout_ms: node.timeoutMs ?? null, run_at: node.runAt.toISOString(), pending_dependencies: broken ? 0 : unfinished,
+      error, cancel_cause: broken?.id ?? null,
+    });
+    dependsOn.forEach((id, position) => edges.push({ job_id: node.id, depends_on_id: id, position }));
+    planned.set(node.id, status);
+    if (key !== undefined && LIVE.has(status)) batchKeys.set(key, { id: node.id, status });
+    results.push({ type: "inserted", id: node.id });
+    changes.status({ id: node.id, type: node.type, status, attempt: 0 }, null, error);
+  }
+
+  if (rows.length > 0) {
+    const inserted = await q.insertJobRows(sql, schema, rows);
+    if (inserted.length !== rows.length) throw new InsertRace("an idempotency key was taken concurrently");
+  }
+  if (edges.length > 0) await q.insertEdges(sql, schema, edges);
+  const published = await changes.record(sql, schema, channel);
+  const records = new Map((await q.selectJobs(sql, schema, [...new Set(results.map((r) => r.id))])).map((row) => [row.id, toJobRecord(row)]));
+  return {
+    value: {
+      jobs: results.map(({ type, id }): InsertedJob => {
+        const job = records.get(id);
+        if (job === undefined) throw new Error(`job ${id} vanished during its insert`);
+        return { type, job };
+      }),
+    },
+    changes: published,
+  };
+}
+
+/** Locks candidates, lets `admitJobs` choose on the database clock, and leases the chosen ones. */
+export async function claimIn(sql: Db, schema: string, channel: string, request: ClaimRequest, perLevel: number): Promise<Done<ClaimResult>> {
+  const candidates = await q.lockClaimCandidates(sql, schema, request.types, perLevel);
+  const first = candidates[0];
+  if (first === undefined) return { value: { claimed: [], unschedulable: [] }, changes: [] };
+  const admission = admitJobs(
+    candidates.map((row) => ({ id: row.id, priority: priorityOf(row.priority), runAt: row.run_at, seq: Number(row.seq), resources: row.resources })),
+    { slots: request.limit, free: request.free, capacity: request.capacity, starvationMs: request.starvationMs, now: first.db_now },
+  );
+  if (admission.admitted.length === 0) return { value: { claimed: [], unschedulable: admission.unschedulable }, changes: [] };
+  const leased = new Map((await q.leaseJobs(sql, schema, admission.admitted, request.workerId, request.leaseMs)).map((row) => [row.id, row]));
+  const changes = new ChangeSet();
+  const claimed = admission.admitted.flatMap((id) => {
+    const row = leased.get(id);
+    if (row === undefined) return [];
+    changes.status(row, "pending");
+    return [{ job: toJobRecord(row), lease: toLease(row) }];
+  });
+  return { value: { claimed, unschedulable: admission.unschedulable }, changes: await changes.record(sql, schema, channel) };
+}
+
+/** Stores outcomes (CAS on the lease), then unblocks and cascades, each a statement for the whole batch. */
+export async function settleIn(sql: Db, schema: string, channel: string, settlements: readonly Settlement[]): Promise<Done<SettleResult[]>> {
+  const rows = settlements.map(({ lease, outcome }, ord): q.SettlementRow => {
+    const base = { ord, id: lease.jobId, token: lease.token, kind: outcome.type };
+    switch (outcome.type) {
+      case "completed":
+        return { ...base, result: outcome.result ?? null };
+      case "retry":
+        return { ...base, error: outcome.error, run_at: outcome.runAt.toISOString() };
+      case "failed":
+      case "cancelled":
+        return { ...base, error: outcome.error };
+      case "interrupted":
+        return base;
+      default:
+        return assertNever(outcome);
+    }
+  });
+  // A malformed id or token cannot hold a lease; leaving it out keeps the uuid casts from failing the batch.
+  const settled = await q.settleLeases(sql, schema, rows.filter((row) => isUuid(row.id) && isUuid(row.token)));
+  const byOrd = new Map(settled.map((row) => [row.ord, row]));
+  const changes = new ChangeSet();
+  for (const row of settled) {
+    const outcome = settlements[row.ord]?.outcome;
+    const error = outcome !== undefined && "error" in outcome ? outcome.error : undefined;
+    changes.status(row, "running", error);
+  }
+
+  const completed = settled.filter((row) => row.status === "completed");
+  const unblockedBy = new Map<number, JobId[]>();
+  if (completed.length > 0) {
+    const ordOf = new Map(completed.map((row) => [row.id, row.ord]));
+    for (const row of bySeq(await q.unblockDependents(sql, schema, completed.map((r) => r.id)))) {
+      if (row.status !== "pending") continue;
+      changes.status(row, row.previous);
+      // Credited to the last completion in the batch that it waited for, as if settled one by one.
+      const ord = Math.max(...row.depends_on.map((id) => ordOf.get(id) ?? -1));
+      unblockedBy.set(ord, [...(unblockedBy.get(ord) ?? []), row.id]);
+    }
+  }
+
+  const broken = settled.filter((row) => row.status === "failed" || row.status === "cancelled");
+  const cancelledBy = new Map<string, JobId[]>();
+  if (broken.length > 0) {
+    for (const row of byDepth(await q.cascadeCancel(sql, schema, broken.map((r) => r.id)))) {
+      changes.status(row, row.previous, row.error);
+      cancelledBy.set(row.root, [...(cancelledBy.get(row.root) ?? []), row.id]);
+    }
+  }
+
+  const published = await changes.record(sql, schema, channel);
+  const value = settlements.map(({ lease }, ord): SettleResult => {
+    const row = byOrd.get(ord);
+    if (row === undefined) return { type: "lost", jobId: lease.jobId };
+    return { type: "settled", job: toJobRecord(row), unblocked: unblockedBy.get(ord) ?? [], cancelled: cancelledBy.get(row.id) ?? [] };
+  });
+  return { value, changes: published };
+}
+
+/** Rows in insertion order, so results and logs do not depend on the plan. */
+export function bySeq<T extends { seq: string }>(rows: readonly T[]): T[] {
+  return [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
+}
+
+/** Cascade victims nearest first (parents before children), then in insertion order. */
+export function byDepth<T extends { depth: number; seq: string }>(rows: readonly T[]): T[] {
+  return [...rows].sort((a, b) => a.depth - b.depth || Number(a.seq) - Number(b.seq));
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether a string can be a job id or lease token (both UUIDs). */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
