@@ -1,0 +1,105 @@
+import { afterEach, expect, it } from "vitest";
+import type { PostgresStorage } from "../../src/storage/postgres/index.js";
+import { adminSql, describePostgres, newPostgresStorage } from "../support/postgres.js";
+import { claimAny, newJob } from "./fixtures.js";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+async function setup(): Promise<{ storage: PostgresStorage; schema: string; sql: ReturnType<typeof adminSql> }> {
+  const { storage, schema, cleanup } = await newPostgresStorage({ listen: false });
+  const sql = adminSql();
+  cleanups.push(async () => {
+    await sql.end();
+    await cleanup();
+  });
+  await sql`create table ${sql(schema)}.effects (job_id uuid primary key, note text)`;
+  return { storage, schema, sql };
+}
+
+describePostgres("PostgresStorage transactions", () => {
+  it("inserts inside a caller's transaction: nothing on rollback, the job on commit", async () => {
+    const { storage, sql } = await setup();
+    const dropped = newJob();
+    await expect(
+      sql.begin(async (tx) => {
+        await storage.insertJobs({ jobs: [dropped], onDuplicate: "reject", now: new Date(), tx });
+        throw new Error("the caller changes its mind");
+      }),
+    ).rejects.toThrow("the caller changes its mind");
+    expect(await storage.getJob(dropped.id)).toBeUndefined();
+    expect(await storage.listLogs(dropped.id)).toEqual([]);
+
+    const kept = newJob();
+    await sql.begin(async (tx) => {
+      await storage.insertJobs({ jobs: [kept], onDuplicate: "reject", now: new Date(), tx });
+      // Not visible outside the caller's transaction until it commits.
+      expect(await storage.getJob(kept.id)).toBeUndefined();
+    });
+    expect((await storage.getJob(kept.id))?.status).toBe("pending");
+  });
+
+  it("keeps the caller's transaction usable after a rejected insert", async () => {
+    const { storage, schema, sql } = await setup();
+    const job = newJob({ dependsOn: ["00000000-0000-4000-8000-000000000000"] });
+    await sql.begin(async (tx) => {
+      await expect(storage.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date(), tx })).rejects.toMatchObject({ code: "UNKNOWN_DEPENDENCY" });
+      await tx`insert into ${tx(schema)}.effects (job_id, note) values (${job.id}, 'still fine')`;
+    });
+    expect(await sql`select note from ${sql(schema)}.effects`).toEqual([{ note: "still fine" }]);
+  });
+
+  it("commits the handler's writes with the completion", async () => {
+    const { storage, schema, sql } = await setup();
+    const job = newJob();
+    await storage.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
+    const { claimed } = await claimAny(storage);
+    const attempt = storage.openAttemptTransaction(claimed[0]!.lease);
+    expect(attempt.opened).toBe(false);
+    await attempt.handle`insert into ${sql(schema)}.effects (job_id, note) values (${job.id}, 'paid')`;
+    expect(attempt.opened).toBe(true);
+    expect(await sql`select * from ${sql(schema)}.effects`).toEqual([]);
+    const result = await attempt.commit({ type: "completed", result: { paid: true } }, new Date());
+    expect(result).toMatchObject({ type: "settled", job: { status: "completed", result: { paid: true } } });
+    expect(await sql`select note from ${sql(schema)}.effects`).toEqual([{ note: "paid" }]);
+  });
+
+  it("rolls the handler's writes back", async () => {
+    const { storage, schema, sql } = await setup();
+    const job = newJob();
+    await storage.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
+    const { claimed } = await claimAny(storage);
+    const attempt = storage.openAttemptTransaction(claimed[0]!.lease);
+    await attempt.handle`insert into ${sql(schema)}.effects (job_id, note) values (${job.id}, 'paid')`;
+    await attempt.rollback();
+    expect(await sql`select * from ${sql(schema)}.effects`).toEqual([]);
+    expect((await storage.getJob(job.id))?.status).toBe("running");
+  });
+
+  it("rolls everything back when the lease was lost meanwhile", async () => {
+    const { storage, schema, sql } = await setup();
+    const job = newJob();
+    await storage.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
+    const { claimed } = await claimAny(storage);
+    const lease = claimed[0]!.lease;
+    const attempt = storage.openAttemptTransaction(lease);
+    await attempt.handle`insert into ${sql(schema)}.effects (job_id, note) values (${job.id}, 'paid')`;
+    // Another party (a rescuer) settles the attempt first; its CAS must not wait on the handler's writes.
+    await storage.settle([{ lease, outcome: { type: "failed", error: { name: "Error", message: "rescued" } } }], new Date());
+    expect(await attempt.commit({ type: "completed", result: 1 }, new Date())).toEqual({ type: "lost", jobId: job.id });
+    expect(await sql`select * from ${sql(schema)}.effects`).toEqual([]);
+    expect((await storage.getJob(job.id))?.status).toBe("failed");
+  });
+
+  it("settles normally when the handler never used the transaction", async () => {
+    const { storage } = await setup();
+    const job = newJob();
+    await storage.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
+    const { claimed } = await claimAny(storage);
+    const attempt = storage.openAttemptTransaction(claimed[0]!.lease);
+    expect(await attempt.commit({ type: "completed", result: null }, new Date())).toMatchObject({ type: "settled" });
+    expect(attempt.opened).toBe(false);
+  });
+});
