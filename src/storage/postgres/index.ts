@@ -132,12 +132,13 @@ export class PostgresStorage implements Storage {
   async heartbeat(leases: readonly Lease[], leaseMs: number, _now?: Date): Promise<readonly HeartbeatResult[]> {
     this.assertOpen();
     if (leases.length === 0) return [];
+    const wellFormed = leases.filter((lease) => isUuid(lease.jobId) && isUuid(lease.token));
     const rows = await this.guard(() =>
-      q.extendLeases(this.sql, this.schema, leases.map((lease) => ({ id: lease.jobId, token: lease.token })), leaseMs),
+      q.extendLeases(this.sql, this.schema, wellFormed.map((lease) => ({ id: lease.jobId, token: lease.token })), leaseMs),
     );
-    const held = new Map(rows.map((row) => [row.id, row.cancel_requested]));
-    return leases.map(({ jobId }): HeartbeatResult => {
-      const cancelRequested = held.get(jobId);
+    const held = new Map(rows.map((row) => [`${row.id}/${row.token}`, row.cancel_requested]));
+    return leases.map(({ jobId, token }): HeartbeatResult => {
+      const cancelRequested = held.get(`${jobId.toLowerCase()}/${token.toLowerCase()}`);
       return { jobId, state: cancelRequested === undefined ? "lost" : cancelRequested ? "cancel-requested" : "alive" };
     });
   }
