@@ -44,6 +44,9 @@ export interface JobPage {
 
 const waitOptionsSchema = z.object({ timeoutMs: z.number().int().positive().max(2_147_483_647).optional() }).strict();
 
+/** A listener of some event, as the `once` bookkeeping keeps it. */
+type AnyListener = QueueListener<QueueEventName>;
+
 interface Waiter {
   readonly resolve: (job: JobRecord) => void;
   readonly reject: (error: unknown) => void;
@@ -59,6 +62,8 @@ export class Queue {
   private readonly options: ResolvedQueueOptions;
   private readonly handlers = new Map<string, RegisteredHandler>();
   private readonly emitter = new EventEmitter();
+  /** `once` listeners and the wrappers that remove them after their first call. */
+  private readonly onceWrappers = new WeakMap<object, Map<QueueEventName, AnyListener>>();
   private readonly metricsRecorder: MetricsRecorder;
   private readonly worker: Worker;
   private readonly waiters = new Map<JobId, Set<Waiter>>();
@@ -267,13 +272,27 @@ export class Queue {
     return this;
   }
 
+  /** Subscribes for the next emission only. Wrapped, because `emit` calls listeners itself. */
   once<E extends QueueEventName>(event: E, listener: QueueListener<E>): this {
-    this.emitter.once(event, listener);
+    const wrapper: QueueListener<E> = (payload) => {
+      this.off(event, listener);
+      listener(payload);
+    };
+    const byEvent = this.onceWrappers.get(listener) ?? new Map<QueueEventName, AnyListener>();
+    byEvent.set(event, wrapper as AnyListener);
+    this.onceWrappers.set(listener, byEvent);
+    this.emitter.on(event, wrapper);
     return this;
   }
 
   off<E extends QueueEventName>(event: E, listener: QueueListener<E>): this {
     this.emitter.off(event, listener);
+    const byEvent = this.onceWrappers.get(listener);
+    const wrapper = byEvent?.get(event);
+    if (wrapper !== undefined) {
+      this.emitter.off(event, wrapper);
+      byEvent?.delete(event);
+    }
     return this;
   }
 
