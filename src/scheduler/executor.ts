@@ -83,6 +83,11 @@ export class Executor {
     if (cause !== "lease-lost") this.watchForStuck();
   }
 
+  /** Cancels the attempt's timers (timeout, stuck report): its worker has stopped and watches it no more. */
+  cancelTimers(): void {
+    for (const timer of this.timers) timer.cancel();
+  }
+
   private async run(): Promise<void> {
     const { job } = this.claimed;
     const { host } = this;

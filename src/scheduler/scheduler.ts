@@ -23,6 +23,8 @@ export class Scheduler {
   private readonly executors = new Map<JobId, Executor>();
   private free: Resources;
   private running = false;
+  /** Set once `stop` has finished: nothing of this loop may schedule a timer any more. */
+  private stopped = false;
   private claiming = false;
   private wakeAgain = false;
   private pollTimer: TimerHandle | undefined;
@@ -53,6 +55,7 @@ export class Scheduler {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.stopped = false;
     this.schedulePoll();
     this.scheduleHeartbeat();
     this.wake();
@@ -118,7 +121,10 @@ export class Scheduler {
       for (const executor of this.executors.values()) executor.abort("shutdown");
       await this.allDoneWithin(abortGraceMs);
     }
+    // Handlers that ignored their signal may still run; they are released, so leave no timer behind.
+    this.stopped = true;
     this.heartbeatTimer?.cancel();
+    for (const executor of this.executors.values()) executor.cancelTimers();
   }
 
   private async allDoneWithin(ms: number): Promise<boolean> {
@@ -190,7 +196,7 @@ export class Scheduler {
     const { clock, heartbeatMs } = this.deps.options;
     this.heartbeatTimer = clock.setTimer(() => {
       void this.heartbeat().finally(() => {
-        if (this.running || this.executors.size > 0) this.scheduleHeartbeat();
+        if (!this.stopped && (this.running || this.executors.size > 0)) this.scheduleHeartbeat();
         else this.heartbeatTimer = undefined;
       });
     }, heartbeatMs);

@@ -135,3 +135,19 @@ export async function untilEvent<E extends QueueEventName>(
   }
   return seen as QueueEvents[E];
 }
+
+/**
+ * A view of `storage` with some methods replaced; the rest are the store's own. `close` is a
+ * no-op unless overridden, so several queues can share one store and each shut down.
+ */
+export function wrapStorage(storage: Storage, overrides: Partial<Storage> = {}): Storage {
+  const replaced: Partial<Storage> = { close: async () => undefined, ...overrides };
+  return new Proxy(storage, {
+    get(target, property, receiver) {
+      const own = (replaced as Record<PropertyKey, unknown>)[property];
+      if (own !== undefined) return own;
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
