@@ -1,0 +1,135 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/clock.js";
+import { StorageError } from "../../src/errors.js";
+import { MemoryStorage } from "../../src/storage/memory.js";
+import type { Storage } from "../../src/storage/storage.js";
+import { closeAll, deferred, newQueue, recordEvents, runUntil, untilStatus, wrapStorage } from "./support.js";
+
+afterEach(closeAll);
+
+const LEASE_MS = 300;
+const noBackoff = { type: "fixed" as const, baseMs: 0, maxMs: 0, jitter: false };
+
+/** Worker A, whose heartbeats can be made to fail (a lost connection), running a job it holds open. */
+async function stalledWorker(maxAttempts: number) {
+  const clock = new ManualClock();
+  const shared = new MemoryStorage();
+  let heartbeatsFail = false;
+  let heartbeatCalls = 0;
+  const flaky: Storage = wrapStorage(shared, {
+    heartbeat: async (...args) => {
+      heartbeatCalls++;
+      if (heartbeatsFail) throw new StorageError("connection lost");
+      return shared.heartbeat(...args);
+    },
+  });
+  const a = newQueue({ clock, storage: flaky, concurrency: 1, leaseMs: LEASE_MS, workerId: "worker-a" });
+  const release = deferred<string>();
+  let aRuns = 0;
+  a.queue.defineHandler("transfer", {
+    retry: { maxAttempts, backoff: noBackoff },
+    run: () => {
+      aRuns++;
+      return release.promise;
+    },
+  });
+  await a.queue.start();
+  const job = await a.queue.enqueue("transfer", { amount: 100 });
+  await untilStatus(a, job.id, "running");
+  return {
+    clock, shared, a, job, release,
+    stopHeartbeats: () => { heartbeatsFail = true; },
+    get heartbeatCalls() { return heartbeatCalls; },
+    get aRuns() { return aRuns; },
+  };
+}
+
+describe("leases", () => {
+  it("keeps a long attempt's lease alive while its heartbeats work", async () => {
+    const w = await stalledWorker(3);
+    await w.clock.advance(LEASE_MS * 10);
+    expect(w.heartbeatCalls).toBeGreaterThan(5);
+    expect(await w.shared.getJob(w.job.id)).toMatchObject({ status: "running", attempt: 1 });
+    w.release.resolve("a");
+    expect((await untilStatus(w.a, w.job.id, "completed")).result).toBe("a");
+  });
+
+  it("rescues an attempt whose heartbeats stopped: retried elsewhere as attempt 2, the late old finish changes nothing", async () => {
+    const w = await stalledWorker(3);
+    await w.clock.advance(LEASE_MS * 2); // heartbeats renew the lease for a while
+    w.stopHeartbeats();
+    const b = newQueue({ clock: w.clock, storage: wrapStorage(w.shared), leaseMs: LEASE_MS, workerId: "worker-b" });
+    const bAttempts: number[] = [];
+    b.queue.defineHandler("transfer", {
+      retry: { maxAttempts: 3, backoff: noBackoff },
+      run: (_p, ctx) => {
+        bAttempts.push(ctx.attempt);
+        return `b:${ctx.attempt}`;
+      },
+    });
+    const aEvents = recordEvents(w.a.queue, ["job:completed", "job:retrying", "job:failed"]);
+    const bEvents = recordEvents(b.queue, ["job:completed", "job:retrying"]);
+    await b.queue.start();
+
+    const done = await untilStatus(b, w.job.id, "completed");
+    expect(done.attempt).toBe(2);
+    expect(done.result).toBe("b:2");
+    expect(bAttempts).toEqual([2]);
+    const retrying = [...aEvents, ...bEvents].filter((e) => e.name === "job:retrying");
+    expect(retrying).toHaveLength(1);
+    expect(retrying[0]?.payload).toMatchObject({ error: { code: "LEASE_EXPIRED" }, attempt: 1 });
+
+    // The old attempt finishes late: its settle is a lost compare-and-set.
+    w.release.resolve("late result from a");
+    await w.clock.advance(1_000);
+    const after = await w.shared.getJob(w.job.id);
+    expect(after).toMatchObject({ status: "completed", attempt: 2, result: "b:2" });
+    expect(aEvents.filter((e) => e.name === "job:completed")).toHaveLength(0);
+    expect(w.aRuns).toBe(1);
+    const statuses = (await w.shared.listLogs(w.job.id)).filter((e) => e.kind === "status").map((e) => [e.message, e.attempt]);
+    expect(statuses).toEqual([["pending", 0], ["running", 1], ["pending", 1], ["running", 2], ["completed", 2]]);
+  });
+
+  it("fails a rescued job whose attempts are used up, with LEASE_EXPIRED, and ignores the late finish", async () => {
+    const w = await stalledWorker(1);
+    w.stopHeartbeats();
+    const failed = await untilStatus(w.a, w.job.id, "failed");
+    expect(failed.error?.code).toBe("LEASE_EXPIRED");
+    expect(failed.attempt).toBe(1);
+    w.release.resolve("too late");
+    await w.clock.advance(1_000);
+    expect(await w.shared.getJob(w.job.id)).toMatchObject({ status: "failed", result: undefined });
+  });
+
+  it("aborts the old attempt's signal once a heartbeat finds its lease lost", async () => {
+    const clock = new ManualClock();
+    const shared = new MemoryStorage();
+    let failing = true;
+    const a = newQueue({
+      clock, leaseMs: LEASE_MS, concurrency: 1,
+      storage: wrapStorage(shared, {
+        heartbeat: async (...args) => {
+          if (failing) throw new StorageError("connection lost");
+          return shared.heartbeat(...args);
+        },
+      }),
+    });
+    let abortReason: unknown;
+    a.queue.defineHandler("t", {
+      retry: { maxAttempts: 2, backoff: noBackoff },
+      run: (_p, ctx) =>
+        ctx.attempt === 1
+          ? new Promise((_resolve, reject) => ctx.signal.addEventListener("abort", () => { abortReason = ctx.signal.reason; reject(ctx.signal.reason); }))
+          : "second",
+    });
+    await a.queue.start();
+    const job = await a.queue.enqueue("t", {});
+    await untilStatus(a, job.id, "running");
+    // Rescued while the connection is down; then the connection comes back.
+    await runUntil(clock, async () => (await shared.getJob(job.id))?.status === "pending");
+    failing = false;
+    await runUntil(clock, () => abortReason !== undefined);
+    expect(abortReason).toMatchObject({ code: "LEASE_LOST" });
+    expect((await untilStatus(a, job.id, "completed")).result).toBe("second");
+  });
+});
