@@ -42,6 +42,8 @@ export interface JobPage {
   readonly nextCursor: string | undefined;
 }
 
+const startOptionsSchema = z.object({ migrate: z.boolean().default(true) }).strict();
+
 const waitOptionsSchema = z.object({ timeoutMs: z.number().int().positive().max(2_147_483_647).optional() }).strict();
 
 /** A listener of some event, as the `once` bookkeeping keeps it. */
@@ -231,10 +233,11 @@ export class Queue {
   /** Migrates (unless `migrate: false`), then starts claiming and running jobs in this process. */
   async start(options: { migrate?: boolean } = {}): Promise<void> {
     this.assertOpen();
+    const { migrate } = parseOrThrow(startOptionsSchema, options, "start options");
     if (this.state !== "idle") return;
     this.state = "starting";
     try {
-      if (options.migrate !== false) await this.storage.setup();
+      if (migrate) await this.storage.setup();
     } catch (error) {
       this.state = "idle";
       throw error;
