@@ -201,8 +201,10 @@ export class Queue {
       if (job === undefined) waiter?.reject(new JobNotFoundError(jobId));
       else if (TERMINAL_STATUSES.includes(job.status)) waiter?.resolve(job);
     };
+    let finished = false;
     const poll = () => {
-      timers.push(clock.setTimer(() => void check().catch(() => undefined).finally(poll), pollIntervalMs));
+      // A check in flight when the wait ends must not start another timer.
+      if (!finished) timers.push(clock.setTimer(() => void check().catch(() => undefined).finally(poll), pollIntervalMs));
     };
     if (timeoutMs !== undefined) timers.push(clock.setTimer(() => waiter?.reject(new WaitTimeoutError(jobId, timeoutMs)), timeoutMs));
     try {
@@ -210,8 +212,8 @@ export class Queue {
       poll();
       return await settled;
     } finally {
+      finished = true;
       timers.forEach((t) => t.cancel());
-      timers.push = () => 0; // a poll in flight must not start another timer
       const set = this.waiters.get(jobId);
       set?.delete(waiter as Waiter);
       if (set?.size === 0) this.waiters.delete(jobId);

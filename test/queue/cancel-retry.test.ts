@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { InvalidStateError, JobNotFoundError, WaitTimeoutError } from "../../src/errors.js";
 import type { JobRecord } from "../../src/types.js";
-import { closeAll, deferred, drive, newQueue, recordEvents, runUntil, untilStatus } from "./support.js";
+import { MemoryStorage } from "../../src/storage/memory.js";
+import { closeAll, deferred, drive, newQueue, recordEvents, runUntil, untilStatus, wrapStorage } from "./support.js";
 
 afterEach(closeAll);
 
@@ -265,5 +266,25 @@ describe("waitFor", () => {
     await drive(tq.clock, waiting);
     await tq.clock.advance(2_000);
     expect(tq.clock.pendingTimers).toBe(before);
+  });
+});
+
+describe("waitFor without a change feed", () => {
+  it("resolves by polling and leaves no polling timer behind", async () => {
+    const shared = new MemoryStorage();
+    // A store whose change feed never delivers: waitFor must notice the finish by polling.
+    const deaf = newQueue({ storage: wrapStorage(shared, { subscribe: () => () => undefined }) });
+    const worker = newQueue({ storage: wrapStorage(shared), clock: deaf.clock });
+    const gate = deferred();
+    worker.queue.defineHandler("t", { run: () => gate.promise.then(() => "polled") });
+    const job = await deaf.queue.enqueue("t", {});
+    const waiting = deaf.queue.waitFor(job.id);
+    await worker.queue.start();
+    await untilStatus(worker, job.id, "running");
+    gate.resolve();
+    await expect(drive(deaf.clock, waiting)).resolves.toMatchObject({ status: "completed", result: "polled" });
+    await drive(worker.clock, worker.queue.shutdown());
+    await deaf.clock.advance(1_000);
+    expect(deaf.clock.pendingTimers).toBe(0);
   });
 });
