@@ -269,6 +269,12 @@ export class Queue {
     this.waiters.clear();
     await this.storage.close();
     this.state = "closed";
+    this.emit("queue:closed", {});
+  }
+
+  /** Whether this process is claiming and running jobs (between `start` and `shutdown`). */
+  get isRunning(): boolean {
+    return this.state === "running";
   }
 
   /** Subscribes to a typed event. */

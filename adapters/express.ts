@@ -1,0 +1,131 @@
+import { STATUS_CODES, type IncomingMessage, type Server } from "node:http";
+import type { Duplex } from "node:stream";
+import express, { type NextFunction, type Request, type Response, type Router } from "express";
+import { WebSocketServer } from "ws";
+import type { Queue } from "../src/index.js";
+import { checkAuthorization, checkOrigin, type Authorize, type AuthorizeAction } from "./authorize.js";
+import { createRouteContext, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
+import { frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
+import { MAX_CLIENT_MESSAGE_BYTES, StatusStream, type StatusStreamOptions } from "./status-stream.js";
+
+export type { Authorize, AuthorizeAction, ErrorBody, JobgraphHttpOptions, Refusal, StatusStreamOptions } from "./http.js";
+export { AUTHORIZE_ACTIONS } from "./http.js";
+
+/** Options of `jobgraphRouter`. */
+export type JobgraphRouterOptions = Omit<JobgraphHttpOptions<Request>, "statusStream">;
+
+/**
+ * The jobgraph routes as an Express router: `app.use("/api", jobgraphRouter(queue, options))`.
+ * It parses its own JSON bodies and answers every error with `{ error: { code, message } }`.
+ */
+export function jobgraphRouter(queue: Queue, options: JobgraphRouterOptions = {}): Router {
+  const context = createRouteContext(queue, options);
+  const router = express.Router();
+  const parseJson = express.json({ limit: context.bodyLimitBytes, strict: false, type: ["application/json", "application/*+json"] });
+  const authorizeFor = (action: AuthorizeAction) => async (req: Request, res: Response, next: NextFunction) => {
+    const refusal = await checkAuthorization(options.authorize, req, action, context.onError);
+    if (refusal === undefined) next();
+    else send(res, refusal);
+  };
+  for (const route of routes) {
+    const handlers = [
+      authorizeFor(route.action),
+      ...(route.body === undefined ? [] : [parseJson]),
+      async (req: Request, res: Response) => {
+        const result = await route.run(context, {
+          params: req.params,
+          query: req.query,
+          body: req.body as unknown,
+          hasBody: hasBody(req),
+          contentType: req.headers["content-type"],
+          accept: req.headers.accept,
+          basePath: req.baseUrl,
+        });
+        send(res, result);
+      },
+    ];
+    if (route.method === "GET") router.get(route.path, ...handlers);
+    else router.post(route.path, ...handlers);
+  }
+  // Body parser errors (malformed JSON, too large) and anything unexpected: never Express's HTML page.
+  router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error);
+    const status = (error as { status?: unknown }).status;
+    const known = frameworkFailure(typeof status === "number" ? status : undefined, context.bodyLimitBytes);
+    if (known === undefined) context.onError(error);
+    send(res, known ?? INTERNAL_ERROR);
+  });
+  return router;
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
+}
+
+function send(res: Response, result: HttpResponse | HttpFailure): void {
+  res.status(result.status);
+  if ("contentType" in result && result.contentType !== undefined) res.type(result.contentType).send(result.body);
+  else res.json(result.body);
+}
+
+/** Options of `attachStatusSocket`. */
+export interface StatusSocketOptions {
+  /** Where the router is mounted; the socket listens at `<prefix>/ws` (default "": `/ws`). */
+  readonly prefix?: string;
+  /** Called on every upgrade with the action "status:subscribe"; only `true` lets it through. */
+  readonly authorize?: Authorize<IncomingMessage>;
+  readonly statusStream?: StatusStreamOptions;
+  /** Told about errors thrown by `authorize`. Default: console.error. */
+  readonly onError?: (error: unknown) => void;
+}
+
+/** The live status socket; `close()` closes its clients (1001) and stops listening for upgrades. */
+export interface StatusSocket {
+  readonly clientCount: number;
+  close(): void;
+}
+
+/**
+ * Serves the status stream on `server` at `<prefix>/ws`: a `ws` server in `noServer` mode on the
+ * HTTP server's `upgrade` event. A refused upgrade answers 401/403 on that socket and closes only it.
+ */
+export function attachStatusSocket(server: Server, queue: Queue, options: StatusSocketOptions = {}): StatusSocket {
+  const path = `${options.prefix ?? ""}/ws`;
+  const onError = options.onError ?? ((error: unknown) => console.error("jobgraph: authorize threw on a WebSocket upgrade", error));
+  const stream = new StatusStream(queue, options.statusStream);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES });
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (pathname(req.url) !== path) return; // another listener's upgrade
+    socket.on("error", () => socket.destroy());
+    void (async () => {
+      const refusal = checkOrigin(req, options.statusStream?.allowedOrigins) ?? (await checkAuthorization(options.authorize, req, "status:subscribe", onError));
+      if (socket.destroyed) return;
+      if (refusal !== undefined) return refuseUpgrade(socket, refusal);
+      wss.handleUpgrade(req, socket, head, (ws) => stream.accept(ws));
+    })();
+  };
+  server.on("upgrade", onUpgrade);
+  return {
+    get clientCount() {
+      return stream.clientCount;
+    },
+    close() {
+      server.off("upgrade", onUpgrade);
+      stream.close();
+      wss.close();
+    },
+  };
+}
+
+function pathname(url: string | undefined): string {
+  const end = url?.search(/[?#]/) ?? -1;
+  return (end === -1 ? url : url?.slice(0, end)) ?? "/";
+}
+
+function refuseUpgrade(socket: Duplex, refusal: HttpFailure): void {
+  const body = JSON.stringify(refusal.body);
+  socket.write(
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ""}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  socket.destroy();
+}

@@ -1,0 +1,74 @@
+import type { IncomingMessage } from "node:http";
+import websocket from "@fastify/websocket";
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { Queue } from "../src/index.js";
+import { checkAuthorization, checkOrigin, type AuthorizeAction } from "./authorize.js";
+import { createRouteContext, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
+import { frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
+import { MAX_CLIENT_MESSAGE_BYTES, StatusStream } from "./status-stream.js";
+
+export type { Authorize, AuthorizeAction, ErrorBody, JobgraphHttpOptions, Refusal, StatusStreamOptions } from "./http.js";
+export { AUTHORIZE_ACTIONS } from "./http.js";
+
+/** Options of `jobgraphPlugin`; Fastify's own `prefix` sets where the routes and `/ws` are mounted. */
+export interface JobgraphPluginOptions extends JobgraphHttpOptions<FastifyRequest> {
+  readonly queue: Queue;
+}
+
+// Keys Fastify passes to every plugin besides ours.
+const FASTIFY_KEYS = new Set(["prefix", "logLevel", "logSerializers"]);
+
+/**
+ * The jobgraph routes and the status socket as a Fastify plugin:
+ * `app.register(jobgraphPlugin, { queue, prefix: "/api" })`. Not wrapped in fastify-plugin, so its
+ * error handler, hooks and `prefix` stay inside it.
+ */
+export const jobgraphPlugin: FastifyPluginAsync<JobgraphPluginOptions> = async (app, pluginOptions) => {
+  const { queue, ...rest } = pluginOptions;
+  const options = Object.fromEntries(Object.entries(rest).filter(([key]) => !FASTIFY_KEYS.has(key))) as Omit<JobgraphPluginOptions, "queue">;
+  const context = createRouteContext(queue, options);
+  const authorizeFor = (action: AuthorizeAction) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const refusal =
+      (action === "status:subscribe" ? checkOrigin(request.raw as IncomingMessage, options.statusStream?.allowedOrigins) : undefined) ??
+      (await checkAuthorization(options.authorize, request, action, context.onError));
+    if (refusal !== undefined) return send(reply, refusal);
+  };
+
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    const known = frameworkFailure(error.statusCode, context.bodyLimitBytes);
+    if (known === undefined) context.onError(error);
+    return send(reply, known ?? INTERNAL_ERROR);
+  });
+
+  for (const route of routes) {
+    app.route({
+      method: route.method,
+      url: route.path,
+      bodyLimit: context.bodyLimitBytes,
+      onRequest: authorizeFor(route.action),
+      handler: async (request, reply) => {
+        const result = await route.run(context, {
+          params: request.params,
+          query: request.query,
+          body: request.body,
+          hasBody: request.headers["transfer-encoding"] !== undefined || (request.headers["content-length"] ?? "0") !== "0",
+          contentType: request.headers["content-type"],
+          accept: request.headers.accept,
+          basePath: app.prefix,
+        });
+        return send(reply, result);
+      },
+    });
+  }
+
+  if (!app.hasDecorator("websocketServer")) await app.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES } });
+  const stream = new StatusStream(queue, options.statusStream);
+  app.addHook("onClose", async () => stream.close());
+  app.get("/ws", { websocket: true, onRequest: authorizeFor("status:subscribe") }, (socket) => stream.accept(socket));
+};
+
+function send(reply: FastifyReply, result: HttpResponse | HttpFailure): FastifyReply {
+  reply.code(result.status);
+  if ("contentType" in result && result.contentType !== undefined) return reply.type(result.contentType).send(result.body);
+  return reply.type("application/json; charset=utf-8").send(JSON.stringify(result.body));
+}
