@@ -105,6 +105,24 @@ describe("retry", () => {
     expect(done.error).toBeUndefined();
   });
 
+  it("brings dependents cancelled by the failure back, and runs them after the retried job", async () => {
+    const tq = newQueue();
+    let fail = true;
+    const order: string[] = [];
+    tq.queue.defineHandler("root", { retry: { maxAttempts: 1 }, run: () => { order.push("root"); if (fail) throw new Error("down"); } });
+    tq.queue.defineHandler("leaf", { run: () => { order.push("leaf"); } });
+    await tq.queue.start();
+    const [root, leaf] = await tq.queue.enqueueMany([
+      { key: "root", type: "root" },
+      { key: "leaf", type: "leaf", dependsOn: ["root"] },
+    ]);
+    await untilStatus(tq, leaf!.id, "cancelled");
+    fail = false;
+    await tq.queue.retry(root!.id);
+    await untilStatus(tq, leaf!.id, "completed");
+    expect(order).toEqual(["root", "root", "leaf"]);
+  });
+
   it("runs a cancelled job again", async () => {
     const tq = newQueue();
     tq.queue.defineHandler("t", { run: () => "ran" });

@@ -74,6 +74,27 @@ describe("events", () => {
 });
 
 describe("metrics", () => {
+  it("has the documented shape on an idle queue", async () => {
+    const { queue } = newQueue({ capacity: { cpu: 2 }, concurrency: 7 });
+    const zero = { count: 0, p50: 0, p95: 0, p99: 0 };
+    expect(await queue.metrics()).toEqual({
+      jobs: {
+        byStatus: { blocked: 0, pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 },
+        pendingByPriority: { critical: 0, high: 0, normal: 0, low: 0 },
+      },
+      waitTimeMs: zero,
+      runTimeMs: zero,
+      failureRate: 0,
+      throughputPerSecond: 0,
+      windowMs: expect.any(Number),
+      running: 0,
+      concurrency: 7,
+      resources: { capacity: { cpu: 2 }, inUse: { cpu: 0 } },
+      unschedulable: 0,
+      stuck: 0,
+    });
+  });
+
   it("counts jobs by status and pending jobs by priority", async () => {
     const tq = newQueue();
     const gate = deferred();

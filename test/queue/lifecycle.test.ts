@@ -170,4 +170,24 @@ describe("job lifecycle", () => {
     await tq.clock.advance(1_000);
     expect(childRuns).toBe(0);
   });
+
+  it("cancels at once a submitted graph hanging off an already failed job, through the whole batch", async () => {
+    const tq = newQueue();
+    tq.queue.defineHandler("boom", { retry: { maxAttempts: 1 }, run: () => { throw new Error("boom"); } });
+    let runs = 0;
+    tq.queue.defineHandler("ok", { run: () => { runs++; } });
+    await tq.queue.start();
+    const parent = await tq.queue.enqueue("boom", {});
+    await untilStatus(tq, parent.id, "failed");
+    const events = recordEvents(tq.queue, ["job:cancelled"]);
+    const jobs = await tq.queue.enqueueMany([
+      { key: "a", type: "ok", dependsOn: [parent.id] },
+      { key: "b", type: "ok", dependsOn: ["a"] },
+      { key: "free", type: "ok" },
+    ]);
+    expect(jobs.map((j) => j.status)).toEqual(["cancelled", "cancelled", "pending"]);
+    expect(events).toHaveLength(2);
+    await untilStatus(tq, jobs[2]!.id, "completed");
+    expect(runs).toBe(1);
+  });
 });
