@@ -16,7 +16,9 @@ describe("enqueueMany", () => {
       const key = (payload as { key: string }).key;
       log.push(`start:${key}`);
       deps.set(key, { ...ctx.dependencies });
-      await Promise.resolve();
+      // Different run times, so the parallel jobs finish (and settle) one by one.
+      const ms = (payload as { ms?: number }).ms ?? 5;
+      await new Promise<void>((resolve) => tq.clock.setTimer(resolve, ms));
       log.push(`finish:${key}`);
       return `${name}:${key}`;
     };
@@ -25,16 +27,16 @@ describe("enqueueMany", () => {
     const jobs = await tq.queue.enqueueMany([
       { key: "notify", type: "notify", payload: { key: "notify" }, dependsOn: ["post"] },
       { key: "post", type: "ledger.post", payload: { key: "post" }, dependsOn: ["p1", "p2", "p3"] },
-      { key: "p1", type: "orders.price", payload: { key: "p1" }, dependsOn: ["fetch"] },
-      { key: "p2", type: "orders.price", payload: { key: "p2" }, dependsOn: ["fetch"] },
-      { key: "p3", type: "orders.price", payload: { key: "p3" }, dependsOn: ["fetch"] },
+      { key: "p1", type: "orders.price", payload: { key: "p1", ms: 10 }, dependsOn: ["fetch"] },
+      { key: "p2", type: "orders.price", payload: { key: "p2", ms: 40 }, dependsOn: ["fetch"] },
+      { key: "p3", type: "orders.price", payload: { key: "p3", ms: 25 }, dependsOn: ["fetch"] },
       { key: "fetch", type: "rates.fetch", payload: { key: "fetch" } },
     ]);
     // Input order is kept in the answer.
     expect(jobs.map((j) => (j.payload as { key: string }).key)).toEqual(["notify", "post", "p1", "p2", "p3", "fetch"]);
     const [notify, post, p1, p2, p3, fetch] = jobs.map((j) => j.id) as [string, string, string, string, string, string];
     expect(new Set((await tq.queue.getJob(post))?.dependsOn)).toEqual(new Set([p1, p2, p3]));
-    await untilStatus(tq, notify, "completed");
+    await untilStatus(tq, notify, "completed", { stepMs: 1 });
 
     const at = (entry: string) => log.indexOf(entry);
     const edges: [string, string][] = [["fetch", "p1"], ["fetch", "p2"], ["fetch", "p3"], ["p1", "post"], ["p2", "post"], ["p3", "post"], ["post", "notify"]];
