@@ -1,5 +1,6 @@
 import { afterEach, expect, it } from "vitest";
 import { PostgresStorage } from "../../src/storage/postgres/index.js";
+import { listenerApplicationName } from "../../src/storage/postgres/listener.js";
 import type { JobChange } from "../../src/types.js";
 import { adminSql, databaseUrl, describePostgres, eventually, newPostgresStorage } from "../support/postgres.js";
 import { claimAny, newJob } from "./fixtures.js";
@@ -73,9 +74,10 @@ describePostgres("PostgresStorage change feed", () => {
 
     const sql = adminSql();
     try {
-      // The LISTEN connection's last statement is its LISTEN; the parameter keeps this query from matching itself.
+      // The listen connection carries its schema in its application name.
       const killed = await sql<{ pid: number }[]>`
-        select pg_terminate_backend(pid) as ok, pid from pg_stat_activity where query = ${`listen "${reader.channel}"`}`;
+        select pg_terminate_backend(pid) as ok, pid from pg_stat_activity
+        where application_name = ${listenerApplicationName(reader.schema)}`;
       expect(killed.length).toBeGreaterThan(0);
     } finally {
       await sql.end();

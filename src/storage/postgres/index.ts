@@ -10,12 +10,14 @@ import type {
 import { PostgresAttemptTransaction, type AttemptSql } from "./attempt.js";
 import { claimIn, insertIn, InsertRace, settleIn, type Published } from "./writes.js";
 import { cancelIn, retryIn } from "./graph-writes.js";
-import { ChangeFeed } from "./listener.js";
+import { ChangeFeed, listenerApplicationName } from "./listener.js";
+import { retryTransient } from "./transient.js";
 import { migrate } from "./migrations.js";
 import * as q from "./queries.js";
 import { toJobRecord, toLease, toLogEntry } from "./rows.js";
 
 export type { AttemptSql } from "./attempt.js";
+export { listenerApplicationName } from "./listener.js";
 export { MIGRATIONS, LATEST_VERSION } from "./migrations.js";
 
 /** Options of `PostgresStorage`. */
@@ -30,6 +32,10 @@ export interface PostgresStorageOptions {
   readonly max?: number;
   /** LISTEN for changes from every process (default true); false for PgBouncer transaction pooling. */
   readonly listen?: boolean;
+  /** How often the listen connection is checked with a round trip (default 5,000 ms). */
+  readonly listenerCheckMs?: number;
+  /** How long LISTEN or a check may take before the listen connection is replaced (default 5,000 ms). */
+  readonly listenerTimeoutMs?: number;
 }
 
 /** The caller's transaction accepted by `insertJobs({ tx })`: the `sql` inside `sql.begin(sql => ...)`. */
@@ -48,6 +54,8 @@ const optionsSchema = z.object({
     .default("jobgraph"),
   max: z.number().int().min(1).max(1_000).default(10),
   listen: z.boolean().default(true),
+  listenerCheckMs: z.number().int().min(10).max(600_000).default(5_000),
+  listenerTimeoutMs: z.number().int().min(10).max(600_000).default(5_000),
 });
 
 /** Claim candidates fetched per priority level: room for admission to skip jobs that do not fit. */
@@ -72,13 +80,13 @@ export class PostgresStorage implements Storage {
         parsed.error.issues.map((issue) => ({ path: issue.path.join("."), message: issue.message })),
       );
     }
-    const { connectionString, sql, schema, max, listen } = parsed.data;
+    const { connectionString, sql, schema, max, listen, listenerCheckMs, listenerTimeoutMs } = parsed.data;
     this.schema = schema;
     this.channel = `jobgraph_${schema}`;
     this.ownsPool = sql === undefined;
     const poolOptions = { max, onnotice: () => undefined, connection: { application_name: "jobgraph" } };
     this.sql = sql ?? (connectionString === undefined ? postgres(poolOptions) : postgres(connectionString, poolOptions));
-    this.feed = new ChangeFeed(this.sql, this.channel, listen);
+    this.feed = new ChangeFeed(this.sql, this.channel, listen, { checkMs: listenerCheckMs, timeoutMs: listenerTimeoutMs }, listenerApplicationName(schema));
   }
 
   async setup(): Promise<void> {
@@ -106,7 +114,7 @@ export class PostgresStorage implements Storage {
       try {
         const done = await this.guard(() =>
           tx === undefined
-            ? this.sql.begin((t) => insertIn(t, this.schema, this.channel, request))
+            ? this.transaction((t) => insertIn(t, this.schema, this.channel, request))
             : tx.savepoint((t) => insertIn(t, this.schema, this.channel, request)),
         );
         // Inside a caller's transaction the change is not durable yet; NOTIFY fires on its commit.
@@ -123,7 +131,7 @@ export class PostgresStorage implements Storage {
     this.assertOpen();
     if (request.limit <= 0 || request.types.length === 0) return { claimed: [], unschedulable: [] };
     const done = await this.guard(() =>
-      this.sql.begin((t) => claimIn(t, this.schema, this.channel, request, candidatesPerLevel(request.limit))),
+      this.transaction((t) => claimIn(t, this.schema, this.channel, request, candidatesPerLevel(request.limit))),
     );
     this.publish(done.changes);
     return done.value;
@@ -134,7 +142,7 @@ export class PostgresStorage implements Storage {
     if (leases.length === 0) return [];
     const wellFormed = leases.filter((lease) => isUuid(lease.jobId) && isUuid(lease.token));
     const rows = await this.guard(() =>
-      q.extendLeases(this.sql, this.schema, wellFormed.map((lease) => ({ id: lease.jobId, token: lease.token })), leaseMs),
+      retryTransient(() => q.extendLeases(this.sql, this.schema, wellFormed.map((lease) => ({ id: lease.jobId, token: lease.token })), leaseMs)),
     );
     const held = new Map(rows.map((row) => [`${row.id}/${row.token}`, row.cancel_requested]));
     return leases.map(({ jobId, token }): HeartbeatResult => {
@@ -146,7 +154,7 @@ export class PostgresStorage implements Storage {
   async settle(settlements: readonly Settlement[], _now?: Date): Promise<readonly SettleResult[]> {
     this.assertOpen();
     if (settlements.length === 0) return [];
-    const done = await this.guard(() => this.sql.begin((t) => settleIn(t, this.schema, this.channel, settlements)));
+    const done = await this.guard(() => this.transaction((t) => settleIn(t, this.schema, this.channel, settlements)));
     this.publish(done.changes);
     return done.value;
   }
@@ -161,7 +169,7 @@ export class PostgresStorage implements Storage {
   async cancelJobs(ids: readonly JobId[], _now?: Date): Promise<CancelResult> {
     this.assertOpen();
     if (ids.length === 0) return { cancelled: [], cancelRequested: [], notFound: [] };
-    const done = await this.guard(() => this.sql.begin((t) => cancelIn(t, this.schema, this.channel, ids)));
+    const done = await this.guard(() => this.transaction((t) => cancelIn(t, this.schema, this.channel, ids)));
     this.publish(done.changes);
     return done.value;
   }
@@ -169,7 +177,7 @@ export class PostgresStorage implements Storage {
   async retryJob(id: JobId, _now?: Date): Promise<RetryResult> {
     this.assertOpen();
     if (!isUuid(id)) throw new JobNotFoundError(id);
-    const done = await this.guard(() => this.sql.begin((t) => retryIn(t, this.schema, this.channel, id)));
+    const done = await this.guard(() => this.transaction((t) => retryIn(t, this.schema, this.channel, id)));
     this.publish(done.changes);
     return done.value;
   }
@@ -273,6 +281,20 @@ export class PostgresStorage implements Storage {
     if (changes.length === 0) return;
     const at = new Date();
     this.feed.publishLocal(changes.map((change): JobChange => ({ ...change, at })));
+  }
+
+  /**
+   * A transaction of our own, run again from the start (a few times, after a short jittered
+   * pause) when PostgreSQL aborts it as a deadlock victim or a serialization failure: nothing of
+   * it was committed, and every settle in it is a CAS on its lease, so running it again is safe.
+   */
+  private transaction<T>(work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
+    return retryTransient(() => this.sql.begin((tx) => work(tx)) as Promise<T>);
+  }
+
+  /** Whether the change feed's LISTEN is in place right now. */
+  get listening(): boolean {
+    return this.feed.listening;
   }
 
   /** Runs database work; anything but our own typed errors becomes a `StorageError`. */

@@ -1,22 +1,44 @@
-import type postgres from "postgres";
+import postgres from "postgres";
 import type { JobChange } from "../../types.js";
 import type { ChangeListener, Unsubscribe } from "../storage.js";
+import * as q from "./queries.js";
 import { fromChangeTuple } from "./rows.js";
 
-/** How long to wait before trying LISTEN again when it failed (e.g. the server was down). */
-const RETRY_MS = [250, 1_000, 5_000, 15_000] as const;
+/** Waits before LISTEN is tried again after a loss, by consecutive failures; jittered, capped at the last. */
+const BACKOFF_MS = [100, 500, 1_000, 2_500, 5_000] as const;
+
+/** How the listen connection is watched. */
+export interface ListenerTiming {
+  /** How often the listen connection proves it still listens (a round trip on it). */
+  readonly checkMs: number;
+  /** How long LISTEN or a check may take before the connection counts as dead (half-open sockets never error). */
+  readonly timeoutMs: number;
+}
+
+/** The listen connection's `application_name` in `pg_stat_activity` (PostgreSQL keeps 63 bytes of it). */
+export function listenerApplicationName(schema: string): string {
+  return `jobgraph_listen:${schema}`;
+}
 
 /**
- * The change feed of one PostgresStorage: a single LISTEN (postgres.js keeps it on its own
- * connection and re-issues it after reconnects) fanned out to every subscriber. Every re-listen
- * after the first tells subscribers to re-read, since notifications sent meanwhile are gone.
+ * The change feed of one PostgresStorage: one LISTEN on a connection of its own, fanned out to
+ * every subscriber. The connection is checked every `checkMs`; when it closes, errors, or a check
+ * times out, it is dropped and LISTEN is re-established on a fresh one with bounded backoff, for
+ * as long as anyone subscribes. Notifications sent meanwhile are gone, so every re-establishment
+ * tells subscribers to re-read (`onReset`).
  */
 export class ChangeFeed {
   private readonly listeners = new Set<ChangeListener>();
-  private listening: Promise<postgres.ListenMeta> | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** The dedicated connection (a postgres.js instance with one connection), while there is one. */
+  private connection: postgres.Sql | undefined;
+  /** Bumped on every (re)connect and teardown, so callbacks of an older connection do nothing. */
+  private generation = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private active = false;
   private failures = 0;
-  private listens = 0;
+  /** Whether notifications may have been missed since the last LISTEN (a loss or a failed try). */
+  private missed = false;
+  private established = false;
   private closed = false;
 
   constructor(
@@ -24,11 +46,22 @@ export class ChangeFeed {
     private readonly channel: string,
     /** false: no LISTEN; this store's own changes are delivered in process only. */
     private readonly enabled: boolean,
+    private readonly timing: ListenerTiming,
+    /** Names the listen connection in `pg_stat_activity`. */
+    private readonly applicationName: string,
   ) {}
+
+  /** Whether LISTEN is in place right now, as far as the last check knows. */
+  get listening(): boolean {
+    return this.established;
+  }
 
   subscribe(listener: ChangeListener): Unsubscribe {
     this.listeners.add(listener);
-    if (this.enabled && this.listening === undefined && this.retryTimer === undefined) this.start();
+    if (this.enabled && !this.active && !this.closed) {
+      this.active = true;
+      void this.connect();
+    }
     return () => {
       this.listeners.delete(listener);
       if (this.listeners.size === 0) void this.stop();
@@ -47,57 +80,92 @@ export class ChangeFeed {
     await this.stop();
   }
 
-  private start(): void {
-    if (this.closed) return;
-    this.listens = 0;
-    const listening = this.sql.listen(
-      this.channel,
-      (payload) => this.onNotify(payload),
-      () => this.onListen(),
-    );
-    this.listening = listening;
-    listening.then(
-      () => {
-        this.failures = 0;
+  private async connect(): Promise<void> {
+    const generation = ++this.generation;
+    const connection = postgres({
+      ...this.sql.options,
+      max: 1,
+      idle_timeout: null,
+      max_lifetime: null,
+      fetch_types: false,
+      connection: { ...this.sql.options.connection, application_name: this.applicationName },
+      onnotice: () => undefined,
+      onnotify: (channel: string, payload: string) => {
+        if (generation === this.generation && channel === this.channel) this.onNotify(payload);
       },
-      () => {
-        if (this.listening !== listening) return;
-        this.listening = undefined;
-        this.scheduleRetry();
+      onclose: () => {
+        if (generation === this.generation) this.lost();
       },
-    );
-  }
-
-  private scheduleRetry(): void {
-    if (this.closed || this.listeners.size === 0) return;
-    const delay = RETRY_MS[Math.min(this.failures, RETRY_MS.length - 1)] ?? 15_000;
-    this.failures++;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (this.listeners.size === 0) return;
-      this.start();
-      // A LISTEN failed, so whatever happened until now was missed: the next one resets.
-      this.listens = 1;
-    }, delay);
-    this.retryTimer.unref();
-  }
-
-  private async stop(): Promise<void> {
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    const listening = this.listening;
-    this.listening = undefined;
-    if (listening === undefined) return;
+    } as unknown as postgres.Options<{}>);
+    this.connection = connection;
     try {
-      await (await listening).unlisten();
+      await withTimeout(q.listen(connection, this.channel), this.timing.timeoutMs);
     } catch {
-      // The connection is gone already; nothing is listening.
+      if (generation === this.generation) this.lost();
+      return;
+    }
+    if (generation !== this.generation) return;
+    this.failures = 0;
+    this.established = true;
+    this.scheduleCheck(generation, connection);
+    if (this.missed) {
+      this.missed = false;
+      this.reset();
     }
   }
 
-  private onListen(): void {
-    this.listens++;
-    if (this.listens > 1) this.reset();
+  /** Drops the connection and, while anyone subscribes, tries LISTEN again after a backoff. */
+  private lost(): void {
+    this.teardown();
+    this.missed = true;
+    if (this.closed || !this.active || this.listeners.size === 0) {
+      this.active = false;
+      return;
+    }
+    const base = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)] ?? 5_000;
+    this.failures++;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.connect();
+    }, base / 2 + Math.random() * (base / 2));
+    this.timer.unref();
+  }
+
+  /** A round trip on the listen connection that also proves the LISTEN is still registered. */
+  private scheduleCheck(generation: number, connection: postgres.Sql): void {
+    this.timer = setTimeout(() => {
+      void (async () => {
+        let ok = false;
+        try {
+          const [row] = await withTimeout(q.listeningOn(connection, this.channel), this.timing.timeoutMs);
+          ok = row?.listening === true;
+        } catch {
+          ok = false;
+        }
+        if (generation !== this.generation) return;
+        if (ok) this.scheduleCheck(generation, connection);
+        else this.lost();
+      })();
+    }, this.timing.checkMs);
+    this.timer.unref();
+  }
+
+  private teardown(): void {
+    this.generation++;
+    this.established = false;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    const connection = this.connection;
+    this.connection = undefined;
+    // timeout 0: a half-open socket would never answer a polite goodbye.
+    if (connection !== undefined) void connection.end({ timeout: 0 }).catch(() => undefined);
+  }
+
+  private async stop(): Promise<void> {
+    this.active = false;
+    const connection = this.connection;
+    this.teardown();
+    if (connection !== undefined) await connection.end({ timeout: 0 }).catch(() => undefined);
   }
 
   private onNotify(payload: string): void {
@@ -132,4 +200,15 @@ export class ChangeFeed {
       }
     }
   }
+}
+
+/** Rejects when `promise` has not settled within `ms`; the promise itself is left to fail on its own. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  promise.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -478,6 +478,13 @@ export const recordChanges = (sql: Db, schema: string, channel: string, logs: re
   select (select count(*) from logged) as logged, pg_notify(${channel}, n) as notified
   from jsonb_array_elements_text(${sql.json(notifications as JsonDoc)}) as n`;
 
+/** Starts listening on the change channel (on the feed's own connection). */
+export const listen = (sql: Db, channel: string) => sql`listen ${sql(channel)}`;
+
+/** Whether this session still listens on `channel`: the listen connection's health check. */
+export const listeningOn = (sql: Db, channel: string) => sql<{ listening: boolean }[]>`
+  select ${channel}::text = any(array(select pg_listening_channels())) as listening`;
+
 /** Sends notifications without log entries. */
 export const notifyChanges = (sql: Db, channel: string, notifications: readonly string[]) => sql`
   select pg_notify(${channel}, n) from jsonb_array_elements_text(${sql.json(notifications as JsonDoc)}) as n`;

@@ -1,0 +1,88 @@
+import { createServer, connect, type Server, type Socket } from "node:net";
+
+interface Pair {
+  readonly client: Socket;
+  readonly upstream: Socket;
+}
+
+/**
+ * A TCP proxy in front of PostgreSQL that a test can break: refuse connections (the server is
+ * down) or blackhole the open ones (a half-open network: bytes vanish, nothing closes).
+ */
+export class TcpProxy {
+  private readonly server: Server;
+  private readonly pairs = new Set<Pair>();
+  private refusing = false;
+  /** Connections turned away while refusing. */
+  refused = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {
+    this.server = createServer((client) => this.onConnection(client));
+  }
+
+  /** Starts listening on a free local port; answers the URL `databaseUrl` would have through this proxy. */
+  async start(databaseUrl: string): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    const address = this.server.address();
+    if (address === null || typeof address === "string") throw new Error("the proxy has no port");
+    const url = new URL(databaseUrl);
+    url.hostname = "127.0.0.1";
+    url.port = String(address.port);
+    return url.toString();
+  }
+
+  /** Connections open now and later are cut at once, as if the server went away. */
+  refuse(): void {
+    this.refusing = true;
+    for (const pair of this.pairs) this.drop(pair);
+  }
+
+  /** New connections go through again. */
+  reopen(): void {
+    this.refusing = false;
+  }
+
+  private onConnection(client: Socket): void {
+    if (this.refusing) {
+      this.refused++;
+      client.destroy();
+      return;
+    }
+    const upstream = connect(this.target.port, this.target.host);
+    const pair = { client, upstream };
+    this.pairs.add(pair);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const drop = () => this.drop(pair);
+    client.on("error", drop).on("close", drop);
+    upstream.on("error", drop).on("close", drop);
+  }
+
+  /** The connections open now stop carrying bytes in either direction, without closing. */
+  blackhole(): number {
+    for (const { client, upstream } of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+    return this.pairs.size;
+  }
+
+  async close(): Promise<void> {
+    for (const pair of this.pairs) this.drop(pair);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private drop(pair: Pair): void {
+    this.pairs.delete(pair);
+    pair.client.destroy();
+    pair.upstream.destroy();
+  }
+}
+
+/** Host and port of a PostgreSQL URL. */
+export function targetOf(databaseUrl: string): { host: string; port: number } {
+  const url = new URL(databaseUrl);
+  return { host: url.hostname, port: Number(url.port === "" ? 5432 : url.port) };
+}
