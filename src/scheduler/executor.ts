@@ -1,5 +1,5 @@
 import type { Clock, TimerHandle } from "../clock.js";
-import { JobTimeoutError, LeaseLostError, QueueClosedError, ValidationError, toErrorInfo } from "../errors.js";
+import { JobTimeoutError, LeaseLostError, QueueClosedError, StorageError, ValidationError, toErrorInfo } from "../errors.js";
 import type { QueueEventName, QueueEvents } from "../events.js";
 import type { JobContext, RegisteredHandler } from "../handler.js";
 import { toJsonValue } from "../json-value.js";
@@ -7,6 +7,9 @@ import type { MetricsRecorder } from "../metrics.js";
 import type { AttemptTransaction, ClaimedJob, Lease, Outcome, SettleResult, Storage } from "../storage/storage.js";
 import { LOG_LEVELS, type Json, type JobId, type LogLevel, type NewLogLine } from "../types.js";
 import { CANCELLED, failureOutcome, failureOutcomeOf } from "./outcome.js";
+
+/** Waits between tries of a settle that failed on a storage error; then the lease's expiry takes over. */
+const SETTLE_RETRY_DELAYS_MS = [100, 400, 1_600] as const;
 
 /** Why an attempt's signal aborted. */
 export type AbortCause = "timeout" | "cancel" | "shutdown" | "lease-lost";
@@ -178,8 +181,19 @@ export class Executor {
   private async store(outcome: Outcome): Promise<SettleResult> {
     const tx = this.transaction;
     if (tx?.opened === true) {
+      // A failed commit took the handler's writes with it: the job must run again, so no retry here.
       if (outcome.type === "completed" && this.handlerReturned) return tx.commit(outcome, new Date(this.host.clock.now()));
       if (this.handlerReturned) await tx.rollback();
+    }
+    for (const delayMs of SETTLE_RETRY_DELAYS_MS) {
+      try {
+        return await this.host.settle(this.lease, outcome);
+      } catch (error) {
+        // The settle is a CAS on the lease, so trying again after an outage cannot apply it twice.
+        if (!(error instanceof StorageError)) throw error;
+        this.host.reportError(error, `settle job ${this.jobId}, trying again in ${delayMs} ms`);
+        await new Promise<void>((resolve) => this.host.clock.setTimer(resolve, delayMs));
+      }
     }
     return this.host.settle(this.lease, outcome);
   }

@@ -133,3 +133,32 @@ describe("leases", () => {
     expect((await untilStatus(a, job.id, "completed")).result).toBe("second");
   });
 });
+
+describe("a settle that meets a storage error", () => {
+  it("is tried again, so an outage shorter than the retries loses no completion", async () => {
+    const clock = new ManualClock();
+    const shared = new MemoryStorage();
+    let failuresLeft = 2;
+    const flaky = wrapStorage(shared, {
+      settle: async (...args) => {
+        if (failuresLeft > 0) {
+          failuresLeft--;
+          throw new StorageError("connection lost");
+        }
+        return shared.settle(...args);
+      },
+    });
+    const { queue } = newQueue({ clock, storage: flaky, concurrency: 1, leaseMs: 10_000 });
+    queue.defineHandler("transfer", { run: () => ({ ok: true }) });
+    const errors = recordEvents(queue, ["queue:error"]);
+    await queue.start();
+    const job = await queue.enqueue("transfer", {});
+    await runUntil(clock, async () => (await queue.getJob(job.id))?.status === "completed", { stepMs: 50, maxMs: 5_000 });
+    const done = await queue.getJob(job.id);
+    expect(done?.status).toBe("completed");
+    expect(done?.attempt).toBe(1);
+    expect(done?.result).toEqual({ ok: true });
+    expect(failuresLeft).toBe(0);
+    expect(errors.filter((e) => String((e.payload as { context: string }).context).startsWith("settle job"))).toHaveLength(2);
+  });
+});
