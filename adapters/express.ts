@@ -5,6 +5,7 @@ import { WebSocketServer } from "ws";
 import type { Queue } from "../src/index.js";
 import { checkAuthorization, checkOrigin, type Authorize, type AuthorizeAction } from "./authorize.js";
 import { createRouteContext, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
+import { refusePrototypeKeys } from "./json-body.js";
 import { frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
 import { MAX_CLIENT_MESSAGE_BYTES, StatusStream, type StatusStreamOptions } from "./status-stream.js";
 
@@ -21,7 +22,7 @@ export type JobgraphRouterOptions = Omit<JobgraphHttpOptions<Request>, "statusSt
 export function jobgraphRouter(queue: Queue, options: JobgraphRouterOptions = {}): Router {
   const context = createRouteContext(queue, options);
   const router = express.Router();
-  const parseJson = express.json({ limit: context.bodyLimitBytes, strict: false, type: ["application/json", "application/*+json"] });
+  const parseJson = express.json({ limit: context.bodyLimitBytes, strict: false, type: ["application/json", "application/*+json"], reviver: refusePrototypeKeys });
   const authorizeFor = (action: AuthorizeAction) => async (req: Request, res: Response, next: NextFunction) => {
     const refusal = await checkAuthorization(options.authorize, req, action, context.onError);
     if (refusal === undefined) next();

@@ -4,6 +4,7 @@ import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } f
 import type { Queue } from "../src/index.js";
 import { checkAuthorization, checkOrigin, type AuthorizeAction } from "./authorize.js";
 import { createRouteContext, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
+import { parseJsonBody } from "./json-body.js";
 import { frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
 import { MAX_CLIENT_MESSAGE_BYTES, StatusStream } from "./status-stream.js";
 
@@ -39,6 +40,19 @@ export const jobgraphPlugin: FastifyPluginAsync<JobgraphPluginOptions> = async (
     if (known === undefined) context.onError(error);
     return send(reply, known ?? INTERNAL_ERROR);
   });
+
+  // Our own JSON parser, in this plugin only: the same prototype-key refusal as Express, and an
+  // empty body counts as none (bodiless POSTs such as /cancel may still carry a JSON content type).
+  app.removeContentTypeParser(["application/json"]);
+  const parseJson = async (_request: FastifyRequest, text: string): Promise<unknown> => {
+    try {
+      return parseJsonBody(text);
+    } catch {
+      throw Object.assign(new Error("malformed JSON"), { statusCode: 400 });
+    }
+  };
+  app.addContentTypeParser("application/json", { parseAs: "string" }, parseJson);
+  app.addContentTypeParser(/^application\/[\w.-]+\+json$/, { parseAs: "string" }, parseJson);
 
   for (const route of routes) {
     app.route({

@@ -1,0 +1,4 @@
+import { describeHttpAdapter } from "./http-suite.js";
+import { startExpressApp } from "./support.js";
+
+describeHttpAdapter("express", startExpressApp);

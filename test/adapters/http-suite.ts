@@ -1,0 +1,614 @@
+import { randomUUID } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { MemoryStorage, PermanentError, Queue, type JobId, type JobRecord, type QueueOptions } from "../../src/index.js";
+import { assertNoStack, request, StatusClient, type AppOptions, type RunningApp, type StartApp } from "./support.js";
+
+/** A job that runs until the test opens its gate. */
+export class Gates {
+  private readonly gates = new Map<string, { promise: Promise<void>; open: () => void }>();
+  wait(name: string): Promise<void> {
+    return this.get(name).promise;
+  }
+  open(name: string): void {
+    this.get(name).open();
+  }
+  private get(name: string) {
+    let gate = this.gates.get(name);
+    if (gate === undefined) {
+      let open!: () => void;
+      const promise = new Promise<void>((resolve) => (open = resolve));
+      gate = { promise, open };
+      this.gates.set(name, gate);
+    }
+    return gate;
+  }
+}
+
+/** A store whose reads of one job fail the way a driver fails: with internals in the message. */
+export class BrokenReadStorage extends MemoryStorage {
+  static readonly brokenId = "00000000-0000-4000-8000-00000000dead";
+  override async getJob(id: JobId): Promise<JobRecord | undefined> {
+    if (id === BrokenReadStorage.brokenId) {
+      throw new Error('relation "jobgraph.jobs" does not exist\n    at Connection.parseE (/srv/app/node_modules/postgres/src/connection.js:790:38)');
+    }
+    return super.getJob(id);
+  }
+}
+
+export interface Harness {
+  readonly queue: Queue;
+  readonly app: RunningApp;
+  readonly gates: Gates;
+  readonly api: string;
+}
+
+/** Makes queues and apps for one file, and closes them after each test. */
+export function harness(start: StartApp) {
+  const open: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const close of open.splice(0).reverse()) await close();
+  });
+  return async function setup(options: AppOptions = {}, queueOptions: QueueOptions & { run?: boolean } = {}): Promise<Harness> {
+    const { run = true, ...rest } = queueOptions;
+    const queue = new Queue({ pollIntervalMs: 50, shutdownGraceMs: 200, capacity: { cpu: 4 }, ...rest });
+    const gates = new Gates();
+    queue.defineHandler("email.send", { payload: z.object({ to: z.string() }).strict(), run: async () => ({ sent: true }) });
+    queue.defineHandler("gate", { run: async (payload) => void (await gates.wait((payload as { name: string }).name)) });
+    queue.defineHandler("fail.always", { run: async () => Promise.reject(new PermanentError("card declined")) });
+    if (run) await queue.start();
+    const app = await start(queue, { onError: () => undefined, ...options });
+    open.push(async () => {
+      await app.close();
+      await queue.shutdown();
+    });
+    return { queue, app, gates, api: app.api };
+  };
+}
+
+/** The one suite every adapter passes: routes, status codes, bad input, auth, the status socket. */
+export function describeHttpAdapter(name: string, start: StartApp): void {
+  describe(`${name} adapter`, () => {
+    const setup = harness(start);
+
+    describe("POST /jobs", () => {
+      it("enqueues a job: 201 with the job, dates as ISO strings", async () => {
+        const { api, queue } = await setup({}, { run: false });
+        const runAt = "2030-01-02T03:04:05.000Z";
+        const res = await request("POST", `${api}/jobs`, { type: "email.send", payload: { to: "a@b.c" }, options: { priority: "high", runAt, idempotencyKey: "k1", maxAttempts: 2 } });
+        expect(res.status).toBe(201);
+        const job = res.json.job;
+        expect(job).toMatchObject({ type: "email.send", status: "pending", priority: "high", payload: { to: "a@b.c" }, runAt, idempotencyKey: "k1", maxAttempts: 2, result: null, error: null, startedAt: null });
+        expect(new Date(job.createdAt).toISOString()).toBe(job.createdAt);
+        expect((await queue.getJob(job.id))?.status).toBe("pending");
+      });
+
+      it("enqueues by type name without a local handler (producers need none)", async () => {
+        const { api } = await setup();
+        const res = await request("POST", `${api}/jobs`, { type: "report.build" });
+        expect(res.status).toBe(201);
+        expect(res.json.job).toMatchObject({ type: "report.build", status: "pending", payload: null });
+      });
+
+      it.each([
+        ["missing type", {}],
+        ["type of the wrong kind", { type: 5 }],
+        ["empty type", { type: "" }],
+        ["unknown field", { type: "report.build", colour: "red" }],
+        ["unknown option", { type: "report.build", options: { prioritty: "high" } }],
+        ["bad priority", { type: "report.build", options: { priority: "urgent" } }],
+        ["runAt not a date", { type: "report.build", options: { runAt: "tomorrow" } }],
+        ["maxAttempts out of range", { type: "report.build", options: { maxAttempts: 0 } }],
+        ["dependsOn not ids", { type: "report.build", options: { dependsOn: ["nope"] } }],
+        ["payload against the handler's schema", { type: "email.send", payload: { to: 42 } }],
+        ["a JSON array body", [1, 2]],
+        ["a JSON string body", "\"job\""],
+        ["a type with forbidden characters", { type: "a b" }],
+      ])("400 VALIDATION on %s, nothing stored", async (_label, body) => {
+        const { api, queue } = await setup();
+        const res = await request("POST", `${api}/jobs`, body);
+        expect(res.status).toBe(400);
+        expect(res.json.error.code).toBe("VALIDATION");
+        expect(typeof res.json.error.message).toBe("string");
+        assertNoStack(res.text);
+        expect((await queue.listJobs()).jobs).toHaveLength(0);
+      });
+
+      it("lists field issues in details", async () => {
+        const { api } = await setup();
+        const res = await request("POST", `${api}/jobs`, { type: 5, extra: true });
+        expect(res.json.error.details.issues.length).toBeGreaterThanOrEqual(2);
+        expect(res.json.error.details.issues.map((i: { path: string }) => i.path)).toContain("body.type");
+      });
+
+      it("400 UNKNOWN_DEPENDENCY for a dependency that does not exist", async () => {
+        const { api } = await setup();
+        const res = await request("POST", `${api}/jobs`, { type: "report.build", options: { dependsOn: [randomUUID()] } });
+        expect(res.status).toBe(400);
+        expect(res.json.error.code).toBe("UNKNOWN_DEPENDENCY");
+      });
+
+      it("409 DUPLICATE_JOB with existingJobId; return-existing answers the live job", async () => {
+        const { api } = await setup();
+        const first = await request("POST", `${api}/jobs`, { type: "report.build", options: { idempotencyKey: "once" } });
+        const second = await request("POST", `${api}/jobs`, { type: "report.build", options: { idempotencyKey: "once" } });
+        expect(second.status).toBe(409);
+        expect(second.json.error).toMatchObject({ code: "DUPLICATE_JOB", details: { existingJobId: first.json.job.id, existingStatus: "pending" } });
+        const third = await request("POST", `${api}/jobs`, { type: "report.build", options: { idempotencyKey: "once", onDuplicate: "return-existing" } });
+        expect(third.status).toBe(201);
+        expect(third.json.job.id).toBe(first.json.job.id);
+      });
+
+      it("422 UNKNOWN_JOB_TYPE for a type outside allowedTypes", async () => {
+        const { api, queue } = await setup({ allowedTypes: ["email.send"] });
+        const res = await request("POST", `${api}/jobs`, { type: "report.build" });
+        expect(res.status).toBe(422);
+        expect(res.json.error).toMatchObject({ code: "UNKNOWN_JOB_TYPE", details: { type: "report.build" } });
+        const batch = await request("POST", `${api}/jobs/batch`, { jobs: [{ key: "a", type: "email.send", payload: { to: "x" } }, { key: "b", type: "report.build" }] });
+        expect(batch.status).toBe(422);
+        expect((await queue.listJobs()).jobs).toHaveLength(0);
+        expect((await request("POST", `${api}/jobs`, { type: "email.send", payload: { to: "x" } })).status).toBe(201);
+      });
+
+      it("400 MALFORMED_JSON on malformed JSON, 415 on a body that is not JSON", async () => {
+        const { api } = await setup();
+        for (const text of ["{", "{\"type\":", "nope", "{'type':'x'}"]) {
+          const res = await request("POST", `${api}/jobs`, text);
+          expect(res.status).toBe(400);
+          expect(res.json.error.code).toBe("MALFORMED_JSON");
+          assertNoStack(res.text);
+        }
+        for (const text of ['{"type":"t","payload":{"__proto__":{"admin":true}}}', '{"type":"t","payload":{"constructor":{"prototype":{"admin":true}}}}']) {
+          const res = await request("POST", `${api}/jobs`, text);
+          expect(res.status).toBe(400);
+          expect(res.json.error.code).toBe("MALFORMED_JSON");
+        }
+        const empty = await request("POST", `${api}/jobs/${randomUUID()}/cancel`, "", { "content-type": "application/json" });
+        expect(empty.json.error.code).toBe("JOB_NOT_FOUND");
+        const xml = await request("POST", `${api}/jobs`, "<job/>", { "content-type": "application/xml" });
+        expect(xml.status).toBe(415);
+        expect(xml.json.error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+      });
+
+      it("413 PAYLOAD_TOO_LARGE past bodyLimitBytes, and past the 1 MiB default", async () => {
+        const small = await setup({ bodyLimitBytes: 1_024 });
+        const res = await request("POST", `${small.api}/jobs`, { type: "report.build", payload: { blob: "x".repeat(2_000) } });
+        expect(res.status).toBe(413);
+        expect(res.json.error.code).toBe("PAYLOAD_TOO_LARGE");
+        expect((await request("POST", `${small.api}/jobs`, { type: "report.build", payload: { blob: "x".repeat(500) } })).status).toBe(201);
+        const big = await setup();
+        const huge = await request("POST", `${big.api}/jobs/batch`, { jobs: [{ key: "a", type: "report.build", payload: "y".repeat(1_100_000) }] });
+        expect(huge.status).toBe(413);
+        assertNoStack(huge.text);
+        expect((await small.queue.listJobs()).jobs).toHaveLength(1);
+        expect((await big.queue.listJobs()).jobs).toHaveLength(0);
+      });
+    });
+
+    describe("POST /jobs/batch", () => {
+      it("stores a graph: 201 with the jobs in input order, dependents blocked", async () => {
+        const { api } = await setup({}, { run: false });
+        const res = await request("POST", `${api}/jobs/batch`, {
+          jobs: [
+            { key: "post", type: "report.build", dependsOn: ["price"] },
+            { key: "fetch", type: "report.build" },
+            { key: "price", type: "report.build", dependsOn: ["fetch"], options: undefined },
+          ],
+        });
+        expect(res.status).toBe(201);
+        const [post, fetchJob, price] = res.json.jobs;
+        expect([post.status, fetchJob.status, price.status]).toEqual(["blocked", "pending", "blocked"]);
+        expect(price.dependsOn).toEqual([fetchJob.id]);
+        expect(post.dependsOn).toEqual([price.id]);
+      });
+
+      it("400 DEPENDENCY_CYCLE with the cycle path in details, nothing stored", async () => {
+        const { api, queue } = await setup();
+        const res = await request("POST", `${api}/jobs/batch`, {
+          jobs: [
+            { key: "a", type: "report.build", dependsOn: ["b"] },
+            { key: "b", type: "report.build", dependsOn: ["c"] },
+            { key: "c", type: "report.build", dependsOn: ["a"] },
+          ],
+        });
+        expect(res.status).toBe(400);
+        expect(res.json.error).toMatchObject({ code: "DEPENDENCY_CYCLE", details: { cycle: ["a", "b", "c", "a"] } });
+        expect((await queue.listJobs()).jobs).toHaveLength(0);
+      });
+
+      it.each([
+        ["no jobs", { jobs: [] }],
+        ["jobs not a list", { jobs: { a: 1 } }],
+        ["a node without key", { jobs: [{ type: "report.build" }] }],
+        ["duplicate keys", { jobs: [{ key: "a", type: "report.build" }, { key: "a", type: "report.build" }] }],
+        ["unknown top-level field", { jobs: [{ key: "a", type: "report.build" }], atomic: false }],
+        ["bad onDuplicate", { jobs: [{ key: "a", type: "report.build" }], onDuplicate: "ignore" }],
+        ["too many jobs", { jobs: Array.from({ length: 1_001 }, (_, i) => ({ key: `k${i}`, type: "t" })) }],
+      ])("400 on %s", async (_label, body) => {
+        const { api, queue } = await setup();
+        const res = await request("POST", `${api}/jobs/batch`, body);
+        expect(res.status).toBe(400);
+        expect(["VALIDATION", "UNKNOWN_DEPENDENCY"]).toContain(res.json.error.code);
+        expect((await queue.listJobs()).jobs).toHaveLength(0);
+      });
+
+      it("400 UNKNOWN_DEPENDENCY for a reference that is neither a key nor a job", async () => {
+        const { api } = await setup();
+        const res = await request("POST", `${api}/jobs/batch`, { jobs: [{ key: "a", type: "report.build", dependsOn: ["ghost"] }] });
+        expect(res.status).toBe(400);
+        expect(res.json.error).toMatchObject({ code: "UNKNOWN_DEPENDENCY", details: { dependency: "ghost" } });
+      });
+    });
+
+    describe("reading jobs", () => {
+      it("GET /jobs filters by status and type (comma-separated or repeated) and pages with a cursor", async () => {
+        const { api } = await setup({}, { run: false });
+        for (const type of ["a.one", "b.two", "c.three", "a.one", "b.two"]) await request("POST", `${api}/jobs`, { type });
+        const all = await request("GET", `${api}/jobs`);
+        expect(all.status).toBe(200);
+        expect(all.json.jobs).toHaveLength(5);
+        expect(all.json.nextCursor).toBeNull();
+        expect((await request("GET", `${api}/jobs?type=a.one,b.two`)).json.jobs).toHaveLength(4);
+        expect((await request("GET", `${api}/jobs?type=a.one&type=c.three`)).json.jobs).toHaveLength(3);
+        expect((await request("GET", `${api}/jobs?status=completed`)).json.jobs).toHaveLength(0);
+        expect((await request("GET", `${api}/jobs?status=pending,blocked&type=c.three`)).json.jobs).toHaveLength(1);
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        for (let page = 0; page < 10; page++) {
+          const res: Awaited<ReturnType<typeof request>> = await request("GET", `${api}/jobs?limit=2${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`);
+          expect(res.json.jobs.length).toBeLessThanOrEqual(2);
+          seen.push(...res.json.jobs.map((j: { id: string }) => j.id));
+          cursor = res.json.nextCursor;
+          if (cursor === null) break;
+        }
+        expect(seen).toEqual(all.json.jobs.map((j: { id: string }) => j.id));
+      });
+
+      it.each([
+        ["an unknown status", "status=done"],
+        ["a limit that is not a number", "limit=ten"],
+        ["a limit of 0", "limit=0"],
+        ["a limit too large", "limit=5000"],
+        ["an unknown parameter", "sort=asc"],
+        ["a repeated limit", "limit=1&limit=2"],
+      ])("GET /jobs answers 400 for %s", async (_label, query) => {
+        const { api } = await setup();
+        const res = await request("GET", `${api}/jobs?${query}`);
+        expect(res.status).toBe(400);
+        expect(res.json.error.code).toBe("VALIDATION");
+      });
+
+      it("GET /jobs/:id: 200, 404 for an unknown id, 400 for an invalid one", async () => {
+        const { api } = await setup();
+        const created = (await request("POST", `${api}/jobs`, { type: "report.build" })).json.job;
+        const found = await request("GET", `${api}/jobs/${created.id}`);
+        expect(found.status).toBe(200);
+        expect(found.json.job).toEqual(created);
+        expect((await request("GET", `${api}/jobs/${created.id.toUpperCase()}`)).json.job.id).toBe(created.id);
+        const missing = await request("GET", `${api}/jobs/${randomUUID()}`);
+        expect(missing.status).toBe(404);
+        expect(missing.json.error.code).toBe("JOB_NOT_FOUND");
+        for (const bad of ["123", "not-a-uuid", "%27%20or%201%3D1--", `${created.id}x`]) {
+          const res = await request("GET", `${api}/jobs/${bad}`);
+          expect(res.status).toBe(400);
+          expect(res.json.error.code).toBe("VALIDATION");
+        }
+      });
+
+      it("GET /jobs/:id/logs: the history in order; 404 and 400", async () => {
+        const { api, queue } = await setup();
+        const created = (await request("POST", `${api}/jobs`, { type: "email.send", payload: { to: "x" } })).json.job;
+        await queue.waitFor(created.id);
+        const res = await request("GET", `${api}/jobs/${created.id}/logs`);
+        expect(res.status).toBe(200);
+        const statuses = res.json.logs.filter((l: { kind: string }) => l.kind === "status").map((l: { message: string }) => l.message);
+        expect(statuses).toEqual(["pending", "running", "completed"]);
+        expect((await request("GET", `${api}/jobs/${randomUUID()}/logs`)).status).toBe(404);
+        expect((await request("GET", `${api}/jobs/zzz/logs`)).status).toBe(400);
+      });
+    });
+
+    describe("cancel and retry", () => {
+      it("cancels a pending job; retries it; 409 when retrying a pending job; 404 and 400", async () => {
+        const { api } = await setup();
+        const created = (await request("POST", `${api}/jobs`, { type: "report.build" })).json.job;
+        const cancelled = await request("POST", `${api}/jobs/${created.id}/cancel`);
+        expect(cancelled.status).toBe(200);
+        expect(cancelled.json.job.status).toBe("cancelled");
+        const retried = await request("POST", `${api}/jobs/${created.id}/retry`);
+        expect(retried.status).toBe(200);
+        expect(retried.json.job.status).toBe("pending");
+        const again = await request("POST", `${api}/jobs/${created.id}/retry`);
+        expect(again.status).toBe(409);
+        expect(again.json.error).toMatchObject({ code: "INVALID_STATE", details: { status: "pending" } });
+        for (const action of ["cancel", "retry"]) {
+          expect((await request("POST", `${api}/jobs/${randomUUID()}/${action}`)).status).toBe(404);
+          expect((await request("POST", `${api}/jobs/1/${action}`)).status).toBe(400);
+        }
+      });
+
+      it("retries a failed job", async () => {
+        const { api, queue } = await setup();
+        const created = (await request("POST", `${api}/jobs`, { type: "fail.always" })).json.job;
+        await queue.waitFor(created.id);
+        const failed = await request("GET", `${api}/jobs/${created.id}`);
+        expect(failed.json.job).toMatchObject({ status: "failed", error: { name: "PermanentError", message: "card declined" } });
+        expect((await request("POST", `${api}/jobs/${created.id}/retry`)).status).toBe(200);
+      });
+    });
+
+    describe("metrics, health, openapi", () => {
+      it("GET /metrics answers JSON by default and Prometheus text on Accept: text/plain", async () => {
+        const { api } = await setup({}, { run: false });
+        await request("POST", `${api}/jobs`, { type: "report.build", options: { priority: "critical" } });
+        const asJson = await request("GET", `${api}/metrics`);
+        expect(asJson.status).toBe(200);
+        expect(asJson.json.jobs.byStatus.pending).toBe(1);
+        const asText = await request("GET", `${api}/metrics`, undefined, { accept: "text/plain" });
+        expect(asText.status).toBe(200);
+        expect(asText.contentType).toMatch(/^text\/plain/);
+        const samples = parsePrometheus(asText.text);
+        expect(samples.get('jobgraph_jobs{status="pending"}')).toBe(1);
+        expect(samples.get('jobgraph_queue_length{priority="critical"}')).toBe(1);
+        expect(samples.get('jobgraph_resource_capacity{resource="cpu"}')).toBe(4);
+        expect(samples.has('jobgraph_wait_time_seconds{quantile="0.99"}')).toBe(true);
+        // A Prometheus scraper's Accept header.
+        const scraped = await request("GET", `${api}/metrics`, undefined, { accept: "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1" });
+        expect(parsePrometheus(scraped.text).get('jobgraph_jobs{status="pending"}')).toBe(1);
+      });
+
+      it("GET /health: 200 with the worker state; 503 once the store is closed", async () => {
+        const running = await setup();
+        expect((await request("GET", `${running.api}/health`)).json).toEqual({ status: "ok", storage: "ok", worker: "running" });
+        const stopped = await setup({}, { run: false });
+        const res = await request("GET", `${stopped.api}/health`);
+        expect(res.status).toBe(200);
+        expect(res.json.worker).toBe("stopped");
+        await stopped.queue.shutdown();
+        const down = await request("GET", `${stopped.api}/health`);
+        expect(down.status).toBe(503);
+        expect(down.json).toEqual({ status: "unavailable", storage: "unreachable", worker: "stopped" });
+      });
+
+      it("503 QUEUE_CLOSED for writes after shutdown", async () => {
+        const { api, queue } = await setup();
+        await queue.shutdown();
+        const res = await request("POST", `${api}/jobs`, { type: "report.build" });
+        expect(res.status).toBe(503);
+        expect(res.json.error.code).toBe("QUEUE_CLOSED");
+      });
+
+      it("GET /openapi.json: an OpenAPI 3.1 document of every route under the mount prefix", async () => {
+        const { api } = await setup();
+        const res = await request("GET", `${api}/openapi.json`);
+        expect(res.status).toBe(200);
+        expect(res.json.openapi).toBe("3.1.0");
+        expect(Object.keys(res.json.paths).sort()).toEqual(
+          ["/api/health", "/api/jobs", "/api/jobs/batch", "/api/jobs/{id}", "/api/jobs/{id}/cancel", "/api/jobs/{id}/logs", "/api/jobs/{id}/retry", "/api/metrics", "/api/openapi.json"].sort(),
+        );
+        const create = res.json.paths["/api/jobs"].post;
+        expect(create.requestBody.content["application/json"].schema.required).toEqual(["type"]);
+        expect(create.requestBody.content["application/json"].schema.additionalProperties).toBe(false);
+        expect(res.json.paths["/api/jobs"].get.parameters.map((p: { name: string }) => p.name)).toEqual(["status", "type", "limit", "cursor"]);
+        expect(res.json.paths["/api/jobs/{id}"].get.parameters[0]).toMatchObject({ name: "id", in: "path", required: true });
+      });
+    });
+
+    describe("errors leak nothing", () => {
+      for (const env of [undefined, "development"]) {
+        it(`a store failure is a generic 500 and no answer carries a stack (NODE_ENV=${env ?? "unset"})`, async () => {
+          const saved = process.env.NODE_ENV;
+          if (env === undefined) delete process.env.NODE_ENV;
+          else process.env.NODE_ENV = env;
+          try {
+            const errors: unknown[] = [];
+            const { api } = await setup({ onError: (e) => errors.push(e), bodyLimitBytes: 100 }, { storage: new BrokenReadStorage() });
+            const res = await request("GET", `${api}/jobs/${BrokenReadStorage.brokenId}`);
+            expect(res.status).toBe(500);
+            expect(res.json).toEqual({ error: { code: "INTERNAL", message: "internal error" } });
+            expect(errors).toHaveLength(1);
+            const answers = [
+              res,
+              await request("POST", `${api}/jobs`, "{oops"),
+              await request("POST", `${api}/jobs`, { type: "t", payload: "z".repeat(500) }),
+              await request("POST", `${api}/jobs`, { type: 1 }),
+              await request("GET", `${api}/jobs/nope`),
+              await request("POST", `${api}/jobs/batch`, { jobs: [{ key: "a", type: "t", dependsOn: ["a"] }] }),
+            ];
+            for (const answer of answers) {
+              expect(answer.contentType).toMatch(/^application\/json/);
+              expect(Object.keys(answer.json)).toEqual(["error"]);
+              assertNoStack(answer.text);
+              expect(answer.text).not.toContain("relation");
+            }
+          } finally {
+            if (saved === undefined) delete process.env.NODE_ENV;
+            else process.env.NODE_ENV = saved;
+          }
+        });
+      }
+    });
+
+    describe("authorization", () => {
+      const authorize = (req: { headers: Record<string, string | string[] | undefined> }, action: string) => {
+        const token = req.headers.authorization;
+        if (token === undefined) return { status: 401 as const };
+        if (token === "Bearer boom") throw new Error("auth backend down at db.internal:5432");
+        if (token === "Bearer reader") return action === "jobs:read" || action === "status:subscribe";
+        return token === "Bearer admin";
+      };
+
+      it("every route answers 401 without credentials, 403 without the right, and passes the action", async () => {
+        const actions: string[] = [];
+        const { api } = await setup({ authorize: (req, action) => (actions.push(action), authorize(req, action)) });
+        const id = randomUUID();
+        const routes: [string, string, string, unknown?][] = [
+          ["POST", "/jobs", "jobs:create", { type: "t" }],
+          ["POST", "/jobs/batch", "jobs:create", { jobs: [{ key: "a", type: "t" }] }],
+          ["GET", "/jobs", "jobs:read"],
+          ["GET", `/jobs/${id}`, "jobs:read"],
+          ["GET", `/jobs/${id}/logs`, "jobs:read"],
+          ["POST", `/jobs/${id}/cancel`, "jobs:cancel"],
+          ["POST", `/jobs/${id}/retry`, "jobs:retry"],
+          ["GET", "/metrics", "metrics:read"],
+          ["GET", "/health", "health:read"],
+          ["GET", "/openapi.json", "openapi:read"],
+        ];
+        for (const [method, path, action, body] of routes) {
+          actions.length = 0;
+          const anonymous = await request(method, `${api}${path}`, body);
+          expect(anonymous.status, `${method} ${path}`).toBe(401);
+          expect(anonymous.json.error.code).toBe("UNAUTHORIZED");
+          expect(actions).toEqual([action]);
+          const reader = await request(method, `${api}${path}`, body, { authorization: "Bearer reader" });
+          if (action === "jobs:read") expect(reader.status).not.toBe(403);
+          else {
+            expect(reader.status, `${method} ${path}`).toBe(403);
+            expect(reader.json.error.code).toBe("FORBIDDEN");
+          }
+          const admin = await request(method, `${api}${path}`, body, { authorization: "Bearer admin" });
+          expect([200, 201, 404]).toContain(admin.status);
+        }
+      });
+
+      it("refuses before reading the body, and an authorize that throws refuses with a bare 500", async () => {
+        const { api, queue } = await setup({ authorize, bodyLimitBytes: 100 });
+        const big = await request("POST", `${api}/jobs`, { type: "t", payload: "x".repeat(1_000) });
+        expect(big.status).toBe(401);
+        const boom = await request("POST", `${api}/jobs`, { type: "t" }, { authorization: "Bearer boom" });
+        expect(boom.status).toBe(500);
+        expect(boom.json).toEqual({ error: { code: "INTERNAL", message: "internal error" } });
+        expect((await queue.listJobs()).jobs).toHaveLength(0);
+      });
+
+      it("a falsy or odd verdict refuses (fail closed)", async () => {
+        for (const verdict of [undefined, "yes", 1, {}, { status: 403 }]) {
+          const { api } = await setup({ authorize: () => verdict as never });
+          expect((await request("GET", `${api}/jobs`)).status).toBe(403);
+        }
+      });
+
+      it("refuses the WebSocket upgrade with 401 or 403 and closes nothing else", async () => {
+        const { app } = await setup({ authorize });
+        const admitted = await StatusClient.connect(app.ws, { authorization: "Bearer reader" });
+        await admitted.subscribe();
+        await expect(StatusClient.connect(app.ws)).rejects.toMatchObject({ status: 401 });
+        await expect(StatusClient.connect(app.ws, { authorization: "Bearer nobody" })).rejects.toMatchObject({ status: 403 });
+        await expect(StatusClient.connect(app.ws, { authorization: "Bearer reader", origin: "https://evil.example" })).rejects.toMatchObject({ status: 403 });
+        await admitted.subscribe(); // still open and answering
+        admitted.close();
+      });
+
+      it("allows a browser origin listed in allowedOrigins", async () => {
+        const { app } = await setup({ statusStream: { allowedOrigins: ["https://ops.example"] } });
+        const client = await StatusClient.connect(app.ws, { origin: "https://ops.example" });
+        await client.subscribe();
+        client.close();
+      });
+    });
+
+    describe("status socket", () => {
+      it("streams pending -> running -> completed for a job", async () => {
+        const { app, api, gates } = await setup();
+        const client = await StatusClient.connect(app.ws);
+        await client.subscribe();
+        const job = (await request("POST", `${api}/jobs`, { type: "gate", payload: { name: "g1" } })).json.job;
+        const running = await client.next((m) => m.id === job.id && m.status === "running", "running");
+        expect(running).toMatchObject({ type: "job", jobType: "gate", attempt: 1 });
+        gates.open("g1");
+        const completed = await client.next((m) => m.id === job.id && m.status === "completed", "completed");
+        expect(new Date(completed.at).toISOString()).toBe(completed.at);
+        expect(client.statusesOf(job.id)).toEqual(["pending", "running", "completed"]);
+        client.close();
+      });
+
+      it("a client subscribed to job ids receives only those; unsubscribe stops them", async () => {
+        const { app, api, queue } = await setup({}, { run: false });
+        const [a, b] = [(await request("POST", `${api}/jobs`, { type: "report.build" })).json.job, (await request("POST", `${api}/jobs`, { type: "report.build" })).json.job];
+        const client = await StatusClient.connect(app.ws);
+        await client.subscribe([a.id]);
+        await queue.cancel(b.id);
+        await queue.cancel(a.id);
+        await client.next((m) => m.id === a.id && m.status === "cancelled", "a cancelled");
+        expect(client.statusesOf(b.id)).toEqual([]);
+        client.send({ type: "unsubscribe", jobIds: [a.id] });
+        await client.next((m) => m.type === "unsubscribed", "unsubscribe acknowledgement");
+        await client.subscribe([b.id]);
+        await queue.retry(a.id);
+        await queue.retry(b.id);
+        await client.next((m) => m.id === b.id && m.status === "pending", "b pending");
+        expect(client.statusesOf(a.id)).toEqual(["cancelled"]);
+        client.close();
+      });
+
+      it("answers a bad message with an error and stays open; too many bad messages close that client", async () => {
+        const { app } = await setup({ statusStream: { maxBadMessages: 3 } });
+        const client = await StatusClient.connect(app.ws);
+        const other = await StatusClient.connect(app.ws);
+        client.send("{not json");
+        expect(await client.next((m) => m.type === "error")).toMatchObject({ error: { code: "MALFORMED_JSON" } });
+        client.send({ type: "subscribe", jobIds: ["nope"] });
+        await client.next((m) => m.type === "error" && m.error.code === "VALIDATION");
+        await client.subscribe();
+        client.send({ type: "dance" });
+        expect((await client.closed).code).toBe(1008);
+        await other.subscribe();
+        other.close();
+      });
+
+      it("closes a client that sends a message over the size limit (1009), not the server", async () => {
+        const { app } = await setup();
+        const client = await StatusClient.connect(app.ws);
+        client.send({ type: "subscribe", jobIds: ["x".repeat(100_000)] });
+        expect((await client.closed).code).toBe(1009);
+        const next = await StatusClient.connect(app.ws);
+        await next.subscribe();
+        next.close();
+      });
+
+      it("drops a client that stops reading once its buffer passes the bound; others keep receiving", async () => {
+        const drops: string[] = [];
+        const { app, api, queue } = await setup({ statusStream: { maxBufferedBytes: 64 * 1024, onClientDropped: (reason) => drops.push(reason) } }, { run: false });
+        const slow = await StatusClient.connect(app.ws);
+        const normal = await StatusClient.connect(app.ws);
+        await slow.subscribe();
+        await normal.subscribe();
+        (slow.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+        const nodes = Array.from({ length: 500 }, (_, i) => ({ key: `k${i}`, type: "bulk", payload: { padding: "p".repeat(200) } }));
+        // Each round publishes 500 changes; the paused client's kernel buffers fill, then ws buffers, then it is dropped.
+        for (let round = 0; round < 400 && drops.length === 0; round++) {
+          await queue.enqueueMany(nodes);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        expect(drops).toEqual(["slow"]);
+        const after = (await request("POST", `${api}/jobs`, { type: "report.build" })).json.job;
+        await normal.next((m) => m.id === after.id && m.status === "pending", "a change after the drop");
+        (slow.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+        expect((await slow.closed).code).toBe(1006);
+        normal.close();
+      });
+
+      it("closes every client with 1001 when the queue shuts down", async () => {
+        const { app, queue } = await setup();
+        const clients = [await StatusClient.connect(app.ws), await StatusClient.connect(app.ws)];
+        for (const client of clients) await client.subscribe();
+        await queue.shutdown();
+        for (const client of clients) expect((await client.closed).code).toBe(1001);
+        const late = await StatusClient.connect(app.ws);
+        expect((await late.closed).code).toBe(1001);
+      });
+    });
+  });
+}
+
+/** Parses Prometheus text exposition into `name{labels}` -> value; throws on a malformed line. */
+export function parsePrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || /^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$/.test(line)) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})?) (-?[0-9.e+-]+|NaN|[+-]Inf)$/.exec(line);
+    if (match === null) throw new Error(`not Prometheus text: ${JSON.stringify(line)}`);
+    samples.set(match[1] as string, Number(match[2]));
+  }
+  return samples;
+}
