@@ -4,6 +4,8 @@ export default defineConfig({
   entry: {
     index: "src/index.ts",
     postgres: "src/storage/postgres/index.ts",
+    express: "adapters/express.ts",
+    fastify: "adapters/fastify.ts",
   },
   format: ["esm", "cjs"],
   dts: { compilerOptions: { ignoreDeprecations: "6.0" } },
@@ -12,5 +14,5 @@ export default defineConfig({
   clean: true,
   target: "node20",
   noExternal: ["p-limit"],
-  external: ["postgres"],
+  external: ["postgres", "express", "fastify", "@fastify/websocket", "ws", "prom-client"],
 });
