@@ -96,7 +96,8 @@ export class Scheduler {
       if (change.status === "pending") runnable = true;
       if (change.cancelRequested === true) this.executors.get(change.id)?.abort("cancel");
     }
-    if (runnable) this.wake();
+    // After the current turn, so the settle that released these jobs reports its own events first.
+    if (runnable) setImmediate(() => this.wake());
   }
 
   /** Aborts a local attempt if this worker runs it; answers whether it did. */
