@@ -32,7 +32,13 @@ export const jobgraphPlugin: FastifyPluginAsync<JobgraphPluginOptions> = async (
     const refusal =
       (action === "status:subscribe" ? checkOrigin(request.raw as IncomingMessage, options.statusStream?.allowedOrigins) : undefined) ??
       (await checkAuthorization(options.authorize, request, action, context.onError));
-    if (refusal !== undefined) return send(reply, refusal);
+    if (refusal === undefined) return;
+    if (request.headers.upgrade !== undefined) {
+      // A refused upgrade gets its answer, then that socket (and only it) is closed.
+      reply.header("connection", "close");
+      reply.raw.once("finish", () => request.raw.socket.destroy());
+    }
+    return send(reply, refusal);
   };
 
   app.setErrorHandler((error: FastifyError, _request, reply) => {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Registry } from "prom-client";
-import { JobNotFoundError, UnknownJobTypeError, type Queue } from "../src/index.js";
+import { JobNotFoundError, type Queue } from "../src/index.js";
 import type { Authorize, AuthorizeAction } from "./authorize.js";
 import { HttpError, INTERNAL_ERROR, toHttpFailure } from "./http-errors.js";
 import { jobToJson, logEntryToJson } from "./job-json.js";
@@ -189,7 +189,9 @@ function isJson(contentType: string | undefined): boolean {
 }
 
 function checkType(context: RouteContext, type: string): void {
-  if (context.allowedTypes !== undefined && !context.allowedTypes.has(type)) throw new UnknownJobTypeError(type);
+  if (context.allowedTypes !== undefined && !context.allowedTypes.has(type)) {
+    throw new HttpError(422, "UNKNOWN_JOB_TYPE", `job type ${JSON.stringify(type)} is not accepted here`, { type });
+  }
 }
 
 const date = (iso: string | undefined) => (iso === undefined ? {} : { runAt: new Date(iso) });

@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
+import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { MemoryStorage, PermanentError, Queue, type JobId, type JobRecord, type QueueOptions } from "../../src/index.js";
@@ -495,6 +497,9 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         await expect(StatusClient.connect(app.ws)).rejects.toMatchObject({ status: 401 });
         await expect(StatusClient.connect(app.ws, { authorization: "Bearer nobody" })).rejects.toMatchObject({ status: 403 });
         await expect(StatusClient.connect(app.ws, { authorization: "Bearer reader", origin: "https://evil.example" })).rejects.toMatchObject({ status: 403 });
+        const raw = await rawUpgrade(app.ws, {});
+        expect(raw.head).toMatch(/^HTTP\/1\.1 401 /);
+        expect(raw.head).not.toMatch(/keep-alive/i);
         await admitted.subscribe(); // still open and answering
         admitted.close();
       });
@@ -599,6 +604,19 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
       });
     });
   });
+}
+
+/** Sends an upgrade request by hand; answers what came back once the server closed the socket. */
+async function rawUpgrade(wsUrl: string, headers: Record<string, string>): Promise<{ head: string }> {
+  const url = new URL(wsUrl);
+  const socket = connect(Number(url.port), url.hostname);
+  await once(socket, "connect");
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`);
+  let text = "";
+  socket.on("data", (chunk: Buffer) => (text += String(chunk)));
+  await once(socket, "close");
+  return { head: text };
 }
 
 /** Parses Prometheus text exposition into `name{labels}` -> value; throws on a malformed line. */
