@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { Registry } from "prom-client";
 import { z } from "zod";
 import { MemoryStorage, PermanentError, Queue, type JobId, type JobRecord, type QueueOptions } from "../../src/index.js";
 import { assertNoStack, request, StatusClient, type AppOptions, type RunningApp, type StartApp } from "./support.js";
@@ -591,6 +592,34 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         (slow.socket as unknown as { _socket: { resume(): void } })._socket.resume();
         expect((await slow.closed).code).toBe(1006);
         normal.close();
+      });
+
+      it("pings clients and drops one that stops answering; one that answers stays", async () => {
+        const drops: string[] = [];
+        let dropped!: () => void;
+        const firstDrop = new Promise<void>((resolve) => (dropped = resolve));
+        const { app, api } = await setup({ statusStream: { pingIntervalMs: 30, onClientDropped: (reason) => (drops.push(reason), dropped()) } });
+        const silent = await StatusClient.connect(app.ws);
+        const alive = await StatusClient.connect(app.ws);
+        await silent.subscribe();
+        await alive.subscribe();
+        let pings = 0;
+        alive.socket.on("ping", () => (pings += 1));
+        (silent.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+        await firstDrop;
+        expect(drops).toEqual(["unresponsive"]);
+        expect(pings).toBeGreaterThanOrEqual(1);
+        const job = (await request("POST", `${api}/jobs`, { type: "report.build" })).json.job;
+        await alive.next((m) => m.id === job.id, "a change after the drop");
+        alive.close();
+        silent.close();
+      });
+
+      it("exposes the Prometheus gauges on a registry the app passes in", async () => {
+        const registry = new Registry();
+        const { api } = await setup({ registry }, { run: false });
+        await request("POST", `${api}/jobs`, { type: "report.build" });
+        expect(parsePrometheus(await registry.metrics()).get('jobgraph_jobs{status="pending"}')).toBe(1);
       });
 
       it("closes every client with 1001 when the queue shuts down", async () => {
