@@ -1,6 +1,7 @@
 import type postgres from "postgres";
 import { StorageError } from "../../errors.js";
 import type { AttemptTransaction, Lease, Outcome, SettleResult } from "../storage.js";
+import { beginGuarded, isConnectionLoss } from "./connection-loss.js";
 
 /**
  * What a handler sees as `ctx.tx` with PostgresStorage: a tagged template that runs in the
@@ -26,6 +27,8 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
   private finished: Promise<{ result: SettleResult; publish: () => void } | undefined> | undefined;
   private finish: ((instruction: Instruction) => void) | undefined;
   private closed = false;
+  /** Set when a handler's query found the connection gone: nothing more may be written to it. */
+  private connectionLoss: unknown;
 
   constructor(
     private readonly sql: postgres.Sql,
@@ -74,7 +77,12 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
   private async query(template: TemplateStringsArray, parameters: readonly postgres.ParameterOrFragment<never>[]): Promise<postgres.RowList<postgres.Row[]>> {
     if (this.closed) throw new StorageError("the attempt transaction is already finished");
     const tx = await this.begin();
-    return tx(template, ...parameters);
+    try {
+      return await tx(template, ...parameters);
+    } catch (err) {
+      if (isConnectionLoss(err)) this.connectionLoss ??= err;
+      throw err;
+    }
   }
 
   private begin(): Promise<postgres.TransactionSql> {
@@ -82,9 +90,11 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     const instruction = new Promise<Instruction>((resolve) => (this.finish = resolve));
     let began: (tx: postgres.TransactionSql) => void = () => undefined;
     this.tx = new Promise<postgres.TransactionSql>((resolve) => (began = resolve));
-    const finished = this.sql.begin(async (tx) => {
+    const finished = beginGuarded(this.sql, async (tx) => {
       began(tx);
       const next = await instruction;
+      // A dead connection takes no ROLLBACK or settle; the server already rolled the transaction back.
+      if (this.connectionLoss !== undefined) throw this.connectionLoss;
       if (next.type === "rollback") throw new RollbackSignal();
       const done = await this.settleIn(tx, this.lease, next.outcome);
       // A lost lease rolls back the handler's writes too: they belonged to an attempt that no longer counts.

@@ -11,6 +11,8 @@ import { byDepth, isUuid } from "./writes.js";
 /** Cancels waiting jobs (and their dependents) and asks running ones to stop, in one transaction. */
 export async function cancelIn(sql: Db, schema: string, channel: string, requested: readonly JobId[]): Promise<Done<CancelResult>> {
   const ids = [...new Set(requested)];
+  const valid = ids.filter(isUuid);
+  if (valid.length > 0) await q.lockAffected(sql, schema, { named: valid, unblocking: [], cascading: valid });
   const locked = new Map((await q.lockJobsForChange(sql, schema, ids.filter(isUuid))).map((row) => [row.id, row]));
   const notFound = ids.filter((id) => !locked.has(id));
   const waiting = ids.filter((id) => {

@@ -12,6 +12,7 @@ import { claimIn, insertIn, InsertRace, settleIn, type Published } from "./write
 import { cancelIn, retryIn } from "./graph-writes.js";
 import { ChangeFeed, listenerApplicationName } from "./listener.js";
 import { retryTransient } from "./transient.js";
+import { beginGuarded } from "./connection-loss.js";
 import { migrate } from "./migrations.js";
 import * as q from "./queries.js";
 import { toJobRecord, toLease, toLogEntry } from "./rows.js";
@@ -91,7 +92,7 @@ export class PostgresStorage implements Storage {
 
   async setup(): Promise<void> {
     this.assertOpen();
-    await this.guard(() => migrate(<T>(fn: (sql: q.Db) => Promise<T>) => this.sql.begin((tx) => fn(tx)) as Promise<T>, this.schema));
+    await this.guard(() => migrate(<T>(fn: (sql: q.Db) => Promise<T>) => beginGuarded(this.sql, (tx) => fn(tx)), this.schema));
   }
 
   async close(): Promise<void> {
@@ -289,7 +290,7 @@ export class PostgresStorage implements Storage {
    * it was committed, and every settle in it is a CAS on its lease, so running it again is safe.
    */
   private transaction<T>(work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
-    return retryTransient(() => this.sql.begin((tx) => work(tx)) as Promise<T>);
+    return retryTransient(() => beginGuarded(this.sql, work));
   }
 
   /** Whether the change feed's LISTEN is in place right now. */

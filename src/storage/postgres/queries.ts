@@ -123,7 +123,7 @@ export const createLogsIndex = (sql: Db, schema: string) => sql`
  * a dependency cannot settle until this insert commits, and its settle then sees the new edges.
  */
 export const lockExistingJobs = (sql: Db, schema: string, ids: readonly string[]) => sql<{ id: string; status: JobStatus }[]>`
-  select j.id::text as id, j.status from ${sql(schema)}.jobs j where j.id in ${uuidList(sql, ids)} for share`;
+  select j.id::text as id, j.status from ${sql(schema)}.jobs j where j.id in ${uuidList(sql, ids)} order by j.id for share`;
 
 /** Live jobs holding any of `keys`. */
 export const liveKeyHolders = (sql: Db, schema: string, keys: readonly string[]) =>
@@ -266,6 +266,42 @@ export const extendLeases = (sql: Db, schema: string, leases: readonly LeaseRow[
   where j.id = l.id and j.lease_token = l.token and j.status = 'running'
   returning j.id::text as id, j.lease_token::text as token, j.cancel_requested`;
 
+/** What one write transaction may change: the jobs it names and the dependents they reach. */
+export interface AffectedJobs {
+  /** Jobs changed whatever their status (the settled or cancelled ones). */
+  readonly named: readonly string[];
+  /** Jobs whose blocked or pending direct dependents may be unblocked. */
+  readonly unblocking: readonly string[];
+  /** Jobs whose blocked or pending transitive dependents may be cancelled. */
+  readonly cascading: readonly string[];
+}
+
+/**
+ * Locks, in id order and in one statement, every job a settle or cancel may change, before it
+ * changes any. Updates take row locks in whatever order their plans meet the rows, and a settle
+ * locks in phases (the job, then what it unblocks or cancels); two overlapping transactions
+ * could then lock the same jobs in opposite orders and deadlock. Taken sorted up front, the
+ * locks make them queue instead.
+ */
+export const lockAffected = (sql: Db, schema: string, affected: AffectedJobs) => sql`
+  with recursive below(id) as (
+    select d.job_id from ${sql(schema)}.job_dependencies d where d.depends_on_id in ${uuidList(sql, affected.cascading)}
+    union
+    select d.job_id from below b join ${sql(schema)}.job_dependencies d on d.depends_on_id = b.id
+  ),
+  targets(id) as (
+    select id from below
+    union all
+    select d.job_id from ${sql(schema)}.job_dependencies d where d.depends_on_id in ${uuidList(sql, affected.unblocking)}
+    union all
+    select * from ${uuidList(sql, affected.named)} n
+  )
+  select j.id from ${sql(schema)}.jobs j
+  where j.id in (select id from targets)
+    and (j.status in ('blocked', 'pending') or j.id in ${uuidList(sql, affected.named)})
+  order by j.id
+  for no key update`;
+
 /** One settlement as the settle statement reads it. */
 export interface SettlementRow {
   readonly ord: number;
@@ -372,6 +408,7 @@ export const lockJobsForChange = (sql: Db, schema: string, ids: readonly string[
   select j.id::text as id, j.type, j.status, j.attempt, j.idempotency_key,
     array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position) as depends_on
   from ${sql(schema)}.jobs j where j.id in ${uuidList(sql, ids)}
+  order by j.id
   for no key update`;
 
 /** Cancels blocked or pending jobs (a user's cancel: no error). */

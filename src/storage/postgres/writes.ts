@@ -140,7 +140,13 @@ export async function settleIn(sql: Db, schema: string, channel: string, settlem
     }
   });
   // A malformed id or token cannot hold a lease; leaving it out keeps the uuid casts from failing the batch.
-  const settled = await q.settleLeases(sql, schema, rows.filter((row) => isUuid(row.id) && isUuid(row.token)));
+  const wellFormed = rows.filter((row) => isUuid(row.id) && isUuid(row.token));
+  await q.lockAffected(sql, schema, {
+    named: wellFormed.map((row) => row.id),
+    unblocking: wellFormed.filter((row) => row.kind === "completed").map((row) => row.id),
+    cascading: wellFormed.filter((row) => row.kind === "failed" || row.kind === "cancelled").map((row) => row.id),
+  });
+  const settled = await q.settleLeases(sql, schema, wellFormed);
   const byOrd = new Map(settled.map((row) => [row.ord, row]));
   const changes = new ChangeSet();
   for (const row of settled) {
