@@ -1,11 +1,9 @@
-import { z } from "zod";
-import type { Registry } from "prom-client";
 import { JobNotFoundError, type Queue } from "../src/index.js";
-import type { Authorize, AuthorizeAction } from "./authorize.js";
-import { HttpError, INTERNAL_ERROR, toHttpFailure } from "./http-errors.js";
+import { HttpError } from "./http-errors.js";
 import { jobToJson, logEntryToJson } from "./job-json.js";
 import { buildOpenApiDocument } from "./openapi.js";
-import { PrometheusExporter } from "./prometheus.js";
+import { defineRoute, type HttpResponse, type Route } from "./route.js";
+import type { RouteContext } from "./route-context.js";
 import {
   createBatchBody,
   createJobBody,
@@ -18,175 +16,16 @@ import {
   listJobsQuery,
   logsResponse,
   metricsResponse,
-  noQuery,
 } from "./schemas.js";
-import type { StatusStreamOptions } from "./status-stream.js";
+
+// The route table: one entry per route, shared by the Express and Fastify adapters.
 
 export type { Authorize, AuthorizeAction, Refusal } from "./authorize.js";
 export { AUTHORIZE_ACTIONS } from "./authorize.js";
 export type { ErrorBody } from "./http-errors.js";
 export type { StatusStreamOptions } from "./status-stream.js";
-
-/** Options shared by the Express and Fastify adapters. `Req` is the framework's request type. */
-export interface JobgraphHttpOptions<Req> {
-  /** Called for every route and the WebSocket upgrade; only `true` lets the request through. Default: everything allowed. */
-  readonly authorize?: Authorize<Req>;
-  /** Job types that may be enqueued over HTTP; others answer 422. Default: any type. */
-  readonly allowedTypes?: readonly string[];
-  /** Largest request body, in bytes (default 1 MiB); larger ones answer 413. */
-  readonly bodyLimitBytes?: number;
-  /** The prom-client registry for `GET /metrics` in Prometheus text (default: a new one per adapter). */
-  readonly registry?: Registry;
-  readonly statusStream?: StatusStreamOptions;
-  /** Told about every error answered as a generic 500 (the client never sees it). Default: console.error. */
-  readonly onError?: (error: unknown) => void;
-}
-
-/** Options with their defaults, and what the routes share. */
-export interface RouteContext {
-  readonly queue: Queue;
-  readonly allowedTypes: ReadonlySet<string> | undefined;
-  readonly bodyLimitBytes: number;
-  readonly prometheus: PrometheusExporter;
-  readonly onError: (error: unknown) => void;
-}
-
-const optionsSchema = z
-  .object({
-    authorize: z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", "must be a function").optional(),
-    allowedTypes: z.array(z.string().min(1)).optional(),
-    bodyLimitBytes: z.number().int().positive().optional(),
-    registry: z.custom<Registry>((v) => typeof v === "object" && v !== null && typeof (v as Registry).metrics === "function", "must be a prom-client Registry").optional(),
-    statusStream: z
-      .object({
-        maxBufferedBytes: z.number().int().positive().optional(),
-        pingIntervalMs: z.number().int().positive().max(2_147_483_647).optional(),
-        maxJobIdsPerClient: z.number().int().positive().optional(),
-        maxBadMessages: z.number().int().positive().optional(),
-        allowedOrigins: z.array(z.string()).optional(),
-        onClientDropped: z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", "must be a function").optional(),
-      })
-      .strict()
-      .optional(),
-    onError: z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", "must be a function").optional(),
-  })
-  .strict();
-
-/**
- * Checks the options once, at mount. Unknown keys are an error: a misspelt `authorize` must not
- * leave the routes open.
- */
-export function createRouteContext(queue: Queue, options: object): RouteContext {
-  const parsed = optionsSchema.safeParse(options);
-  if (!parsed.success) throw new TypeError(`invalid jobgraph adapter options: ${parsed.error.issues.map((i) => `${i.path.join(".") || "options"}: ${i.message}`).join("; ")}`);
-  const typed = options as JobgraphHttpOptions<unknown>;
-  return {
-    queue,
-    allowedTypes: typed.allowedTypes === undefined ? undefined : new Set(typed.allowedTypes),
-    bodyLimitBytes: typed.bodyLimitBytes ?? 1024 * 1024,
-    prometheus: new PrometheusExporter(queue, typed.registry),
-    onError: typed.onError ?? ((error) => console.error("jobgraph: internal error answered as 500", error)),
-  };
-}
-
-/** A request as the frameworks hand it over, before validation. */
-export interface RawInput {
-  readonly params: unknown;
-  readonly query: unknown;
-  readonly body: unknown;
-  readonly hasBody: boolean;
-  readonly contentType: string | undefined;
-  readonly accept: string | undefined;
-  /** Where the routes are mounted (`/api`), for the OpenAPI document. */
-  readonly basePath: string;
-}
-
-/** What to answer: JSON unless `contentType` says otherwise (then `body` is text). */
-export interface HttpResponse {
-  readonly status: number;
-  readonly body: unknown;
-  readonly contentType?: string;
-}
-
-interface ParsedInput<P, Q, B> {
-  readonly params: P;
-  readonly query: Q;
-  readonly body: B;
-  readonly accept: string | undefined;
-  readonly basePath: string;
-}
-
-/** One route: everything a framework needs to mount it, and the OpenAPI document to describe it. */
-export interface Route {
-  readonly method: "GET" | "POST";
-  /** In `:param` form, relative to the mount prefix. */
-  readonly path: string;
-  readonly action: AuthorizeAction;
-  readonly summary: string;
-  readonly params: z.ZodType | undefined;
-  readonly query: z.ZodType;
-  /** Undefined: the route ignores any body. */
-  readonly body: z.ZodType | undefined;
-  readonly responses: Readonly<Record<number, { readonly description: string; readonly schema?: z.ZodType }>>;
-  /** Validates the input and answers; never throws. */
-  run(context: RouteContext, input: RawInput): Promise<HttpResponse>;
-}
-
-function defineRoute<P extends z.ZodType = z.ZodUndefined, Q extends z.ZodType = typeof noQuery, B extends z.ZodType = z.ZodUndefined>(route: {
-  method: Route["method"];
-  path: string;
-  action: AuthorizeAction;
-  summary: string;
-  params?: P;
-  query?: Q;
-  body?: B;
-  responses: Route["responses"];
-  handle(context: RouteContext, input: ParsedInput<z.output<P>, z.output<Q>, z.output<B>>): Promise<HttpResponse>;
-}): Route {
-  const query = route.query ?? noQuery;
-  return {
-    method: route.method,
-    path: route.path,
-    action: route.action,
-    summary: route.summary,
-    params: route.params,
-    query,
-    body: route.body,
-    responses: { ...route.responses, 500: { description: "internal error (no details)", schema: errorBody } },
-    async run(context, input) {
-      try {
-        if (route.body !== undefined && input.hasBody && !isJson(input.contentType)) {
-          throw new HttpError(415, "UNSUPPORTED_MEDIA_TYPE", "send the request body as application/json");
-        }
-        const parsed = {
-          params: (route.params === undefined ? undefined : parse(route.params, input.params, "path")) as z.output<P>,
-          query: parse(query, input.query ?? {}, "query") as z.output<Q>,
-          body: (route.body === undefined ? undefined : parse(route.body, input.body, "body")) as z.output<B>,
-          accept: input.accept,
-          basePath: input.basePath,
-        };
-        return await route.handle(context, parsed);
-      } catch (error) {
-        const known = toHttpFailure(error);
-        if (known !== undefined) return known;
-        context.onError(error);
-        return INTERNAL_ERROR;
-      }
-    },
-  };
-}
-
-function parse(schema: z.ZodType, value: unknown, where: string): unknown {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => ({ path: [where, ...issue.path.map(String)].join("."), message: issue.message }));
-  throw new HttpError(400, "VALIDATION", `invalid ${where}: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, { issues });
-}
-
-function isJson(contentType: string | undefined): boolean {
-  const type = contentType?.split(";")[0]?.trim().toLowerCase() ?? "";
-  return type === "application/json" || (type.startsWith("application/") && type.endsWith("+json"));
-}
+export { createRouteContext, type JobgraphHttpOptions, type RouteContext } from "./route-context.js";
+export type { HttpResponse, RawInput, Route } from "./route.js";
 
 function checkType(context: RouteContext, type: string): void {
   if (context.allowedTypes !== undefined && !context.allowedTypes.has(type)) {

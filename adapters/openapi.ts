@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Route } from "./http.js";
+import type { Route } from "./route.js";
 
 type JsonSchema = Record<string, unknown>;
 

@@ -1,0 +1,68 @@
+import type { Registry } from "prom-client";
+import { z } from "zod";
+import type { Queue } from "../src/index.js";
+import type { Authorize } from "./authorize.js";
+import { PrometheusExporter } from "./prometheus.js";
+import type { StatusStreamOptions } from "./status-stream.js";
+
+/** Options shared by the Express and Fastify adapters. `Req` is the framework's request type. */
+export interface JobgraphHttpOptions<Req> {
+  /** Called for every route and the WebSocket upgrade; only `true` lets the request through. Default: everything allowed. */
+  readonly authorize?: Authorize<Req>;
+  /** Job types that may be enqueued over HTTP; others answer 422. Default: any type. */
+  readonly allowedTypes?: readonly string[];
+  /** Largest request body, in bytes (default 1 MiB); larger ones answer 413. */
+  readonly bodyLimitBytes?: number;
+  /** The prom-client registry for `GET /metrics` in Prometheus text (default: a new one per adapter). */
+  readonly registry?: Registry;
+  readonly statusStream?: StatusStreamOptions;
+  /** Told about every error answered as a generic 500 (the client never sees it). Default: console.error. */
+  readonly onError?: (error: unknown) => void;
+}
+
+/** Options with their defaults, and what the routes share. */
+export interface RouteContext {
+  readonly queue: Queue;
+  readonly allowedTypes: ReadonlySet<string> | undefined;
+  readonly bodyLimitBytes: number;
+  readonly prometheus: PrometheusExporter;
+  readonly onError: (error: unknown) => void;
+}
+
+const optionsSchema = z
+  .object({
+    authorize: z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", "must be a function").optional(),
+    allowedTypes: z.array(z.string().min(1)).optional(),
+    bodyLimitBytes: z.number().int().positive().optional(),
+    registry: z.custom<Registry>((v) => typeof v === "object" && v !== null && typeof (v as Registry).metrics === "function", "must be a prom-client Registry").optional(),
+    statusStream: z
+      .object({
+        maxBufferedBytes: z.number().int().positive().optional(),
+        pingIntervalMs: z.number().int().positive().max(2_147_483_647).optional(),
+        maxJobIdsPerClient: z.number().int().positive().optional(),
+        maxBadMessages: z.number().int().positive().optional(),
+        allowedOrigins: z.array(z.string()).optional(),
+        onClientDropped: z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", "must be a function").optional(),
+      })
+      .strict()
+      .optional(),
+    onError: z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", "must be a function").optional(),
+  })
+  .strict();
+
+/**
+ * Checks the options once, at mount. Unknown keys are an error: a misspelt `authorize` must not
+ * leave the routes open.
+ */
+export function createRouteContext(queue: Queue, options: object): RouteContext {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) throw new TypeError(`invalid jobgraph adapter options: ${parsed.error.issues.map((i) => `${i.path.join(".") || "options"}: ${i.message}`).join("; ")}`);
+  const typed = options as JobgraphHttpOptions<unknown>;
+  return {
+    queue,
+    allowedTypes: typed.allowedTypes === undefined ? undefined : new Set(typed.allowedTypes),
+    bodyLimitBytes: typed.bodyLimitBytes ?? 1024 * 1024,
+    prometheus: new PrometheusExporter(queue, typed.registry),
+    onError: typed.onError ?? ((error) => console.error("jobgraph: internal error answered as 500", error)),
+  };
+}
