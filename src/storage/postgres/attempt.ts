@@ -1,5 +1,5 @@
 import type postgres from "postgres";
-import { StorageError } from "../../errors.js";
+import { StorageError, ValidationError } from "../../errors.js";
 import type { AttemptTransaction, Lease, Outcome, SettleResult } from "../storage.js";
 import { beginGuarded, isConnectionLoss } from "./connection-loss.js";
 
@@ -11,6 +11,24 @@ export type AttemptSql = <T extends readonly object[] = postgres.Row[]>(
   template: TemplateStringsArray,
   ...parameters: readonly postgres.ParameterOrFragment<never>[]
 ) => Promise<postgres.RowList<T>>;
+
+/** Every handle made by PostgresAttemptTransaction, so `attemptSql` can tell one from anything else. */
+const handles = new WeakSet<object>();
+
+/**
+ * The handler's `ctx.tx`, typed: a tagged template whose statements run in the attempt's
+ * transaction and commit together with the job's completion (or not at all). Throws a
+ * `ValidationError` when the job does not run on PostgresStorage.
+ */
+export function attemptSql(ctx: { readonly tx: unknown }): AttemptSql {
+  const tx = ctx.tx;
+  if (typeof tx !== "function" || !handles.has(tx)) {
+    throw new ValidationError("ctx.tx is a PostgreSQL transaction only when the job runs on PostgresStorage", [
+      { path: "ctx.tx", message: "this job's queue does not use PostgresStorage" },
+    ]);
+  }
+  return tx as AttemptSql;
+}
 
 /** Settles inside a transaction; `lost` makes the attempt transaction roll back. */
 export type SettleInTransaction = (tx: postgres.TransactionSql, lease: Lease, outcome: Outcome) => Promise<{ result: SettleResult; publish: () => void }>;
@@ -39,6 +57,7 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
   ) {
     this.handle = ((template: TemplateStringsArray, ...parameters: readonly postgres.ParameterOrFragment<never>[]) =>
       this.query(template, parameters)) as AttemptSql;
+    handles.add(this.handle);
   }
 
   get opened(): boolean {

@@ -18,6 +18,7 @@ import * as q from "./queries.js";
 import { toJobRecord, toLease, toLogEntry } from "./rows.js";
 
 export type { AttemptSql } from "./attempt.js";
+export { attemptSql } from "./attempt.js";
 export { listenerApplicationName } from "./listener.js";
 export { MIGRATIONS, LATEST_VERSION } from "./migrations.js";
 

@@ -1,0 +1,255 @@
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { z } from "zod";
+import { DuplicateJobError, PermanentError, ValidationError } from "../../src/errors.js";
+import { attemptSql } from "../../src/storage/postgres/index.js";
+import type { JobId } from "../../src/types.js";
+import { deferred } from "../queue/support.js";
+import { describePostgres } from "../support/postgres.js";
+import { PostgresQueues } from "./support/queues.js";
+
+let pg: PostgresQueues;
+beforeEach(() => {
+  pg = new PostgresQueues();
+});
+afterEach(async () => {
+  await pg.cleanup();
+});
+
+const WAIT = { timeoutMs: 20_000 } as const;
+
+describePostgres("Queue on PostgresStorage", () => {
+  it("runs a graph in dependency order and hands each job its parents' results", async () => {
+    const worker = await pg.worker({ concurrency: 5 });
+    const seen: Record<string, unknown> = {};
+    worker.defineHandler("step", {
+      run: (payload, ctx) => {
+        const name = (payload as { name: string }).name;
+        seen[name] = ctx.dependencies;
+        return { from: name };
+      },
+    });
+    const [fetch, left, right, post] = await worker.enqueueMany([
+      { key: "fetch", type: "step", payload: { name: "fetch" } },
+      { key: "left", type: "step", payload: { name: "left" }, dependsOn: ["fetch"] },
+      { key: "right", type: "step", payload: { name: "right" }, dependsOn: ["fetch"] },
+      { key: "post", type: "step", payload: { name: "post" }, dependsOn: ["left", "right"] },
+    ]);
+    const done = await worker.waitFor(post!.id, WAIT);
+    expect(done.status).toBe("completed");
+    expect(seen.post).toEqual({ [left!.id]: { from: "left" }, [right!.id]: { from: "right" } });
+    expect(seen.left).toEqual({ [fetch!.id]: { from: "fetch" } });
+    const jobs = new Map((await worker.listJobs()).jobs.map((j) => [j.id, j]));
+    for (const job of jobs.values()) {
+      for (const dependency of job.dependsOn) {
+        expect(job.startedAt!.getTime()).toBeGreaterThanOrEqual(jobs.get(dependency)!.finishedAt!.getTime());
+      }
+    }
+  });
+
+  it("cancels every dependent when a dependency fails", async () => {
+    const worker = await pg.worker();
+    worker.defineHandler("fail", { run: () => { throw new PermanentError("no"); } });
+    worker.defineHandler("never", { run: () => "ran" });
+    const [root, child, grandchild] = await worker.enqueueMany([
+      { key: "root", type: "fail" },
+      { key: "child", type: "never", dependsOn: ["root"] },
+      { key: "grandchild", type: "never", dependsOn: ["child"] },
+    ]);
+    const cancelled = await worker.waitFor(grandchild!.id, WAIT);
+    expect(cancelled).toMatchObject({ status: "cancelled", error: { code: "DEPENDENCY_FAILED" }, attempt: 0 });
+    expect((await worker.getJob(child!.id))?.status).toBe("cancelled");
+    expect((await worker.getJob(root!.id))).toMatchObject({ status: "failed", attempt: 1, error: { name: "PermanentError" } });
+  });
+
+  it("retries with backoff, then completes", async () => {
+    const worker = await pg.worker();
+    const retries: number[] = [];
+    worker.on("job:retrying", ({ attempt }) => retries.push(attempt));
+    const flaky = worker.defineHandler("flaky", {
+      retry: { maxAttempts: 4, backoff: { type: "exponential", baseMs: 20, maxMs: 100, jitter: false } },
+      run: (_payload, ctx) => {
+        if (ctx.attempt < 3) throw new Error(`attempt ${ctx.attempt} fails`);
+        return { attempt: ctx.attempt };
+      },
+    });
+    const job = await worker.enqueue(flaky, {});
+    const done = await worker.waitFor(job.id, WAIT);
+    expect(done).toMatchObject({ status: "completed", attempt: 3, result: { attempt: 3 } });
+    expect(retries).toEqual([1, 2]);
+  });
+
+  it("fails at once on PermanentError, whatever attempts remain", async () => {
+    const worker = await pg.worker();
+    const doomed = worker.defineHandler("doomed", { retry: { maxAttempts: 5 }, run: () => { throw new PermanentError("bad input", { code: "BAD" }); } });
+    const job = await worker.enqueue(doomed, {});
+    expect(await worker.waitFor(job.id, WAIT)).toMatchObject({ status: "failed", attempt: 1, error: { name: "PermanentError", code: "BAD" } });
+  });
+
+  it("times an attempt out with JOB_TIMEOUT and aborts its signal", async () => {
+    const worker = await pg.worker();
+    let aborted: unknown;
+    const slow = worker.defineHandler("slow", {
+      timeoutMs: 150,
+      retry: { maxAttempts: 1 },
+      run: (_payload, ctx) =>
+        new Promise((resolve) => ctx.signal.addEventListener("abort", () => resolve((aborted = ctx.signal.reason)))),
+    });
+    const job = await worker.enqueue(slow, {});
+    expect(await worker.waitFor(job.id, WAIT)).toMatchObject({ status: "failed", attempt: 1, error: { code: "JOB_TIMEOUT" } });
+    expect(aborted).toMatchObject({ code: "JOB_TIMEOUT" });
+  });
+
+  it("enforces idempotency keys and payload deduplication", async () => {
+    const producer = await pg.producer();
+    const first = await producer.enqueue("report", { day: 1 }, { idempotencyKey: "day-1" });
+    const duplicate = producer.enqueue("report", { day: 1 }, { idempotencyKey: "day-1" });
+    await expect(duplicate).rejects.toBeInstanceOf(DuplicateJobError);
+    await expect(duplicate).rejects.toMatchObject({ existingJobId: first.id, existingStatus: "pending" });
+    const existing = await producer.enqueue("report", { day: 1 }, { idempotencyKey: "day-1", onDuplicate: "return-existing" });
+    expect(existing.id).toBe(first.id);
+
+    const deduped = producer.defineHandler("dedupe", { deduplicate: "payload", run: () => null });
+    const a = await producer.enqueue(deduped, { n: 1 });
+    await expect(producer.enqueue(deduped, { n: 1 })).rejects.toMatchObject({ code: "DUPLICATE_JOB", existingJobId: a.id });
+    expect((await producer.enqueue(deduped, { n: 2 })).id).not.toBe(a.id);
+    expect((await producer.listJobs()).jobs).toHaveLength(3);
+  });
+
+  it("cancels a running job: its signal aborts, in this process and from another one", async () => {
+    const worker = await pg.worker({ leaseMs: 60_000 });
+    const other = await pg.producer();
+    const started = new Map<JobId, () => void>();
+    const aborts: string[] = [];
+    const waiting = worker.defineHandler("waiting", {
+      run: (_payload, ctx) =>
+        new Promise((resolve) => {
+          ctx.signal.addEventListener("abort", () => {
+            aborts.push((ctx.signal.reason as { code?: string }).code ?? "?");
+            resolve(null);
+          });
+          started.get(ctx.job.id)?.();
+        }),
+    });
+    for (const canceller of [worker, other]) {
+      const running = deferred();
+      const job = await worker.enqueue(waiting, {});
+      started.set(job.id, () => running.resolve());
+      await running.promise;
+      await canceller.cancel(job.id);
+      // Another process's cancel reaches the worker by NOTIFY (its heartbeat is 20 s away).
+      expect(await canceller.waitFor(job.id, WAIT)).toMatchObject({ status: "cancelled", attempt: 1 });
+    }
+    expect(aborts).toEqual(["CANCELLED", "CANCELLED"]);
+  });
+
+  it("retries a failed job and keeps every attempt in its logs", async () => {
+    const worker = await pg.worker();
+    let allowed = false;
+    const gated = worker.defineHandler("gated", {
+      retry: { maxAttempts: 1 },
+      run: (_payload, ctx) => {
+        ctx.log("info", "trying", { attempt: ctx.attempt });
+        if (!allowed) throw new Error("not yet");
+        return "ok";
+      },
+    });
+    const job = await worker.enqueue(gated, {});
+    expect((await worker.waitFor(job.id, WAIT)).status).toBe("failed");
+    allowed = true;
+    await worker.retry(job.id);
+    expect(await worker.waitFor(job.id, WAIT)).toMatchObject({ status: "completed", attempt: 1, result: "ok" });
+
+    const logs = await worker.getJobLogs(job.id);
+    expect(logs.map((l) => [l.kind, l.message, l.attempt])).toEqual([
+      ["status", "pending", 0],
+      ["status", "running", 1],
+      ["log", "trying", 1],
+      ["status", "failed", 1],
+      ["status", "pending", 0],
+      ["status", "running", 1],
+      ["log", "trying", 1],
+      ["status", "completed", 1],
+    ]);
+    expect(logs.map((l) => Number(l.seq))).toEqual([...logs.map((l) => Number(l.seq))].sort((a, b) => a - b));
+  });
+
+  it("lets a producer that runs nothing wait for a job another queue runs", async () => {
+    const producer = await pg.producer();
+    const worker = await pg.worker();
+    worker.defineHandler("remote", { payload: z.object({ n: z.number() }), run: (payload) => payload.n * 2 });
+    const job = await producer.enqueue("remote", { n: 21 });
+    expect(producer.isRunning).toBe(false);
+    expect(await producer.waitFor(job.id, WAIT)).toMatchObject({ status: "completed", result: 42 });
+  });
+
+  it("enqueues inside the caller's transaction: nothing on rollback, a run on commit", async () => {
+    const producer = await pg.producer();
+    const worker = await pg.worker();
+    worker.defineHandler("tx.job", { run: () => "ran" });
+    await expect(
+      pg.sql.begin(async (tx) => {
+        await producer.enqueue("tx.job", { n: 1 }, { idempotencyKey: "once", tx });
+        throw new Error("the caller rolls back");
+      }),
+    ).rejects.toThrow("the caller rolls back");
+    expect((await producer.listJobs()).jobs).toEqual([]);
+
+    const job = await pg.sql.begin((tx) => producer.enqueue("tx.job", { n: 2 }, { idempotencyKey: "once", tx }));
+    expect(await producer.waitFor(job.id, WAIT)).toMatchObject({ status: "completed", result: "ran" });
+  });
+
+  it("releases a job on shutdown without burning its attempt; another worker then runs it", async () => {
+    const first = await pg.worker({ shutdownGraceMs: 50 });
+    const running = deferred();
+    const interrupted: number[] = [];
+    first.on("job:interrupted", ({ attempt }) => interrupted.push(attempt));
+    first.defineHandler("long", {
+      run: (_payload, ctx) =>
+        new Promise((resolve, reject) => {
+          ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason));
+          running.resolve();
+        }),
+    });
+    const producer = await pg.producer();
+    const job = await producer.enqueue("long", {});
+    await running.promise;
+    await first.shutdown();
+    expect(interrupted).toEqual([1]);
+    expect(await producer.getJob(job.id)).toMatchObject({ status: "pending", attempt: 0 });
+
+    const second = await pg.worker();
+    second.defineHandler("long", { run: (_payload, ctx) => ({ attempt: ctx.attempt }) });
+    expect(await producer.waitFor(job.id, WAIT)).toMatchObject({ status: "completed", attempt: 1, result: { attempt: 1 } });
+  });
+
+  it("commits ctx.tx writes exactly once with the completion, and rolls them back on a throw", async () => {
+    await pg.sql`create schema if not exists ${pg.sql(pg.schema)}`;
+    await pg.sql`create table ${pg.sql(pg.schema)}.payments (job_id uuid not null, attempt int not null, note text not null)`;
+    const worker = await pg.worker();
+    const table = pg.sql(pg.schema);
+    const pay = worker.defineHandler("pay", {
+      payload: z.object({ failFirst: z.boolean(), permanent: z.boolean() }),
+      retry: { maxAttempts: 2, backoff: { baseMs: 10, jitter: false } },
+      run: async (payload, ctx) => {
+        const sql = attemptSql(ctx);
+        await sql`insert into ${table}.payments (job_id, attempt, note) values (${ctx.job.id}, ${ctx.attempt}, 'paid')`;
+        if (payload.permanent) throw new PermanentError("declined");
+        if (payload.failFirst && ctx.attempt === 1) throw new Error("transient");
+        return "paid";
+      },
+    });
+    const clean = await worker.enqueue(pay, { failFirst: false, permanent: false });
+    const flaky = await worker.enqueue(pay, { failFirst: true, permanent: false });
+    const declined = await worker.enqueue(pay, { failFirst: false, permanent: true });
+    expect(await worker.waitFor(clean.id, WAIT)).toMatchObject({ status: "completed", attempt: 1 });
+    expect(await worker.waitFor(flaky.id, WAIT)).toMatchObject({ status: "completed", attempt: 2 });
+    expect(await worker.waitFor(declined.id, WAIT)).toMatchObject({ status: "failed", attempt: 1 });
+    const rows = await pg.sql<{ job_id: string; attempt: number }[]>`select job_id::text as job_id, attempt from ${table}.payments order by job_id`;
+    expect(rows.map((r) => [r.job_id, r.attempt]).sort()).toEqual([[clean.id, 1], [flaky.id, 2]].sort());
+  });
+
+  it("says clearly when ctx.tx is asked of a job that does not run on PostgresStorage", () => {
+    expect(() => attemptSql({ tx: undefined })).toThrow(ValidationError);
+    expect(() => attemptSql({ tx: () => undefined })).toThrow(/PostgresStorage/);
+  });
+});
