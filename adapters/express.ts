@@ -80,6 +80,8 @@ export interface StatusSocketOptions {
   readonly onError?: (error: unknown) => void;
 }
 
+const STATUS_SOCKET_KEYS = new Set(["prefix", "authorize", "statusStream", "onError"]);
+
 /** The live status socket; `close()` closes its clients (1001) and stops listening for upgrades. */
 export interface StatusSocket {
   readonly clientCount: number;
@@ -91,6 +93,9 @@ export interface StatusSocket {
  * HTTP server's `upgrade` event. A refused upgrade answers 401/403 on that socket and closes only it.
  */
 export function attachStatusSocket(server: Server, queue: Queue, options: StatusSocketOptions = {}): StatusSocket {
+  const unknown = Object.keys(options).filter((key) => !STATUS_SOCKET_KEYS.has(key));
+  // A misspelt `authorize` must not leave the socket open.
+  if (unknown.length > 0) throw new TypeError(`invalid attachStatusSocket options: unknown ${unknown.join(", ")}`);
   const path = `${options.prefix ?? ""}/ws`;
   const onError = options.onError ?? ((error: unknown) => console.error("jobgraph: authorize threw on a WebSocket upgrade", error));
   const stream = new StatusStream(queue, options.statusStream);

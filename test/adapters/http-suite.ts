@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { Queue } from "../../src/index.js";
 import { assertNoStack, request, StatusClient, type StartApp } from "./support.js";
 import { BrokenReadStorage, harness, parsePrometheus, rawUpgrade } from "./harness.js";
 import { describeStatusSocket } from "./stream-suite.js";
@@ -417,6 +418,12 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         expect(boom.status).toBe(500);
         expect(boom.json).toEqual({ error: { code: "INTERNAL", message: "internal error" } });
         expect((await queue.listJobs()).jobs).toHaveLength(0);
+      });
+
+      it("refuses unknown options at mount, so a misspelt authorize cannot leave the routes open", async () => {
+        const queue = new Queue();
+        await expect(start(queue, { authorise: () => true } as never)).rejects.toThrow(/authorise/);
+        await queue.shutdown();
       });
 
       it("a falsy or odd verdict refuses (fail closed)", async () => {
