@@ -1,0 +1,67 @@
+/**
+ * A standalone worker: runs the example services' jobs from PostgreSQL, next to any number of
+ * other workers and producers on the same database. SIGTERM or SIGINT stops it gracefully: no new
+ * claims, running jobs get `shutdownGraceMs`, the rest go back to pending without losing an attempt.
+ *
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx examples/worker.ts
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import postgres from "postgres";
+import { z } from "zod";
+import { Queue } from "../src/index.js";
+import { PostgresStorage, attemptSql } from "../src/storage/postgres/index.js";
+
+const url = process.env.DATABASE_URL;
+if (url === undefined || url === "") {
+  console.error("set DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test");
+  process.exit(1);
+}
+
+// The application's own pool: jobgraph uses it too, and ctx.tx writes to the application's tables.
+const sql = postgres(url, { max: 10, onnotice: () => undefined });
+await sql`create table if not exists public.example_receipts (job_id uuid primary key, recipient text not null, sent_at timestamptz not null default now())`;
+
+const queue = new Queue({
+  storage: new PostgresStorage({ sql, schema: "jobgraph_example" }),
+  capacity: { cpu: 2 },
+  concurrency: Number(process.env.CONCURRENCY ?? 8),
+  shutdownGraceMs: 20_000,
+});
+queue.on("job:completed", ({ job, runTimeMs }) => console.log(`completed ${job.type} ${job.id} in ${runTimeMs} ms`));
+queue.on("job:failed", ({ job, error }) => console.log(`failed ${job.type} ${job.id}: ${error.message}`));
+queue.on("queue:error", ({ error, context }) => console.error(`queue error (${context}):`, error));
+
+queue.defineHandler("email.send", {
+  payload: z.object({ to: z.string().min(3), subject: z.string().max(200) }).strict(),
+  retry: { maxAttempts: 3 },
+  run: async ({ to }, ctx) => {
+    await sleep(1_000, undefined, { signal: ctx.signal });
+    // Recorded in the transaction that completes the job: a job that runs twice (a lost lease) records once.
+    await attemptSql(ctx)`insert into public.example_receipts (job_id, recipient) values (${ctx.job.id}, ${to})`;
+    return { messageId: `m-${ctx.job.id.slice(0, 8)}` };
+  },
+});
+
+queue.defineHandler("report.build", {
+  payload: z.object({ month: z.string().regex(/^\d{4}-\d{2}$/) }).strict(),
+  resources: { cpu: 1 },
+  run: async ({ month }, ctx) => {
+    await sleep(2_000, undefined, { signal: ctx.signal });
+    return { month, rows: 1_234, inputs: Object.keys(ctx.dependencies).length };
+  },
+});
+
+let stopping: Promise<void> | undefined;
+const stop = (signal: string) => {
+  stopping ??= (async () => {
+    console.log(`${signal}: finishing running jobs, then exiting`);
+    await queue.shutdown();
+    await sql.end({ timeout: 5 }); // our pool: the store leaves a pool it was given open
+    process.exit(0);
+  })();
+};
+process.once("SIGTERM", () => stop("SIGTERM"));
+process.once("SIGINT", () => stop("SIGINT"));
+
+await queue.start(); // migrates the schema under an advisory lock, then claims jobs
+console.log(`worker ${process.pid} running jobs from PostgreSQL`);
