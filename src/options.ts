@@ -115,50 +115,44 @@ export const handlerOptionsSchema = z
 
 const jobId = z.uuid({ message: "must be a job id (UUID)" });
 
-/** Options of one `enqueue` call (and of one node of `enqueueMany`, minus `tx`). */
+/** What a job may override of its handler's defaults, in `enqueue` options and in graph nodes alike. */
+const jobOverrides = {
+  priority: priority.optional(),
+  idempotencyKey: z.string().min(1).max(255).optional(),
+  runAt: z.date().refine((d) => !Number.isNaN(d.getTime()), "must be a valid date").optional(),
+  delayMs: z.number().int().nonnegative().max(2_147_483_647).optional(),
+  maxAttempts: z.number().int().min(1).max(1_000).optional(),
+  backoff: backoffSchema.optional(),
+  timeoutMs: positiveMs.optional(),
+  resources: resourcesSchema.optional(),
+};
+
+/** How a submission treats a live job that already holds an idempotency key, and the caller's transaction. */
+const submissionOptions = {
+  onDuplicate: z.enum(["reject", "return-existing"]).default("reject"),
+  tx: z.unknown().optional(),
+};
+
+/** Options of one `enqueue` call. */
 export const enqueueOptionsSchema = z
-  .object({
-    priority: priority.optional(),
-    dependsOn: z.array(jobId).max(10_000).optional(),
-    idempotencyKey: z.string().min(1).max(255).optional(),
-    runAt: z.date().refine((d) => !Number.isNaN(d.getTime()), "must be a valid date").optional(),
-    delayMs: z.number().int().nonnegative().max(2_147_483_647).optional(),
-    maxAttempts: z.number().int().min(1).max(1_000).optional(),
-    backoff: backoffSchema.optional(),
-    timeoutMs: positiveMs.optional(),
-    resources: resourcesSchema.optional(),
-    onDuplicate: z.enum(["reject", "return-existing"]).default("reject"),
-    tx: z.unknown().optional(),
-  })
+  .object({ ...jobOverrides, ...submissionOptions, dependsOn: z.array(jobId).max(10_000).optional() })
   .strict();
 export type EnqueueOptions = z.input<typeof enqueueOptionsSchema>;
 
 /** One node of `enqueueMany`: a job given a `key` that other nodes' `dependsOn` may name. */
 export const graphNodeSchema = z
   .object({
+    ...jobOverrides,
     key: z.string().min(1).max(200),
     type: z.string().min(1).max(200),
     payload: z.unknown().optional(),
     dependsOn: z.array(z.string().min(1).max(200)).max(10_000).optional(),
-    priority: priority.optional(),
-    idempotencyKey: z.string().min(1).max(255).optional(),
-    runAt: z.date().refine((d) => !Number.isNaN(d.getTime()), "must be a valid date").optional(),
-    delayMs: z.number().int().nonnegative().max(2_147_483_647).optional(),
-    maxAttempts: z.number().int().min(1).max(1_000).optional(),
-    backoff: backoffSchema.optional(),
-    timeoutMs: positiveMs.optional(),
-    resources: resourcesSchema.optional(),
   })
   .strict();
 export type GraphNodeInput = z.input<typeof graphNodeSchema>;
 
 /** Options of one `enqueueMany` call. */
-export const enqueueManyOptionsSchema = z
-  .object({
-    onDuplicate: z.enum(["reject", "return-existing"]).default("reject"),
-    tx: z.unknown().optional(),
-  })
-  .strict();
+export const enqueueManyOptionsSchema = z.object(submissionOptions).strict();
 export type EnqueueManyOptions = z.input<typeof enqueueManyOptionsSchema>;
 
 export const jobTypeSchema = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.:\-/]+$/, "letters, digits and _ . : - / only");
