@@ -222,7 +222,11 @@ export class FaultDb {
   }
 
   /** Enqueues `count` ledger jobs in batches; answers their ids. */
-  async enqueueLedgerJobs(count: number, payload: (i: number) => Record<string, unknown> = () => ({}), options: { maxAttempts?: number } = {}): Promise<string[]> {
+  async enqueueLedgerJobs(
+    count: number,
+    payload: (i: number) => Record<string, unknown> = () => ({}),
+    options: { maxAttempts?: number; timeoutMs?: number; resources?: Record<string, number> } = {},
+  ): Promise<string[]> {
     const ids: string[] = [];
     for (let start = 0; start < count; start += 5_000) {
       const n = Math.min(5_000, count - start);
