@@ -4,6 +4,7 @@ import type { ResolvedQueueOptions } from "../options.js";
 import { release, reserve } from "../resources.js";
 import type { Storage } from "../storage/storage.js";
 import type { JobChange, JobId, Resources } from "../types.js";
+import { withDeadline } from "./deadline.js";
 import { Executor, type ExecutorHost } from "./executor.js";
 
 /** What the worker loop needs from the queue that owns it. */
@@ -158,7 +159,7 @@ export class Scheduler {
     const { options, storage, handlers } = this.deps;
     const slots = options.concurrency - this.executors.size;
     if (slots <= 0 || handlers.size === 0) return;
-    const { claimed, unschedulable } = await storage.claimJobs({
+    const claim = storage.claimJobs({
       workerId: options.workerId,
       types: [...handlers.keys()],
       limit: slots,
@@ -168,6 +169,7 @@ export class Scheduler {
       leaseMs: options.leaseMs,
       now: new Date(options.clock.now()),
     });
+    const { claimed, unschedulable } = await this.withinLease(claim, "claim");
     this.unschedulable = new Set(unschedulable);
     for (const job of claimed) {
       const handler = handlers.get(job.job.type);
@@ -182,6 +184,16 @@ export class Scheduler {
       });
     }
     if (claimed.length > 0 && claimed.length < slots) this.wakeAgain = true;
+  }
+
+  /**
+   * A claim or heartbeat that takes longer than a lease is of no use (its leases would have
+   * expired), and one that never answers would stop this loop for good: give up on it and let
+   * the store replace its connections.
+   */
+  private withinLease<T>(work: Promise<T>, what: string): Promise<T> {
+    const { storage, options } = this.deps;
+    return withDeadline(options.clock, work, options.leaseMs, what, () => storage.resetConnections?.());
   }
 
   private schedulePoll(): void {
@@ -208,7 +220,7 @@ export class Scheduler {
     if (live.length === 0) return;
     const { storage, options, host } = this.deps;
     try {
-      const results = await storage.heartbeat(live.map((e) => e.lease), options.leaseMs, new Date(options.clock.now()));
+      const results = await this.withinLease(storage.heartbeat(live.map((e) => e.lease), options.leaseMs, new Date(options.clock.now())), "heartbeat");
       for (const result of results) {
         const executor = this.executors.get(result.jobId);
         if (result.state === "lost") executor?.abort("lease-lost");

@@ -35,6 +35,12 @@ export interface Storage {
    */
   claimJobs(request: ClaimRequest): Promise<ClaimResult>;
 
+  /**
+   * Optional: drops the store's pooled connections and connects afresh. The worker calls it when a
+   * claim or heartbeat got no answer within a lease (a half-open connection never errors by itself).
+   */
+  resetConnections?(): void;
+
   /** Extends live leases; reports each as alive, lost (settled or rescued elsewhere) or cancel-requested. */
   heartbeat(leases: readonly Lease[], leaseMs: number, now: Date): Promise<readonly HeartbeatResult[]>;
 

@@ -69,7 +69,9 @@ export class PostgresStorage implements Storage {
   readonly schema: string;
   /** The NOTIFY channel of this schema. */
   readonly channel: string;
-  private readonly sql: postgres.Sql;
+  private sql: postgres.Sql;
+  /** Opens a fresh pool like the first one; undefined when the application gave us its own `sql`. */
+  private readonly openPool: (() => postgres.Sql) | undefined;
   private readonly ownsPool: boolean;
   private readonly feed: ChangeFeed;
   private closed = false;
@@ -87,7 +89,8 @@ export class PostgresStorage implements Storage {
     this.channel = `jobgraph_${schema}`;
     this.ownsPool = sql === undefined;
     const poolOptions = { max, onnotice: () => undefined, connection: { application_name: "jobgraph" } };
-    this.sql = sql ?? (connectionString === undefined ? postgres(poolOptions) : postgres(connectionString, poolOptions));
+    this.openPool = sql !== undefined ? undefined : () => (connectionString === undefined ? postgres(poolOptions) : postgres(connectionString, poolOptions));
+    this.sql = sql ?? (this.openPool?.() as postgres.Sql);
     this.feed = new ChangeFeed(this.sql, this.channel, listen, { checkMs: listenerCheckMs, timeoutMs: listenerTimeoutMs }, listenerApplicationName(schema));
   }
 
@@ -101,6 +104,18 @@ export class PostgresStorage implements Storage {
     this.closed = true;
     await this.feed.close();
     if (this.ownsPool) await this.sql.end({ timeout: 5 });
+  }
+
+  /**
+   * Replaces this store's pool with a fresh one and destroys the old one's sockets, failing what
+   * still waits on them. For connections that stopped answering without closing (a half-open
+   * network); a pool the application passed as `sql` is its own to manage and is left alone.
+   */
+  resetConnections(): void {
+    if (this.closed || this.openPool === undefined) return;
+    const stale = this.sql;
+    this.sql = this.openPool();
+    void stale.end({ timeout: 0 }).catch(() => undefined);
   }
 
   async insertJobs(request: InsertRequest): Promise<InsertResult> {

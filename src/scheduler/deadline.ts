@@ -1,0 +1,20 @@
+import type { Clock } from "../clock.js";
+import { StorageError } from "../errors.js";
+
+/**
+ * `work`, or a `StorageError` once it has not answered within `ms`. A store call that never
+ * answers (a half-open connection: the network drops bytes and nothing closes) would otherwise
+ * hang the loop that awaits it for good; `onMissed` lets the store drop such connections.
+ */
+export function withDeadline<T>(clock: Clock, work: Promise<T>, ms: number, what: string, onMissed: () => void): Promise<T> {
+  let timer: { cancel: () => void } | undefined;
+  const missed = new Promise<never>((_, reject) => {
+    timer = clock.setTimer(() => {
+      onMissed();
+      reject(new StorageError(`${what}: no answer from the store within ${ms} ms`));
+    }, ms);
+  });
+  // A late failure of the abandoned call is not news.
+  work.catch(() => undefined);
+  return Promise.race([work, missed]).finally(() => timer?.cancel());
+}
