@@ -1,0 +1,50 @@
+// jobgraph's processing path on its own, with the database's own counters: commits, rows written
+// and NOTIFYs per job. Run under the CPU profiler to see where the worker's time goes:
+//   node --import tsx --cpu-prof --cpu-prof-dir=bench/results bench/profile.ts [jobs] [concurrency]
+//   node bench/top-functions.ts bench/results/<file>.cpuprofile
+import { performance } from "node:perf_hooks";
+import pg from "pg";
+import { JobgraphSystem } from "./lib/systems.ts";
+import { resetSystem, waitAllDone } from "./lib/workloads.ts";
+
+const n = Number(process.argv[2] ?? 10_000);
+const concurrency = Number(process.argv[3] ?? 10);
+// A database of its own, so a profile never disturbs a benchmark run.
+const system = new JobgraphSystem("jobgraph_bench_profile");
+await resetSystem(system);
+await system.openProducer();
+await system.enqueueBulk(Array.from({ length: n }, (_, i) => ({ i })));
+await system.close();
+
+const stats = async () => {
+  const client = new pg.Client({ connectionString: system.url });
+  await client.connect();
+  try {
+    const db = (await client.query("select xact_commit::bigint as commits, tup_inserted::bigint as inserted, tup_updated::bigint as updated, tup_returned::bigint as returned from pg_stat_database where datname = current_database()")).rows[0];
+    const logs = (await client.query("select count(*)::bigint as n from jg.job_logs")).rows[0].n;
+    return { commits: Number(db.commits), inserted: Number(db.inserted), updated: Number(db.updated), logs: Number(logs) };
+  } finally {
+    await client.end();
+  }
+};
+// pg_stat_database is updated by each backend when it goes idle; give it a moment.
+await new Promise((r) => setTimeout(r, 1_000));
+const before = await stats();
+let handled = 0;
+let first = 0;
+await system.startWorker(concurrency, () => {
+  if (handled++ === 0) first = performance.now();
+});
+const end = await waitAllDone(system, () => handled, n, 300_000);
+await system.stopWorker();
+await new Promise((r) => setTimeout(r, 1_500));
+const after = await stats();
+const per = (k: keyof typeof before) => ((after[k] - before[k]) / n).toFixed(2);
+console.log(
+  JSON.stringify({
+    jobs: n,
+    concurrency,
+    jobsPerSecond: Math.round((n / (end - first)) * 1000),
+    perJob: { commits: per("commits"), rowsInserted: per("inserted"), rowsUpdated: per("updated"), statusLogRows: per("logs") },
+  }),
+);
