@@ -253,7 +253,10 @@ export class FaultDb {
   /** Waits until `n` jobs have `status`; answers how long it took. */
   async waitForStatus(status: string, n: number, timeoutMs: number): Promise<number> {
     const started = Date.now();
-    await waitUntil(async () => ((await this.count(status)) >= n ? true : undefined), `${n} ${status} jobs (have ${JSON.stringify(await this.statusCounts())})`, timeoutMs, 100);
+    // A failed read (the server restarting under the test) is just another poll.
+    await waitUntil(async () => ((await this.count(status).catch(() => -1)) >= n ? true : undefined), `${n} ${status} jobs`, timeoutMs, 100).catch(async (error: unknown) => {
+      throw new Error(`${(error as Error).message} (have ${JSON.stringify(await this.statusCounts().catch(() => "?"))})`);
+    });
     return Date.now() - started;
   }
 
