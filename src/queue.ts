@@ -196,6 +196,9 @@ export class Queue {
       set.add(waiter);
       this.waiters.set(jobId, set);
     });
+    // The timeout may reject this while the first check is still in flight, before anyone awaits it:
+    // that must not count as an unhandled rejection (which ends the process). It is awaited below.
+    settled.catch(() => undefined);
     const check = async () => {
       const job = await this.storage.getJob(jobId);
       if (job === undefined) waiter?.reject(new JobNotFoundError(jobId));
