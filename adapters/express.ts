@@ -6,7 +6,7 @@ import type { Queue } from "../src/index.js";
 import { checkAuthorization, checkOrigin, type Authorize, type AuthorizeAction } from "./authorize.js";
 import { createRouteContext, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
 import { refusePrototypeKeys } from "./json-body.js";
-import { frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
+import { failure, frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
 import { MAX_CLIENT_MESSAGE_BYTES, StatusStream, type StatusStreamOptions } from "./status-stream.js";
 
 export type { Authorize, AuthorizeAction, ErrorBody, JobgraphHttpOptions, Refusal, StatusStreamOptions } from "./http.js";
@@ -51,6 +51,8 @@ export function jobgraphRouter(queue: Queue, options: JobgraphRouterOptions = {}
   // Body parser errors (malformed JSON, too large) and anything unexpected: never Express's HTML page.
   router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(error);
+    // A path that does not percent-decode ("/jobs/%zz") fails in the router, before any body is read.
+    if (error instanceof URIError) return send(res, failure(400, "BAD_REQUEST", "the request URL is malformed"));
     const status = (error as { status?: unknown }).status;
     const known = frameworkFailure(typeof status === "number" ? status : undefined, context.bodyLimitBytes);
     if (known === undefined) context.onError(error);
