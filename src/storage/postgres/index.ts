@@ -8,7 +8,8 @@ import type {
   InsertResult, JobCounts, Lease, ListPage, ListQuery, Outcome, RetryResult, SettleResult, Settlement, Storage, Unsubscribe,
 } from "../storage.js";
 import { PostgresAttemptTransaction, type AttemptSql } from "./attempt.js";
-import { claimIn, insertIn, InsertRace, settleIn, type Published } from "./writes.js";
+import { claimIn, claimSimple, insertIn, insertSimple, InsertRace, settleIn, settleSimply, settlesSimply, type Published } from "./writes.js";
+import { runPipelined } from "./pipelined.js";
 import { cancelIn, retryIn } from "./graph-writes.js";
 import { ChangeFeed, listenerApplicationName } from "./listener.js";
 import { retryTransient } from "./transient.js";
@@ -125,6 +126,13 @@ export class PostgresStorage implements Storage {
     if (tx !== undefined && !isTransaction(tx)) {
       throw new ValidationError("tx must be a postgres.js transaction: the sql that sql.begin passes to its callback");
     }
+    if (tx === undefined) {
+      const simple = await this.guard(() => retryTransient(() => insertSimple(this.sql, this.schema, this.channel, request)));
+      if (simple !== undefined) {
+        this.publish(simple.changes);
+        return simple.value;
+      }
+    }
     // A concurrent insert can take an idempotency key between our check and our insert; the
     // insert then skips that row, rolls back and plans again, now seeing the holder.
     for (let round = 1; ; round++) {
@@ -147,8 +155,10 @@ export class PostgresStorage implements Storage {
   async claimJobs(request: ClaimRequest): Promise<ClaimResult> {
     this.assertOpen();
     if (request.limit <= 0 || request.types.length === 0) return { claimed: [], unschedulable: [] };
-    const done = await this.guard(() =>
-      this.transaction((t) => claimIn(t, this.schema, this.channel, request, candidatesPerLevel(request.limit))),
+    const done = await this.guard(
+      async () =>
+        (await retryTransient(() => claimSimple(this.sql, this.schema, this.channel, request))) ??
+        this.transaction((t) => claimIn(t, this.schema, this.channel, request, candidatesPerLevel(request.limit))),
     );
     this.publish(done.changes);
     return done.value;
@@ -171,7 +181,11 @@ export class PostgresStorage implements Storage {
   async settle(settlements: readonly Settlement[], _now?: Date): Promise<readonly SettleResult[]> {
     this.assertOpen();
     if (settlements.length === 0) return [];
-    const done = await this.guard(() => this.transaction((t) => settleIn(t, this.schema, this.channel, settlements)));
+    const done = await this.guard(() =>
+      settlesSimply(settlements)
+        ? retryTransient(() => runPipelined(this.sql, (t) => settleSimply(t, this.schema, this.channel, settlements)))
+        : this.transaction((t) => settleIn(t, this.schema, this.channel, settlements)),
+    );
     this.publish(done.changes);
     return done.value;
   }

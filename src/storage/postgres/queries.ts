@@ -165,6 +165,31 @@ export const insertJobRows = (sql: Db, schema: string, rows: readonly JobInsertR
   on conflict (idempotency_key) where status in ('blocked', 'pending', 'running') do nothing
   returning id::text as id`;
 
+/**
+ * Inserts jobs without dependencies as pending, writes their 'pending' log entries and notifies,
+ * in one statement. A live idempotency key taken meanwhile skips its row (the caller then plans
+ * the insert under locks); an existing id fails the statement. Returns the inserted rows.
+ */
+export const insertRunnableJobs = (sql: Db, schema: string, channel: string, rows: readonly JobInsertRow[]) => sql<JobRow[]>`
+  with inserted as (
+    insert into ${sql(schema)}.jobs as j (id, type, status, priority, payload, max_attempts, backoff, idempotency_key,
+      resources, timeout_ms, run_at)
+    select r.id, r.type, 'pending', r.priority, coalesce(e.doc->'payload', 'null'::jsonb), r.max_attempts, e.doc->'backoff',
+      r.idempotency_key, e.doc->'resources', r.timeout_ms, r.run_at
+    from jsonb_array_elements(${sql.json(rows as unknown as JsonDoc)}) with ordinality as e(doc, ord)
+    cross join lateral jsonb_to_record(e.doc) as r(id uuid, type text, priority smallint, max_attempts int,
+      idempotency_key text, timeout_ms int, run_at timestamptz)
+    order by e.ord
+    on conflict (idempotency_key) where status in ('blocked', 'pending', 'running') do nothing
+    returning j.id::text as id, j.seq::text as seq, j.type, j.status, j.priority, j.payload, j.result, j.error, j.attempt,
+      j.max_attempts, j.backoff, j.idempotency_key, j.resources, j.timeout_ms, j.run_at, j.created_at, j.updated_at,
+      j.started_at, j.finished_at, j.lease_token::text as lease_token, j.lease_expires_at, j.cancel_requested,
+      array[]::text[] as depends_on
+  ),
+  changed as (select i.seq::bigint as ord, i.id, i.type, i.status, i.attempt, '{"from":null}'::jsonb as data from inserted i),
+  ${loggedAndNotified(sql, schema, channel)}
+  select i.*, (select n from notified) as notified from inserted i`;
+
 /** One edge of the graph; `position` keeps `dependsOn` in its given order. */
 export interface EdgeRow {
   readonly job_id: string;
@@ -221,9 +246,15 @@ export interface CandidateRow {
   readonly db_now: Date;
 }
 
+/**
+ * text[]: named, because postgres.js infers an array's type from types it loads on a
+ * connection's first query, and a claim can be that first query.
+ */
+const TEXT_ARRAY_OID = 1009;
+
 const candidatesAt = (sql: Db, schema: string, priority: number, types: readonly string[], perLevel: number) => sql`
   select j.id, j.priority, j.run_at, j.seq, j.resources from ${sql(schema)}.jobs j
-  where j.status = 'pending' and j.priority = ${priority} and j.run_at <= now() and j.type = any(${sql.array([...types])}::text[])
+  where j.status = 'pending' and j.priority = ${priority} and j.run_at <= now() and j.type = any(${sql.array([...types], TEXT_ARRAY_OID)}::text[])
   order by j.run_at, j.seq
   limit ${perLevel}
   for update skip locked`;
@@ -249,6 +280,54 @@ export const leaseJobs = (sql: Db, schema: string, ids: readonly string[], worke
     worker_id = ${workerId}, cancel_requested = false
   where j.id in ${uuidList(sql, ids)} and j.status = 'pending'
   returning ${jobColumns(sql, schema)}`;
+
+/** Whether a jobs row needs any resource (a positive amount of some unit); `c` is its alias. */
+const needsResources = (sql: Db) => sql`jsonb_path_exists(c.resources, '$.* ? (@ > 0)')`;
+
+/** A candidate's level after the starvation guard, on the database clock (mirrors `effectivePriority`). */
+const effectiveLevel = (sql: Db, starvationMs: number) => sql`
+  case when ${starvationMs}::float8 <= 0 or c.run_at >= now() then c.priority::int
+       else greatest(0, c.priority - floor(extract(epoch from now() - c.run_at) * 1000 / ${starvationMs}::float8)::int) end`;
+
+/** What `claimRunnable` reports: leased rows, and whether the candidates needed no admission in JS. */
+export type ClaimRow = { readonly simple: boolean; readonly db_now: Date } & ({ readonly id: null } | JobRow);
+
+/**
+ * The whole claim in one statement when no candidate needs resources: lock the oldest `limit`
+ * runnable jobs of each level, take the best `limit` by effective priority, lease them, write
+ * their 'running' log entries and notify. When some candidate needs resources it leases nothing
+ * and answers `simple: false` (its locks end with the statement); the caller then admits in JS.
+ */
+export const claimRunnable = (
+  sql: Db,
+  schema: string,
+  channel: string,
+  claim: { types: readonly string[]; limit: number; workerId: string; leaseMs: number; starvationMs: number },
+) => sql<ClaimRow[]>`
+  with p0 as materialized (${candidatesAt(sql, schema, 0, claim.types, claim.limit)}),
+       p1 as materialized (${candidatesAt(sql, schema, 1, claim.types, claim.limit)}),
+       p2 as materialized (${candidatesAt(sql, schema, 2, claim.types, claim.limit)}),
+       p3 as materialized (${candidatesAt(sql, schema, 3, claim.types, claim.limit)}),
+  cand as (select * from p0 union all select * from p1 union all select * from p2 union all select * from p3),
+  gate as (select not exists (select 1 from cand c where ${needsResources(sql)}) as simple),
+  chosen as (
+    select c.id from cand c, gate g where g.simple
+    order by ${effectiveLevel(sql, claim.starvationMs)}, c.run_at, c.seq
+    limit ${claim.limit}
+  ),
+  leased as (
+    update ${sql(schema)}.jobs j set
+      status = 'running', attempt = j.attempt + 1, started_at = now(), updated_at = now(),
+      lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => ${claim.leaseMs}::float8 / 1000),
+      worker_id = ${claim.workerId}, cancel_requested = false
+    from chosen c
+    where j.id = c.id and j.status = 'pending'
+    returning ${jobColumns(sql, schema)}
+  ),
+  changed as (select l.seq::bigint as ord, l.id, l.type, l.status, l.attempt, '{"from":"pending"}'::jsonb as data from leased l),
+  ${loggedAndNotified(sql, schema, channel)}
+  select g.simple, (select n from notified) as notified, now() as db_now, l.*
+  from gate g left join leased l on true`;
 
 // ---- leases ----------------------------------------------------------------------------------
 
@@ -297,8 +376,8 @@ export const lockAffected = (sql: Db, schema: string, affected: AffectedJobs) =>
     select * from ${uuidList(sql, affected.named)} n
   )
   select j.id from ${sql(schema)}.jobs j
-  where j.id in (select id from targets)
-    and (j.status in ('blocked', 'pending') or j.id in ${uuidList(sql, affected.named)})
+  where j.id = any(array(select id from targets))
+    and (j.status in ('blocked', 'pending') or j.id = any(array${uuidList(sql, affected.named)}))
   order by j.id
   for no key update`;
 
@@ -336,6 +415,59 @@ export const settleLeases = (sql: Db, schema: string, settlements: readonly Sett
   from s
   where j.id = s.id and j.lease_token = s.token and j.status = 'running'
   returning ${jobColumns(sql, schema)}, s.ord`;
+
+/**
+ * Stores outcomes that cascade nothing (completed, retry, interrupted), each a CAS on (id, lease
+ * token, running); unblocks the dependents of the completed ones; writes every status log entry
+ * and notifies, all in one statement. Run it after `lockAffected` in the same transaction: its
+ * snapshot must be taken after that lock waited out inserts adding edges to these jobs. Returns
+ * the settled rows (`kind` = the outcome, with `ord`) and the unblocked ones (`kind` = 'unblocked').
+ */
+export const settleAndUnblock = (sql: Db, schema: string, channel: string, settlements: readonly SettlementRow[]) =>
+  sql<(JobRow & { ord: number | null; kind: SettlementRow["kind"] | "unblocked" })[]>`
+  with s as (
+    select r.ord, r.id, r.token, r.kind, e.doc->'result' as result, e.doc->'error' as error, r.run_at
+    from jsonb_array_elements(${sql.json(settlements as unknown as JsonDoc)}) as e(doc)
+    cross join lateral jsonb_to_record(e.doc) as r(ord int, id uuid, token uuid, kind text, run_at timestamptz)
+  ),
+  settled as (
+    update ${sql(schema)}.jobs j set
+      status = case s.kind when 'completed' then 'completed' else 'pending' end,
+      result = case when s.kind = 'completed' then coalesce(s.result, 'null'::jsonb) else j.result end,
+      error = case when s.kind = 'retry' then s.error else j.error end,
+      attempt = case when s.kind = 'interrupted' then greatest(j.attempt - 1, 0) else j.attempt end,
+      run_at = case when s.kind = 'retry' then s.run_at else j.run_at end,
+      finished_at = case when s.kind = 'completed' then now() else j.finished_at end,
+      lease_token = null, lease_expires_at = null, worker_id = null, cancel_requested = false, updated_at = now()
+    from s
+    where j.id = s.id and j.lease_token = s.token and j.status = 'running' and s.kind in ('completed', 'retry', 'interrupted')
+    returning ${jobColumns(sql, schema)}, s.ord, s.kind,
+      case when s.kind = 'retry' then jsonb_build_object('from', 'running', 'error', s.error) else '{"from":"running"}'::jsonb end as data
+  ),
+  counts as (
+    select d.job_id, count(*)::int as n from ${sql(schema)}.job_dependencies d
+    join settled t on d.depends_on_id = t.id::uuid and t.status = 'completed'
+    group by d.job_id
+  ),
+  unblocked as (
+    update ${sql(schema)}.jobs j set
+      pending_dependencies = greatest(j.pending_dependencies - c.n, 0),
+      status = case when j.pending_dependencies - c.n <= 0 then 'pending' else 'blocked' end,
+      run_at = case when j.pending_dependencies - c.n <= 0 then greatest(j.run_at, now()) else j.run_at end,
+      updated_at = case when j.pending_dependencies - c.n <= 0 then now() else j.updated_at end
+    from counts c
+    where j.id = c.job_id and j.status = 'blocked'
+    returning ${jobColumns(sql, schema)}, null::int as ord, 'unblocked'::text as kind, '{"from":"blocked"}'::jsonb as data
+  ),
+  changed as (
+    select t.ord::bigint as ord, t.id, t.type, t.status, t.attempt, t.data from settled t
+    union all
+    select ${settlements.length} + row_number() over (order by u.seq::bigint), u.id, u.type, u.status, u.attempt, u.data
+    from unblocked u where u.status = 'pending'
+  ),
+  ${loggedAndNotified(sql, schema, channel)}
+  select x.*, (select n from notified) as notified
+  from (select * from settled union all select * from unblocked) x`;
 
 // ---- graph -----------------------------------------------------------------------------------
 
@@ -490,6 +622,33 @@ export const reattributeCancellations = (sql: Db, schema: string, rows: readonly
   where j.id = (e.doc->>'id')::uuid and j.status = 'cancelled'`;
 
 // ---- logs and notifications ------------------------------------------------------------------
+/** Notification tuples longer than this travel without their type name (the id is what matters). */
+const MAX_TUPLE_BYTES = 1000;
+/** Tuples per notification are cut at this running size, so a payload stays below PostgreSQL's 8000 bytes. */
+const CHUNK_BYTES = 6500;
+
+/**
+ * Two CTEs over a CTE `changed(ord, id, type, status, attempt, data)` of one statement's status
+ * changes: `logged` writes their status log entries in `ord` order, `notified` sends them as
+ * few notifications as fit (JSON arrays of `[id, type, status, attempt]`). Both commit or roll
+ * back with the statement's transaction. `notified` must be read by the statement to run.
+ */
+const loggedAndNotified = (sql: Db, schema: string, channel: string) => sql`
+  logged as (
+    insert into ${sql(schema)}.job_logs (job_id, at, attempt, kind, message, data)
+    select x.id::uuid, now(), x.attempt, 'status', x.status, x.data from changed x order by x.ord
+    returning 1
+  ),
+  tuples as (
+    select x.ord, case when octet_length(t.full) > ${MAX_TUPLE_BYTES} then json_build_array(x.id, '', x.status, x.attempt)::text else t.full end as t
+    from changed x cross join lateral (select json_build_array(x.id, x.type, x.status, x.attempt)::text as full) t
+  ),
+  chunks as (select t.ord, t.t, (sum(octet_length(t.t) + 1) over (order by t.ord)) / ${CHUNK_BYTES} as chunk from tuples t),
+  notified as (
+    select count(pg_notify(${channel}, p.payload)) as n
+    from (select '[' || string_agg(c.t, ',' order by c.ord) || ']' as payload from chunks c group by c.chunk) p
+  )`;
+
 
 /** One status log entry as the statement reads it. */
 export interface StatusLogRow {
@@ -551,3 +710,11 @@ export const selectLogs = (sql: Db, schema: string, jobId: string) =>
 /** For EXPLAIN in tests and diagnostics: the plan of one claim-candidate scan. */
 export const explainClaimCandidates = (sql: Db, schema: string, types: readonly string[], perLevel: number) => sql<{ "QUERY PLAN": string }[]>`
   explain ${candidatesAt(sql, schema, 2, types, perLevel)}`;
+
+// ---- transactions ----------------------------------------------------------------------------
+
+/** Opens a transaction on a reserved connection (for statements sent together with it). */
+export const begin = (sql: Db) => sql`begin`;
+
+/** Ends it; after a failed statement PostgreSQL answers ROLLBACK instead. */
+export const commit = (sql: Db) => sql`commit`;

@@ -1,14 +1,15 @@
 import { assertNever } from "../../assert-never.js";
 import { DuplicateJobError, UnknownDependencyError, ValidationError } from "../../errors.js";
-import { admitJobs } from "../../resources.js";
+import { admitJobs, effectivePriority } from "../../resources.js";
 import { LIVE_STATUSES, PRIORITIES } from "../../types.js";
 import type { ErrorInfo, JobId, JobStatus } from "../../types.js";
-import type { ClaimRequest, ClaimResult, InsertRequest, InsertResult, InsertedJob, SettleResult, Settlement } from "../storage.js";
+import type { ClaimRequest, ClaimResult, InsertRequest, InsertResult, InsertedJob, Outcome, SettleResult, Settlement } from "../storage.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import * as q from "./queries.js";
 import type { Db } from "./queries.js";
 import { dependencyError } from "./revival.js";
-import { priorityOf, toJobRecord, toLease } from "./rows.js";
+import type { Pipeline } from "./pipelined.js";
+import { priorityOf, toJobRecord, toLease, type JobRow, type StoredChange } from "./rows.js";
 
 export type { Published } from "./change-set.js";
 
@@ -17,6 +18,39 @@ export class InsertRace extends Error {}
 
 const LIVE: ReadonlySet<JobStatus> = new Set(LIVE_STATUSES);
 const BROKEN: ReadonlySet<JobStatus> = new Set(["failed", "cancelled"]);
+
+/**
+ * A batch of jobs without dependencies, inserted as one statement: no stored job can affect their
+ * status. Answers undefined when the insert needs planning under locks instead: a live idempotency
+ * key (or several keys in one batch, which must not half-succeed), or an id that already exists.
+ */
+export async function insertSimple(sql: Db, schema: string, channel: string, request: InsertRequest): Promise<Done<InsertResult> | undefined> {
+  const { jobs } = request;
+  const keyed = jobs.filter((job) => job.idempotencyKey !== undefined).length;
+  if (jobs.some((job) => job.dependsOn.length > 0) || (keyed > 0 && jobs.length > 1)) return undefined;
+  if (new Set(jobs.map((job) => job.id)).size !== jobs.length || !jobs.every((job) => isUuid(job.id))) return undefined;
+  const rows = jobs.map((node): q.JobInsertRow => ({
+    id: node.id, type: node.type, status: "pending", priority: PRIORITIES.indexOf(node.priority), payload: node.payload,
+    max_attempts: node.maxAttempts, backoff: node.backoff, idempotency_key: node.idempotencyKey ?? null, resources: node.resources,
+    timeout_ms: node.timeoutMs ?? null, run_at: node.runAt.toISOString(), pending_dependencies: 0, error: null, cancel_cause: null,
+  }));
+  let inserted: JobRow[];
+  try {
+    inserted = await q.insertRunnableJobs(sql, schema, channel, rows);
+  } catch (err) {
+    // An id that exists already: the planned insert reports it properly.
+    if ((err as { code?: unknown }).code === "23505") return undefined;
+    throw err;
+  }
+  if (inserted.length !== jobs.length) return undefined;
+  const byId = new Map(inserted.map((row) => [row.id, row]));
+  const records = jobs.map((job): InsertedJob => {
+    const row = byId.get(job.id.toLowerCase());
+    if (row === undefined) throw new Error(`job ${job.id} vanished during its insert`);
+    return { type: "inserted", job: toJobRecord(row) };
+  });
+  return { value: { jobs: records }, changes: inserted.map((row) => ({ id: row.id, type: row.type, status: row.status, attempt: row.attempt })) };
+}
 
 /** Inserts a batch inside `sql` (a transaction or savepoint): plan under locks, then a few set-based statements. */
 export async function insertIn(sql: Db, schema: string, channel: string, request: InsertRequest): Promise<Done<InsertResult>> {
@@ -100,6 +134,28 @@ export async function insertIn(sql: Db, schema: string, channel: string, request
   };
 }
 
+/**
+ * The claim as one statement, for candidates that need no resources (admission is then plain
+ * effective-priority order). Answers undefined when some candidate needs resources: the caller
+ * then claims with `claimIn`, which admits in JS.
+ */
+export async function claimSimple(sql: Db, schema: string, channel: string, request: ClaimRequest): Promise<Done<ClaimResult> | undefined> {
+  const rows = await q.claimRunnable(sql, schema, channel, {
+    types: request.types, limit: request.limit, workerId: request.workerId, leaseMs: request.leaseMs, starvationMs: request.starvationMs,
+  });
+  if (rows[0]?.simple !== true) return undefined;
+  const leased = rows.filter((row): row is q.ClaimRow & JobRow => row.id !== null);
+  const rank = (row: JobRow & { db_now: Date }) => effectivePriority(priorityOf(row.priority), row.run_at, row.db_now, request.starvationMs);
+  const ordered = leased
+    .map((row) => ({ row, level: rank(row) }))
+    .sort((a, b) => a.level - b.level || a.row.run_at.getTime() - b.row.run_at.getTime() || Number(a.row.seq) - Number(b.row.seq))
+    .map(({ row }) => row);
+  return {
+    value: { claimed: ordered.map((row) => ({ job: toJobRecord(row), lease: toLease(row) })), unschedulable: [] },
+    changes: ordered.map((row) => ({ id: row.id, type: row.type, status: row.status, attempt: row.attempt })),
+  };
+}
+
 /** Locks candidates, lets `admitJobs` choose on the database clock, and leases the chosen ones. */
 export async function claimIn(sql: Db, schema: string, channel: string, request: ClaimRequest, perLevel: number): Promise<Done<ClaimResult>> {
   const candidates = await q.lockClaimCandidates(sql, schema, request.types, perLevel);
@@ -121,26 +177,60 @@ export async function claimIn(sql: Db, schema: string, channel: string, request:
   return { value: { claimed, unschedulable: admission.unschedulable }, changes: await changes.record(sql, schema, channel) };
 }
 
+/** Outcomes that cancel no dependents: such a batch settles in one statement after its locks. */
+const SIMPLE_OUTCOMES: ReadonlySet<Outcome["type"]> = new Set(["completed", "retry", "interrupted"]);
+
+/** Whether every outcome of the batch is one that `settleSimply` stores. */
+export function settlesSimply(settlements: readonly Settlement[]): boolean {
+  return settlements.every(({ outcome }) => SIMPLE_OUTCOMES.has(outcome.type));
+}
+
+/**
+ * A batch of outcomes that cancel nothing, as two statements to run in order in one transaction:
+ * lock what it may change in id order, then settle, unblock, log and notify in one statement.
+ */
+export function settleSimply(sql: Db, schema: string, channel: string, settlements: readonly Settlement[]): Pipeline<Done<SettleResult[]>> {
+  const rows = settlementRows(settlements);
+  const lock = q.lockAffected(sql, schema, {
+    named: rows.map((row) => row.id),
+    unblocking: rows.filter((row) => row.kind === "completed").map((row) => row.id),
+    cascading: [],
+  });
+  const settle = q.settleAndUnblock(sql, schema, channel, rows);
+  return {
+    statements: [lock, settle] as unknown as Pipeline<Done<SettleResult[]>>["statements"],
+    finish: (results) => {
+      const changed = (results[1] ?? []) as unknown as Awaited<ReturnType<typeof q.settleAndUnblock>>;
+      const settled = changed.filter((row) => row.kind !== "unblocked");
+      const unblocked = bySeq(changed.filter((row) => row.kind === "unblocked" && row.status === "pending"));
+      const changes: StoredChange[] = [...settled, ...unblocked].map((row) => ({ id: row.id, type: row.type, status: row.status, attempt: row.attempt }));
+      const ordOf = new Map(settled.filter((row) => row.status === "completed").map((row) => [row.id, row.ord ?? -1]));
+      const unblockedBy = new Map<number, JobId[]>();
+      for (const row of unblocked) {
+        // Credited to the last completion in the batch that it waited for, as if settled one by one.
+        const ord = Math.max(...row.depends_on.map((id) => ordOf.get(id) ?? -1));
+        unblockedBy.set(ord, [...(unblockedBy.get(ord) ?? []), row.id]);
+      }
+      const byOrd = new Map(settled.map((row) => [row.ord, row]));
+      const value = settlements.map(({ lease }, ord): SettleResult => {
+        const row = byOrd.get(ord);
+        if (row === undefined) return { type: "lost", jobId: lease.jobId };
+        return { type: "settled", job: toJobRecord(row), unblocked: unblockedBy.get(ord) ?? [], cancelled: [] };
+      });
+      return { value, changes };
+    },
+  };
+}
+
 /** Stores outcomes (CAS on the lease), then unblocks and cascades, each a statement for the whole batch. */
 export async function settleIn(sql: Db, schema: string, channel: string, settlements: readonly Settlement[]): Promise<Done<SettleResult[]>> {
-  const rows = settlements.map(({ lease, outcome }, ord): q.SettlementRow => {
-    const base = { ord, id: lease.jobId, token: lease.token, kind: outcome.type };
-    switch (outcome.type) {
-      case "completed":
-        return { ...base, result: outcome.result ?? null };
-      case "retry":
-        return { ...base, error: outcome.error, run_at: outcome.runAt.toISOString() };
-      case "failed":
-      case "cancelled":
-        return { ...base, error: outcome.error };
-      case "interrupted":
-        return base;
-      default:
-        return assertNever(outcome);
-    }
-  });
-  // A malformed id or token cannot hold a lease; leaving it out keeps the uuid casts from failing the batch.
-  const wellFormed = rows.filter((row) => isUuid(row.id) && isUuid(row.token));
+  if (settlesSimply(settlements)) {
+    const { statements, finish } = settleSimply(sql, schema, channel, settlements);
+    const results = [];
+    for (const statement of statements) results.push(await statement);
+    return finish(results);
+  }
+  const wellFormed = settlementRows(settlements);
   await q.lockAffected(sql, schema, {
     named: wellFormed.map((row) => row.id),
     unblocking: wellFormed.filter((row) => row.kind === "completed").map((row) => row.id),
@@ -184,6 +274,28 @@ export async function settleIn(sql: Db, schema: string, channel: string, settlem
     return { type: "settled", job: toJobRecord(row), unblocked: unblockedBy.get(ord) ?? [], cancelled: cancelledBy.get(row.id) ?? [] };
   });
   return { value, changes: published };
+}
+
+/** The batch as the settle statements read it; a malformed id or token cannot hold a lease and is left out. */
+function settlementRows(settlements: readonly Settlement[]): q.SettlementRow[] {
+  const rows = settlements.map(({ lease, outcome }, ord): q.SettlementRow => {
+    const base = { ord, id: lease.jobId, token: lease.token, kind: outcome.type };
+    switch (outcome.type) {
+      case "completed":
+        return { ...base, result: outcome.result ?? null };
+      case "retry":
+        return { ...base, error: outcome.error, run_at: outcome.runAt.toISOString() };
+      case "failed":
+      case "cancelled":
+        return { ...base, error: outcome.error };
+      case "interrupted":
+        return base;
+      default:
+        return assertNever(outcome);
+    }
+  });
+  // Leaving malformed ones out keeps the uuid casts from failing the batch.
+  return rows.filter((row) => isUuid(row.id) && isUuid(row.token));
 }
 
 /** Rows in insertion order, so results and logs do not depend on the plan. */
