@@ -38,6 +38,9 @@ export class Executor {
   readonly jobId: JobId;
   readonly lease: Lease;
   readonly done: Promise<void>;
+  /** Resolves once the handler has returned (or never ran), before its outcome is stored. */
+  readonly returned: Promise<void>;
+  private markReturned: () => void = () => undefined;
   private readonly controller = new AbortController();
   private abortCause: AbortCause | undefined;
   /** Set once an outcome was stored or given up on; later outcomes are discarded. */
@@ -56,6 +59,7 @@ export class Executor {
     this.jobId = claimed.job.id;
     this.lease = claimed.lease;
     this.startedAt = host.clock.now();
+    this.returned = new Promise((resolve) => (this.markReturned = resolve));
     this.done = this.run();
   }
 
@@ -115,6 +119,7 @@ export class Executor {
     } finally {
       this.handlerReturned = true;
       for (const timer of this.timers) timer.cancel();
+      this.markReturned();
     }
     this.settleOnce(outcome);
     await this.settling;

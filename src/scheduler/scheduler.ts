@@ -21,7 +21,10 @@ export interface SchedulerDeps {
  * with one heartbeat per interval for all of them, and on stop releases what is left.
  */
 export class Scheduler {
+  /** Attempts until their outcome is stored (heartbeats, cancels and shutdown reach them here). */
   private readonly executors = new Map<JobId, Executor>();
+  /** Attempts whose handler has not returned: what occupies a slot. */
+  private handlersRunning = 0;
   private free: Resources;
   private running = false;
   /** Set once `stop` has finished: nothing of this loop may schedule a timer any more. */
@@ -40,7 +43,7 @@ export class Scheduler {
 
   /** Attempts whose handler has not returned yet. */
   get activeCount(): number {
-    return this.executors.size;
+    return this.handlersRunning;
   }
 
   /** Resources reserved by attempts whose handler has not returned. */
@@ -157,7 +160,7 @@ export class Scheduler {
 
   private async claimOnce(): Promise<void> {
     const { options, storage, handlers } = this.deps;
-    const slots = options.concurrency - this.executors.size;
+    const slots = options.concurrency - this.handlersRunning;
     if (slots <= 0 || handlers.size === 0) return;
     const claim = storage.claimJobs({
       workerId: options.workerId,
@@ -177,10 +180,16 @@ export class Scheduler {
       this.free = reserve(this.free, job.job.resources);
       const executor = new Executor(job, handler, this.deps.host);
       this.executors.set(job.job.id, executor);
-      void executor.done.finally(() => {
-        this.executors.delete(job.job.id);
+      this.handlersRunning += 1;
+      // The slot and the resources are free once the handler returns; storing the outcome is
+      // batched with others and need not hold them, so the next claim overlaps the settle.
+      void executor.returned.then(() => {
+        this.handlersRunning -= 1;
         this.free = release(this.free, job.job.resources);
         this.wake();
+      });
+      void executor.done.finally(() => {
+        this.executors.delete(job.job.id);
       });
     }
     if (claimed.length > 0 && claimed.length < slots) this.wakeAgain = true;
