@@ -31,7 +31,7 @@ export interface SoakReport {
   readonly tables: { readonly half: TableSizes; readonly end: TableSizes };
 }
 
-type TableSizes = Record<string, { rows: number; bytes: number }>;
+type TableSizes = Record<string, { rows: number; bytes: number; deadRows: number; autovacuums: number }>;
 
 function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -51,14 +51,16 @@ function slope(points: readonly (readonly [number, number])[]): number {
 
 async function tableSizes(db: FaultDb): Promise<TableSizes> {
   const { sql, schema } = db;
-  const rows = await sql<{ name: string; rows: number; bytes: number }[]>`
+  const rows = await sql<{ name: string; rows: number; bytes: number; dead_rows: number; autovacuums: number }[]>`
     select c.relname as name, (select count(*) from ${sql(schema)}.jobs)::int * (c.relname = 'jobs')::int
       + (select count(*) from ${sql(schema)}.job_logs)::int * (c.relname = 'job_logs')::int
       + (select count(*) from ${sql(schema)}.job_dependencies)::int * (c.relname = 'job_dependencies')::int as rows,
-      pg_total_relation_size(c.oid)::bigint::float8 as bytes
+      pg_total_relation_size(c.oid)::bigint::float8 as bytes,
+      coalesce(s.n_dead_tup, 0)::int as dead_rows, coalesce(s.autovacuum_count, 0)::int as autovacuums
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    left join pg_stat_user_tables s on s.relid = c.oid
     where n.nspname = ${schema} and c.relname in ('jobs', 'job_logs', 'job_dependencies')`;
-  return Object.fromEntries(rows.map((r) => [r.name, { rows: r.rows, bytes: r.bytes }]));
+  return Object.fromEntries(rows.map((r) => [r.name, { rows: r.rows, bytes: r.bytes, deadRows: r.dead_rows, autovacuums: r.autovacuums }]));
 }
 
 /** Runs the soak in a fresh schema and drops it afterwards. */
