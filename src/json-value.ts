@@ -24,6 +24,8 @@ export function toJsonValue(value: unknown, what: string, maxBytes = Number.POSI
 function assertJson(value: unknown, path: string, seen: Set<object>): void {
   switch (typeof value) {
     case "string":
+      if (!storableText(value)) reject(path, UNSTORABLE);
+      return;
     case "boolean":
     case "undefined":
       return;
@@ -49,9 +51,21 @@ function assertJson(value: unknown, path: string, seen: Set<object>): void {
       assertJson(item, `${path}[${i}]`, seen);
     });
   } else {
-    for (const [key, item] of Object.entries(object)) assertJson(item, `${path}.${key}`, seen);
+    for (const [key, item] of Object.entries(object)) {
+      if (!storableText(key)) reject(`${path}.${JSON.stringify(key).slice(1, -1)}`, `(a key) ${UNSTORABLE}`);
+      assertJson(item, `${path}.${key}`, seen);
+    }
   }
   seen.delete(object);
+}
+
+/** PostgreSQL's text and jsonb hold neither U+0000 nor half a surrogate pair: refused up front, in every store alike. */
+const UNSTORABLE = "contains U+0000 or a lone surrogate, which PostgreSQL cannot store";
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether `text` can be stored as PostgreSQL text or in jsonb: no U+0000, no lone surrogate. */
+export function storableText(text: string): boolean {
+  return !text.includes("\u0000") && !LONE_SURROGATE.test(text);
 }
 
 function reject(path: string, message: string): never {

@@ -3,12 +3,13 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { systemClock, type Clock } from "./clock.js";
 import { ValidationError } from "./errors.js";
+import { storableText } from "./json-value.js";
 import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./retry.js";
 import type { Storage } from "./storage/storage.js";
 import { PRIORITIES } from "./types.js";
 
 const resourcesSchema = z.record(
-  z.string().min(1).max(64),
+  z.string().min(1).max(64).refine(storableText, "must not contain U+0000 or a lone surrogate"),
   z.number().finite().nonnegative(),
 );
 const priority = z.enum(PRIORITIES);
@@ -118,7 +119,7 @@ const jobId = z.uuid({ message: "must be a job id (UUID)" });
 /** What a job may override of its handler's defaults, in `enqueue` options and in graph nodes alike. */
 const jobOverrides = {
   priority: priority.optional(),
-  idempotencyKey: z.string().min(1).max(255).optional(),
+  idempotencyKey: z.string().min(1).max(255).refine(storableText, "must not contain U+0000 or a lone surrogate").optional(),
   runAt: z.date().refine((d) => !Number.isNaN(d.getTime()), "must be a valid date").optional(),
   delayMs: z.number().int().nonnegative().max(2_147_483_647).optional(),
   maxAttempts: z.number().int().min(1).max(1_000).optional(),

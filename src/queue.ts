@@ -2,6 +2,7 @@ import { EventEmitter } from "eventemitter3";
 import { z } from "zod";
 import type { TimerHandle } from "./clock.js";
 import { isJobId } from "./dag.js";
+import { storableText } from "./json-value.js";
 import { JobNotFoundError, QueueClosedError, UnknownJobTypeError, ValidationError, WaitTimeoutError } from "./errors.js";
 import type { QueueEventName, QueueEvents, QueueListener } from "./events.js";
 import type { HandlerDefinition, HandlerRef, RegisteredHandler } from "./handler.js";
@@ -29,7 +30,7 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type Json, type JobChange, type JobId,
 const listQuerySchema = z
   .object({
     status: z.array(z.enum(JOB_STATUSES)).max(JOB_STATUSES.length).optional(),
-    type: z.array(z.string().min(1).max(200)).max(100).optional(),
+    type: z.array(z.string().min(1).max(200).refine(storableText, "must not contain U+0000 or a lone surrogate")).max(100).optional(),
     limit: z.number().int().min(1).max(1_000).default(100),
     cursor: z.string().min(1).max(200).optional(),
   })
