@@ -68,6 +68,11 @@ export function storableText(text: string): boolean {
   return !text.includes("\u0000") && !LONE_SURROGATE.test(text);
 }
 
+/** `text` with each U+0000 and lone surrogate replaced by U+FFFD. */
+export function toStorableText(text: string): string {
+  return text.replaceAll("\u0000", "\uFFFD").replace(new RegExp(LONE_SURROGATE.source, "g"), "\uFFFD");
+}
+
 function reject(path: string, message: string): never {
   throw new ValidationError(`${path} ${message}`, [{ path, message }]);
 }

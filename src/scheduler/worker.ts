@@ -1,4 +1,5 @@
 import { assertNever } from "../assert-never.js";
+import { storableText, toStorableText } from "../json-value.js";
 import { JobNotFoundError } from "../errors.js";
 import type { QueueEventName, QueueEvents } from "../events.js";
 import type { RegisteredHandler } from "../handler.js";
@@ -127,7 +128,9 @@ export class Worker implements ExecutorHost {
   }
 
   appendLog(line: NewLogLine): void {
-    this.logs.add(line).catch((error: unknown) => this.reportError(error, "log write"));
+    // Log lines are written in batches: one message a store cannot hold would take the whole batch with it.
+    const message = storableText(line.message) ? line.message : toStorableText(line.message);
+    this.logs.add({ ...line, message }).catch((error: unknown) => this.reportError(error, "log write"));
   }
 
   flushLogs(): Promise<void> {

@@ -236,3 +236,27 @@ const segment = fc.oneof(idLike.map((v) => encodeURIComponent(String(v))), fc.co
     });
   }
 });
+
+describePostgres("scenario 14: a handler's log line PostgreSQL cannot store", () => {
+  it("is stored with a replacement character, and the lines written with it are kept", async () => {
+    const worker = new Queue({ storage: new PostgresStorage({ connectionString: databaseUrl, schema, max: 2, listen: false }), capacity: { cpu: 1 }, pollIntervalMs: 50 });
+    worker.defineHandler("fault.logs", {
+      run: async (_payload, ctx) => {
+        ctx.log("info", "before");
+        ctx.log("info", "nul\u0000 and \ud800 half a pair");
+        ctx.log("info", "after", { text: "\u0000" });
+        return null;
+      },
+    });
+    try {
+      await worker.start({ migrate: false });
+      const job = await worker.enqueue("fault.logs", {});
+      expect((await worker.waitFor(job.id, { timeoutMs: 20_000 })).status).toBe("completed");
+      const lines = (await worker.getJobLogs(job.id)).filter((entry) => entry.kind === "log");
+      expect(lines.map((line) => line.message)).toEqual(["before", "nul\uFFFD and \uFFFD half a pair", "after"]);
+      expect(lines[2]?.data).toMatchObject({ unserializable: expect.stringContaining("U+0000") });
+    } finally {
+      await worker.shutdown();
+    }
+  });
+});
