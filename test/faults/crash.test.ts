@@ -80,5 +80,5 @@ describePostgres("scenario 11: a poison job crashes its process on every attempt
     const facts = await db.ledgerFacts(ids);
     expect(facts).toMatchObject({ lost: 0, duplicated: 0, mismatched: 0, completions: normal });
     report("11 poison", { jobs: normal + 1, faults: `${restarts} crashes`, leaseMs, totalMs: Date.now() - started, poisonAttempts: job?.attempt, lost: facts.lost, duplicated: facts.duplicated, attempts: facts.attempts });
-  }, 180_000);
+  }, size(180_000, 600_000));
 });

@@ -53,5 +53,5 @@ describePostgres("scenario 7: a half-open connection (the network drops bytes, n
     expect(facts).toMatchObject({ lost: 0, duplicated: 0, mismatched: 0, completions: 2 * wave });
     const recoveryMs = recovered.getTime() - cutAt;
     report("7 half-open", { jobs: 2 * wave, faults: `${frozen} connections blackholed`, leaseMs, recoveryMs, lost: facts.lost, duplicated: facts.duplicated, attempts: facts.attempts });
-  }, 120_000);
+  }, size(120_000, 300_000));
 });

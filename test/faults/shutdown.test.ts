@@ -55,7 +55,7 @@ describePostgres("scenario 12: handlers that ignore their abort signal", () => {
     });
     // The producer has no handler for the type, so the job options say what the handler would.
     const ids = await db.enqueueLedgerJobs(jobs, () => ({}), { resources: { cpu: 1 }, timeoutMs: 400, maxAttempts: attempts });
-    await db.waitForStatus("failed", jobs, 60_000);
+    await db.waitForStatus("failed", jobs, size(60_000, 180_000));
     // The last attempts failed at their timeout; their stuck reports follow a grace later.
     await waitUntil(() => (worker.events.filter((e) => e.event === "stuck").length >= jobs * attempts ? true : undefined), "a stuck report per attempt", 10_000);
     const stuck = worker.events.filter((e) => e.event === "stuck");
@@ -73,5 +73,5 @@ describePostgres("scenario 12: handlers that ignore their abort signal", () => {
     const [effects] = await sql<{ n: number }[]>`select count(*)::int as n from ${sql(schema)}.ledger`;
     expect(effects?.n).toBe(0);
     report("12 ignored abort", { jobs, attempts: jobs * attempts, stuckEvents: stuck.length, capacity: 2, mostInFlight: most, committedEffects: effects?.n });
-  }, 90_000);
+  }, size(90_000, 240_000));
 });
