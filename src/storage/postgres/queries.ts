@@ -18,7 +18,11 @@ const jobColumns = (sql: Db, schema: string) => sql`
   j.started_at, j.finished_at, j.lease_token::text as lease_token, j.lease_expires_at, j.cancel_requested,
   array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position) as depends_on`;
 
-/** A jsonb array of strings as a set of uuids. */
+/**
+ * A jsonb array of strings as a set of uuids. Compare with `= any(array${uuidList(...)})`: the
+ * planner then looks the ids up in the index, where `in (subquery)` guesses 100 rows and scans
+ * the whole table once it holds a few thousand jobs.
+ */
 const uuidList = (sql: Db, ids: readonly string[]) => sql`(select x::uuid from jsonb_array_elements_text(${sql.json(ids as JsonDoc)}) x)`;
 
 // ---- migrations ------------------------------------------------------------------------------
@@ -123,7 +127,7 @@ export const createLogsIndex = (sql: Db, schema: string) => sql`
  * a dependency cannot settle until this insert commits, and its settle then sees the new edges.
  */
 export const lockExistingJobs = (sql: Db, schema: string, ids: readonly string[]) => sql<{ id: string; status: JobStatus }[]>`
-  select j.id::text as id, j.status from ${sql(schema)}.jobs j where j.id in ${uuidList(sql, ids)} order by j.id for share`;
+  select j.id::text as id, j.status from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)}) order by j.id for share`;
 
 /** Live jobs holding any of `keys`. */
 export const liveKeyHolders = (sql: Db, schema: string, keys: readonly string[]) =>
@@ -205,11 +209,11 @@ export const insertEdges = (sql: Db, schema: string, edges: readonly EdgeRow[]) 
 // ---- reads -----------------------------------------------------------------------------------
 
 export const selectJobs = (sql: Db, schema: string, ids: readonly string[]) => sql<JobRow[]>`
-  select ${jobColumns(sql, schema)} from ${sql(schema)}.jobs j where j.id in ${uuidList(sql, ids)}`;
+  select ${jobColumns(sql, schema)} from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)})`;
 
 /** Existing ids among `ids` (no lock). */
 export const selectExistingIds = (sql: Db, schema: string, ids: readonly string[]) => sql<{ id: string }[]>`
-  select j.id::text as id from ${sql(schema)}.jobs j where j.id in ${uuidList(sql, ids)}`;
+  select j.id::text as id from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)})`;
 
 /** A page of jobs, newest first; `beforeSeq` is the cursor (exclusive). Empty filters match all. */
 export const listJobRows = (
@@ -278,7 +282,7 @@ export const leaseJobs = (sql: Db, schema: string, ids: readonly string[], worke
     status = 'running', attempt = j.attempt + 1, started_at = now(), updated_at = now(),
     lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => ${leaseMs}::float8 / 1000),
     worker_id = ${workerId}, cancel_requested = false
-  where j.id in ${uuidList(sql, ids)} and j.status = 'pending'
+  where j.id = any(array${uuidList(sql, ids)}) and j.status = 'pending'
   returning ${jobColumns(sql, schema)}`;
 
 /** Whether a jobs row needs any resource (a positive amount of some unit); `c` is its alias. */
@@ -364,14 +368,14 @@ export interface AffectedJobs {
  */
 export const lockAffected = (sql: Db, schema: string, affected: AffectedJobs) => sql`
   with recursive below(id) as (
-    select d.job_id from ${sql(schema)}.job_dependencies d where d.depends_on_id in ${uuidList(sql, affected.cascading)}
+    select d.job_id from ${sql(schema)}.job_dependencies d where d.depends_on_id = any(array${uuidList(sql, affected.cascading)})
     union
     select d.job_id from below b join ${sql(schema)}.job_dependencies d on d.depends_on_id = b.id
   ),
   targets(id) as (
     select id from below
     union all
-    select d.job_id from ${sql(schema)}.job_dependencies d where d.depends_on_id in ${uuidList(sql, affected.unblocking)}
+    select d.job_id from ${sql(schema)}.job_dependencies d where d.depends_on_id = any(array${uuidList(sql, affected.unblocking)})
     union all
     select * from ${uuidList(sql, affected.named)} n
   )
@@ -489,7 +493,7 @@ export interface ChangeRow {
 export const unblockDependents = (sql: Db, schema: string, completedIds: readonly string[]) => sql<(ChangeRow & { depends_on: string[]; seq: string })[]>`
   with counts as (
     select d.job_id, count(*)::int as n from ${sql(schema)}.job_dependencies d
-    where d.depends_on_id in ${uuidList(sql, completedIds)}
+    where d.depends_on_id = any(array${uuidList(sql, completedIds)})
     group by d.job_id
   )
   update ${sql(schema)}.jobs j set
@@ -510,7 +514,7 @@ export const cascadeCancel = (sql: Db, schema: string, rootIds: readonly string[
   with recursive tree(id, cause, root, depth) as (
     select d.job_id, d.depends_on_id, d.depends_on_id, 0 from ${sql(schema)}.job_dependencies d
     join ${sql(schema)}.jobs c on c.id = d.job_id and c.status in ('blocked', 'pending')
-    where d.depends_on_id in ${uuidList(sql, rootIds)}
+    where d.depends_on_id = any(array${uuidList(sql, rootIds)})
     union
     select d.job_id, d.depends_on_id, t.root, t.depth + 1 from tree t
     join ${sql(schema)}.job_dependencies d on d.depends_on_id = t.id
@@ -539,14 +543,14 @@ export const lockJobsForChange = (sql: Db, schema: string, ids: readonly string[
   sql<{ id: string; type: string; status: JobStatus; attempt: number; idempotency_key: string | null; depends_on: string[] }[]>`
   select j.id::text as id, j.type, j.status, j.attempt, j.idempotency_key,
     array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position) as depends_on
-  from ${sql(schema)}.jobs j where j.id in ${uuidList(sql, ids)}
+  from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)})
   order by j.id
   for no key update`;
 
 /** Cancels blocked or pending jobs (a user's cancel: no error). */
 export const cancelWaiting = (sql: Db, schema: string, ids: readonly string[]) => sql<ChangeRow[]>`
   update ${sql(schema)}.jobs j set status = 'cancelled', finished_at = now(), updated_at = now(), cancel_cause = null
-  from (select j0.id, j0.status from ${sql(schema)}.jobs j0 where j0.id in ${uuidList(sql, ids)}) as o
+  from (select j0.id, j0.status from ${sql(schema)}.jobs j0 where j0.id = any(array${uuidList(sql, ids)})) as o
   where j.id = o.id and j.status in ('blocked', 'pending')
   returning j.id::text as id, j.type, j.status, j.attempt, o.status as previous, null::jsonb as error`;
 
@@ -554,7 +558,7 @@ export const cancelWaiting = (sql: Db, schema: string, ids: readonly string[]) =
 export const requestCancel = (sql: Db, schema: string, ids: readonly string[]) =>
   sql<{ id: string; type: string; status: JobStatus; attempt: number }[]>`
   update ${sql(schema)}.jobs j set cancel_requested = true, updated_at = now()
-  where j.id in ${uuidList(sql, ids)} and j.status = 'running'
+  where j.id = any(array${uuidList(sql, ids)}) and j.status = 'running'
   returning j.id::text as id, j.type, j.status, j.attempt`;
 
 /** A job below a retried one that a cascade cancelled, with what revival needs to know. */
@@ -584,7 +588,7 @@ export const lockCascadedBelow = (sql: Db, schema: string, rootId: string) => sq
 
 /** Statuses of jobs, locked FOR SHARE so none of them settles before this transaction ends. */
 export const lockStatuses = (sql: Db, schema: string, ids: readonly string[]) => sql<{ id: string; status: JobStatus }[]>`
-  select j.id::text as id, j.status from ${sql(schema)}.jobs j where j.id in ${uuidList(sql, ids)} for share`;
+  select j.id::text as id, j.status from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)}) for share`;
 
 /** Makes a failed or cancelled job pending again with a fresh attempt budget. */
 export const restartJob = (sql: Db, schema: string, id: string) => sql<JobRow[]>`
