@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
 import type { GraphNodeInput } from "../../src/options.js";
-import { describePostgres } from "../support/postgres.js";
+import { Queue } from "../../src/queue.js";
+import { PostgresStorage, attemptSql } from "../../src/storage/postgres/index.js";
+import { databaseUrl, describePostgres } from "../support/postgres.js";
 import { Children, FaultDb, report, size } from "./harness.js";
 
 const children = new Children();
@@ -62,4 +64,18 @@ describePostgres("scenario 4: many worker processes on one database", () => {
     expect(spread?.n).toBe(processes);
     report("4 many workers", { processes, concurrency, jobs: total, edges: order?.edges, elapsedMs, jobsPerSecond: Math.round(total / (elapsedMs / 1000)), lost: facts.lost, duplicated: facts.duplicated, startedEarly: order?.early });
   }, size(150_000, 1_200_000));
+});
+
+describePostgres("scenario 4: the store's sessions at scale", () => {
+  it("run without JIT, so that a settle is not compiled before it runs (seconds each on a large jobs table)", async () => {
+    const queue = new Queue({ storage: new PostgresStorage({ connectionString: databaseUrl, schema: db.schema, max: 2, listen: false }), pollIntervalMs: 50 });
+    queue.defineHandler("fault.jit", { run: async (_payload, ctx) => (await attemptSql(ctx)<{ jit: string }[]>`show jit`)[0]?.jit ?? null });
+    try {
+      await queue.start({ migrate: false });
+      const job = await queue.enqueue("fault.jit", {});
+      expect(await queue.waitFor(job.id, { timeoutMs: 20_000 })).toMatchObject({ status: "completed", result: "off" });
+    } finally {
+      await queue.shutdown();
+    }
+  });
 });

@@ -89,7 +89,9 @@ export class PostgresStorage implements Storage {
     this.schema = schema;
     this.channel = `jobgraph_${schema}`;
     this.ownsPool = sql === undefined;
-    const poolOptions = { max, onnotice: () => undefined, connection: { application_name: "jobgraph" } };
+    // No JIT: the planner's cost estimate of a settle's lock query grows with the tables, and past
+    // jit_above_cost every settle would be compiled first (seconds each at 100,000 jobs) to run in milliseconds.
+    const poolOptions = { max, onnotice: () => undefined, connection: { application_name: "jobgraph", jit: "off" } };
     this.openPool = sql !== undefined ? undefined : () => (connectionString === undefined ? postgres(poolOptions) : postgres(connectionString, poolOptions));
     this.sql = sql ?? (this.openPool?.() as postgres.Sql);
     this.feed = new ChangeFeed(this.sql, this.channel, listen, { checkMs: listenerCheckMs, timeoutMs: listenerTimeoutMs }, listenerApplicationName(schema));
