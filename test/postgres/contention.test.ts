@@ -105,6 +105,9 @@ describePostgres("PostgresStorage under contention", () => {
     const other = await sql.reserve();
     try {
       await other`begin`;
+      // Only a waiting session runs the deadlock check, after its own deadlock_timeout: giving this
+      // one a long timeout makes the settle's check fire first however loaded the machine is.
+      await other`set local deadlock_timeout = '60s'`;
       await other`select 1 from ${other(schema)}.jobs where id = ${dependent.id}::uuid for update`;
       const settling = storage.settle([{ lease, outcome: { type: "completed", result: 1 } }], new Date());
       await eventually(async () => {
@@ -117,6 +120,7 @@ describePostgres("PostgresStorage under contention", () => {
       await other`commit`;
       expect(await settling).toMatchObject([{ type: "settled", unblocked: [dependent.id] }]);
     } finally {
+      await other`rollback`.catch(() => undefined);
       other.release();
     }
     expect((await storage.getJob(dependent.id))?.status).toBe("pending");
