@@ -39,7 +39,11 @@ async function recovered(db: FaultDb, workers: number, since: Date, timeoutMs: n
       }),
     `${workers} listeners back and no job left running from before the fault`,
     timeoutMs,
-  );
+  ).catch(async (error: unknown) => {
+    const stale = await sql`select id, attempt, worker_id, started_at, lease_expires_at, now() as now from ${sql(schema)}.jobs where status = 'running' and started_at < ${since} limit 5`;
+    const listeners = await sql`select application_name, state, backend_start from pg_stat_activity where application_name = ${listenerApplicationName(schema)}`;
+    throw new Error(`${(error as Error).message}: stale ${JSON.stringify(stale)}, listeners ${JSON.stringify(listeners)}`);
+  });
   return Date.now() - started;
 }
 
