@@ -23,7 +23,8 @@ describePostgres("scenario 7: a half-open connection (the network drops bytes, n
     const leaseMs = size(2_000, 10_000);
     const wave = size(300, 3_000);
     const proxied = await proxy.start(databaseUrl);
-    const config = { CONCURRENCY: 10, LEASE_MS: leaseMs, LISTENER_CHECK_MS: 500, LISTENER_TIMEOUT_MS: 1_000, EVENTS: "error" };
+    // The sessions the cut-off worker leaves on the server hold row locks until the server ends them.
+    const config = { CONCURRENCY: 10, LEASE_MS: leaseMs, LISTENER_CHECK_MS: 500, LISTENER_TIMEOUT_MS: 1_000, IDLE_TX_MS: leaseMs, EVENTS: "error" };
     const cutOff = await children.worker(db.schema, { ...config, DATABASE_URL: proxied });
     await children.worker(db.schema, config);
     const first = await db.enqueueLedgerJobs(wave, () => ({ sleepMs: 50 }));

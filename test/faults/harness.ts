@@ -31,6 +31,7 @@ export interface FixtureEnv {
   readonly LISTEN?: 0 | 1;
   readonly LISTENER_CHECK_MS?: number;
   readonly LISTENER_TIMEOUT_MS?: number;
+  readonly IDLE_TX_MS?: number;
   /** "abort": hold every attempt until its signal aborts; "ignore": hold HOLD_MS whatever the signal. */
   readonly HOLD?: "none" | "abort" | "ignore";
   readonly HOLD_MS?: number;

@@ -67,13 +67,20 @@ describePostgres("scenario 4: many worker processes on one database", () => {
 });
 
 describePostgres("scenario 4: the store's sessions at scale", () => {
+  // Also: a session left idle in a transaction (its worker cut off) is ended by the server after a minute.
   it("run without JIT, so that a settle is not compiled before it runs (seconds each on a large jobs table)", async () => {
     const queue = new Queue({ storage: new PostgresStorage({ connectionString: databaseUrl, schema: db.schema, max: 2, listen: false }), pollIntervalMs: 50 });
-    queue.defineHandler("fault.jit", { run: async (_payload, ctx) => (await attemptSql(ctx)<{ jit: string }[]>`show jit`)[0]?.jit ?? null });
+    queue.defineHandler("fault.jit", {
+      run: async (_payload, ctx) => {
+        const [row] = await attemptSql(ctx)<{ jit: string; idle: string }[]>`
+          select current_setting('jit') as jit, current_setting('idle_in_transaction_session_timeout') as idle`;
+        return row === undefined ? null : { jit: row.jit, idle: row.idle };
+      },
+    });
     try {
       await queue.start({ migrate: false });
       const job = await queue.enqueue("fault.jit", {});
-      expect(await queue.waitFor(job.id, { timeoutMs: 20_000 })).toMatchObject({ status: "completed", result: "off" });
+      expect(await queue.waitFor(job.id, { timeoutMs: 20_000 })).toMatchObject({ status: "completed", result: { jit: "off", idle: "1min" } });
     } finally {
       await queue.shutdown();
     }

@@ -39,6 +39,12 @@ export interface PostgresStorageOptions {
   readonly listenerCheckMs?: number;
   /** How long LISTEN or a check may take before the listen connection is replaced (default 5,000 ms). */
   readonly listenerTimeoutMs?: number;
+  /**
+   * How long a session of this store's pool may sit idle inside a transaction before the server ends
+   * it (default 60,000 ms; 0: never). A worker cut off mid-transaction leaves its session behind on the
+   * server, holding row locks that would block the rescue of its jobs until the server notices.
+   */
+  readonly idleInTransactionTimeoutMs?: number;
 }
 
 /** The caller's transaction accepted by `insertJobs({ tx })`: the `sql` inside `sql.begin(sql => ...)`. */
@@ -59,6 +65,7 @@ const optionsSchema = z.object({
   listen: z.boolean().default(true),
   listenerCheckMs: z.number().int().min(10).max(600_000).default(5_000),
   listenerTimeoutMs: z.number().int().min(10).max(600_000).default(5_000),
+  idleInTransactionTimeoutMs: z.number().int().min(0).max(2_147_483_647).default(60_000),
 });
 
 /** Claim candidates fetched per priority level: room for admission to skip jobs that do not fit. */
@@ -85,13 +92,17 @@ export class PostgresStorage implements Storage {
         parsed.error.issues.map((issue) => ({ path: issue.path.join("."), message: issue.message })),
       );
     }
-    const { connectionString, sql, schema, max, listen, listenerCheckMs, listenerTimeoutMs } = parsed.data;
+    const { connectionString, sql, schema, max, listen, listenerCheckMs, listenerTimeoutMs, idleInTransactionTimeoutMs } = parsed.data;
     this.schema = schema;
     this.channel = `jobgraph_${schema}`;
     this.ownsPool = sql === undefined;
     // No JIT: the planner's cost estimate of a settle's lock query grows with the tables, and past
     // jit_above_cost every settle would be compiled first (seconds each at 100,000 jobs) to run in milliseconds.
-    const poolOptions = { max, onnotice: () => undefined, connection: { application_name: "jobgraph", jit: "off" } };
+    const poolOptions = {
+      max,
+      onnotice: () => undefined,
+      connection: { application_name: "jobgraph", jit: "off", idle_in_transaction_session_timeout: idleInTransactionTimeoutMs },
+    };
     this.openPool = sql !== undefined ? undefined : () => (connectionString === undefined ? postgres(poolOptions) : postgres(connectionString, poolOptions));
     this.sql = sql ?? (this.openPool?.() as postgres.Sql);
     this.feed = new ChangeFeed(this.sql, this.channel, listen, { checkMs: listenerCheckMs, timeoutMs: listenerTimeoutMs }, listenerApplicationName(schema));
