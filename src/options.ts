@@ -42,6 +42,21 @@ const clockSchema = z.custom<Clock>(
   { message: "must implement Clock" },
 );
 
+const DAY_MS = 86_400_000;
+/** Default retention: completed jobs for 7 days, failed and cancelled ones for 30, looked at every minute. */
+export const DEFAULT_RETENTION = { completedMs: 7 * DAY_MS, failedMs: 30 * DAY_MS, cancelledMs: 30 * DAY_MS, intervalMs: 60_000 } as const;
+/** Up to a century, so a cutoff is always a valid date. */
+const keepMs = z.number().int().positive().max(36_500 * DAY_MS);
+/** How long finished jobs are kept before a started queue deletes them, by status, and how often it looks. */
+const retentionSchema = z
+  .object({
+    completedMs: keepMs.default(DEFAULT_RETENTION.completedMs),
+    failedMs: keepMs.default(DEFAULT_RETENTION.failedMs),
+    cancelledMs: keepMs.default(DEFAULT_RETENTION.cancelledMs),
+    intervalMs: positiveMs.min(10).default(DEFAULT_RETENTION.intervalMs),
+  })
+  .strict();
+
 /** `new Queue(options)`. */
 export const queueOptionsSchema = z
   .object({
@@ -59,6 +74,7 @@ export const queueOptionsSchema = z
     maxGraphNodes: z.number().int().positive().default(10_000),
     workerId: z.string().min(1).max(200).optional(),
     clock: clockSchema.optional(),
+    retention: z.union([z.literal(false), retentionSchema]).default(DEFAULT_RETENTION),
   })
   .strict();
 export type QueueOptions = z.input<typeof queueOptionsSchema>;
@@ -78,7 +94,12 @@ export interface ResolvedQueueOptions {
   readonly maxGraphNodes: number;
   readonly workerId: string;
   readonly clock: Clock;
+  /** Retention of finished jobs; false: never delete them. */
+  readonly retention: ResolvedRetention | false;
 }
+
+/** `retention` with every default filled in. */
+export type ResolvedRetention = Readonly<z.output<typeof retentionSchema>>;
 
 /** Parses `new Queue(options)`; a `ValidationError` lists every bad field. */
 export function resolveQueueOptions(input: unknown): { options: ResolvedQueueOptions; storage: Storage | undefined } {
@@ -97,6 +118,7 @@ export function resolveQueueOptions(input: unknown): { options: ResolvedQueueOpt
     maxGraphNodes: parsed.maxGraphNodes,
     workerId: parsed.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     clock: parsed.clock ?? systemClock,
+    retention: parsed.retention,
   };
   return { options, storage: parsed.storage };
 }

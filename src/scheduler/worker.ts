@@ -9,6 +9,7 @@ import type { JobCounts, Lease, Outcome, Settlement, SettleResult, Storage } fro
 import type { JobChange, JobId, JobRecord, NewLogLine } from "../types.js";
 import { Batcher } from "./batcher.js";
 import type { ExecutorHost } from "./executor.js";
+import { Pruner } from "./pruner.js";
 import { Rescuer } from "./rescuer.js";
 import { Scheduler } from "./scheduler.js";
 
@@ -32,6 +33,7 @@ export class Worker implements ExecutorHost {
   readonly maxPayloadBytes: number;
   private readonly scheduler: Scheduler;
   private readonly rescuer: Rescuer;
+  private readonly pruner: Pruner | undefined;
   private readonly settles: Batcher<Settlement, SettleResult>;
   private readonly logs: Batcher<NewLogLine, undefined>;
 
@@ -53,16 +55,22 @@ export class Worker implements ExecutorHost {
       reportSettled: (settlement, result) => this.reportSettled(result, settlement.outcome, settlement.lease.attempt, undefined),
       reportError: (error, context) => this.reportError(error, context),
     });
+    const { retention } = deps.options;
+    this.pruner = retention === false
+      ? undefined
+      : new Pruner({ storage: deps.storage, clock: this.clock, retention, reportError: (error, context) => this.reportError(error, context) });
   }
 
   start(): void {
     this.scheduler.start();
     this.rescuer.start();
+    this.pruner?.start();
   }
 
   async stop(): Promise<void> {
     const { shutdownGraceMs, stuckGraceMs } = this.deps.options;
     await this.rescuer.stop();
+    await this.pruner?.stop();
     await this.scheduler.stop(shutdownGraceMs, Math.min(stuckGraceMs, shutdownGraceMs));
     await this.settles.drain();
     await this.logs.drain();

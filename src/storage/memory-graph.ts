@@ -44,6 +44,17 @@ export class DependencyGraph {
     }
   }
 
+  /** Forgets a deleted job: its own edges and the edges of its dependents to it. */
+  removeJob(id: JobId, dependsOn: readonly JobId[]): void {
+    this.dependents.delete(id);
+    for (const dependency of dependsOn) {
+      const list = this.dependents.get(dependency)?.filter((dependent) => dependent !== id);
+      if (list === undefined) continue;
+      if (list.length === 0) this.dependents.delete(dependency);
+      else this.dependents.set(dependency, list);
+    }
+  }
+
   /** Direct dependents of a job. */
   dependentsOf(id: JobId): readonly JobId[] {
     return this.dependents.get(id) ?? [];

@@ -7,7 +7,7 @@ import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry,
 import { DependencyGraph } from "./memory-graph.js";
 import { changeOf, dependencyError, leaseOf, toJson, toRecord, update, type StoredJob } from "./memory-record.js";
 import type {
-  CancelResult, ChangeListener, ClaimRequest, ClaimResult, ClaimedJob, ExpiredLease, HeartbeatResult, InsertRequest, InsertResult,
+  CancelResult, ChangeListener, ClaimRequest, ClaimResult, ClaimedJob, DeleteFinishedRequest, ExpiredLease, HeartbeatResult, InsertRequest, InsertResult,
   JobCounts, Lease, ListPage, ListQuery, RetryResult, SettleResult, Settlement, Storage, Unsubscribe,
 } from "./storage.js";
 
@@ -21,8 +21,8 @@ const LIVE: ReadonlySet<JobStatus> = new Set(LIVE_STATUSES);
 /** The embedded store: everything in process memory, no server; judges time only by the `now` it is given. */
 export class MemoryStorage implements Storage {
   private readonly jobs = new Map<JobId, StoredJob>();
-  /** Jobs by insertion order: `bySeq[job.seq] === job`. */
-  private readonly bySeq: StoredJob[] = [];
+  /** Jobs by insertion order: `bySeq[job.seq] === job`, or undefined once retention deleted it. */
+  private readonly bySeq: (StoredJob | undefined)[] = [];
   private readonly pending = new Set<JobId>();
   private readonly running = new Set<JobId>();
   /** Idempotency key -> the live job holding it. */
@@ -207,6 +207,23 @@ export class MemoryStorage implements Storage {
     return { byStatus: { ...this.byStatus }, pendingByPriority };
   }
 
+  async deleteFinishedJobs(request: DeleteFinishedRequest): Promise<number> {
+    this.assertOpen();
+    const cutoffs: Partial<Record<JobStatus, Date | undefined>> = {
+      completed: request.completedBefore, failed: request.failedBefore, cancelled: request.cancelledBefore,
+    };
+    const endedAt = (job: StoredJob) => (job.finishedAt ?? job.updatedAt).getTime();
+    const doomed = [...this.jobs.values()]
+      .filter((job) => {
+        const cutoff = cutoffs[job.status];
+        return cutoff !== undefined && endedAt(job) < cutoff.getTime() && !this.hasLiveDependent(job.id);
+      })
+      .sort((a, b) => endedAt(a) - endedAt(b) || a.seq - b.seq)
+      .slice(0, Math.max(0, Math.floor(request.limit)));
+    for (const job of doomed) this.remove(job);
+    return doomed.length;
+  }
+
   async appendLogs(lines: readonly NewLogLine[]): Promise<void> {
     this.assertOpen();
     for (const line of lines) if (!this.jobs.has(line.jobId)) throw new JobNotFoundError(line.jobId);
@@ -345,6 +362,27 @@ export class MemoryStorage implements Storage {
     const data = error === undefined ? { from } : { from, error: { ...error } };
     this.logsOf(job.id).push({ seq: ++this.logSeq, at: now, attempt: job.attempt, kind: "status", message: job.status, data });
     this.changes.push(changeOf(job, now));
+  }
+
+  private hasLiveDependent(id: JobId): boolean {
+    return this.graph.dependentsOf(id).some((dependent) => {
+      const status = this.jobs.get(dependent)?.status;
+      return status !== undefined && LIVE.has(status);
+    });
+  }
+
+  /** Deletes a terminal job with its logs and edges, as PostgreSQL's cascading foreign keys do. */
+  private remove(job: StoredJob): void {
+    for (const id of this.graph.dependentsOf(job.id)) {
+      const dependent = this.jobs.get(id);
+      if (dependent !== undefined) dependent.dependsOn = dependent.dependsOn.filter((dependency) => dependency !== job.id);
+    }
+    this.graph.removeJob(job.id, job.dependsOn);
+    this.jobs.delete(job.id);
+    // The slot stays (empty) so that seq keeps indexing bySeq; listJobs skips it.
+    this.bySeq[job.seq] = undefined;
+    this.byStatus[job.status]--;
+    this.logs.delete(job.id);
   }
 
   private assertKeysFree(jobs: readonly StoredJob[]): void {

@@ -78,6 +78,15 @@ export interface Storage {
   /** Jobs by status, and runnable-or-waiting pending jobs by priority. */
   countJobs(): Promise<JobCounts>;
 
+  /**
+   * Retention: deletes jobs in the given terminal statuses whose `finishedAt` (for a cancelled job
+   * that never ran: `updatedAt`) is older than that status's cutoff, with their logs and edges, at
+   * most `limit` per call, oldest first. A job any of whose dependents is still blocked, pending or
+   * running is kept, so `ctx.dependencies` stays readable; surviving dependents no longer list a
+   * deleted job in `dependsOn`. Answers how many were deleted.
+   */
+  deleteFinishedJobs(request: DeleteFinishedRequest): Promise<number>;
+
   /** Stores handler log lines. Lines of an attempt that lost its lease are still kept. */
   appendLogs(lines: readonly NewLogLine[]): Promise<void>;
   /** A job's history in order: status changes and log lines, each with its attempt. */
@@ -198,6 +207,14 @@ export interface RetryResult {
   readonly job: JobRecord;
   /** Dependents brought back from cancelled to blocked. */
   readonly revived: readonly JobId[];
+}
+
+/** Cutoffs per terminal status (a status without one is kept) and the most jobs to delete in one call. */
+export interface DeleteFinishedRequest {
+  readonly completedBefore?: Date;
+  readonly failedBefore?: Date;
+  readonly cancelledBefore?: Date;
+  readonly limit: number;
 }
 
 export interface ListQuery {

@@ -6,6 +6,7 @@ import type { JobId } from "../../src/types.js";
 import { newJob, secondsFromNow } from "./builders.js";
 import { describeLifecycleContract } from "./contract-lifecycle.js";
 import { describeReadContract } from "./contract-reads.js";
+import { describeRetentionContract } from "./contract-retention.js";
 import { StoreUnderTest } from "./store-under-test.js";
 
 /** A fresh store for one test, and how to get rid of it. The suite calls `setup()` and `close()` itself. */
@@ -42,6 +43,7 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
     describeClaimContract(t);
     describeLifecycleContract(t);
     describeReadContract(t);
+    describeRetentionContract(t);
   });
 }
 

@@ -4,7 +4,7 @@ import { JobNotFoundError, QueueClosedError, QueueError, StorageError, Validatio
 import { JOB_STATUSES, PRIORITIES } from "../../types.js";
 import type { JobChange, JobId, JobRecord, JobStatus, LogEntry, NewLogLine, Priority } from "../../types.js";
 import type {
-  AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, ExpiredLease, HeartbeatResult, InsertRequest,
+  AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, HeartbeatResult, InsertRequest,
   InsertResult, JobCounts, Lease, ListPage, ListQuery, Outcome, RetryResult, SettleResult, Settlement, Storage, Unsubscribe,
 } from "../storage.js";
 import { PostgresAttemptTransaction, type AttemptSql } from "./attempt.js";
@@ -263,6 +263,20 @@ export class PostgresStorage implements Storage {
       if (row.status === "pending" && priority !== undefined) pendingByPriority[priority] += count;
     }
     return { byStatus, pendingByPriority };
+  }
+
+  async deleteFinishedJobs(request: DeleteFinishedRequest): Promise<number> {
+    this.assertOpen();
+    const limit = Math.max(0, Math.floor(request.limit));
+    if (limit === 0) return 0;
+    const retention = {
+      completedBefore: request.completedBefore ?? null,
+      failedBefore: request.failedBefore ?? null,
+      cancelledBefore: request.cancelledBefore ?? null,
+      limit,
+    };
+    const result = await this.guard(() => retryTransient(() => q.deleteFinishedJobs(this.sql, this.schema, retention)));
+    return result.count;
   }
 
   async appendLogs(lines: readonly NewLogLine[]): Promise<void> {

@@ -23,6 +23,13 @@ export const MIGRATIONS: readonly Migration[] = [
       await q.createLogsIndex(sql, schema);
     },
   },
+  {
+    version: 2,
+    name: "retention index",
+    async up(sql, schema) {
+      await q.createFinishedIndex(sql, schema);
+    },
+  },
 ];
 
 /** The newest schema version this code knows. */

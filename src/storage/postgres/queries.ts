@@ -120,6 +120,13 @@ export const createLogsTable = (sql: Db, schema: string) => sql`
 export const createLogsIndex = (sql: Db, schema: string) => sql`
   create index job_logs_job_idx on ${sql(schema)}.job_logs (job_id, seq)`;
 
+// Migration 2: retention.
+
+/** Finished jobs by when they ended, oldest first, for `deleteFinishedJobs`. */
+export const createFinishedIndex = (sql: Db, schema: string) => sql`
+  create index jobs_finished_idx on ${sql(schema)}.jobs ((coalesce(finished_at, updated_at)), seq)
+  where status in ('completed', 'failed', 'cancelled')`;
+
 // ---- insert ----------------------------------------------------------------------------------
 
 /**
@@ -710,6 +717,33 @@ export const selectLogs = (sql: Db, schema: string, jobId: string) =>
   sql<{ seq: string; at: Date; attempt: number; kind: "status" | "log"; level: string | null; message: string; data: unknown }[]>`
   select l.seq::text as seq, l.at, l.attempt, l.kind, l.level, l.message, l.data
   from ${sql(schema)}.job_logs l where l.job_id = ${jobId}::uuid order by l.seq`;
+
+/** Cutoffs per terminal status (null: keep that status) and the most jobs to delete. */
+export interface RetentionRow {
+  readonly completedBefore: Date | null;
+  readonly failedBefore: Date | null;
+  readonly cancelledBefore: Date | null;
+  readonly limit: number;
+}
+
+/**
+ * Deletes finished jobs older than their status's cutoff, oldest first, skipping rows another
+ * transaction holds and jobs with a dependent still blocked, pending or running. Their logs and
+ * edges go with them through the foreign keys' `on delete cascade`.
+ */
+export const deleteFinishedJobs = (sql: Db, schema: string, r: RetentionRow) => sql`
+  delete from ${sql(schema)}.jobs j where j.id in (
+    select c.id from ${sql(schema)}.jobs c
+    where c.status in ('completed', 'failed', 'cancelled')
+      and ((c.status = 'completed' and coalesce(c.finished_at, c.updated_at) < ${r.completedBefore}::timestamptz)
+        or (c.status = 'failed' and coalesce(c.finished_at, c.updated_at) < ${r.failedBefore}::timestamptz)
+        or (c.status = 'cancelled' and coalesce(c.finished_at, c.updated_at) < ${r.cancelledBefore}::timestamptz))
+      and not exists (
+        select 1 from ${sql(schema)}.job_dependencies d join ${sql(schema)}.jobs dependent on dependent.id = d.job_id
+        where d.depends_on_id = c.id and dependent.status in ('blocked', 'pending', 'running'))
+    order by coalesce(c.finished_at, c.updated_at), c.seq
+    limit ${r.limit}
+    for update of c skip locked)`;
 
 /** For EXPLAIN in tests and diagnostics: the plan of one claim-candidate scan. */
 export const explainClaimCandidates = (sql: Db, schema: string, types: readonly string[], perLevel: number) => sql<{ "QUERY PLAN": string }[]>`
