@@ -8,13 +8,22 @@ import { StorageError } from "../errors.js";
  */
 export function withDeadline<T>(clock: Clock, work: Promise<T>, ms: number, what: string, onMissed: () => void): Promise<T> {
   let timer: { cancel: () => void } | undefined;
+  let answered = false;
   const missed = new Promise<never>((_, reject) => {
     timer = clock.setTimer(() => {
-      onMissed();
-      reject(new StorageError(`${what}: no answer from the store within ${ms} ms`));
+      // One more turn first: after the process itself stood still (SIGSTOP, a long GC or CPU burst),
+      // this timer fires before the answer already waiting on the socket has been read.
+      timer = clock.setTimer(() => {
+        if (answered) return;
+        onMissed();
+        reject(new StorageError(`${what}: no answer from the store within ${ms} ms`));
+      }, 0);
     }, ms);
   });
   // A late failure of the abandoned call is not news.
   work.catch(() => undefined);
-  return Promise.race([work, missed]).finally(() => timer?.cancel());
+  return Promise.race([work, missed]).finally(() => {
+    answered = true;
+    timer?.cancel();
+  });
 }
