@@ -21,17 +21,23 @@ async function writerAndReader(readerUrl = databaseUrl) {
   const changes: JobChange[] = [];
   let resets = 0;
   reader.subscribe({ onChange: (batch) => changes.push(...batch), onReset: () => resets++ });
-  /** Inserts jobs until the reader hears one: LISTEN is in place and delivers. */
-  const delivers = (what: string) =>
-    eventually(
+  /**
+   * Inserts jobs until the reader hears one of them: LISTEN is in place and delivers. A
+   * notification may arrive after the next probe is inserted, so any probe of this wait counts.
+   */
+  const delivers = (what: string) => {
+    const probes = new Set<string>();
+    return eventually(
       async () => {
         const probe = newJob();
+        probes.add(probe.id);
         await writer.insertJobs({ jobs: [probe], onDuplicate: "reject", now: new Date() });
-        return changes.some((c) => c.id === probe.id) ? true : undefined;
+        return changes.some((c) => probes.has(c.id)) ? true : undefined;
       },
       what,
       15_000,
     );
+  };
   return { writer, reader, schema, delivers, resets: () => resets };
 }
 
