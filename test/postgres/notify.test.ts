@@ -26,17 +26,27 @@ function record(storage: PostgresStorage) {
   return { changes, resets: () => resets };
 }
 
+/**
+ * LISTEN is set up asynchronously: inserts probe jobs until the reader has heard one. A probe's
+ * notification may arrive after the next probe is inserted, so any probe of this wait counts.
+ */
+async function untilHeard(writer: PostgresStorage, changes: readonly JobChange[]): Promise<void> {
+  const probes = new Set<string>();
+  await eventually(async () => {
+    const probe = newJob();
+    probes.add(probe.id);
+    await writer.insertJobs({ jobs: [probe], onDuplicate: "reject", now: new Date() });
+    return changes.some((c) => probes.has(c.id)) ? true : undefined;
+  }, "the reader to hear a first change");
+}
+
 describePostgres("PostgresStorage change feed", () => {
   it("delivers another instance's changes, with no job data", async () => {
     const { writer, reader } = await pair();
     const seen = record(reader);
     const job = newJob({ payload: { secret: "do not broadcast" } });
     // LISTEN is set up asynchronously; keep inserting until the reader has heard one.
-    await eventually(async () => {
-      const probe = newJob();
-      await writer.insertJobs({ jobs: [probe], onDuplicate: "reject", now: new Date() });
-      return seen.changes.some((c) => c.id === probe.id) ? true : undefined;
-    }, "the reader to hear a first change");
+    await untilHeard(writer, seen.changes);
     await writer.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
     const change = await eventually(() => seen.changes.find((c) => c.id === job.id), "the insert notification");
     expect(change).toMatchObject({ id: job.id, type: "t", status: "pending", attempt: 0 });
@@ -51,11 +61,7 @@ describePostgres("PostgresStorage change feed", () => {
   it("splits large batches under the payload limit", async () => {
     const { writer, reader } = await pair();
     const seen = record(reader);
-    await eventually(async () => {
-      const probe = newJob();
-      await writer.insertJobs({ jobs: [probe], onDuplicate: "reject", now: new Date() });
-      return seen.changes.some((c) => c.id === probe.id) ? true : undefined;
-    }, "the reader to hear a first change");
+    await untilHeard(writer, seen.changes);
     const jobs = Array.from({ length: 500 }, () => newJob());
     await writer.insertJobs({ jobs, onDuplicate: "reject", now: new Date() });
     const ids = new Set(jobs.map((j) => j.id));
@@ -65,11 +71,7 @@ describePostgres("PostgresStorage change feed", () => {
   it("re-listens after its connection is killed, calls onReset, and hears later changes", async () => {
     const { writer, reader } = await pair();
     const seen = record(reader);
-    await eventually(async () => {
-      const probe = newJob();
-      await writer.insertJobs({ jobs: [probe], onDuplicate: "reject", now: new Date() });
-      return seen.changes.some((c) => c.id === probe.id) ? true : undefined;
-    }, "the reader to hear a first change");
+    await untilHeard(writer, seen.changes);
     expect(seen.resets()).toBe(0);
 
     const sql = adminSql();
