@@ -1,6 +1,6 @@
-import type { TimerHandle } from "../clock.js";
 import type { ResolvedQueueOptions, ResolvedRetention } from "../options.js";
 import type { Storage } from "../storage/storage.js";
+import { PeriodicTask } from "./periodic-task.js";
 
 /** What the pruner needs from the queue that owns it. */
 export interface PrunerDeps {
@@ -21,22 +21,18 @@ export const PRUNE_BATCHES_PER_PASS = 100;
  * another deletion holds.
  */
 export class Pruner {
-  private timer: TimerHandle | undefined;
-  private running = false;
-  private pass: Promise<unknown> = Promise.resolve();
+  private readonly task: PeriodicTask;
 
-  constructor(private readonly deps: PrunerDeps) {}
-
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.schedule();
+  constructor(private readonly deps: PrunerDeps) {
+    this.task = new PeriodicTask(deps.clock, deps.retention.intervalMs, () => this.pruneFinishedJobs(), (error) => deps.reportError(error, "retention"));
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    this.timer?.cancel();
-    await this.pass;
+  start(): void {
+    this.task.start();
+  }
+
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** One pass: deletes in batches until a batch comes back short; answers how many jobs it deleted. */
@@ -50,22 +46,11 @@ export class Pruner {
       limit: PRUNE_BATCH,
     };
     let deleted = 0;
-    for (let batch = 0; batch < PRUNE_BATCHES_PER_PASS && this.running; batch++) {
+    for (let batch = 0; batch < PRUNE_BATCHES_PER_PASS && this.task.running; batch++) {
       const count = await storage.deleteFinishedJobs(request);
       deleted += count;
       if (count < PRUNE_BATCH) break;
     }
     return deleted;
-  }
-
-  private schedule(): void {
-    const { clock, retention } = this.deps;
-    this.timer = clock.setTimer(() => {
-      this.pass = this.pruneFinishedJobs()
-        .catch((error: unknown) => this.deps.reportError(error, "retention"))
-        .finally(() => {
-          if (this.running) this.schedule();
-        });
-    }, retention.intervalMs);
   }
 }

@@ -1,7 +1,7 @@
-import type { TimerHandle } from "../clock.js";
 import type { ResolvedQueueOptions } from "../options.js";
 import type { Settlement, SettleResult, Storage } from "../storage/storage.js";
 import { LEASE_EXPIRED, failureOutcomeOf } from "./outcome.js";
+import { PeriodicTask } from "./periodic-task.js";
 
 /** What the rescuer needs from the queue that owns it. */
 export interface RescuerDeps {
@@ -17,22 +17,19 @@ export interface RescuerDeps {
  * the expired lease, so a worker finishing at the same moment wins or loses cleanly, never both.
  */
 export class Rescuer {
-  private timer: TimerHandle | undefined;
-  private running = false;
-  private pass: Promise<unknown> = Promise.resolve();
+  private readonly task: PeriodicTask;
 
-  constructor(private readonly deps: RescuerDeps) {}
-
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.schedule();
+  constructor(private readonly deps: RescuerDeps) {
+    const { clock, rescueIntervalMs } = deps.options;
+    this.task = new PeriodicTask(clock, rescueIntervalMs, () => this.rescueExpiredLeases(), (error) => deps.reportError(error, "rescue"));
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    this.timer?.cancel();
-    await this.pass;
+  start(): void {
+    this.task.start();
+  }
+
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** One rescue pass; answers how many attempts it settled. */
@@ -53,16 +50,5 @@ export class Rescuer {
       await this.deps.reportSettled(settlements[i] as Settlement, result);
     }
     return settled;
-  }
-
-  private schedule(): void {
-    const { clock, rescueIntervalMs } = this.deps.options;
-    this.timer = clock.setTimer(() => {
-      this.pass = this.rescueExpiredLeases()
-        .catch((error: unknown) => this.deps.reportError(error, "rescue"))
-        .finally(() => {
-          if (this.running) this.schedule();
-        });
-    }, rescueIntervalMs);
   }
 }
