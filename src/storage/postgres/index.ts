@@ -8,7 +8,7 @@ import type {
   InsertResult, JobCounts, Lease, ListPage, ListQuery, Outcome, RetryResult, SettleResult, Settlement, Storage, Unsubscribe,
 } from "../storage.js";
 import { PostgresAttemptTransaction, type AttemptSql } from "./attempt.js";
-import { claimIn, claimSimple, insertIn, insertSimple, InsertRace, settleIn, settleSimply, settlesSimply, type Published } from "./writes.js";
+import { claimIn, claimSimple, insertIn, insertSimple, InsertRace, isUuid, settleIn, settleSimply, settlesSimply, type Published } from "./writes.js";
 import { runPipelined } from "./pipelined.js";
 import { cancelIn, retryIn } from "./graph-writes.js";
 import { ChangeFeed, listenerApplicationName } from "./listener.js";
@@ -380,12 +380,6 @@ function isTransaction(value: unknown): value is postgres.TransactionSql {
   return typeof value === "function" && typeof (value as { savepoint?: unknown }).savepoint === "function";
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Ids are UUIDs; anything else cannot name a stored job (and would make the uuid cast fail). */
-function isUuid(id: string): boolean {
-  return UUID.test(id);
-}
 
 function encodeCursor(seq: string): string {
   return Buffer.from(seq).toString("base64url");

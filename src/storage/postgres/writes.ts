@@ -1,4 +1,5 @@
 import { assertNever } from "../../assert-never.js";
+import { isJobId } from "../../dag.js";
 import { DuplicateJobError, UnknownDependencyError, ValidationError } from "../../errors.js";
 import { admitJobs, effectivePriority } from "../../resources.js";
 import { LIVE_STATUSES, PRIORITIES } from "../../types.js";
@@ -308,9 +309,5 @@ export function byDepth<T extends { depth: number; seq: string }>(rows: readonly
   return [...rows].sort((a, b) => a.depth - b.depth || Number(a.seq) - Number(b.seq));
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Whether a string can be a job id or lease token (both UUIDs). */
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
-}
+/** Whether a string can be a job id or lease token (both UUIDs): anything else would fail a uuid cast. */
+export const isUuid: (value: string) => boolean = isJobId;
