@@ -24,6 +24,9 @@ export interface FixtureEnv {
   readonly LEASE_MS?: number;
   readonly HEARTBEAT_MS?: number;
   readonly RESCUE_MS?: number;
+  /** Keep finished jobs this long (the queue's `retention`), pruning every RETENTION_INTERVAL_MS. */
+  readonly RETENTION_MS?: number;
+  readonly RETENTION_INTERVAL_MS?: number;
   readonly POLL_MS?: number;
   readonly GRACE_MS?: number;
   readonly STUCK_GRACE_MS?: number;

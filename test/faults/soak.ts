@@ -1,9 +1,8 @@
 // Scenario 13, the soak: one worker process runs a steady stream of jobs for a while; reports the
 // slope of its resident memory and the size of the tables. `npm run soak [-- --seconds 600 --rate 100]`.
 //
-// jobgraph has no retention of its own yet: finished jobs stay until the application deletes them.
-// The soak deletes, every 10 s, jobs finished more than `keepSeconds` ago (their logs and edges go
-// with them, by foreign key), as an application would; the tables must then stay bounded.
+// The worker runs with the `retention` option: it deletes jobs finished more than `keepSeconds` ago,
+// every 10 s (their logs and edges go with them, by foreign key); the tables must then stay bounded.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Children, FaultDb } from "./harness.js";
@@ -63,13 +62,25 @@ async function tableSizes(db: FaultDb): Promise<TableSizes> {
   return Object.fromEntries(rows.map((r) => [r.name, { rows: r.rows, bytes: r.bytes, deadRows: r.dead_rows, autovacuums: r.autovacuums }]));
 }
 
+/** Jobs still stored: what was enqueued minus this is what retention deleted. */
+async function countJobs(db: FaultDb): Promise<number> {
+  const { sql, schema } = db;
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from ${sql(schema)}.jobs`;
+  return row?.n ?? 0;
+}
+
 /** Runs the soak in a fresh schema and drops it afterwards. */
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const log = options.log ?? (() => undefined);
   const children = new Children();
   const db = await FaultDb.create();
   try {
-    const worker = await children.worker(db.schema, { CONCURRENCY: 20, LEASE_MS: 30_000 });
+    const worker = await children.worker(db.schema, {
+      CONCURRENCY: 20,
+      LEASE_MS: 30_000,
+      RETENTION_MS: options.keepSeconds * 1_000,
+      RETENTION_INTERVAL_MS: 10_000,
+    });
     const { sql, schema } = db;
     const started = Date.now();
     const samples: [number, number][] = [];
@@ -91,8 +102,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         nextSample = now + 2_000;
       }
       if (now >= nextPrune) {
-        const deleted = await sql`delete from ${sql(schema)}.jobs where status in ('completed', 'failed', 'cancelled') and finished_at < now() - make_interval(secs => ${options.keepSeconds})`;
-        pruned += deleted.count;
+        pruned = enqueued - (await countJobs(db));
         nextPrune = now + 10_000;
         log(`[soak] ${Math.round((now - started) / 1_000)} s: enqueued ${enqueued}, pruned ${pruned}, rss ${samples.at(-1)?.[1].toFixed(1)} MB`);
       }
@@ -100,6 +110,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       await new Promise((resolve) => setTimeout(resolve, tickMs));
     }
     const end = await tableSizes(db);
+    pruned = enqueued - (await countJobs(db));
     const [counts] = await sql<{ completed: number; backlog: number }[]>`
       select count(*) filter (where status = 'completed')::int as completed, count(*) filter (where status in ('pending', 'running'))::int as backlog
       from ${sql(schema)}.jobs`;
