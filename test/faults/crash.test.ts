@@ -1,18 +1,10 @@
-import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { describePostgres } from "../support/postgres.js";
-import { Children, FaultDb, report, size, waitUntil } from "./harness.js";
+import { Children, FaultDb, useFaultDb, report, size, waitUntil } from "./harness.js";
 
 const children = new Children();
 let db: FaultDb;
-
-beforeEach(async () => {
-  db = await FaultDb.create();
-});
-afterEach(async () => {
-  await children.stopAll();
-  await db.dispose();
-});
-afterAll(() => children.stopAll());
+useFaultDb(children, (created) => (db = created));
 
 describePostgres("scenario 1: a worker holding running jobs is SIGKILLed", () => {
   it("another worker completes every job within lease + 10 s, one attempt more each, each effect exactly once", async () => {

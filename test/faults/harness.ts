@@ -1,3 +1,4 @@
+import { afterAll, afterEach, beforeEach } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -353,4 +354,21 @@ export function ensurePostgresUp(): void {
 /** Figures one scenario measured, printed for docs/reliability.md. */
 export function report(scenario: string, figures: Record<string, unknown>): void {
   console.log(`[faults] ${JSON.stringify({ scenario, full: FULL, ...figures })}`);
+}
+
+/**
+ * The hooks every fault scenario file needs: a fresh database (schema, ledger, producer) before each
+ * test, handed over through `use`; its worker processes stopped and the database dropped after it.
+ */
+export function useFaultDb(children: Children, use: (db: FaultDb) => void): void {
+  let current: FaultDb | undefined;
+  beforeEach(async () => {
+    current = await FaultDb.create();
+    use(current);
+  });
+  afterEach(async () => {
+    await children.stopAll();
+    await current?.dispose();
+  });
+  afterAll(() => children.stopAll());
 }

@@ -1,21 +1,13 @@
-import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import type { GraphNodeInput } from "../../src/options.js";
 import { Queue } from "../../src/queue.js";
 import { PostgresStorage, attemptSql } from "../../src/storage/postgres/index.js";
 import { databaseUrl, describePostgres } from "../support/postgres.js";
-import { Children, FaultDb, report, size } from "./harness.js";
+import { Children, FaultDb, useFaultDb, report, size } from "./harness.js";
 
 const children = new Children();
 let db: FaultDb;
-
-beforeEach(async () => {
-  db = await FaultDb.create();
-});
-afterEach(async () => {
-  await children.stopAll();
-  await db.dispose();
-});
-afterAll(() => children.stopAll());
+useFaultDb(children, (created) => (db = created));
 
 /** One submission: `diamonds` diamonds (a -> b, c -> d) and `solo` independent jobs. */
 function batch(tag: string, diamonds: number, solo: number): GraphNodeInput[] {

@@ -1,18 +1,10 @@
-import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { describePostgres } from "../support/postgres.js";
-import { Children, FaultDb, report, size } from "./harness.js";
+import { Children, FaultDb, useFaultDb, report, size } from "./harness.js";
 
 const children = new Children();
 let db: FaultDb;
-
-beforeEach(async () => {
-  db = await FaultDb.create();
-});
-afterEach(async () => {
-  await children.stopAll();
-  await db.dispose();
-});
-afterAll(() => children.stopAll());
+useFaultDb(children, (created) => (db = created));
 
 describePostgres("scenario 3: the rescuer races a completing worker", () => {
   it("a job whose lease expires as its handler finishes ends completed exactly once, never overwritten by the rescue", async () => {

@@ -1,18 +1,10 @@
-import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { describePostgres } from "../support/postgres.js";
-import { Children, FaultDb, report, size, waitUntil } from "./harness.js";
+import { Children, FaultDb, useFaultDb, report, size, waitUntil } from "./harness.js";
 
 const children = new Children();
 let db: FaultDb;
-
-beforeEach(async () => {
-  db = await FaultDb.create();
-});
-afterEach(async () => {
-  await children.stopAll();
-  await db.dispose();
-});
-afterAll(() => children.stopAll());
+useFaultDb(children, (created) => (db = created));
 
 describePostgres("scenario 10: graceful shutdown under load", () => {
   it("SIGTERM: jobs that finish within the grace period complete, the rest return to pending without a burnt attempt", async () => {

@@ -1,19 +1,11 @@
-import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { LATEST_VERSION, MIGRATIONS } from "../../src/storage/postgres/index.js";
 import { describePostgres, freshSchemaName } from "../support/postgres.js";
-import { Children, FaultDb, report, size, waitUntil } from "./harness.js";
+import { Children, FaultDb, useFaultDb, report, size, waitUntil } from "./harness.js";
 
 const children = new Children();
 let db: FaultDb;
-
-beforeEach(async () => {
-  db = await FaultDb.create();
-});
-afterEach(async () => {
-  await children.stopAll();
-  await db.dispose();
-});
-afterAll(() => children.stopAll());
+useFaultDb(children, (created) => (db = created));
 
 describePostgres("scenario 8: processes calling start() at once on an empty database", () => {
   it("apply every migration exactly once, and all of them start", async () => {
