@@ -428,6 +428,16 @@ export const settleLeases = (sql: Db, schema: string, settlements: readonly Sett
   returning ${jobColumns(sql, schema)}, s.ord`;
 
 /**
+ * The SET of an unblock, for `jobs j` joined to `counts c` (completed dependencies per job): `c.n`
+ * fewer unfinished dependencies; at zero the job is pending, runnable no earlier than now.
+ */
+const unblockAssignments = (sql: Db) => sql`
+  pending_dependencies = greatest(j.pending_dependencies - c.n, 0),
+  status = case when j.pending_dependencies - c.n <= 0 then 'pending' else 'blocked' end,
+  run_at = case when j.pending_dependencies - c.n <= 0 then greatest(j.run_at, now()) else j.run_at end,
+  updated_at = case when j.pending_dependencies - c.n <= 0 then now() else j.updated_at end`;
+
+/**
  * Stores outcomes that cascade nothing (completed, retry, interrupted), each a CAS on (id, lease
  * token, running); unblocks the dependents of the completed ones; writes every status log entry
  * and notifies, all in one statement. Run it after `lockAffected` in the same transaction: its
@@ -461,11 +471,7 @@ export const settleAndUnblock = (sql: Db, schema: string, channel: string, settl
     group by d.job_id
   ),
   unblocked as (
-    update ${sql(schema)}.jobs j set
-      pending_dependencies = greatest(j.pending_dependencies - c.n, 0),
-      status = case when j.pending_dependencies - c.n <= 0 then 'pending' else 'blocked' end,
-      run_at = case when j.pending_dependencies - c.n <= 0 then greatest(j.run_at, now()) else j.run_at end,
-      updated_at = case when j.pending_dependencies - c.n <= 0 then now() else j.updated_at end
+    update ${sql(schema)}.jobs j set ${unblockAssignments(sql)}
     from counts c
     where j.id = c.job_id and j.status = 'blocked'
     returning ${jobColumns(sql, schema)}, null::int as ord, 'unblocked'::text as kind, '{"from":"blocked"}'::jsonb as data
@@ -503,11 +509,7 @@ export const unblockDependents = (sql: Db, schema: string, completedIds: readonl
     where d.depends_on_id = any(array${uuidList(sql, completedIds)})
     group by d.job_id
   )
-  update ${sql(schema)}.jobs j set
-    pending_dependencies = greatest(j.pending_dependencies - c.n, 0),
-    status = case when j.pending_dependencies - c.n <= 0 then 'pending' else 'blocked' end,
-    run_at = case when j.pending_dependencies - c.n <= 0 then greatest(j.run_at, now()) else j.run_at end,
-    updated_at = case when j.pending_dependencies - c.n <= 0 then now() else j.updated_at end
+  update ${sql(schema)}.jobs j set ${unblockAssignments(sql)}
   from counts c
   where j.id = c.job_id and j.status = 'blocked'
   returning j.id::text as id, j.type, j.status, j.attempt, 'blocked' as previous, null::jsonb as error, j.seq::text as seq,
