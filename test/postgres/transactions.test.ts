@@ -1,6 +1,7 @@
+import postgres from "postgres";
 import { afterEach, expect, it } from "vitest";
-import type { PostgresStorage } from "../../src/storage/postgres/index.js";
-import { adminSql, describePostgres, newPostgresStorage } from "../support/postgres.js";
+import { PostgresStorage } from "../../src/storage/postgres/index.js";
+import { adminSql, databaseUrl, describePostgres, dropSchema, freshSchemaName, newPostgresStorage } from "../support/postgres.js";
 import { claimAny, newJob } from "./fixtures.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -101,5 +102,46 @@ describePostgres("PostgresStorage transactions", () => {
     const attempt = storage.openAttemptTransaction(claimed[0]!.lease);
     expect(await attempt.commit({ type: "completed", result: null }, new Date())).toMatchObject({ type: "settled" });
     expect(attempt.opened).toBe(false);
+  });
+
+  it("fails a handler's statement sent after its connection closed, and rolls the attempt back", async () => {
+    // The application's own pool, so the test can wait for postgres.js to report the close.
+    let closes = 0;
+    let closed: () => void = () => undefined;
+    const pool = postgres(databaseUrl, { max: 2, onnotice: () => undefined, onclose: () => (closes++, closed()) });
+    const schema = freshSchemaName();
+    const storage = new PostgresStorage({ sql: pool, schema, listen: false });
+    const sql = adminSql();
+    cleanups.push(async () => {
+      await storage.close();
+      await pool.end({ timeout: 1 });
+      await sql.end();
+      await dropSchema(schema);
+    });
+    await storage.setup();
+    await sql`create table ${sql(schema)}.effects (job_id uuid primary key, note text)`;
+    const job = newJob();
+    await storage.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
+    const { claimed } = await claimAny(storage);
+    const attempt = storage.openAttemptTransaction(claimed[0]!.lease);
+    const [backend] = await attempt.handle<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    const pid = backend!.pid;
+    await attempt.handle`insert into ${sql(schema)}.effects (job_id, note) values (${job.id}, 'paid')`;
+
+    const sawClose = new Promise<void>((resolve) => (closed = resolve));
+    const closesBefore = closes;
+    await sql`select pg_terminate_backend(${pid})`;
+    await sawClose;
+    expect(closes).toBe(closesBefore + 1);
+    // Other work keeps the pool reconnecting meanwhile; the handler's next statement must fail, not hang.
+    const other = pool`select 1 as one`;
+    await expect(attempt.handle`select 1`).rejects.toMatchObject({ code: "STORAGE" });
+    expect(await other).toEqual([{ one: 1 }]);
+    await expect(attempt.commit({ type: "completed", result: null }, new Date())).rejects.toMatchObject({ code: "STORAGE" });
+    expect(await sql`select * from ${sql(schema)}.effects`).toEqual([]);
+    // The job is still the attempt's to rescue, and the pool serves new attempts.
+    expect((await storage.getJob(job.id))?.status).toBe("running");
+    const [settled] = await storage.settle([{ lease: claimed[0]!.lease, outcome: { type: "completed", result: 2 } }], new Date());
+    expect(settled).toMatchObject({ type: "settled", job: { status: "completed" } });
   });
 });

@@ -45,12 +45,21 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
   private finished: Promise<{ result: SettleResult; publish: () => void } | undefined> | undefined;
   private finish: ((instruction: Instruction) => void) | undefined;
   private closed = false;
-  /** Set when a handler's query found the connection gone: nothing more may be written to it. */
+  /**
+   * Set once the transaction's connection is known to be gone (a handler's query failed with it, or
+   * postgres.js reported the close): nothing more may be written to it. postgres.js hands a later
+   * statement to the closed connection object, where it either throws from a timer or rides along a
+   * reconnect and never settles, so it must not be sent at all.
+   */
   private connectionLoss: unknown;
+  /** `connectionCloses()` when this transaction last knew its own connection to be open. */
+  private closesSeen = 0;
 
   constructor(
     private readonly sql: postgres.Sql,
     private readonly lease: Lease,
+    /** How many connections of the pool have closed so far (postgres.js `onclose`). */
+    private readonly connectionCloses: () => number,
     private readonly settleIn: SettleInTransaction,
     /** The plain settle, for a commit when the handler never used the transaction. */
     private readonly settleAlone: (lease: Lease, outcome: Outcome) => Promise<SettleResult>,
@@ -72,6 +81,7 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     }
     // Wait until the transaction has begun, so the instruction reaches its callback.
     await this.tx.catch(() => undefined);
+    await this.noticeCloses();
     this.finish({ type: "commit", outcome });
     try {
       const done = await this.finished;
@@ -88,6 +98,7 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     this.closed = true;
     if (this.tx === undefined || this.finish === undefined || this.finished === undefined) return;
     await this.tx.catch(() => undefined);
+    await this.noticeCloses();
     this.finish({ type: "rollback" });
     // Whatever went wrong inside, nothing of it was committed.
     await this.finished.catch(() => undefined);
@@ -95,7 +106,10 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
 
   private async query(template: TemplateStringsArray, parameters: readonly postgres.ParameterOrFragment<never>[]): Promise<postgres.RowList<postgres.Row[]>> {
     if (this.closed) throw new StorageError("the attempt transaction is already finished");
+    this.assertConnected();
     const tx = await this.begin();
+    await this.noticeCloses();
+    this.assertConnected();
     try {
       return await tx(template, ...parameters);
     } catch (err) {
@@ -104,8 +118,27 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     }
   }
 
+  /**
+   * When any connection of the pool closed since this transaction last looked, waits for the rest of
+   * that close's turn of the event loop: postgres.js reports it to the transaction that owned the
+   * connection only a few promise steps later, and a statement issued before then would be sent.
+   */
+  private async noticeCloses(): Promise<void> {
+    while (this.closesSeen !== this.connectionCloses()) {
+      this.closesSeen = this.connectionCloses();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private assertConnected(): void {
+    if (this.connectionLoss !== undefined) {
+      throw new StorageError("the attempt transaction's connection is gone; its writes were rolled back", this.connectionLoss);
+    }
+  }
+
   private begin(): Promise<postgres.TransactionSql> {
     if (this.tx !== undefined) return this.tx;
+    this.closesSeen = this.connectionCloses();
     const instruction = new Promise<Instruction>((resolve) => (this.finish = resolve));
     let began: (tx: postgres.TransactionSql) => void = () => undefined;
     this.tx = new Promise<postgres.TransactionSql>((resolve) => (began = resolve));
@@ -119,6 +152,10 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
       // A lost lease rolls back the handler's writes too: they belonged to an attempt that no longer counts.
       if (done.result.type === "lost") throw new RollbackSignal("lost");
       return done;
+    });
+    // The close rejects `finished` in the same turn as the socket event, before any later statement.
+    finished.catch((err: unknown) => {
+      if (isConnectionLoss(err)) this.connectionLoss ??= err;
     });
     this.finished = finished.then(
       (done) => done,

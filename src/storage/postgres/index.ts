@@ -83,6 +83,8 @@ export class PostgresStorage implements Storage {
   private readonly ownsPool: boolean;
   private readonly feed: ChangeFeed;
   private closed = false;
+  /** Connections of this store's pools that postgres.js reported closed so far; see PostgresAttemptTransaction. */
+  private connectionCloses = 0;
 
   constructor(options: PostgresStorageOptions = {}) {
     const parsed = optionsSchema.safeParse(options);
@@ -101,11 +103,24 @@ export class PostgresStorage implements Storage {
     const poolOptions = {
       max,
       onnotice: () => undefined,
+      onclose: () => void this.connectionCloses++,
       connection: { application_name: "jobgraph", jit: "off", idle_in_transaction_session_timeout: idleInTransactionTimeoutMs },
     };
     this.openPool = sql !== undefined ? undefined : () => (connectionString === undefined ? postgres(poolOptions) : postgres(connectionString, poolOptions));
     this.sql = sql ?? (this.openPool?.() as postgres.Sql);
+    if (sql !== undefined) this.countClosesOf(sql);
     this.feed = new ChangeFeed(this.sql, this.channel, listen, { checkMs: listenerCheckMs, timeoutMs: listenerTimeoutMs }, listenerApplicationName(schema));
+  }
+
+  /** Counts the closes of an application's pool too, keeping the application's own `onclose`. */
+  private countClosesOf(sql: postgres.Sql): void {
+    const options = sql.options as { onclose?: (connId: number) => void } | undefined;
+    if (options === undefined) return;
+    const previous = options.onclose;
+    options.onclose = (connId) => {
+      this.connectionCloses++;
+      previous?.(connId);
+    };
   }
 
   async setup(): Promise<void> {
@@ -322,6 +337,7 @@ export class PostgresStorage implements Storage {
     return new PostgresAttemptTransaction(
       this.sql,
       lease,
+      () => this.connectionCloses,
       async (tx, heldLease, outcome) => {
         const done = await settleIn(tx, this.schema, this.channel, [{ lease: heldLease, outcome }]);
         const result = done.value[0] ?? { type: "lost", jobId: heldLease.jobId };
