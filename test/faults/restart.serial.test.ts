@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
 import { listenerApplicationName } from "../../src/storage/postgres/index.js";
 import { describePostgres } from "../support/postgres.js";
-import { Children, ensurePostgresUp, FaultDb, report, restartPostgres, size, waitUntil } from "./harness.js";
+import { Child, Children, ensurePostgresUp, FaultDb, report, restartPostgres, size, waitUntil } from "./harness.js";
 
 const children = new Children();
 let db: FaultDb;
@@ -26,8 +26,9 @@ afterAll(async () => {
 const quietly = <T>(read: () => Promise<T>): Promise<T | undefined> => read().catch(() => undefined);
 
 /** Waits until every worker listens again and no job claimed before `since` is still running. */
-async function recovered(db: FaultDb, workers: number, since: Date, timeoutMs: number): Promise<number> {
+async function recovered(db: FaultDb, pool: readonly Child[], since: Date, timeoutMs: number): Promise<number> {
   const { sql, schema } = db;
+  const workers = pool.length;
   const started = Date.now();
   await waitUntil(
     () =>
@@ -42,7 +43,9 @@ async function recovered(db: FaultDb, workers: number, since: Date, timeoutMs: n
   ).catch(async (error: unknown) => {
     const stale = await sql`select id, attempt, worker_id, started_at, lease_expires_at, now() as now from ${sql(schema)}.jobs where status = 'running' and started_at < ${since} limit 5`;
     const listeners = await sql`select application_name, state, backend_start from pg_stat_activity where application_name = ${listenerApplicationName(schema)}`;
-    throw new Error(`${(error as Error).message}: stale ${JSON.stringify(stale)}, listeners ${JSON.stringify(listeners)}`);
+    // A worker that died takes its listener with it: say so, with what it printed last.
+    const dead = pool.filter((child) => !child.alive).map((child) => `${child.pid}: ${child.stderr.slice(-1_500)}`);
+    throw new Error(`${(error as Error).message}: stale ${JSON.stringify(stale)}, listeners ${JSON.stringify(listeners)}, dead workers [${dead.join("; ")}]`);
   });
   return Date.now() - started;
 }
@@ -85,7 +88,7 @@ describePostgres("scenario 5: PostgreSQL restarted mid-load", () => {
     const upAt = new Date();
     const downMs = upAt.getTime() - restartAt;
     // Pass criterion: within a lease (and 10 s to notice) after the restart, nothing from before it still runs.
-    const recoveryMs = await recovered(db, workers, upAt, leaseMs + 10_000);
+    const recoveryMs = await recovered(db, pool, upAt, leaseMs + 10_000);
     await db.waitForStatus("completed", jobs, size(120_000, 600_000));
 
     expect(pool.every((child) => child.alive)).toBe(true);
@@ -114,7 +117,7 @@ describePostgres("scenario 6: connections killed with pg_terminate_backend every
       await new Promise((resolve) => setTimeout(resolve, 1_000));
     }
     const lastKill = new Date();
-    const recoveryMs = await recovered(db, workers, lastKill, leaseMs + 10_000);
+    const recoveryMs = await recovered(db, pool, lastKill, leaseMs + 10_000);
     await db.waitForStatus("completed", jobs, size(120_000, 600_000));
 
     expect(terminated).toBeGreaterThan(seconds);
