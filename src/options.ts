@@ -63,6 +63,7 @@ export const queueOptionsSchema = z
     storage: storageSchema.optional(),
     capacity: resourcesSchema.optional(),
     concurrency: z.number().int().min(1).max(10_000).default(10),
+    prefetch: z.number().int().min(0).max(10_000).default(0),
     leaseMs: positiveMs.min(50).default(30_000),
     heartbeatMs: positiveMs.optional(),
     pollIntervalMs: positiveMs.default(1_000),
@@ -83,6 +84,8 @@ export type QueueOptions = z.input<typeof queueOptionsSchema>;
 export interface ResolvedQueueOptions {
   readonly capacity: Readonly<Record<string, number>>;
   readonly concurrency: number;
+  /** Jobs claimed ahead of free slots, waiting in this worker (leased, resources reserved) to start. */
+  readonly prefetch: number;
   readonly leaseMs: number;
   readonly heartbeatMs: number;
   readonly pollIntervalMs: number;
@@ -107,6 +110,7 @@ export function resolveQueueOptions(input: unknown): { options: ResolvedQueueOpt
   const options: ResolvedQueueOptions = {
     capacity: parsed.capacity ?? { cpu: availableParallelism() },
     concurrency: parsed.concurrency,
+    prefetch: parsed.prefetch,
     leaseMs: parsed.leaseMs,
     heartbeatMs: parsed.heartbeatMs ?? Math.max(10, Math.floor(parsed.leaseMs / 3)),
     pollIntervalMs: parsed.pollIntervalMs,

@@ -46,7 +46,9 @@ export class Executor {
   /** Set once an outcome was stored or given up on; later outcomes are discarded. */
   private settled = false;
   private handlerReturned = false;
-  private readonly startedAt: number;
+  private startedAt: number;
+  /** Whether the handler was started (a prefetched attempt waits for a slot first). */
+  private started = false;
   private readonly timers: TimerHandle[] = [];
   private transaction: AttemptTransaction | undefined;
   private settling: Promise<void> = Promise.resolve();
@@ -55,12 +57,14 @@ export class Executor {
     private readonly claimed: ClaimedJob,
     private readonly handler: RegisteredHandler,
     private readonly host: ExecutorHost,
+    /** Resolves when the attempt may start; until then it holds its lease and waits. */
+    slot: Promise<void> = Promise.resolve(),
   ) {
     this.jobId = claimed.job.id;
     this.lease = claimed.lease;
     this.startedAt = host.clock.now();
     this.returned = new Promise((resolve) => (this.markReturned = resolve));
-    this.done = this.run();
+    this.done = slot.then(() => this.run());
   }
 
   /** Whether the attempt still holds its lease (heartbeats only renew these). */
@@ -87,7 +91,8 @@ export class Executor {
         this.settleOnce({ type: "interrupted" });
         break;
     }
-    if (cause !== "lease-lost") this.watchForStuck();
+    // An attempt aborted before it started has no handler to watch.
+    if (cause !== "lease-lost" && this.started) this.watchForStuck();
   }
 
   /** Cancels the attempt's timers (timeout, stuck report): its worker has stopped and watches it no more. */
@@ -98,6 +103,15 @@ export class Executor {
   private async run(): Promise<void> {
     const { job } = this.claimed;
     const { host } = this;
+    if (this.abortCause !== undefined) {
+      // Aborted while it waited for a slot: the abort settled it, and no handler ever ran.
+      this.handlerReturned = true;
+      this.markReturned();
+      await this.settling;
+      return;
+    }
+    this.started = true;
+    this.startedAt = host.clock.now();
     host.metrics.recordStart(this.startedAt - Math.max(job.runAt.getTime(), job.createdAt.getTime()));
     host.emit("job:started", { job, attempt: this.lease.attempt });
     let outcome: Outcome;

@@ -3,7 +3,7 @@ import type { RegisteredHandler } from "../handler.js";
 import type { ResolvedQueueOptions } from "../options.js";
 import { release, reserve } from "../resources.js";
 import type { Storage } from "../storage/storage.js";
-import type { JobChange, JobId, Resources } from "../types.js";
+import { PRIORITIES, type JobChange, type JobId, type Resources } from "../types.js";
 import { withDeadline } from "./deadline.js";
 import { Executor, type ExecutorHost } from "./executor.js";
 
@@ -25,6 +25,10 @@ export class Scheduler {
   private readonly executors = new Map<JobId, Executor>();
   /** Attempts whose handler has not returned: what occupies a slot. */
   private handlersRunning = 0;
+  /** Claimed attempts waiting for a slot (up to `prefetch`), in the order they should start. */
+  /** Attempts given a slot whose handler has not returned yet. */
+  private readonly slotted = new Set<Executor>();
+  private readonly waiting: { readonly level: number; readonly executor: Executor; readonly start: () => void }[] = [];
   private free: Resources;
   private running = false;
   /** Set once `stop` has finished: nothing of this loop may schedule a timer any more. */
@@ -122,6 +126,11 @@ export class Scheduler {
     this.dueTimer?.timer.cancel();
     this.dueTimer = undefined;
     await this.idle;
+    // Attempts that never started go back to pending at once, their attempt not counted.
+    for (const { executor, start } of this.waiting.splice(0)) {
+      executor.abort("shutdown");
+      start();
+    }
     if (!(await this.allDoneWithin(graceMs))) {
       for (const executor of this.executors.values()) executor.abort("shutdown");
       await this.allDoneWithin(abortGraceMs);
@@ -160,7 +169,7 @@ export class Scheduler {
 
   private async claimOnce(): Promise<void> {
     const { options, storage, handlers } = this.deps;
-    const slots = options.concurrency - this.handlersRunning;
+    const slots = options.concurrency + options.prefetch - this.handlersRunning - this.waiting.length;
     if (slots <= 0 || handlers.size === 0) return;
     const claim = storage.claimJobs({
       workerId: options.workerId,
@@ -177,22 +186,45 @@ export class Scheduler {
     for (const job of claimed) {
       const handler = handlers.get(job.job.type);
       if (handler === undefined) continue; // cannot happen: we claim only registered types
+      // Reserved from the claim on: a prefetched attempt holds what it was admitted with.
       this.free = reserve(this.free, job.job.resources);
-      const executor = new Executor(job, handler, this.deps.host);
+      let start: () => void = () => undefined;
+      const slot = new Promise<void>((resolve) => (start = resolve));
+      const executor = new Executor(job, handler, this.deps.host, slot);
       this.executors.set(job.job.id, executor);
-      this.handlersRunning += 1;
+      this.enqueueWaiting({ level: PRIORITIES.indexOf(job.job.priority), executor, start });
       // The slot and the resources are free once the handler returns; storing the outcome is
       // batched with others and need not hold them, so the next claim overlaps the settle.
       void executor.returned.then(() => {
-        this.handlersRunning -= 1;
+        if (this.slotted.delete(executor)) this.handlersRunning -= 1;
         this.free = release(this.free, job.job.resources);
+        this.startWaiting();
         this.wake();
       });
       void executor.done.finally(() => {
         this.executors.delete(job.job.id);
       });
     }
+    this.startWaiting();
     if (claimed.length > 0 && claimed.length < slots) this.wakeAgain = true;
+  }
+
+  /** Keeps the waiting attempts by priority level, first come first served within one. */
+  private enqueueWaiting(entry: Scheduler["waiting"][number]): void {
+    let at = this.waiting.length;
+    while (at > 0 && (this.waiting[at - 1]?.level ?? 0) > entry.level) at--;
+    this.waiting.splice(at, 0, entry);
+  }
+
+  /** Starts waiting attempts while slots are free; each frees its slot when its handler returns. */
+  private startWaiting(): void {
+    while (this.handlersRunning < this.deps.options.concurrency) {
+      const next = this.waiting.shift();
+      if (next === undefined) return;
+      this.handlersRunning += 1;
+      this.slotted.add(next.executor);
+      next.start();
+    }
   }
 
   /**

@@ -1,0 +1,154 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { MemoryStorage } from "../../src/storage/memory.js";
+import type { JobId } from "../../src/types.js";
+import { closeAll, Concurrency, deferred, drive, newQueue, recordEvents, runUntil, untilStatus, wrapStorage } from "./support.js";
+
+afterEach(closeAll);
+
+/** How many of `ids` the store holds with `status`. */
+async function countStatus(storage: MemoryStorage, ids: readonly JobId[], status: string): Promise<number> {
+  const jobs = await Promise.all(ids.map((id) => storage.getJob(id)));
+  return jobs.filter((job) => job?.status === status).length;
+}
+
+describe("prefetch", () => {
+  it("claims up to concurrency + prefetch jobs but runs only `concurrency` handlers at once", async () => {
+    const shared = new MemoryStorage();
+    const tq = newQueue({ concurrency: 2, prefetch: 3, storage: wrapStorage(shared) });
+    const gate = deferred();
+    const running = new Concurrency();
+    tq.queue.defineHandler("t", {
+      run: async () => {
+        running.enter();
+        await gate.promise;
+        running.leave();
+      },
+    });
+    const ids = (await tq.queue.enqueueMany(Array.from({ length: 10 }, (_, i) => ({ key: `j${i}`, type: "t" })))).map((job) => job.id);
+    await tq.queue.start();
+    await runUntil(tq.clock, async () => (await countStatus(shared, ids, "running")) === 5);
+    await tq.clock.advance(1_000);
+    expect(await countStatus(shared, ids, "running")).toBe(5);
+    expect(running.current).toBe(2);
+    gate.resolve();
+    await runUntil(tq.clock, async () => (await countStatus(shared, ids, "completed")) === 10);
+    expect(running.peak).toBe(2);
+  });
+
+  it("starts waiting jobs by priority level, first come first served within one", async () => {
+    const tq = newQueue({ concurrency: 1, prefetch: 10 });
+    const gate = deferred();
+    const order: string[] = [];
+    tq.queue.defineHandler("t", {
+      run: async (payload) => {
+        const name = (payload as { name: string }).name;
+        order.push(name);
+        if (name === "first") await gate.promise;
+      },
+    });
+    await tq.queue.start();
+    const first = await tq.queue.enqueue("t", { name: "first" });
+    await untilStatus(tq, first.id, "running");
+    // Claimed in two rounds while the only slot is busy: the later claim brings the more urgent job.
+    const early = await tq.queue.enqueueMany([
+      { key: "a", type: "t", payload: { name: "low-1" }, priority: "low" },
+      { key: "b", type: "t", payload: { name: "normal-1" } },
+    ]);
+    await runUntil(tq.clock, async () => (await Promise.all(early.map((job) => tq.queue.getJob(job.id)))).every((job) => job?.status === "running"));
+    const late = await tq.queue.enqueueMany([
+      { key: "c", type: "t", payload: { name: "critical" }, priority: "critical" },
+      { key: "d", type: "t", payload: { name: "normal-2" } },
+    ]);
+    await runUntil(tq.clock, async () => (await Promise.all(late.map((job) => tq.queue.getJob(job.id)))).every((job) => job?.status === "running"));
+    gate.resolve();
+    await runUntil(tq.clock, () => order.length === 5);
+    expect(order).toEqual(["first", "critical", "normal-1", "normal-2", "low-1"]);
+  });
+
+  it("keeps the leases of waiting jobs alive with the heartbeat", async () => {
+    const shared = new MemoryStorage();
+    const renewed = new Set<JobId>();
+    const storage = wrapStorage(shared, {
+      heartbeat: async (leases, leaseMs, now) => {
+        for (const lease of leases) renewed.add(lease.jobId);
+        return shared.heartbeat(leases, leaseMs, now);
+      },
+    });
+    const tq = newQueue({ concurrency: 1, prefetch: 1, leaseMs: 1_000, storage });
+    const gate = deferred();
+    let runs = 0;
+    tq.queue.defineHandler("t", {
+      run: async () => {
+        runs++;
+        await gate.promise;
+      },
+    });
+    const [a, b] = await tq.queue.enqueueMany([{ key: "a", type: "t" }, { key: "b", type: "t" }]);
+    await tq.queue.start();
+    await runUntil(tq.clock, async () => (await countStatus(shared, [a!.id, b!.id], "running")) === 2);
+    // Five leases long: without renewals the rescuer would have taken the waiting job back.
+    await tq.clock.advance(5_000);
+    expect(renewed.has(b!.id)).toBe(true);
+    expect(runs).toBe(1);
+    expect(await shared.getJob(b!.id)).toMatchObject({ status: "running", attempt: 1 });
+    gate.resolve();
+    expect(await untilStatus(tq, b!.id, "completed")).toMatchObject({ attempt: 1 });
+    expect(runs).toBe(2);
+  });
+
+  it("cancels a waiting job without ever running its handler", async () => {
+    const tq = newQueue({ concurrency: 1, prefetch: 1 });
+    const gate = deferred();
+    const ran: string[] = [];
+    tq.queue.defineHandler("t", {
+      run: async (payload) => {
+        ran.push((payload as { name: string }).name);
+        await gate.promise;
+      },
+    });
+    const [a, b] = await tq.queue.enqueueMany([
+      { key: "a", type: "t", payload: { name: "a" } },
+      { key: "b", type: "t", payload: { name: "b" } },
+    ]);
+    await tq.queue.start();
+    await untilStatus(tq, b!.id, "running");
+    const events = recordEvents(tq.queue, ["job:started", "job:cancelled"]);
+    await tq.queue.cancel(b!.id);
+    await untilStatus(tq, b!.id, "cancelled");
+    gate.resolve();
+    await untilStatus(tq, a!.id, "completed");
+    await tq.clock.advance(1_000);
+    expect(ran).toEqual(["a"]);
+    expect(events.map((e) => e.name)).toEqual(["job:cancelled"]);
+  });
+
+  it("releases waiting jobs to pending at shutdown without counting an attempt", async () => {
+    const shared = new MemoryStorage();
+    const tq = newQueue({ concurrency: 1, prefetch: 2, shutdownGraceMs: 5_000, storage: wrapStorage(shared) });
+    const gate = deferred();
+    let runs = 0;
+    tq.queue.defineHandler("t", {
+      run: async () => {
+        runs++;
+        await gate.promise;
+      },
+    });
+    const ids = (await tq.queue.enqueueMany([{ key: "a", type: "t" }, { key: "b", type: "t" }, { key: "c", type: "t" }])).map((job) => job.id);
+    await tq.queue.start();
+    await runUntil(tq.clock, async () => (await countStatus(shared, ids, "running")) === 3);
+    const closing = tq.queue.shutdown();
+    await runUntil(tq.clock, async () => (await countStatus(shared, ids, "pending")) === 2);
+    gate.resolve();
+    await drive(tq.clock, closing);
+    expect(runs).toBe(1);
+    const jobs = await Promise.all(ids.map((id) => shared.getJob(id)));
+    expect(jobs.map((job) => [job?.status, job?.attempt])).toEqual([["completed", 1], ["pending", 0], ["pending", 0]]);
+    expect(tq.clock.pendingTimers).toBe(0);
+  });
+
+  it("rejects a negative or fractional prefetch with a ValidationError", () => {
+    for (const prefetch of [-1, 1.5, "2"]) {
+      expect(() => newQueue({ prefetch: prefetch as number })).toThrow(expect.objectContaining({ code: "VALIDATION" }));
+    }
+  });
+});
