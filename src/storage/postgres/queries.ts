@@ -176,12 +176,22 @@ export const insertJobRows = (sql: Db, schema: string, rows: readonly JobInsertR
   on conflict (idempotency_key) where status in ('blocked', 'pending', 'running') do nothing
   returning id::text as id`;
 
+/** What `insertRunnableJobs` returns of each row: what the database decided, not what the caller sent. */
+export interface InsertedRow {
+  readonly id: string;
+  readonly seq: string;
+  readonly run_at: Date;
+  readonly created_at: Date;
+  readonly updated_at: Date;
+}
+
 /**
  * Inserts jobs without dependencies as pending, writes their 'pending' log entries and notifies,
  * in one statement. A live idempotency key taken meanwhile skips its row (the caller then plans
- * the insert under locks); an existing id fails the statement. Returns the inserted rows.
+ * the insert under locks); an existing id fails the statement. Returns, of each inserted row, only
+ * what the caller does not already know (a bulk insert would otherwise read every payload back).
  */
-export const insertRunnableJobs = (sql: Db, schema: string, channel: string, rows: readonly JobInsertRow[]) => sql<JobRow[]>`
+export const insertRunnableJobs = (sql: Db, schema: string, channel: string, rows: readonly JobInsertRow[]) => sql<InsertedRow[]>`
   with inserted as (
     insert into ${sql(schema)}.jobs as j (id, type, status, priority, payload, max_attempts, backoff, idempotency_key,
       resources, timeout_ms, run_at)
@@ -192,14 +202,11 @@ export const insertRunnableJobs = (sql: Db, schema: string, channel: string, row
       idempotency_key text, timeout_ms int, run_at timestamptz)
     order by e.ord
     on conflict (idempotency_key) where status in ('blocked', 'pending', 'running') do nothing
-    returning j.id::text as id, j.seq::text as seq, j.type, j.status, j.priority, j.payload, j.result, j.error, j.attempt,
-      j.max_attempts, j.backoff, j.idempotency_key, j.resources, j.timeout_ms, j.run_at, j.created_at, j.updated_at,
-      j.started_at, j.finished_at, j.lease_token::text as lease_token, j.lease_expires_at, j.cancel_requested,
-      array[]::text[] as depends_on
+    returning j.id::text as id, j.seq, j.type, j.status, j.attempt, j.run_at, j.created_at, j.updated_at
   ),
-  changed as (select i.seq::bigint as ord, i.id, i.type, i.status, i.attempt, '{"from":null}'::jsonb as data from inserted i),
+  changed as (select i.seq as ord, i.id, i.type, i.status, i.attempt, '{"from":null}'::jsonb as data from inserted i),
   ${loggedAndNotified(sql, schema, channel)}
-  select i.*, (select n from notified) as notified from inserted i`;
+  select i.id, i.seq::text as seq, i.run_at, i.created_at, i.updated_at, (select n from notified) as notified from inserted i`;
 
 /** One edge of the graph; `position` keeps `dependsOn` in its given order. */
 export interface EdgeRow {

@@ -8,6 +8,7 @@ import type { ClaimRequest, ClaimResult, InsertRequest, InsertResult, InsertedJo
 import { ChangeSet, type Done } from "./change-set.js";
 import * as q from "./queries.js";
 import type { Db } from "./queries.js";
+import { toJson } from "../memory-record.js";
 import { dependencyError } from "./revival.js";
 import type { Pipeline } from "./pipelined.js";
 import { priorityOf, toJobRecord, toLease, type JobRow, type StoredChange } from "./rows.js";
@@ -35,7 +36,7 @@ export async function insertSimple(sql: Db, schema: string, channel: string, req
     max_attempts: node.maxAttempts, backoff: node.backoff, idempotency_key: node.idempotencyKey ?? null, resources: node.resources,
     timeout_ms: node.timeoutMs ?? null, run_at: node.runAt.toISOString(), pending_dependencies: 0, error: null, cancel_cause: null,
   }));
-  let inserted: JobRow[];
+  let inserted: q.InsertedRow[];
   try {
     inserted = await q.insertRunnableJobs(sql, schema, channel, rows);
   } catch (err) {
@@ -48,9 +49,19 @@ export async function insertSimple(sql: Db, schema: string, channel: string, req
   const records = jobs.map((job): InsertedJob => {
     const row = byId.get(job.id.toLowerCase());
     if (row === undefined) throw new Error(`job ${job.id} vanished during its insert`);
-    return { type: "inserted", job: toJobRecord(row) };
+    return {
+      type: "inserted",
+      job: {
+        // The payload as jsonb keeps it: what JSON makes of it (dates as strings, no undefined members).
+        id: row.id, type: job.type, status: "pending", priority: job.priority, payload: toJson(job.payload), result: undefined,
+        error: undefined, attempt: 0, maxAttempts: job.maxAttempts, backoff: job.backoff, dependsOn: [],
+        idempotencyKey: job.idempotencyKey, resources: job.resources, timeoutMs: job.timeoutMs, runAt: row.run_at,
+        createdAt: row.created_at, updatedAt: row.updated_at, startedAt: undefined, finishedAt: undefined,
+      },
+    };
   });
-  return { value: { jobs: records }, changes: inserted.map((row) => ({ id: row.id, type: row.type, status: row.status, attempt: row.attempt })) };
+  const changes = records.map(({ job }) => ({ id: job.id, type: job.type, status: job.status, attempt: 0 }));
+  return { value: { jobs: records }, changes };
 }
 
 /** Inserts a batch inside `sql` (a transaction or savepoint): plan under locks, then a few set-based statements. */
