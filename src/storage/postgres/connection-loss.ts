@@ -11,6 +11,19 @@ export function isConnectionLoss(err: unknown): boolean {
   return (typeof code === "string" && LOST_CODES.has(code)) || severity === "FATAL" || severity === "PANIC";
 }
 
+/** The longest wait, in seconds, before a lost connection of a jobgraph pool is opened again. */
+const RECONNECT_CAP_SECONDS = 1;
+
+/**
+ * postgres.js `backoff`: seconds before a closed connection reconnects for the query waiting on it,
+ * after `retries` failures in a row across the pool. The default grows to 20 s (3^retries / 100),
+ * so after a burst of killed connections a statement (a BEGIN, a claim) could wait 10-20 s for its
+ * connection although the server answers again. Doubling from 50 ms, jittered, capped at 1 s.
+ */
+export function reconnectBackoffSeconds(retries: number): number {
+  return Math.min(RECONNECT_CAP_SECONDS, 0.05 * 2 ** Math.max(0, retries)) * (0.5 + Math.random() / 2);
+}
+
 /** A promise that never settles: what a transaction callback returns once its connection is gone. */
 export function never(): Promise<never> {
   return new Promise<never>(() => undefined);

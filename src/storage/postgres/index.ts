@@ -13,7 +13,7 @@ import { runPipelined } from "./pipelined.js";
 import { cancelIn, retryIn } from "./graph-writes.js";
 import { ChangeFeed, listenerApplicationName } from "./listener.js";
 import { retryTransient } from "./transient.js";
-import { beginGuarded } from "./connection-loss.js";
+import { beginGuarded, reconnectBackoffSeconds } from "./connection-loss.js";
 import { migrate } from "./migrations.js";
 import * as q from "./queries.js";
 import { toJobRecord, toLease, toLogEntry } from "./rows.js";
@@ -104,6 +104,7 @@ export class PostgresStorage implements Storage {
       max,
       onnotice: () => undefined,
       onclose: () => void this.connectionCloses++,
+      backoff: reconnectBackoffSeconds,
       connection: { application_name: "jobgraph", jit: "off", idle_in_transaction_session_timeout: idleInTransactionTimeoutMs },
     };
     this.openPool = sql !== undefined ? undefined : () => (connectionString === undefined ? postgres(poolOptions) : postgres(connectionString, poolOptions));
