@@ -25,9 +25,9 @@ export class Scheduler {
   private readonly executors = new Map<JobId, Executor>();
   /** Attempts whose handler has not returned: what occupies a slot. */
   private handlersRunning = 0;
-  /** Claimed attempts waiting for a slot (up to `prefetch`), in the order they should start. */
   /** Attempts given a slot whose handler has not returned yet. */
   private readonly slotted = new Set<Executor>();
+  /** Claimed attempts waiting for a slot (up to `prefetch`), in the order they should start. */
   private readonly waiting: { readonly level: number; readonly executor: Executor; readonly start: () => void }[] = [];
   private free: Resources;
   private running = false;
