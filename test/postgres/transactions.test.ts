@@ -1,7 +1,7 @@
 import postgres from "postgres";
 import { afterEach, expect, it } from "vitest";
 import { PostgresStorage } from "../../src/storage/postgres/index.js";
-import { adminSql, databaseUrl, describePostgres, dropSchema, freshSchemaName, newPostgresStorage } from "../support/postgres.js";
+import { adminSql, databaseUrl, describePostgres, dropSchema, eventually, freshSchemaName, newPostgresStorage } from "../support/postgres.js";
 import { claimAny, newJob } from "./fixtures.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -143,5 +143,28 @@ describePostgres("PostgresStorage transactions", () => {
     expect((await storage.getJob(job.id))?.status).toBe("running");
     const [settled] = await storage.settle([{ lease: claimed[0]!.lease, outcome: { type: "completed", result: 2 } }], new Date());
     expect(settled).toMatchObject({ type: "settled", job: { status: "completed" } });
+  });
+
+  it("loads the array types once per pool: reconnected connections skip it and still read arrays", async () => {
+    // One connection, so the one killed below is the one the next read must open again.
+    const { storage, cleanup } = await newPostgresStorage({ listen: false, max: 1 });
+    const sql = adminSql();
+    cleanups.push(async () => {
+      await sql.end();
+      await cleanup();
+    });
+    const parent = newJob();
+    const child = newJob({ dependsOn: [parent.id] });
+    await storage.insertJobs({ jobs: [parent, child], onDuplicate: "reject", now: new Date() });
+    expect((await storage.getJob(child.id))?.dependsOn).toEqual([parent.id]);
+    const pool = (storage as unknown as { sql: postgres.Sql }).sql;
+    expect(pool.options.fetch_types).toBe(false);
+    // Kill the pool's connection; the next read reconnects without loading the types again.
+    const attempt = storage.openAttemptTransaction((await claimAny(storage)).claimed[0]!.lease);
+    const [backend] = await attempt.handle<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    await attempt.rollback();
+    await sql`select pg_terminate_backend(pid) from pg_stat_activity where pid = ${backend!.pid}`;
+    await eventually(async () => ((await storage.getJob(child.id).catch(() => undefined))?.dependsOn.length === 1 ? true : undefined), "a read after the reconnect");
+    expect((await storage.getJob(child.id))?.dependsOn).toEqual([parent.id]);
   });
 });

@@ -35,6 +35,14 @@ export type SettleInTransaction = (tx: postgres.TransactionSql, lease: Lease, ou
 
 type Instruction = { readonly type: "commit"; readonly outcome: Outcome } | { readonly type: "rollback" };
 
+/**
+ * How long an attempt transaction's BEGIN may go unanswered, once a connection of the pool closed
+ * meanwhile, before the pool counts as stuck. postgres.js can leave a connection that was killed
+ * while it was being opened in its "connecting" state for good, with the statement it was opened for
+ * never answered; without a close, a BEGIN may legitimately wait that long for a free connection.
+ */
+const BEGIN_STALL_MS = 5_000;
+
 /** Thrown inside the transaction to roll it back; never escapes. */
 class RollbackSignal extends Error {}
 
@@ -54,12 +62,16 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
   private connectionLoss: unknown;
   /** `connectionCloses()` when this transaction last knew its own connection to be open. */
   private closesSeen = 0;
+  /** Set when BEGIN was given up on (see BEGIN_STALL_MS): the transaction never opened for the handler. */
+  private stalled = false;
 
   constructor(
     private readonly sql: postgres.Sql,
     private readonly lease: Lease,
     /** How many connections of the pool have closed so far (postgres.js `onclose`). */
     private readonly connectionCloses: () => number,
+    /** Called when BEGIN went unanswered after a close: the pool should be replaced. */
+    private readonly onStall: () => void,
     private readonly settleIn: SettleInTransaction,
     /** The plain settle, for a commit when the handler never used the transaction. */
     private readonly settleAlone: (lease: Lease, outcome: Outcome) => Promise<SettleResult>,
@@ -82,6 +94,7 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     // Wait until the transaction has begun, so the instruction reaches its callback.
     await this.tx.catch(() => undefined);
     await this.noticeCloses();
+    if (this.stalled) throw new StorageError("the attempt transaction never opened; nothing of it was committed");
     this.finish({ type: "commit", outcome });
     try {
       const done = await this.finished;
@@ -100,6 +113,8 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     await this.tx.catch(() => undefined);
     await this.noticeCloses();
     this.finish({ type: "rollback" });
+    // A BEGIN given up on may never answer: the rollback is already its instruction if it ever does.
+    if (this.stalled) return;
     // Whatever went wrong inside, nothing of it was committed.
     await this.finished.catch(() => undefined);
   }
@@ -128,6 +143,36 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
       this.closesSeen = this.connectionCloses();
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  /**
+   * Rejects when BEGIN (`began`) has not answered within BEGIN_STALL_MS of a connection of the pool
+   * closing, and asks for the pool to be replaced; never settles otherwise. The late BEGIN, should
+   * it ever answer, finds a rollback as its instruction.
+   */
+  private stallOf(began: Promise<unknown>, closesAtBegin: number): Promise<never> {
+    return new Promise<never>((_, reject) => {
+      let answered = false;
+      let timer: NodeJS.Timeout | undefined;
+      const check = () => {
+        if (answered) return;
+        if (this.connectionCloses() === closesAtBegin) {
+          timer = setTimeout(check, BEGIN_STALL_MS).unref();
+          return;
+        }
+        this.stalled = true;
+        this.finish?.({ type: "rollback" });
+        reject(new StorageError(`no answer to BEGIN within ${BEGIN_STALL_MS} ms after a connection of the pool closed`));
+        this.onStall();
+      };
+      timer = setTimeout(check, BEGIN_STALL_MS).unref();
+      const done = () => {
+        answered = true;
+        clearTimeout(timer);
+      };
+      began.then(done, done);
+      this.finished?.then(done, done);
+    });
   }
 
   private assertConnected(): void {
@@ -168,7 +213,11 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     this.finished.catch(() => undefined);
     const tx = this.tx;
     // If BEGIN itself fails, the handler's first query fails with it.
-    this.tx = Promise.race([tx, finished.then(() => tx, (err: unknown) => Promise.reject(new StorageError("could not open the attempt transaction", err)))]);
+    this.tx = Promise.race([
+      tx,
+      finished.then(() => tx, (err: unknown) => Promise.reject(new StorageError("could not open the attempt transaction", err))),
+      this.stallOf(tx, this.closesSeen),
+    ]);
     this.tx.catch(() => undefined);
     return this.tx;
   }

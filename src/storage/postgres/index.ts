@@ -339,6 +339,7 @@ export class PostgresStorage implements Storage {
       this.sql,
       lease,
       () => this.connectionCloses,
+      () => this.resetConnections(),
       async (tx, heldLease, outcome) => {
         const done = await settleIn(tx, this.schema, this.channel, [{ lease: heldLease, outcome }]);
         const result = done.value[0] ?? { type: "lost", jobId: heldLease.jobId };
@@ -374,16 +375,32 @@ export class PostgresStorage implements Storage {
 
   /** Runs database work; anything but our own typed errors becomes a `StorageError`. */
   private async guard<T>(work: () => Promise<T>): Promise<T> {
+    let value: T;
     try {
-      return await work();
+      value = await work();
     } catch (err) {
       throw toStorageError(err);
     }
+    if (this.ownsPool) typesLoaded(this.sql);
+    return value;
   }
 
   private assertOpen(): void {
     if (this.closed) throw new QueueClosedError("the storage is closed");
   }
+}
+
+/**
+ * After a statement of `sql` succeeded, its connections need not load the array types again.
+ * postgres.js loads them with a query on every (re)connection of the pool, before the statement
+ * the connection was opened for; a connection killed during that query is left in its connecting
+ * state with the statement never answered, or the query's rejection goes unhandled and ends the
+ * process (postgres.js 3.4.9). The types are kept on the pool's shared options, so one load serves
+ * every later connection: from then on a reconnect sends only its own statement.
+ */
+function typesLoaded(sql: postgres.Sql): void {
+  const options = sql.options as { fetch_types: boolean };
+  if (options.fetch_types) options.fetch_types = false;
 }
 
 /** Our own errors pass through; a driver error is wrapped, its text kept only as the `cause`. */
