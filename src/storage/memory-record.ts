@@ -1,4 +1,4 @@
-import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus } from "../types.js";
+import type { ErrorInfo, JobChange, JobId, JobRecord, JobStatus } from "../types.js";
 import type { Lease } from "./storage.js";
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -47,11 +47,6 @@ export function dependencyError(dependency: JobId, status: JobStatus): ErrorInfo
   return { name: "DependencyFailedError", message: `dependency ${dependency} ${status}`, code: "DEPENDENCY_FAILED" };
 }
 
-/** What PostgreSQL's jsonb would keep: dates become strings, `undefined` becomes null, a BigInt throws. */
-export function toJson(value: unknown): Json {
-  const text = JSON.stringify(value);
-  return text === undefined ? null : (JSON.parse(text) as Json);
-}
 
 function copyDate(date: Date | undefined): Date | undefined {
   return date === undefined ? undefined : new Date(date);

@@ -5,7 +5,8 @@ import { admitJobs, type AdmissionCandidate } from "../resources.js";
 import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES } from "../types.js";
 import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry, NewJob, NewLogLine, Priority } from "../types.js";
 import { DependencyGraph } from "./memory-graph.js";
-import { changeOf, dependencyError, leaseOf, toJson, toRecord, update, type StoredJob } from "./memory-record.js";
+import { changeOf, dependencyError, leaseOf, toRecord, update, type StoredJob } from "./memory-record.js";
+import { toJson } from "./to-json.js";
 import type {
   CancelResult, ChangeListener, ClaimRequest, ClaimResult, ClaimedJob, DeleteFinishedRequest, ExpiredLease, HeartbeatResult, InsertRequest, InsertResult,
   JobCounts, Lease, ListPage, ListQuery, RetryResult, SettleResult, Settlement, Storage, Unsubscribe,

@@ -8,7 +8,7 @@ import type { ClaimRequest, ClaimResult, InsertRequest, InsertResult, InsertedJo
 import { ChangeSet, type Done } from "./change-set.js";
 import * as q from "./queries.js";
 import type { Db } from "./queries.js";
-import { toJson } from "../memory-record.js";
+import { toJson } from "../to-json.js";
 import { dependencyError } from "./revival.js";
 import type { Pipeline } from "./pipelined.js";
 import { priorityOf, toJobRecord, toLease, type JobRow, type StoredChange } from "./rows.js";
@@ -54,8 +54,8 @@ export async function insertSimple(sql: Db, schema: string, channel: string, req
       job: {
         // The payload as jsonb keeps it: what JSON makes of it (dates as strings, no undefined members).
         id: row.id, type: job.type, status: "pending", priority: job.priority, payload: toJson(job.payload), result: undefined,
-        error: undefined, attempt: 0, maxAttempts: job.maxAttempts, backoff: job.backoff, dependsOn: [],
-        idempotencyKey: job.idempotencyKey, resources: job.resources, timeoutMs: job.timeoutMs, runAt: row.run_at,
+        error: undefined, attempt: 0, maxAttempts: job.maxAttempts, backoff: { ...job.backoff }, dependsOn: [],
+        idempotencyKey: job.idempotencyKey, resources: { ...job.resources }, timeoutMs: job.timeoutMs, runAt: row.run_at,
         createdAt: row.created_at, updatedAt: row.updated_at, startedAt: undefined, finishedAt: undefined,
       },
     };
