@@ -1,9 +1,9 @@
 import type { TimerHandle } from "../clock.js";
 import type { RegisteredHandler } from "../handler.js";
 import type { ResolvedQueueOptions } from "../options.js";
-import { release, reserve } from "../resources.js";
+import { effectivePriority, release, reserve } from "../resources.js";
 import type { Storage } from "../storage/storage.js";
-import { PRIORITIES, type JobChange, type JobId, type Resources } from "../types.js";
+import type { JobChange, JobId, Resources } from "../types.js";
 import { withDeadline } from "./deadline.js";
 import { Executor, type ExecutorHost } from "./executor.js";
 
@@ -27,7 +27,7 @@ export class Scheduler {
   private handlersRunning = 0;
   /** Attempts given a slot whose handler has not returned yet. */
   private readonly slotted = new Set<Executor>();
-  /** Claimed attempts waiting for a slot (up to `prefetch`), in the order they should start. */
+  /** Claimed attempts waiting for a slot (up to `prefetch`), in the order they should start; `level` is the effective priority at claim time. */
   private readonly waiting: { readonly level: number; readonly executor: Executor; readonly start: () => void }[] = [];
   private free: Resources;
   private running = false;
@@ -192,7 +192,8 @@ export class Scheduler {
       const slot = new Promise<void>((resolve) => (start = resolve));
       const executor = new Executor(job, handler, this.deps.host, slot);
       this.executors.set(job.job.id, executor);
-      this.enqueueWaiting({ level: PRIORITIES.indexOf(job.job.priority), executor, start });
+      const level = effectivePriority(job.job.priority, job.job.runAt, new Date(options.clock.now()), options.starvationMs);
+      this.enqueueWaiting({ level, executor, start });
       // The slot and the resources are free once the handler returns; storing the outcome is
       // batched with others and need not hold them, so the next claim overlaps the settle.
       void executor.returned.then(() => {
@@ -209,7 +210,7 @@ export class Scheduler {
     if (claimed.length > 0 && claimed.length < slots) this.wakeAgain = true;
   }
 
-  /** Keeps the waiting attempts by priority level, first come first served within one. */
+  /** Keeps the waiting attempts by effective priority level at claim time, first come first served within one. */
   private enqueueWaiting(entry: Scheduler["waiting"][number]): void {
     let at = this.waiting.length;
     while (at > 0 && (this.waiting[at - 1]?.level ?? 0) > entry.level) at--;

@@ -11,19 +11,34 @@ async function countStatus(storage: MemoryStorage, ids: readonly JobId[], status
   return jobs.filter((job) => job?.status === status).length;
 }
 
+/**
+ * Defines handler "t" on `queue`: each run records its payload's `name` and counts as running, and a
+ * run whose name `holds` (every run by default) waits until `gate` opens.
+ */
+function gatedHandler(queue: ReturnType<typeof newQueue>["queue"], holds: (name: string) => boolean = () => true) {
+  const gate = deferred();
+  const ran: string[] = [];
+  const running = new Concurrency();
+  queue.defineHandler("t", {
+    run: async (payload) => {
+      const name = (payload as { name?: string } | null)?.name ?? "";
+      ran.push(name);
+      running.enter();
+      try {
+        if (holds(name)) await gate.promise;
+      } finally {
+        running.leave();
+      }
+    },
+  });
+  return { gate, ran, running };
+}
+
 describe("prefetch", () => {
   it("claims up to concurrency + prefetch jobs but runs only `concurrency` handlers at once", async () => {
     const shared = new MemoryStorage();
     const tq = newQueue({ concurrency: 2, prefetch: 3, storage: wrapStorage(shared) });
-    const gate = deferred();
-    const running = new Concurrency();
-    tq.queue.defineHandler("t", {
-      run: async () => {
-        running.enter();
-        await gate.promise;
-        running.leave();
-      },
-    });
+    const { gate, running } = gatedHandler(tq.queue);
     const ids = (await tq.queue.enqueueMany(Array.from({ length: 10 }, (_, i) => ({ key: `j${i}`, type: "t" })))).map((job) => job.id);
     await tq.queue.start();
     await runUntil(tq.clock, async () => (await countStatus(shared, ids, "running")) === 5);
@@ -37,15 +52,7 @@ describe("prefetch", () => {
 
   it("starts waiting jobs by priority level, first come first served within one", async () => {
     const tq = newQueue({ concurrency: 1, prefetch: 10 });
-    const gate = deferred();
-    const order: string[] = [];
-    tq.queue.defineHandler("t", {
-      run: async (payload) => {
-        const name = (payload as { name: string }).name;
-        order.push(name);
-        if (name === "first") await gate.promise;
-      },
-    });
+    const { gate, ran: order } = gatedHandler(tq.queue, (name) => name === "first");
     await tq.queue.start();
     const first = await tq.queue.enqueue("t", { name: "first" });
     await untilStatus(tq, first.id, "running");
@@ -65,6 +72,22 @@ describe("prefetch", () => {
     expect(order).toEqual(["first", "critical", "normal-1", "normal-2", "low-1"]);
   });
 
+  it("orders waiting jobs by effective priority: a low job past the starvation guard starts before normal ones", async () => {
+    const tq = newQueue({ concurrency: 1, prefetch: 10, starvationMs: 1_000 });
+    const { gate, ran } = gatedHandler(tq.queue, (name) => name === "first");
+    await tq.queue.start();
+    const first = await tq.queue.enqueue("t", { name: "first" });
+    await untilStatus(tq, first.id, "running");
+    // Due 2.5 s ago: two levels more urgent than `low` by the time it is claimed.
+    const waited = await tq.queue.enqueue("t", { name: "low, waited" }, { priority: "low", runAt: new Date(tq.clock.now() - 2_500) });
+    await untilStatus(tq, waited.id, "running");
+    const normal = await tq.queue.enqueue("t", { name: "normal" });
+    await untilStatus(tq, normal.id, "running");
+    gate.resolve();
+    await runUntil(tq.clock, () => ran.length === 3);
+    expect(ran).toEqual(["first", "low, waited", "normal"]);
+  });
+
   it("keeps the leases of waiting jobs alive with the heartbeat", async () => {
     const shared = new MemoryStorage();
     const renewed = new Set<JobId>();
@@ -75,37 +98,23 @@ describe("prefetch", () => {
       },
     });
     const tq = newQueue({ concurrency: 1, prefetch: 1, leaseMs: 1_000, storage });
-    const gate = deferred();
-    let runs = 0;
-    tq.queue.defineHandler("t", {
-      run: async () => {
-        runs++;
-        await gate.promise;
-      },
-    });
+    const { gate, ran } = gatedHandler(tq.queue);
     const [a, b] = await tq.queue.enqueueMany([{ key: "a", type: "t" }, { key: "b", type: "t" }]);
     await tq.queue.start();
     await runUntil(tq.clock, async () => (await countStatus(shared, [a!.id, b!.id], "running")) === 2);
     // Five leases long: without renewals the rescuer would have taken the waiting job back.
     await tq.clock.advance(5_000);
     expect(renewed.has(b!.id)).toBe(true);
-    expect(runs).toBe(1);
+    expect(ran).toHaveLength(1);
     expect(await shared.getJob(b!.id)).toMatchObject({ status: "running", attempt: 1 });
     gate.resolve();
     expect(await untilStatus(tq, b!.id, "completed")).toMatchObject({ attempt: 1 });
-    expect(runs).toBe(2);
+    expect(ran).toHaveLength(2);
   });
 
   it("cancels a waiting job without ever running its handler", async () => {
     const tq = newQueue({ concurrency: 1, prefetch: 1 });
-    const gate = deferred();
-    const ran: string[] = [];
-    tq.queue.defineHandler("t", {
-      run: async (payload) => {
-        ran.push((payload as { name: string }).name);
-        await gate.promise;
-      },
-    });
+    const { gate, ran } = gatedHandler(tq.queue);
     const [a, b] = await tq.queue.enqueueMany([
       { key: "a", type: "t", payload: { name: "a" } },
       { key: "b", type: "t", payload: { name: "b" } },
@@ -125,14 +134,7 @@ describe("prefetch", () => {
   it("releases waiting jobs to pending at shutdown without counting an attempt", async () => {
     const shared = new MemoryStorage();
     const tq = newQueue({ concurrency: 1, prefetch: 2, shutdownGraceMs: 5_000, storage: wrapStorage(shared) });
-    const gate = deferred();
-    let runs = 0;
-    tq.queue.defineHandler("t", {
-      run: async () => {
-        runs++;
-        await gate.promise;
-      },
-    });
+    const { gate, ran } = gatedHandler(tq.queue);
     const ids = (await tq.queue.enqueueMany([{ key: "a", type: "t" }, { key: "b", type: "t" }, { key: "c", type: "t" }])).map((job) => job.id);
     await tq.queue.start();
     await runUntil(tq.clock, async () => (await countStatus(shared, ids, "running")) === 3);
@@ -140,7 +142,7 @@ describe("prefetch", () => {
     await runUntil(tq.clock, async () => (await countStatus(shared, ids, "pending")) === 2);
     gate.resolve();
     await drive(tq.clock, closing);
-    expect(runs).toBe(1);
+    expect(ran).toHaveLength(1);
     const jobs = await Promise.all(ids.map((id) => shared.getJob(id)));
     expect(jobs.map((job) => [job?.status, job?.attempt])).toEqual([["completed", 1], ["pending", 0], ["pending", 0]]);
     expect(tq.clock.pendingTimers).toBe(0);
