@@ -4,7 +4,7 @@ import { DuplicateJobError, PermanentError, ValidationError } from "../../src/er
 import { attemptSql } from "../../src/storage/postgres/index.js";
 import type { JobId } from "../../src/types.js";
 import { deferred } from "../queue/support.js";
-import { describePostgres } from "../support/postgres.js";
+import { describePostgres, eventually } from "../support/postgres.js";
 import { PostgresQueues } from "./support/queues.js";
 
 let pg: PostgresQueues;
@@ -251,5 +251,35 @@ describePostgres("Queue on PostgresStorage", () => {
   it("says clearly when ctx.tx is asked of a job that does not run on PostgresStorage", () => {
     expect(() => attemptSql({ tx: undefined })).toThrow(ValidationError);
     expect(() => attemptSql({ tx: () => undefined })).toThrow(/PostgresStorage/);
+  });
+
+  it("with prefetch, holds claimed jobs leased in the worker, runs `concurrency` at a time, and releases the waiting ones unburnt on shutdown", async () => {
+    const worker = await pg.worker({ concurrency: 2, prefetch: 3 });
+    const gate = deferred();
+    let running = 0;
+    let peak = 0;
+    worker.defineHandler("held", {
+      run: async () => {
+        peak = Math.max(peak, ++running);
+        await gate.promise;
+        running--;
+      },
+    });
+    const ids = (await worker.enqueueMany(Array.from({ length: 8 }, (_, i) => ({ key: `j${i}`, type: "held" })))).map((job) => job.id);
+    const byStatus = async () => {
+      const jobs = await Promise.all(ids.map((id) => worker.getJob(id)));
+      return jobs.reduce<Record<string, number>>((counts, job) => ({ ...counts, [job!.status]: (counts[job!.status] ?? 0) + 1 }), {});
+    };
+    await eventually(async () => ((await byStatus()).running === 5 && running === 2 ? true : undefined), "5 jobs leased, 2 handlers running");
+    const closing = worker.shutdown();
+    // The three waiting jobs go back at once, attempt not counted; the two running ones finish in the grace.
+    await eventually(async () => ((await byStatus()).pending === 6 ? true : undefined), "the waiting jobs released");
+    gate.resolve();
+    await closing;
+    const reader = await pg.producer();
+    const jobs = await Promise.all(ids.map((id) => reader.getJob(id)));
+    expect(jobs.filter((job) => job!.status === "completed")).toHaveLength(2);
+    expect(jobs.filter((job) => job!.status === "pending").every((job) => job!.attempt === 0)).toBe(true);
+    expect(peak).toBe(2);
   });
 });
