@@ -2,6 +2,7 @@
 // and NOTIFYs per job. Run under the CPU profiler to see where the worker's time goes:
 //   node --import tsx --cpu-prof --cpu-prof-dir=bench/results bench/profile.ts [jobs] [concurrency]
 //   node bench/top-functions.ts bench/results/<file>.cpuprofile
+import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { JobgraphSystem } from "./lib/systems.ts";
@@ -30,12 +31,23 @@ const stats = async () => {
 // pg_stat_database is updated by each backend when it goes idle; give it a moment.
 await new Promise((r) => setTimeout(r, 1_000));
 const before = await stats();
+/** The machine's CPU counters (all cores; Linux only): busy and total jiffies. */
+const cpuTimes = () => {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - fields[3]! - fields[4]!, total };
+};
 let handled = 0;
 let first = 0;
+let cpuAtFirst = cpuTimes();
 await system.startWorker(concurrency, () => {
-  if (handled++ === 0) first = performance.now();
+  if (handled++ === 0) {
+    first = performance.now();
+    cpuAtFirst = cpuTimes();
+  }
 });
 const end = await waitAllDone(system, () => handled, n, 300_000);
+const cpuAtEnd = cpuTimes();
 await system.stopWorker();
 await new Promise((r) => setTimeout(r, 1_500));
 const after = await stats();
@@ -45,6 +57,8 @@ console.log(
     jobs: n,
     concurrency,
     jobsPerSecond: Math.round((n / (end - first)) * 1000),
+    // Of all cores of the machine (worker process and PostgreSQL together), while processing.
+    cpuBusyPercent: Math.round((100 * (cpuAtEnd.busy - cpuAtFirst.busy)) / (cpuAtEnd.total - cpuAtFirst.total)),
     perJob: { commits: per("commits"), rowsInserted: per("inserted"), rowsUpdated: per("updated"), statusLogRows: per("logs") },
   }),
 );
