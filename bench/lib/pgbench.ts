@@ -1,8 +1,9 @@
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { PostgresStorage } from "../../src/storage/postgres/index.ts";
 import { ensureDatabase, urlFor, withClient } from "./db.ts";
 
 const run = promisify(execFile);
@@ -28,6 +29,8 @@ export interface CeilingCase {
   readonly script: string;
   readonly clients: number;
   readonly rowsPerTx: number;
+  /** `minimal`: `setup.sql`'s one-table queue; `jobgraph`: jobgraph's own schema, migrated into schema `jg`. */
+  readonly tables: "minimal" | "jobgraph";
   /** Rows to insert before the run (the claim cases need pending jobs to claim). */
   readonly prefill: (quick: boolean) => number;
   /** Duration (-T) or transactions per client (-t). */
@@ -35,27 +38,58 @@ export interface CeilingCase {
 }
 
 export const CEILING_CASES: readonly CeilingCase[] = [
-  { key: "insert-c1", label: "INSERT 1 row/stmt, 1 client", script: "insert.sql", clients: 1, rowsPerTx: 1, prefill: () => 0, limit: (q) => ({ seconds: q ? 2 : 5 }) },
-  { key: "insert-c50", label: "INSERT 1 row/stmt, 50 clients", script: "insert.sql", clients: 50, rowsPerTx: 1, prefill: () => 0, limit: (q) => ({ seconds: q ? 2 : 5 }) },
-  { key: "insert-bulk", label: "INSERT 1,000 rows/stmt, 1 client", script: "insert_bulk.sql", clients: 1, rowsPerTx: 1000, prefill: () => 0, limit: (q) => ({ transactions: q ? 10 : 20 }) },
-  { key: "claim1-c10", label: "claim+complete 1 row/stmt, 10 clients", script: "claim_1.sql", clients: 10, rowsPerTx: 1, prefill: (q) => (q ? 10_000 : 30_000), limit: (q) => ({ transactions: q ? 1_000 : 3_000 }) },
-  { key: "claim50-c1", label: "claim+complete 50 rows/stmt, 1 client", script: "claim_50.sql", clients: 1, rowsPerTx: 50, prefill: (q) => (q ? 25_000 : 50_000), limit: (q) => ({ transactions: q ? 500 : 1_000 }) },
-  { key: "claim50-c4", label: "claim+complete 50 rows/stmt, 4 clients", script: "claim_50.sql", clients: 4, rowsPerTx: 50, prefill: (q) => (q ? 40_000 : 100_000), limit: (q) => ({ transactions: q ? 200 : 500 }) },
+  { key: "insert-c1", label: "INSERT 1 row/stmt, 1 client", script: "insert.sql", clients: 1, rowsPerTx: 1, tables: "minimal", prefill: () => 0, limit: (q) => ({ seconds: q ? 2 : 5 }) },
+  { key: "insert-c50", label: "INSERT 1 row/stmt, 50 clients", script: "insert.sql", clients: 50, rowsPerTx: 1, tables: "minimal", prefill: () => 0, limit: (q) => ({ seconds: q ? 2 : 5 }) },
+  { key: "insert-bulk", label: "INSERT 1,000 rows/stmt, 1 client", script: "insert_bulk.sql", clients: 1, rowsPerTx: 1000, tables: "minimal", prefill: () => 0, limit: (q) => ({ transactions: q ? 10 : 20 }) },
+  { key: "claim1-c10", label: "claim+complete 1 row/stmt, 10 clients", script: "claim_1.sql", clients: 10, rowsPerTx: 1, tables: "minimal", prefill: (q) => (q ? 10_000 : 30_000), limit: (q) => ({ transactions: q ? 1_000 : 3_000 }) },
+  { key: "claim50-c1", label: "claim+complete 50 rows/stmt, 1 client", script: "claim_50.sql", clients: 1, rowsPerTx: 50, tables: "minimal", prefill: (q) => (q ? 25_000 : 50_000), limit: (q) => ({ transactions: q ? 500 : 1_000 }) },
+  { key: "claim50-c4", label: "claim+complete 50 rows/stmt, 4 clients", script: "claim_50.sql", clients: 4, rowsPerTx: 50, tables: "minimal", prefill: (q) => (q ? 40_000 : 100_000), limit: (q) => ({ transactions: q ? 200 : 500 }) },
+  { key: "insert-bulk-jg", label: "INSERT 1,000 rows/stmt + status log rows, jobgraph's schema, 1 client", script: "insert_bulk_history.sql", clients: 1, rowsPerTx: 1000, tables: "jobgraph", prefill: () => 0, limit: (q) => ({ transactions: q ? 10 : 20 }) },
+  { key: "claim50-jg-c1", label: "claim+complete 50 rows/stmt + status log rows, jobgraph's schema, 1 client", script: "claim_50_history.sql", clients: 1, rowsPerTx: 50, tables: "jobgraph", prefill: (q) => (q ? 25_000 : 50_000), limit: (q) => ({ transactions: q ? 500 : 1_000 }) },
+  { key: "claim50-jg-c4", label: "claim+complete 50 rows/stmt + status log rows, jobgraph's schema, 4 clients", script: "claim_50_history.sql", clients: 4, rowsPerTx: 50, tables: "jobgraph", prefill: (q) => (q ? 40_000 : 100_000), limit: (q) => ({ transactions: q ? 200 : 500 }) },
 ];
+
+/** Jobs ready to claim in jobgraph's schema, as its bulk insert writes them (with their 'pending' log rows). */
+const JOBGRAPH_PREFILL = `
+  with inserted as (
+    insert into jg.jobs (id, type, status, priority, payload, max_attempts, backoff, run_at)
+    select gen_random_uuid(), 'noop', 'pending', 2, jsonb_build_object('i', g), 3, '{}', now() - interval '1 second'
+    from generate_series(1, $1::int) g
+    returning id
+  )
+  insert into jg.job_logs (job_id, at, attempt, kind, message) select id, now(), 0, 'status', 'pending' from inserted`;
+
+/** A fresh set of tables for one case, prefilled and vacuumed. */
+async function prepare(url: string, c: CeilingCase, quick: boolean): Promise<void> {
+  const prefill = c.prefill(quick);
+  if (c.tables === "jobgraph") {
+    await withClient(url, (client) => client.query("drop schema if exists jg cascade"));
+    const store = new PostgresStorage({ connectionString: url, schema: "jg", listen: false, max: 1 });
+    try {
+      await store.setup();
+    } finally {
+      await store.close();
+    }
+  }
+  await withClient(url, async (client) => {
+    if (c.tables === "minimal") {
+      await client.query(readFileSync(join(scripts, "setup.sql"), "utf8"));
+      if (prefill > 0) await client.query("insert into bench_jobs (payload) select jsonb_build_object('i', g) from generate_series(1, $1::int) g", [prefill]);
+      await client.query("vacuum analyze bench_jobs");
+    } else {
+      if (prefill > 0) await client.query(JOBGRAPH_PREFILL, [prefill]);
+      await client.query("vacuum analyze jg.jobs");
+      await client.query("vacuum analyze jg.job_logs");
+    }
+    await client.query("checkpoint");
+  });
+}
 
 /** Runs one case on a fresh table; answers jobs (rows) per second. */
 export async function runCeiling(pgbench: string, c: CeilingCase, quick: boolean): Promise<number> {
   await ensureDatabase(DATABASE);
   const url = new URL(urlFor(DATABASE));
-  const { readFileSync } = await import("node:fs");
-  const setup = readFileSync(join(scripts, "setup.sql"), "utf8");
-  await withClient(url.toString(), async (client) => {
-    await client.query(setup);
-    const prefill = c.prefill(quick);
-    if (prefill > 0) await client.query("insert into bench_jobs (payload) select jsonb_build_object('i', g) from generate_series(1, $1::int) g", [prefill]);
-    await client.query("vacuum analyze bench_jobs");
-    await client.query("checkpoint");
-  });
+  await prepare(url.toString(), c, quick);
   const limit = c.limit(quick);
   const args = [
     "-n", "-M", "prepared",

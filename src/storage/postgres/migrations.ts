@@ -30,6 +30,13 @@ export const MIGRATIONS: readonly Migration[] = [
       await q.createFinishedIndex(sql, schema);
     },
   },
+  {
+    version: 3,
+    name: "drop created_at index",
+    async up(sql, schema) {
+      await q.dropCreatedAtIndex(sql, schema);
+    },
+  },
 ];
 
 /** The newest schema version this code knows. */

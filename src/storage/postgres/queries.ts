@@ -127,6 +127,14 @@ export const createFinishedIndex = (sql: Db, schema: string) => sql`
   create index jobs_finished_idx on ${sql(schema)}.jobs ((coalesce(finished_at, updated_at)), seq)
   where status in ('completed', 'failed', 'cancelled')`;
 
+// Migration 3: no index on created_at.
+
+/**
+ * No query reads jobs by `created_at` (pages go by `seq`, which orders jobs the same way), and the
+ * index cost every insert and every status change an entry.
+ */
+export const dropCreatedAtIndex = (sql: Db, schema: string) => sql`drop index if exists ${sql(schema)}.jobs_created_at_idx`;
+
 // ---- insert ----------------------------------------------------------------------------------
 
 /**
