@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { PostgresStorage } from "../../src/storage/postgres/index.ts";
 import { ensureDatabase, urlFor, withClient } from "./db.ts";
+import { applySchemaVariants } from "./schema-variants.ts";
 
 const run = promisify(execFile);
 const scripts = join(dirname(fileURLToPath(import.meta.url)), "..", "pgbench");
@@ -59,8 +60,14 @@ const JOBGRAPH_PREFILL = `
   )
   insert into jg.job_logs (job_id, at, attempt, kind, message) select id, now(), 0, 'status', 'pending' from inserted`;
 
-/** A fresh set of tables for one case, prefilled and vacuumed. */
-async function prepare(url: string, c: CeilingCase, quick: boolean): Promise<void> {
+/** jobgraph's claim + complete without its status log rows: what its jobs table alone costs (`ceiling-variants.ts`). */
+export const NO_HISTORY_CASE: CeilingCase = {
+  key: "claim50-jg-nolog-c4", label: "claim+complete 50 rows/stmt, jobgraph's schema without status log rows, 4 clients", script: "claim_50_no_history.sql",
+  clients: 4, rowsPerTx: 50, tables: "jobgraph", prefill: (q) => (q ? 40_000 : 100_000), limit: (q) => ({ transactions: q ? 200 : 500 }),
+};
+
+/** A fresh set of tables for one case, prefilled and vacuumed; `variants` drop parts of jobgraph's schema first. */
+async function prepare(url: string, c: CeilingCase, quick: boolean, variants: readonly string[]): Promise<void> {
   const prefill = c.prefill(quick);
   if (c.tables === "jobgraph") {
     await withClient(url, (client) => client.query("drop schema if exists jg cascade"));
@@ -70,6 +77,7 @@ async function prepare(url: string, c: CeilingCase, quick: boolean): Promise<voi
     } finally {
       await store.close();
     }
+    await applySchemaVariants(url, "jg", variants);
   }
   await withClient(url, async (client) => {
     if (c.tables === "minimal") {
@@ -86,10 +94,10 @@ async function prepare(url: string, c: CeilingCase, quick: boolean): Promise<voi
 }
 
 /** Runs one case on a fresh table; answers jobs (rows) per second. */
-export async function runCeiling(pgbench: string, c: CeilingCase, quick: boolean): Promise<number> {
+export async function runCeiling(pgbench: string, c: CeilingCase, quick: boolean, variants: readonly string[] = []): Promise<number> {
   await ensureDatabase(DATABASE);
   const url = new URL(urlFor(DATABASE));
-  await prepare(url.toString(), c, quick);
+  await prepare(url.toString(), c, quick, variants);
   const limit = c.limit(quick);
   const args = [
     "-n", "-M", "prepared",

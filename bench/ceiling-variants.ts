@@ -1,0 +1,35 @@
+// What each part of jobgraph's schema costs the database, with no client in the way: pgbench's
+// claim + complete of 50 jobs a statement on 4 clients, on jobgraph's own tables with parts dropped
+// (lib/schema-variants.ts) and without the status log rows; 3 runs each, interleaved, medians.
+//   node --import tsx bench/ceiling-variants.ts [--quick]
+import { CEILING_CASES, NO_HISTORY_CASE, findPgbench, runCeiling, type CeilingCase } from "./lib/pgbench.ts";
+
+const quick = process.argv.includes("--quick");
+const pgbench = findPgbench();
+if (pgbench === undefined) throw new Error("pgbench not found");
+const withHistory = CEILING_CASES.find((c) => c.key === "claim50-jg-c4");
+const minimal = CEILING_CASES.find((c) => c.key === "claim50-c4");
+if (withHistory === undefined || minimal === undefined) throw new Error("ceiling cases missing");
+
+const runs: { name: string; c: CeilingCase; variants: string[] }[] = [
+  { name: "jobgraph's schema, status log rows (as migrated)", c: withHistory, variants: [] },
+  { name: "  without the job_logs foreign key", c: withHistory, variants: ["nofk"] },
+  { name: "  without the status and type listing indexes", c: withHistory, variants: ["noidx"] },
+  { name: "  without both", c: withHistory, variants: ["nofk", "noidx"] },
+  { name: "jobgraph's schema, no status log rows", c: NO_HISTORY_CASE, variants: [] },
+  { name: "  and without the listing indexes", c: NO_HISTORY_CASE, variants: ["noidx"] },
+  { name: "minimal one-table queue (setup.sql)", c: minimal, variants: [] },
+];
+const results = new Map<string, number[]>();
+for (let round = 0; round < 3; round++) {
+  for (const run of runs) {
+    const jobsPerSecond = await runCeiling(pgbench, run.c, quick, run.variants);
+    results.set(run.name, [...(results.get(run.name) ?? []), jobsPerSecond]);
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
+console.log("| claim + complete, 50 rows/stmt, 4 clients | jobs/s (median of 3; min–max) |\n|---|---|");
+for (const run of runs) {
+  const xs = results.get(run.name)!;
+  console.log(`| ${run.name} | ${Math.round(median(xs)).toLocaleString("en")} (${Math.round(Math.min(...xs)).toLocaleString("en")}–${Math.round(Math.max(...xs)).toLocaleString("en")}) |`);
+}
