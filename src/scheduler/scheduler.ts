@@ -23,9 +23,7 @@ export interface SchedulerDeps {
 export class Scheduler {
   /** Attempts until their outcome is stored (heartbeats, cancels and shutdown reach them here). */
   private readonly executors = new Map<JobId, Executor>();
-  /** Attempts whose handler has not returned: what occupies a slot. */
-  private handlersRunning = 0;
-  /** Attempts given a slot whose handler has not returned yet. */
+  /** Attempts given a slot whose handler has not returned yet: what occupies the slots. */
   private readonly slotted = new Set<Executor>();
   /** Claimed attempts waiting for a slot (up to `prefetch`), in the order they should start; `level` is the effective priority at claim time. */
   private readonly waiting: { readonly level: number; readonly executor: Executor; readonly start: () => void }[] = [];
@@ -47,7 +45,7 @@ export class Scheduler {
 
   /** Attempts whose handler has not returned yet. */
   get activeCount(): number {
-    return this.handlersRunning;
+    return this.slotted.size;
   }
 
   /** Resources reserved by attempts whose handler has not returned. */
@@ -169,7 +167,7 @@ export class Scheduler {
 
   private async claimOnce(): Promise<void> {
     const { options, storage, handlers } = this.deps;
-    const slots = options.concurrency + options.prefetch - this.handlersRunning - this.waiting.length;
+    const slots = options.concurrency + options.prefetch - this.slotted.size - this.waiting.length;
     if (slots <= 0 || handlers.size === 0) return;
     const claim = storage.claimJobs({
       workerId: options.workerId,
@@ -197,7 +195,7 @@ export class Scheduler {
       // The slot and the resources are free once the handler returns; storing the outcome is
       // batched with others and need not hold them, so the next claim overlaps the settle.
       void executor.returned.then(() => {
-        if (this.slotted.delete(executor)) this.handlersRunning -= 1;
+        this.slotted.delete(executor);
         this.free = release(this.free, job.job.resources);
         this.startWaiting();
         this.wake();
@@ -219,10 +217,9 @@ export class Scheduler {
 
   /** Starts waiting attempts while slots are free; each frees its slot when its handler returns. */
   private startWaiting(): void {
-    while (this.handlersRunning < this.deps.options.concurrency) {
+    while (this.slotted.size < this.deps.options.concurrency) {
       const next = this.waiting.shift();
       if (next === undefined) return;
-      this.handlersRunning += 1;
       this.slotted.add(next.executor);
       next.start();
     }
