@@ -47,7 +47,6 @@ export function dependencyError(dependency: JobId, status: JobStatus): ErrorInfo
   return { name: "DependencyFailedError", message: `dependency ${dependency} ${status}`, code: "DEPENDENCY_FAILED" };
 }
 
-
 function copyDate(date: Date | undefined): Date | undefined {
   return date === undefined ? undefined : new Date(date);
 }

@@ -414,7 +414,6 @@ function isTransaction(value: unknown): value is postgres.TransactionSql {
   return typeof value === "function" && typeof (value as { savepoint?: unknown }).savepoint === "function";
 }
 
-
 function encodeCursor(seq: string): string {
   return Buffer.from(seq).toString("base64url");
 }
