@@ -12,6 +12,7 @@ export interface QueueEvents {
   "job:stuck": { readonly job: JobRecord; readonly attempt: number; readonly runningForMs: number };
   /** An attempt released by shutdown: back to pending, attempt not counted. */
   "job:interrupted": { readonly job: JobRecord; readonly attempt: number };
+  /** Something failed in the background (a claim, a settle, a listener); with no listener it goes to the `logger` option. */
   "queue:error": { readonly error: unknown; readonly context: string };
   /** `shutdown()` finished: nothing of the queue runs and the store is closed. */
   "queue:closed": Readonly<Record<string, never>>;

@@ -42,6 +42,16 @@ const clockSchema = z.custom<Clock>(
   { message: "must implement Clock" },
 );
 
+/** Where jobgraph reports what no listener handles; `console` and pino fit (`(object, message)` calls). */
+export interface Logger {
+  warn(object: unknown, message?: string): void;
+  error(object: unknown, message?: string): void;
+}
+const loggerSchema = z.custom<Logger>(
+  (value) => typeof value === "object" && value !== null && typeof (value as Logger).warn === "function" && typeof (value as Logger).error === "function",
+  { message: "must be false or an object with warn and error functions" },
+);
+
 const DAY_MS = 86_400_000;
 /** Default retention: completed jobs for 7 days, failed and cancelled ones for 30, looked at every minute. */
 export const DEFAULT_RETENTION = { completedMs: 7 * DAY_MS, failedMs: 30 * DAY_MS, cancelledMs: 30 * DAY_MS, intervalMs: 60_000 } as const;
@@ -76,6 +86,7 @@ export const queueOptionsSchema = z
     workerId: z.string().min(1).max(200).optional(),
     clock: clockSchema.optional(),
     retention: z.union([z.literal(false), retentionSchema]).default(DEFAULT_RETENTION),
+    logger: z.union([z.literal(false), loggerSchema]).optional(),
   })
   .strict();
 export type QueueOptions = z.input<typeof queueOptionsSchema>;
@@ -99,6 +110,8 @@ export interface ResolvedQueueOptions {
   readonly clock: Clock;
   /** Retention of finished jobs; false: never delete them. */
   readonly retention: ResolvedRetention | false;
+  /** Where a `queue:error` no listener handles goes; undefined: nowhere (`logger: false`). */
+  readonly logger: Logger | undefined;
 }
 
 /** `retention` with every default filled in. */
@@ -123,6 +136,7 @@ export function resolveQueueOptions(input: unknown): { options: ResolvedQueueOpt
     workerId: parsed.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     clock: parsed.clock ?? systemClock,
     retention: parsed.retention,
+    logger: parsed.logger === false ? undefined : (parsed.logger ?? console),
   };
   return { options, storage: parsed.storage };
 }

@@ -313,12 +313,26 @@ export class Queue {
 
   /** Calls each listener on its own, so one that throws breaks neither the others nor the queue. */
   private emit<E extends QueueEventName>(event: E, payload: QueueEvents[E]): void {
-    for (const listener of this.emitter.listeners(event)) {
+    const listeners = this.emitter.listeners(event);
+    if (event === "queue:error" && listeners.length === 0) {
+      this.logUnhandled(payload as QueueEvents["queue:error"]);
+      return;
+    }
+    for (const listener of listeners) {
       try {
         (listener as QueueListener<E>)(payload);
       } catch (error) {
         if (event !== "queue:error") this.emit("queue:error", { error, context: `listener of ${event}` });
       }
+    }
+  }
+
+  /** A `queue:error` nobody listens to goes to the logger, so no failure is silent by default. */
+  private logUnhandled({ error, context }: QueueEvents["queue:error"]): void {
+    try {
+      this.options.logger?.error({ err: error, context }, `jobgraph: ${context} failed (no queue:error listener)`);
+    } catch {
+      // A logger that throws must not break the queue either.
     }
   }
 

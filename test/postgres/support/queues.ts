@@ -19,6 +19,8 @@ export class PostgresQueues {
       capacity: { cpu: 4 },
       pollIntervalMs: 250,
       shutdownGraceMs: 2_000,
+      // Tests that provoke errors assert on them through events; a test of the logger passes its own.
+      logger: false,
       ...options,
     });
     this.queues.push(queue);
