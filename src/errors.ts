@@ -131,13 +131,26 @@ export class PermanentError extends Error {
   readonly code?: string;
 }
 
-/** What is kept of any thrown value: name, message and a string code, never the stack. */
+/** What is stored of a thrown value that cannot be read: a getter that throws, a value with no string form. */
+export const UNREADABLE_ERROR: ErrorInfo = Object.freeze({ name: "Error", message: "unreadable error" });
+
+/**
+ * What is kept of any thrown value: name, message and a string code, never the stack. Never
+ * throws: a value it cannot read (a `message` getter that throws, a null-prototype object
+ * holding a BigInt, a hostile Proxy) becomes `UNREADABLE_ERROR`.
+ */
 export function toErrorInfo(err: unknown): ErrorInfo {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === "string" ? { name: err.name, message: err.message, code } : { name: err.name, message: err.message };
+  try {
+    if (err instanceof Error) {
+      const { name, message } = err;
+      const code = (err as { code?: unknown }).code;
+      const info = { name: typeof name === "string" ? name : String(name), message: typeof message === "string" ? message : String(message) };
+      return typeof code === "string" ? { ...info, code } : info;
+    }
+    return { name: "Error", message: typeof err === "string" ? err : safeString(err) };
+  } catch {
+    return UNREADABLE_ERROR;
   }
-  return { name: "Error", message: typeof err === "string" ? err : safeString(err) };
 }
 
 function safeString(value: unknown): string {

@@ -15,6 +15,8 @@ export function toJsonValue(value: unknown, what: string, maxBytes = Number.POSI
   } catch (cause) {
     throw new ValidationError(`${what} is not JSON`, [{ path: what, message: "not serializable" }], cause);
   }
+  // A toJSON method's output is not walked above; in the text, what PostgreSQL cannot store is an escape.
+  if (UNSTORABLE_ESCAPE.test(text)) reject(what, `${UNSTORABLE} (in what a toJSON method returned)`);
   if (text.length > maxBytes && Buffer.byteLength(text) > maxBytes) {
     throw new ValidationError(`${what} is larger than ${maxBytes} bytes`, [{ path: what, message: "too large" }]);
   }
@@ -62,6 +64,8 @@ function assertJson(value: unknown, path: string, seen: Set<object>): void {
 /** PostgreSQL's text and jsonb hold neither U+0000 nor half a surrogate pair: refused up front, in every store alike. */
 const UNSTORABLE = "contains U+0000 or a lone surrogate, which PostgreSQL cannot store";
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** JSON.stringify writes U+0000 as `\u0000` and a lone surrogate as `\udxxx` (an escape: an odd run of backslashes). */
+const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/;
 
 /** Whether `text` can be stored as PostgreSQL text or in jsonb: no U+0000, no lone surrogate. */
 export function storableText(text: string): boolean {

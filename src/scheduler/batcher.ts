@@ -16,6 +16,8 @@ export class Batcher<T, R> {
   constructor(
     private readonly write: (items: readonly T[]) => Promise<readonly R[]>,
     private readonly maxBatch = 200,
+    /** When a batch of several fails, write each item alone, so one the store refuses fails alone. */
+    private readonly isolateFailures = false,
   ) {}
 
   /** Queues `item`; resolves with its own result once its batch is written. */
@@ -43,12 +45,36 @@ export class Batcher<T, R> {
     });
   }
 
+  /**
+   * After a failed batch: each item alone, in order. Once one of them is written the store is up and
+   * every other is tried too; when the first two fail as well, the store is taken to be down (an
+   * outage, not one bad item) and the rest get that error without a call each.
+   */
+  private async writeEachAlone(batch: readonly Waiting<T, R>[]): Promise<void> {
+    let written = 0;
+    let failed = 0;
+    for (const [i, waiting] of batch.entries()) {
+      try {
+        const [result] = await this.write([waiting.item]);
+        written += 1;
+        waiting.resolve(result as R);
+      } catch (error) {
+        failed += 1;
+        waiting.reject(error);
+        if (written === 0 && failed >= 2) {
+          for (const rest of batch.slice(i + 1)) rest.reject(error);
+          return;
+        }
+      }
+    }
+  }
+
   private flush(): void {
     if (this.waiting.length === 0) return;
     const batch = this.waiting.splice(0, this.maxBatch);
     this.inFlight = this.write(batch.map((w) => w.item)).then(
       (results) => batch.forEach((w, i) => w.resolve(results[i] as R)),
-      (error: unknown) => batch.forEach((w) => w.reject(error)),
+      (error: unknown) => (this.isolateFailures && batch.length > 1 ? this.writeEachAlone(batch) : batch.forEach((w) => w.reject(error))),
     ).finally(() => {
       this.inFlight = undefined;
       if (this.waiting.length > 0) this.schedule();

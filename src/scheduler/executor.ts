@@ -4,9 +4,10 @@ import type { QueueEventName, QueueEvents } from "../events.js";
 import type { JobContext, RegisteredHandler } from "../handler.js";
 import { toJsonValue } from "../json-value.js";
 import type { MetricsRecorder } from "../metrics.js";
+import { MAX_STORED_TEXT_BYTES, toStoredText } from "../stored-text.js";
 import type { AttemptTransaction, ClaimedJob, Lease, Outcome, SettleResult, Storage } from "../storage/storage.js";
 import { LOG_LEVELS, type Json, type JobId, type LogLevel, type NewLogLine } from "../types.js";
-import { CANCELLED, failureOutcome, failureOutcomeOf } from "./outcome.js";
+import { CANCELLED, failureOutcome } from "./outcome.js";
 
 /** Waits between tries of a settle that failed on a storage error; then the lease's expiry takes over. */
 const SETTLE_RETRY_DELAYS_MS = [100, 400, 1_600] as const;
@@ -125,11 +126,7 @@ export class Executor {
       const result = await this.handler.run(payload, this.context(dependencies));
       outcome = { type: "completed", result: toJsonValue(result, "result", host.maxPayloadBytes) };
     } catch (error) {
-      // A payload its own handler rejects, or a result that is not JSON, will not get better by retrying.
-      outcome =
-        error instanceof ValidationError
-          ? failureOutcomeOf(job, this.lease.attempt, toErrorInfo(error), true, host.clock.now())
-          : failureOutcome(job, this.lease.attempt, error, host.clock.now());
+      outcome = failureOutcome(job, this.lease.attempt, error, host.clock.now());
     } finally {
       this.handlerReturned = true;
       for (const timer of this.timers) timer.cancel();
@@ -167,9 +164,9 @@ export class Executor {
         const safeLevel = LOG_LEVELS.includes(level) ? level : "info";
         let json: Json | undefined;
         try {
-          json = data === undefined ? undefined : toJsonValue(data, "data", host.maxPayloadBytes);
+          json = data === undefined ? undefined : toJsonValue(data, "data", Math.min(host.maxPayloadBytes, MAX_STORED_TEXT_BYTES));
         } catch (error) {
-          json = { unserializable: toErrorInfo(error).message };
+          json = { unserializable: toStoredText(toErrorInfo(error).message) };
         }
         const line = { jobId: lease.jobId, attempt: lease.attempt, at: new Date(host.clock.now()), level: safeLevel, message: String(message) };
         host.appendLog(json === undefined ? line : { ...line, data: json });

@@ -1,11 +1,11 @@
 import { assertNever } from "../assert-never.js";
-import { storableText, toStorableText } from "../json-value.js";
 import { JobNotFoundError } from "../errors.js";
 import type { QueueEventName, QueueEvents } from "../events.js";
 import type { RegisteredHandler } from "../handler.js";
 import type { MetricsRecorder, QueueMetrics } from "../metrics.js";
 import type { ResolvedQueueOptions } from "../options.js";
 import type { JobCounts, Lease, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
+import { toStoredText } from "../stored-text.js";
 import type { JobChange, JobId, JobRecord, NewLogLine } from "../types.js";
 import { Batcher } from "./batcher.js";
 import type { ExecutorHost } from "./executor.js";
@@ -43,7 +43,8 @@ export class Worker implements ExecutorHost {
     this.metrics = deps.metrics;
     this.stuckGraceMs = deps.options.stuckGraceMs;
     this.maxPayloadBytes = deps.options.maxPayloadBytes;
-    this.settles = new Batcher((items) => this.storage.settle(items, new Date(this.clock.now())));
+    // A settlement the store refuses (text or JSON it cannot hold) must not fail the others of its batch.
+    this.settles = new Batcher((items) => this.storage.settle(items, new Date(this.clock.now())), 200, true);
     this.logs = new Batcher(async (lines) => {
       await this.storage.appendLogs(lines);
       return lines.map(() => undefined);
@@ -137,8 +138,8 @@ export class Worker implements ExecutorHost {
 
   appendLog(line: NewLogLine): void {
     // Log lines are written in batches: one message a store cannot hold would take the whole batch with it.
-    const message = storableText(line.message) ? line.message : toStorableText(line.message);
-    this.logs.add({ ...line, message }).catch((error: unknown) => this.reportError(error, "log write"));
+    const message = toStoredText(line.message);
+    this.logs.add(message === line.message ? line : { ...line, message }).catch((error: unknown) => this.reportError(error, "log write"));
   }
 
   flushLogs(): Promise<void> {
