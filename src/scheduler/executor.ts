@@ -65,7 +65,8 @@ export class Executor {
     this.lease = claimed.lease;
     this.startedAt = host.clock.now();
     this.returned = new Promise((resolve) => (this.markReturned = resolve));
-    this.done = slot.then(() => this.run());
+    // `run` settles every outcome itself; a throw escaping it anyway must not end the process.
+    this.done = slot.then(() => this.run()).catch((error: unknown) => host.reportError(error, `attempt of job ${this.jobId}`));
   }
 
   /** Whether the attempt still holds its lease (heartbeats only renew these). */
