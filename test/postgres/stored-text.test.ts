@@ -3,6 +3,7 @@ import { Queue } from "../../src/queue.js";
 import { PostgresStorage } from "../../src/storage/postgres/index.js";
 import type { Settlement } from "../../src/storage/storage.js";
 import type { JobId, JobRecord } from "../../src/types.js";
+import { defineHugeText, expectBoundedText } from "../queue/stored-text-scenario.js";
 import { deferred, wrapStorage } from "../queue/support.js";
 import { databaseUrl, describePostgres } from "../support/postgres.js";
 import { PostgresQueues } from "./support/queues.js";
@@ -109,5 +110,20 @@ describePostgres("a settlement PostgreSQL cannot store", () => {
     } finally {
       await worker.shutdown();
     }
+  });
+});
+
+describePostgres("text PostgreSQL keeps", () => {
+  it("an 8 MiB error message and log line are stored cut to the bound, in the job, each attempt and the log", async () => {
+    const worker = await pg.worker();
+    defineHugeText(worker);
+    const job = await worker.enqueue("huge.text", {});
+    await expectBoundedText(worker, await worker.waitFor(job.id, WAIT));
+    const t = pg.sql(pg.schema);
+    const [row] = await pg.sql<{ bytes: number }[]>`select
+      (select octet_length(error::text) from ${t}.jobs where id = ${job.id})
+      + (select sum(octet_length(message) + coalesce(octet_length(data::text), 0)) from ${t}.job_logs where job_id = ${job.id}) as bytes`;
+    // The job's error, two status changes with theirs, two log lines: each within the bound, not 8 MiB.
+    expect(Number(row?.bytes)).toBeLessThan(6 * 65_536);
   });
 });
