@@ -38,10 +38,27 @@ export function effectivePriority(priority: Priority, runAt: Date, now: Date, st
   return Math.max(0, level - Math.floor(waited / starvationMs));
 }
 
-/** Whether `need` fits into `free`: every unit named by `need` must be available. */
+/**
+ * Resources are counted in millionths of a unit: sums and differences of whole numbers are exact,
+ * so free capacity never drifts (in floating point, 0.9 - 0.2 + 0.2 is 0.8999999999999999 and a
+ * job needing 0.9 would never fit again). Amounts too large to count this way are counted as they are.
+ */
+const MICRO = 1_000_000;
+
+function micros(amount: number): number {
+  return Math.round(amount * MICRO);
+}
+
+/** `a + b`, exact to a millionth of a unit. */
+function addExact(a: number, b: number): number {
+  const sum = micros(a) + micros(b);
+  return Number.isSafeInteger(sum) ? sum / MICRO : a + b;
+}
+
+/** Whether `need` fits into `free`: every unit named by `need` must be available (to a millionth). */
 export function fits(need: Resources, free: Resources): boolean {
   for (const [unit, amount] of Object.entries(need)) {
-    if (amount > 0 && (free[unit] ?? 0) < amount) return false;
+    if (amount > 0 && micros(free[unit] ?? 0) < micros(amount)) return false;
   }
   return true;
 }
@@ -49,15 +66,20 @@ export function fits(need: Resources, free: Resources): boolean {
 /** `free - need`, unit by unit; a unit the capacity does not name stays absent. */
 export function reserve(free: Resources, need: Resources): Resources {
   const next: Record<string, number> = { ...free };
-  for (const [unit, amount] of Object.entries(need)) next[unit] = (next[unit] ?? 0) - amount;
+  for (const [unit, amount] of Object.entries(need)) next[unit] = addExact(next[unit] ?? 0, -amount);
   return next;
 }
 
 /** `free + need`, unit by unit. */
 export function release(free: Resources, need: Resources): Resources {
   const next: Record<string, number> = { ...free };
-  for (const [unit, amount] of Object.entries(need)) next[unit] = (next[unit] ?? 0) + amount;
+  for (const [unit, amount] of Object.entries(need)) next[unit] = addExact(next[unit] ?? 0, amount);
   return next;
+}
+
+/** `capacity - free` for each unit of the capacity: what is in use. */
+export function inUse(capacity: Resources, free: Resources): Resources {
+  return Object.fromEntries(Object.keys(capacity).map((unit) => [unit, addExact(capacity[unit] ?? 0, -(free[unit] ?? 0))]));
 }
 
 /**

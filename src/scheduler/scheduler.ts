@@ -1,7 +1,7 @@
 import type { TimerHandle } from "../clock.js";
 import type { RegisteredHandler } from "../handler.js";
 import type { ResolvedQueueOptions } from "../options.js";
-import { effectivePriority, release, reserve } from "../resources.js";
+import { effectivePriority, inUse, release, reserve } from "../resources.js";
 import type { Storage } from "../storage/storage.js";
 import type { JobChange, JobId, Resources } from "../types.js";
 import { withDeadline } from "./deadline.js";
@@ -50,8 +50,7 @@ export class Scheduler {
 
   /** Resources reserved by attempts whose handler has not returned. */
   get inUse(): Resources {
-    const { capacity } = this.deps.options;
-    return Object.fromEntries(Object.keys(capacity).map((unit) => [unit, (capacity[unit] ?? 0) - (this.free[unit] ?? 0)]));
+    return inUse(this.deps.options.capacity, this.free);
   }
 
   get unschedulableCount(): number {

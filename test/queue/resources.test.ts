@@ -100,4 +100,37 @@ describe("resources", () => {
     await runUntil(worker.clock, async () => (await worker.queue.metrics()).unschedulable === 1);
     expect((await worker.queue.getJob(job.id))?.status).toBe("pending");
   });
+
+  it("accounts fractional resources exactly: after a 0.2 job, a job needing the whole 0.9 runs", async () => {
+    const tq = newQueue({ capacity: { cpu: 0.9 } });
+    tq.queue.defineHandler("work", { run: () => "done" });
+    await tq.queue.start();
+    const small = await tq.queue.enqueue("work", {}, { resources: { cpu: 0.2 } });
+    await untilStatus(tq, small.id, "completed");
+    expect((await tq.queue.metrics()).resources.inUse).toEqual({ cpu: 0 });
+    const whole = await tq.queue.enqueue("work", {}, { resources: { cpu: 0.9 } });
+    await untilStatus(tq, whole.id, "completed");
+  });
+
+  it("fills a fractional capacity exactly with fractional jobs running at once", async () => {
+    const tq = newQueue({ capacity: { cpu: 0.3 }, concurrency: 5 });
+    const gate = deferred();
+    const cpu = new Concurrency();
+    tq.queue.defineHandler("work", {
+      run: async (_payload, ctx) => {
+        cpu.enter();
+        await gate.promise;
+        cpu.leave();
+        return cpuOf(ctx);
+      },
+    });
+    await tq.queue.start();
+    const jobs = [];
+    for (let i = 0; i < 3; i++) jobs.push(await tq.queue.enqueue("work", {}, { resources: { cpu: 0.1 } }));
+    // 0.1 + 0.1 + 0.1 is 0.30000000000000004 in floating point: all three fit 0.3 all the same.
+    await runUntil(tq.clock, () => cpu.current === 3);
+    gate.resolve();
+    for (const job of jobs) await untilStatus(tq, job.id, "completed");
+    expect((await tq.queue.metrics()).resources.inUse).toEqual({ cpu: 0 });
+  });
 });

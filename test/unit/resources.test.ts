@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { admitJobs, effectivePriority, fits, release, reserve } from "../../src/resources.js";
+import fc from "fast-check";
+import { admitJobs, effectivePriority, fits, inUse, release, reserve } from "../../src/resources.js";
 import type { AdmissionCandidate, AdmissionRequest } from "../../src/resources.js";
 import type { Priority, Resources } from "../../src/types.js";
 
@@ -322,5 +323,28 @@ describe("admitJobs", () => {
     const free = { cpu: 4, memoryMb: 1_024 };
     admitJobs(candidates([{ id: "a", resources: { cpu: 2 } }]), { slots: 1, capacity, free, starvationMs: STARVATION_MS, now: NOW });
     expect(free).toEqual({ cpu: 4, memoryMb: 1_024 });
+  });
+});
+
+describe("exact accounting of fractional resources", () => {
+  it("reserving and then releasing any fractional needs, in any order, gives back exactly the capacity", () => {
+    const need = fc.integer({ min: 1, max: 1_000 }).map((n) => n / 100);
+    fc.assert(
+      fc.property(fc.array(need, { minLength: 1, maxLength: 20 }), fc.infiniteStream(fc.boolean()), (needs, coin) => {
+        const capacity = { cpu: 0.9 };
+        let free: Resources = capacity;
+        for (const cpu of needs) free = reserve(free, { cpu });
+        const order = [...needs].sort(() => (coin.next().value ? 1 : -1));
+        for (const cpu of order) free = release(free, { cpu });
+        expect(free).toEqual(capacity);
+        expect(inUse(capacity, free)).toEqual({ cpu: 0 });
+      }),
+    );
+  });
+
+  it("fits a need equal to what is free after fractional reservations", () => {
+    expect(fits({ cpu: 0.7 }, reserve({ cpu: 0.9 }, { cpu: 0.2 }))).toBe(true);
+    expect(fits({ cpu: 0.3 }, release(reserve({ cpu: 0.3 }, { cpu: 0.1 }), { cpu: 0.1 }))).toBe(true);
+    expect(fits({ cpu: 0.1 }, reserve(reserve({ cpu: 0.3 }, { cpu: 0.1 }), { cpu: 0.1 }))).toBe(true);
   });
 });
