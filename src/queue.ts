@@ -211,9 +211,10 @@ export class Queue {
       if (!finished) timers.push(clock.setTimer(() => void check().catch(() => undefined).finally(poll), pollIntervalMs));
     };
     if (timeoutMs !== undefined) timers.push(clock.setTimer(() => waiter?.reject(new WaitTimeoutError(jobId, timeoutMs)), timeoutMs));
+    // Not awaited: a store that never answers (a half-open connection) must not outlast the timeout.
+    // Polling starts once the first read answered, so an unanswered store does not pile reads up.
+    check().then(poll, (error: unknown) => waiter?.reject(error));
     try {
-      await check();
-      poll();
       return await settled;
     } finally {
       finished = true;

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import { InvalidStateError, JobNotFoundError, WaitTimeoutError } from "../../src/errors.js";
+import { InvalidStateError, JobNotFoundError, StorageError, WaitTimeoutError } from "../../src/errors.js";
 import type { JobRecord } from "../../src/types.js";
 import { MemoryStorage } from "../../src/storage/memory.js";
 import { closeAll, deferred, drive, newQueue, recordEvents, runUntil, untilStatus, wrapStorage } from "./support.js";
@@ -304,5 +304,28 @@ describe("waitFor without a change feed", () => {
     await drive(worker.clock, worker.queue.shutdown());
     await deaf.clock.advance(1_000);
     expect(deaf.clock.pendingTimers).toBe(0);
+  });
+});
+
+describe("waitFor with a store that does not answer", () => {
+  it("rejects with WAIT_TIMEOUT at timeoutMs though no store call ever answers", async () => {
+    const shared = new MemoryStorage();
+    const tq = newQueue({ storage: shared });
+    const job = await tq.queue.enqueue("nobody.handles", {});
+    // A half-open connection: every read is sent and never answered.
+    const silent = newQueue({ storage: wrapStorage(shared, { getJob: () => new Promise(() => undefined), getJobs: () => new Promise(() => undefined) }), clock: tq.clock });
+    let error: unknown;
+    const waiting = silent.queue.waitFor(job.id, { timeoutMs: 2_000 }).catch((e: unknown) => { error = e; });
+    await tq.clock.advance(1_990);
+    expect(error).toBeUndefined();
+    await runUntil(tq.clock, () => error !== undefined, { maxMs: 100 });
+    await waiting;
+    expect(error).toBeInstanceOf(WaitTimeoutError);
+    expect(error).toMatchObject({ code: "WAIT_TIMEOUT", jobId: job.id });
+  });
+
+  it("still rejects with the store's error when the first read fails", async () => {
+    const tq = newQueue({ storage: wrapStorage(new MemoryStorage(), { getJob: () => Promise.reject(new StorageError("down")) }) });
+    await expect(drive(tq.clock, tq.queue.waitFor(randomUUID(), { timeoutMs: 2_000 }))).rejects.toBeInstanceOf(StorageError);
   });
 });
