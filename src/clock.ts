@@ -11,11 +11,21 @@ export interface Clock {
   setTimer(fn: () => void, ms: number): TimerHandle;
 }
 
-/** The real clock. */
+/**
+ * The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days): Node fires a longer one
+ * after 1 ms, with a TimeoutOverflowWarning, so a job due in a month would wake the loop at once.
+ */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** The real clock. A delay past what `setTimeout` takes is waited out in steps it does take. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(fn, ms) {
-    const handle = setTimeout(fn, Math.max(0, ms));
+    let handle: ReturnType<typeof setTimeout>;
+    const arm = (left: number): void => {
+      handle = left > MAX_TIMER_MS ? setTimeout(() => arm(left - MAX_TIMER_MS), MAX_TIMER_MS) : setTimeout(fn, Math.max(0, left));
+    };
+    arm(ms);
     return { cancel: () => clearTimeout(handle) };
   },
 };
