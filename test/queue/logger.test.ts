@@ -1,3 +1,4 @@
+import Fastify from "fastify";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { StorageError, ValidationError } from "../../src/errors.js";
 import type { Logger } from "../../src/options.js";
@@ -47,6 +48,18 @@ describe("logger", () => {
     await tq.queue.start();
     await runUntil(tq.clock, () => printed.length > 0);
     expect(printed[0]?.[0]).toMatchObject({ err: expect.any(StorageError), context: "claim" });
+  });
+
+  it("takes a pino logger (Fastify's app.log is one): the line carries the error and its context", async () => {
+    const lines: string[] = [];
+    const app = Fastify({ logger: { level: "warn", stream: { write: (line: string) => void lines.push(line) } } });
+    const logger: Logger = app.log;
+    const tq = newQueue({ storage: failingClaims(), logger });
+    tq.queue.defineHandler("t", { run: () => "ok" });
+    await tq.queue.start();
+    await runUntil(tq.clock, () => lines.length > 0);
+    expect(JSON.parse(lines[0] ?? "{}")).toMatchObject({ level: 50, context: "claim", err: { type: "StorageError", message: expect.stringContaining("22P02") }, msg: expect.stringContaining("claim") });
+    await app.close();
   });
 
   it("is not called when a listener handles queue:error", async () => {
