@@ -137,7 +137,8 @@ export class Worker implements ExecutorHost {
   }
 
   appendLog(line: NewLogLine): void {
-    // Log lines are written in batches: one message a store cannot hold would take the whole batch with it.
+    // Log lines are written in batches: one message a store cannot hold would take the whole batch with it;
+    // and one runaway message is not worth megabytes per line.
     const message = toStoredText(line.message);
     this.logs.add(message === line.message ? line : { ...line, message }).catch((error: unknown) => this.reportError(error, "log write"));
   }
