@@ -198,6 +198,32 @@ describePostgres("Queue on PostgresStorage", () => {
     expect(await producer.waitFor(job.id, WAIT)).toMatchObject({ status: "completed", result: "ran" });
   });
 
+  it("announces job:enqueued for an enqueue in the caller's transaction before it commits: after a rollback the job does not exist", async () => {
+    const producer = await pg.producer();
+    const announced: JobId[] = [];
+    producer.on("job:enqueued", ({ job }) => announced.push(job.id));
+    await expect(
+      pg.sql.begin(async (tx) => {
+        await producer.enqueue("tx.job", {}, { tx });
+        throw new Error("the caller rolls back");
+      }),
+    ).rejects.toThrow("the caller rolls back");
+    expect(announced).toHaveLength(1);
+    expect(await producer.getJob(announced[0]!)).toBeUndefined();
+  });
+
+  it("refuses a runAt that PostgreSQL cannot hold as VALIDATION, and stores the first and last instants it accepts", async () => {
+    const producer = await pg.producer();
+    for (const runAt of [new Date(8.64e15), new Date("0000-06-01T00:00:00Z"), new Date("0001-01-01T00:00:00+23:59"), new Date(-8.64e15), new Date("0001-01-01T00:00:00Z"), new Date("9999-12-31T23:59:59Z")]) {
+      await expect(producer.enqueue("dated", {}, { runAt })).rejects.toMatchObject({ code: "VALIDATION" });
+    }
+    expect((await producer.listJobs()).jobs).toEqual([]);
+    for (const runAt of [new Date("1970-01-01T00:00:00Z"), new Date("9999-12-31T00:00:00Z")]) {
+      const job = await producer.enqueue("dated", {}, { runAt });
+      expect((await producer.getJob(job.id))?.runAt).toEqual(runAt);
+    }
+  });
+
   it("releases a job on shutdown without burning its attempt; another worker then runs it", async () => {
     const first = await pg.worker({ shutdownGraceMs: 50 });
     const running = deferred();
