@@ -22,7 +22,15 @@ export type JobgraphRouterOptions = Omit<JobgraphHttpOptions<Request>, "statusSt
 export function jobgraphRouter(queue: Queue, options: JobgraphRouterOptions = {}): Router {
   const context = createRouteContext(queue, options);
   const router = express.Router();
-  const parseJson = express.json({ limit: context.bodyLimitBytes, strict: false, type: ["application/json", "application/*+json"], reviver: refusePrototypeKeys });
+  const readJson = express.json({ limit: context.bodyLimitBytes, strict: false, type: ["application/json", "application/*+json"] });
+  const checkJson = (req: Request, _res: Response, next: NextFunction) => {
+    try {
+      refusePrototypeKeys(req.body);
+    } catch (error) {
+      return next(Object.assign(error as Error, { status: 400 }));
+    }
+    next();
+  };
   const authorizeFor = (action: AuthorizeAction) => async (req: Request, res: Response, next: NextFunction) => {
     const refusal = await checkAuthorization(options.authorize, req, action, context.onError);
     if (refusal === undefined) next();
@@ -31,7 +39,7 @@ export function jobgraphRouter(queue: Queue, options: JobgraphRouterOptions = {}
   for (const route of routes) {
     const handlers = [
       authorizeFor(route.action),
-      ...(route.body === undefined ? [] : [parseJson]),
+      ...(route.body === undefined ? [] : [readJson, checkJson]),
       async (req: Request, res: Response) => {
         const result = await route.run(context, {
           params: req.params,

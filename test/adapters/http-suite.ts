@@ -43,6 +43,11 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         ["a JSON array body", [1, 2]],
         ["a JSON string body", "\"job\""],
         ["a type with forbidden characters", { type: "a b" }],
+        ["a payload nested 2,500 deep", `{"type":"report.build","payload":${"[".repeat(2_500)}${"]".repeat(2_500)}}`],
+        ["a payload nested 20,000 deep", `{"type":"report.build","payload":${"[".repeat(20_000)}${"]".repeat(20_000)}}`],
+        ["runAt in year 0", { type: "report.build", options: { runAt: "0000-06-01T00:00:00Z" } }],
+        ["runAt in year 0 once its offset is applied", { type: "report.build", options: { runAt: "0001-01-01T00:00:00+23:59" } }],
+        ["runAt past year 9999 once its offset is applied", { type: "report.build", options: { runAt: "9999-12-31T23:00:00-02:00" } }],
       ])("400 VALIDATION on %s, nothing stored", async (_label, body) => {
         const { api, queue } = await setup();
         const res = await request("POST", `${api}/jobs`, body);
