@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { Queue } from "../../src/index.js";
 import { assertNoStack, request, StatusClient, type StartApp } from "./support.js";
-import { BrokenReadStorage, harness, parsePrometheus, rawUpgrade } from "./harness.js";
+import { BrokenReadStorage, harness, parsePrometheus, rawUpgrade, upgradeAnswer } from "./harness.js";
 import { describeStatusSocket } from "./stream-suite.js";
 
 /** The one suite every adapter passes: routes, status codes, bad input, auth, the status socket. */
@@ -450,6 +450,32 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         expect(raw.head).not.toMatch(/keep-alive/i);
         await admitted.subscribe(); // still open and answering
         admitted.close();
+      });
+
+      it("OPTIONS calls authorize like reading the path: 401 without credentials, 204 with Allow once allowed", async () => {
+        const actions: string[] = [];
+        const { api } = await setup({ authorize: (req, action) => (actions.push(action), authorize(req, action)) });
+        const anonymous = await request("OPTIONS", `${api}/jobs`);
+        expect(anonymous.status).toBe(401);
+        expect(actions).toEqual(["jobs:read"]);
+        const reader = await request("OPTIONS", `${api}/jobs`, undefined, { authorization: "Bearer reader" });
+        expect(reader.status).toBe(204);
+        expect(reader.contentType).toBe("");
+        const cancel = await request("OPTIONS", `${api}/jobs/${randomUUID()}/cancel`, undefined, { authorization: "Bearer reader" });
+        expect(cancel.status).toBe(403);
+        const admin = await fetch(`${api}/jobs/${randomUUID()}/cancel`, { method: "OPTIONS", headers: { authorization: "Bearer admin" } });
+        expect(admin.status).toBe(204);
+        expect(admin.headers.get("allow")).toBe("POST, OPTIONS");
+      });
+
+      it("answers an upgrade to a path it does not serve with 404 and closes the socket", async () => {
+        const { app } = await setup({ authorize });
+        const origin = new URL(app.ws).origin;
+        for (const path of ["/other", "/api/ws/x", "/api/nothing"]) {
+          const answer = await upgradeAnswer(`${origin}${path}`);
+          expect(answer.head, path).toMatch(/^HTTP\/1\.1 404 /);
+          expect(answer.closed, `${path}: socket closed`).toBe(true);
+        }
       });
 
       it("allows a browser origin listed in allowedOrigins", async () => {
