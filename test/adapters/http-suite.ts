@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { Queue } from "../../src/index.js";
+import { DEFAULT_LIST_PAGE_BYTES, Queue } from "../../src/index.js";
 import { assertNoStack, request, StatusClient, type StartApp } from "./support.js";
 import { BrokenReadStorage, harness, parsePrometheus, rawUpgrade, upgradeAnswer } from "./harness.js";
 import { describeStatusSocket } from "./stream-suite.js";
@@ -206,6 +206,27 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
           if (cursor === null) break;
         }
         expect(seen).toEqual(all.json.jobs.map((j: { id: string }) => j.id));
+      });
+
+      it("GET /jobs bounds a page by bytes too: big jobs come a few per page, every job exactly once", async () => {
+        const { api, queue } = await setup({}, { run: false });
+        const ids: string[] = [];
+        for (let i = 0; i < 12; i++) ids.push((await queue.enqueue("report.build", { blob: `${i}`.padEnd(900_000, "x") })).id);
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        let pages = 0;
+        for (; pages < 20; pages++) {
+          const res: Awaited<ReturnType<typeof request>> = await request("GET", `${api}/jobs?limit=1000${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`);
+          expect(res.status).toBe(200);
+          expect(res.json.jobs.length).toBeGreaterThan(0);
+          expect(res.text.length).toBeLessThanOrEqual(DEFAULT_LIST_PAGE_BYTES + 65_536);
+          seen.push(...res.json.jobs.map((j: { id: string }) => j.id));
+          cursor = res.json.nextCursor;
+          if (cursor === null) break;
+        }
+        expect(cursor).toBeNull();
+        expect(seen).toEqual([...ids].reverse());
+        expect(pages + 1).toBe(3); // 4 jobs of 900,000 bytes fit in 4 MiB, a fifth does not
       });
 
       it.each([

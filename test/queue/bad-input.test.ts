@@ -235,6 +235,8 @@ describe("listJobs, waitFor, start with bad options", () => {
     ["a fractional limit", { limit: 1.5 }],
     ["a numeric cursor", { cursor: 5 }],
     ["a cursor that listJobs never made", { cursor: "not a cursor!" }],
+    ["maxBytes 0", { maxBytes: 0 }],
+    ["a fractional maxBytes", { maxBytes: 1.5 }],
     ["an unknown key", { sort: "asc" }],
     ["a string", "pending"],
   ])("listJobs rejects %s", async (_name, query) => {
