@@ -17,7 +17,7 @@ export interface QueueEvents {
   /** An attempt released by shutdown: back to pending, attempt not counted. */
   "job:interrupted": { readonly job: JobRecord; readonly attempt: number };
   "queue:error": { readonly error: unknown; readonly context: string };
-  /** `shutdown()` finished: nothing of the queue runs and the store is closed. */
+  /** `shutdown()` finished: nothing of the queue runs, and the store is closed if the queue made it. */
   "queue:closed": Readonly<Record<string, never>>;
 }
 

@@ -69,6 +69,8 @@ interface Waiter {
 export class Queue {
   /** The store this queue writes to. */
   readonly storage: Storage;
+  /** Whether the queue made its store (and so closes it on shutdown); a store the caller passed stays the caller's. */
+  private readonly ownsStorage: boolean;
   private readonly options: ResolvedQueueOptions;
   private readonly handlers = new Map<string, RegisteredHandler>();
   private readonly emitter = new EventEmitter();
@@ -85,6 +87,7 @@ export class Queue {
     const resolved = resolveQueueOptions(options);
     this.options = resolved.options;
     this.storage = resolved.storage ?? new MemoryStorage();
+    this.ownsStorage = resolved.storage === undefined;
     this.metricsRecorder = new MetricsRecorder(this.options.clock);
     this.worker = new Worker({
       storage: this.storage,
@@ -268,8 +271,9 @@ export class Queue {
 
   /**
    * Stops claiming at once; running attempts get `shutdownGraceMs` to finish, the rest are aborted
-   * and released to pending without burning an attempt. Resolves when nothing of the queue runs
-   * and the store is closed. Safe to call more than once.
+   * and released to pending without burning an attempt. Resolves when nothing of the queue runs.
+   * Closes the store only if the queue made it (no `storage` option): a store passed in stays open,
+   * for other queues on it and for reads, and its owner closes it. Safe to call more than once.
    */
   shutdown(): Promise<void> {
     this.closing ??= this.close();
@@ -283,7 +287,7 @@ export class Queue {
     this.unsubscribe = undefined;
     for (const set of this.waiters.values()) for (const w of set) w.reject(new QueueClosedError());
     this.waiters.clear();
-    await this.storage.close();
+    if (this.ownsStorage) await this.storage.close();
     this.state = "closed";
     this.emit("queue:closed", {});
   }

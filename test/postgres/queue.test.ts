@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { z } from "zod";
 import { DuplicateJobError, PermanentError, ValidationError } from "../../src/errors.js";
+import { Queue } from "../../src/queue.js";
 import { attemptSql } from "../../src/storage/postgres/index.js";
 import type { JobId } from "../../src/types.js";
 import { deferred } from "../queue/support.js";
@@ -222,6 +223,19 @@ describePostgres("Queue on PostgresStorage", () => {
       const job = await producer.enqueue("dated", {}, { runAt });
       expect((await producer.getJob(job.id))?.runAt).toEqual(runAt);
     }
+  });
+
+  it("leaves a PostgresStorage passed in open after shutdown: a second queue on it reads and writes until its owner closes it", async () => {
+    const first = await pg.producer();
+    const job = await first.enqueue("kept", { n: 1 });
+    await first.shutdown();
+    expect(await first.getJob(job.id)).toMatchObject({ status: "pending" });
+    const second = new Queue({ storage: first.storage });
+    expect(await second.getJob(job.id)).toMatchObject({ status: "pending", payload: { n: 1 } });
+    expect((await second.enqueue("kept", { n: 2 })).status).toBe("pending");
+    await second.shutdown();
+    await first.storage.close();
+    await expect(second.getJob(job.id)).rejects.toMatchObject({ code: "QUEUE_CLOSED" });
   });
 
   it("releases a job on shutdown without burning its attempt; another worker then runs it", async () => {
