@@ -86,7 +86,10 @@ export const routes: readonly Route[] = [
     action: "jobs:read",
     summary: "List jobs, newest first, filtered by status and type, a page at a time",
     query: listJobsQuery,
-    responses: { 200: { description: "one page; pass nextCursor as cursor for the next", schema: jobPageResponse }, 400: { description: "invalid query", schema: errorBody } },
+    responses: {
+      200: { description: "one page: at most `limit` jobs and, past the first, 4 MiB of their payload, result and error JSON; pass nextCursor as cursor for the next", schema: jobPageResponse },
+      400: { description: "invalid query", schema: errorBody },
+    },
     async handle(context, { query }) {
       const page = await context.queue.listJobs({
         ...(query.status === undefined ? {} : { status: query.status }),

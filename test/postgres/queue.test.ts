@@ -225,6 +225,16 @@ describePostgres("Queue on PostgresStorage", () => {
     }
   });
 
+  it("stores a payload nested 1,000 deep, the deepest accepted, and refuses deeper as VALIDATION", async () => {
+    const producer = await pg.producer();
+    const nested = (depth: number) => JSON.parse(`${"[".repeat(depth)}1${"]".repeat(depth)}`) as unknown;
+    const job = await producer.enqueue("deep", nested(1_000));
+    expect(JSON.stringify((await producer.getJob(job.id))?.payload)).toBe(JSON.stringify(nested(1_000)));
+    for (const depth of [1_001, 2_500, 20_000]) {
+      await expect(producer.enqueue("deep", nested(depth))).rejects.toMatchObject({ code: "VALIDATION" });
+    }
+  });
+
   it("leaves a PostgresStorage passed in open after shutdown: a second queue on it reads and writes until its owner closes it", async () => {
     const first = await pg.producer();
     const job = await first.enqueue("kept", { n: 1 });
