@@ -194,8 +194,8 @@ export interface PathOptions {
 
 /**
  * Each route path once. OPTIONS tells which methods a path has: it is authorized like reading the
- * path where the path can be read, else like its one route. An application's CORS middleware that
- * answers preflights first (cors, @fastify/cors) still does: this runs only when nothing answered.
+ * path where the path can be read, else like its one route. A CORS layer the application puts in
+ * front (cors before the router, @fastify/cors's onRequest hook) answers preflights before this runs.
  */
 export const pathOptions: readonly PathOptions[] = [...new Set(routes.map((route) => route.path))].map((path) => {
   const here = routes.filter((route) => route.path === path);
