@@ -4,7 +4,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { WebSocketServer } from "ws";
 import type { Queue } from "../src/index.js";
 import { checkAuthorization, checkOrigin, type Authorize, type AuthorizeAction } from "./authorize.js";
-import { createRouteContext, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
+import { createRouteContext, pathOptions, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
 import { refusePrototypeKeys } from "./json-body.js";
 import { failure, frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
 import { MAX_CLIENT_MESSAGE_BYTES, StatusStream, type StatusStreamOptions } from "./status-stream.js";
@@ -22,7 +22,15 @@ export type JobgraphRouterOptions = Omit<JobgraphHttpOptions<Request>, "statusSt
 export function jobgraphRouter(queue: Queue, options: JobgraphRouterOptions = {}): Router {
   const context = createRouteContext(queue, options);
   const router = express.Router();
-  const parseJson = express.json({ limit: context.bodyLimitBytes, strict: false, type: ["application/json", "application/*+json"], reviver: refusePrototypeKeys });
+  const readJson = express.json({ limit: context.bodyLimitBytes, strict: false, type: ["application/json", "application/*+json"] });
+  const checkJson = (req: Request, _res: Response, next: NextFunction) => {
+    try {
+      refusePrototypeKeys(req.body);
+    } catch (error) {
+      return next(Object.assign(error as Error, { status: 400 }));
+    }
+    next();
+  };
   const authorizeFor = (action: AuthorizeAction) => async (req: Request, res: Response, next: NextFunction) => {
     const refusal = await checkAuthorization(options.authorize, req, action, context.onError);
     if (refusal === undefined) next();
@@ -31,7 +39,7 @@ export function jobgraphRouter(queue: Queue, options: JobgraphRouterOptions = {}
   for (const route of routes) {
     const handlers = [
       authorizeFor(route.action),
-      ...(route.body === undefined ? [] : [parseJson]),
+      ...(route.body === undefined ? [] : [readJson, checkJson]),
       async (req: Request, res: Response) => {
         const result = await route.run(context, {
           params: req.params,
@@ -48,6 +56,7 @@ export function jobgraphRouter(queue: Queue, options: JobgraphRouterOptions = {}
     if (route.method === "GET") router.get(route.path, ...handlers);
     else router.post(route.path, ...handlers);
   }
+  for (const { path, action, allow } of pathOptions) router.options(path, authorizeFor(action), (_req: Request, res: Response) => void res.set("Allow", allow).status(204).end());
   // Body parser errors (malformed JSON, too large) and anything unexpected: never Express's HTML page.
   router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(error);
@@ -102,8 +111,13 @@ export function attachStatusSocket(server: Server, queue: Queue, options: Status
   const onError = options.onError ?? ((error: unknown) => console.error("jobgraph: authorize threw on a WebSocket upgrade", error));
   const stream = new StatusStream(queue, options.statusStream);
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES });
+  const prefix = options.prefix ?? "";
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (pathname(req.url) !== path) return; // another listener's upgrade
+    const requested = pathname(req.url);
+    if (requested !== path) {
+      if (answersUnserved(server, prefix, requested, socket)) refuseUpgrade(socket, UPGRADE_NOT_FOUND);
+      return;
+    }
     socket.on("error", () => socket.destroy());
     void (async () => {
       const refusal = checkOrigin(req, options.statusStream?.allowedOrigins) ?? (await checkAuthorization(options.authorize, req, "status:subscribe", onError));
@@ -113,16 +127,51 @@ export function attachStatusSocket(server: Server, queue: Queue, options: Status
     })();
   };
   server.on("upgrade", onUpgrade);
+  const served = servedPaths(server);
+  served.set(onUpgrade, path);
   return {
     get clientCount() {
       return stream.clientCount;
     },
     close() {
       server.off("upgrade", onUpgrade);
+      served.delete(onUpgrade);
       stream.close();
       wss.close();
     },
   };
+}
+
+const UPGRADE_NOT_FOUND = failure(404, "NOT_FOUND", "no WebSocket endpoint at this path");
+
+/** The status sockets' upgrade listeners on each server, with the path each serves. */
+const statusSockets = new WeakMap<Server, Map<(...args: never[]) => void, string>>();
+/** Upgrades already answered 404 by one of the status sockets of their server. */
+const answered = new WeakSet<Duplex>();
+
+function servedPaths(server: Server): Map<(...args: never[]) => void, string> {
+  let served = statusSockets.get(server);
+  if (served === undefined) {
+    served = new Map();
+    statusSockets.set(server, served);
+  }
+  return served;
+}
+
+/**
+ * Whether a status socket answers 404 to an upgrade that no status socket of `server` serves (and
+ * then closes it): always under its own prefix, elsewhere only when the server has no upgrade
+ * listener of the application's that might answer it. Without this, nobody answers and the socket
+ * stays open for good.
+ */
+function answersUnserved(server: Server, prefix: string, requested: string, socket: Duplex): boolean {
+  const served = servedPaths(server);
+  if (answered.has(socket) || [...served.values()].includes(requested)) return false;
+  const underPrefix = prefix !== "" && (requested === prefix || requested.startsWith(`${prefix}/`));
+  const foreign = server.listeners("upgrade").some((listener) => !served.has(listener as (...args: never[]) => void));
+  if (!underPrefix && foreign) return false;
+  answered.add(socket);
+  return true;
 }
 
 function pathname(url: string | undefined): string {

@@ -1,9 +1,10 @@
-import type { IncomingMessage } from "node:http";
+import { ServerResponse, type IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
 import websocket from "@fastify/websocket";
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { Queue } from "../src/index.js";
 import { checkAuthorization, checkOrigin, type AuthorizeAction } from "./authorize.js";
-import { createRouteContext, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
+import { createRouteContext, pathOptions, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
 import { parseJsonBody } from "./json-body.js";
 import { frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
 import { MAX_CLIENT_MESSAGE_BYTES, StatusStream } from "./status-stream.js";
@@ -81,11 +82,33 @@ export const jobgraphPlugin: FastifyPluginAsync<JobgraphPluginOptions> = async (
     });
   }
 
+  for (const { path, action, allow } of pathOptions) {
+    app.route({ method: "OPTIONS", url: path, onRequest: authorizeFor(action), handler: async (_request, reply) => reply.header("allow", allow).code(204).send() });
+  }
+
   if (!app.hasDecorator("websocketServer")) await app.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES } });
   const stream = new StatusStream(queue, options.statusStream);
   app.addHook("onClose", async () => stream.close());
   app.get("/ws", { websocket: true, onRequest: authorizeFor("status:subscribe") }, (socket) => stream.accept(socket));
+  app.server.on("upgrade", closeWhenAnswered);
+  app.addHook("onClose", async () => void app.server.off("upgrade", closeWhenAnswered));
 };
+
+/**
+ * @fastify/websocket routes every upgrade through Fastify with a response bound to the socket: a
+ * path nobody serves gets Fastify's 404, and then the socket stayed open, waiting for a next request
+ * that a WebSocket client never sends. Once such an answer is out, the socket is closed. An upgrade
+ * that succeeds writes its 101 past that response, which then never finishes.
+ */
+function closeWhenAnswered(_request: IncomingMessage, socket: Duplex): void {
+  // After every upgrade listener ran, so the response is bound (`assignSocket` keeps it there).
+  process.nextTick(() => {
+    const response = (socket as Duplex & { _httpMessage?: unknown })._httpMessage;
+    if (!(response instanceof ServerResponse)) return;
+    if (response.writableFinished) socket.destroy();
+    else response.once("finish", () => socket.destroy());
+  });
+}
 
 function send(reply: FastifyReply, result: HttpResponse | HttpFailure): FastifyReply {
   reply.code(result.status);

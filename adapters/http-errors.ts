@@ -8,6 +8,7 @@ export type HttpErrorCode =
   | "UNSUPPORTED_MEDIA_TYPE"
   | "MALFORMED_JSON"
   | "BAD_REQUEST"
+  | "NOT_FOUND"
   | "INTERNAL";
 
 /** The body of every error answer. */

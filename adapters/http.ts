@@ -2,6 +2,7 @@ import { JobNotFoundError, type Queue } from "../src/index.js";
 import { HttpError } from "./http-errors.js";
 import { jobToJson, logEntryToJson } from "./job-json.js";
 import { buildOpenApiDocument } from "./openapi.js";
+import type { AuthorizeAction } from "./authorize.js";
 import { defineRoute, type HttpResponse, type Route } from "./route.js";
 import type { RouteContext } from "./route-context.js";
 import {
@@ -85,7 +86,10 @@ export const routes: readonly Route[] = [
     action: "jobs:read",
     summary: "List jobs, newest first, filtered by status and type, a page at a time",
     query: listJobsQuery,
-    responses: { 200: { description: "one page; pass nextCursor as cursor for the next", schema: jobPageResponse }, 400: { description: "invalid query", schema: errorBody } },
+    responses: {
+      200: { description: "one page: at most `limit` jobs and, past the first, 4 MiB of their payload, result and error JSON; pass nextCursor as cursor for the next", schema: jobPageResponse },
+      400: { description: "invalid query", schema: errorBody },
+    },
     async handle(context, { query }) {
       const page = await context.queue.listJobs({
         ...(query.status === undefined ? {} : { status: query.status }),
@@ -180,6 +184,25 @@ export const routes: readonly Route[] = [
     },
   }),
 ];
+
+/** What an OPTIONS request on a route path answers (`allow`), and the action it is authorized for. */
+export interface PathOptions {
+  readonly path: string;
+  readonly action: AuthorizeAction;
+  readonly allow: string;
+}
+
+/**
+ * Each route path once. OPTIONS tells which methods a path has: it is authorized like reading the
+ * path where the path can be read, else like its one route. A CORS layer the application puts in
+ * front (cors before the router, @fastify/cors's onRequest hook) answers preflights before this runs.
+ */
+export const pathOptions: readonly PathOptions[] = [...new Set(routes.map((route) => route.path))].map((path) => {
+  const here = routes.filter((route) => route.path === path);
+  const read = here.find((route) => route.method === "GET");
+  const methods = here.map((route) => route.method).flatMap((method) => (method === "GET" ? ["GET", "HEAD"] : [method]));
+  return { path, action: (read ?? (here[0] as Route)).action, allow: [...new Set([...methods, "OPTIONS"])].join(", ") };
+});
 
 /** Reads one job, bounded in time, so a hung database answers 503 rather than hanging the probe. */
 async function probeStorage(queue: Queue): Promise<boolean> {

@@ -1,17 +1,34 @@
 /**
- * A `JSON.parse` reviver that refuses `__proto__` keys and `constructor.prototype`: a payload is
+ * Refuses `__proto__` keys and `constructor.prototype` anywhere in a parsed body: a payload is
  * handed to handler code that may merge it into objects, where such keys rewrite prototypes.
- * Both adapters parse with it, so both refuse the same bodies (400 MALFORMED_JSON).
+ * Both adapters parse without a reviver (V8's JSON.parse needs no call stack for nesting, a
+ * reviver does) and then walk the value with an explicit stack, so no nesting depth can overflow
+ * here; the queue refuses payloads nested too deep with its own `ValidationError`.
+ * Throws a SyntaxError, answered as 400 MALFORMED_JSON by both adapters.
  */
-export function refusePrototypeKeys(key: string, value: unknown): unknown {
-  if (key === "__proto__") throw new SyntaxError("forbidden key __proto__");
-  if (key === "constructor" && typeof value === "object" && value !== null && Object.hasOwn(value, "prototype")) {
-    throw new SyntaxError("forbidden key constructor.prototype");
+export function refusePrototypeKeys(value: unknown): void {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (typeof item !== "object" || item === null) continue;
+    if (Array.isArray(item)) {
+      for (const member of item) stack.push(member);
+      continue;
+    }
+    for (const [key, member] of Object.entries(item)) {
+      if (key === "__proto__") throw new SyntaxError("forbidden key __proto__");
+      if (key === "constructor" && typeof member === "object" && member !== null && Object.hasOwn(member, "prototype")) {
+        throw new SyntaxError("forbidden key constructor.prototype");
+      }
+      stack.push(member);
+    }
   }
-  return value;
 }
 
 /** Parses a request body; an empty body is no body. Throws a SyntaxError on anything else that is not JSON. */
 export function parseJsonBody(text: string): unknown {
-  return text.trim() === "" ? undefined : JSON.parse(text, refusePrototypeKeys);
+  if (text.trim() === "") return undefined;
+  const value: unknown = JSON.parse(text);
+  refusePrototypeKeys(value);
+  return value;
 }

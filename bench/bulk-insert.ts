@@ -26,5 +26,6 @@ try {
   }
 } finally {
   await queue.shutdown();
+  await queue.storage.close();
   await withClient(url, (c) => c.query(`drop schema if exists ${schema} cascade`));
 }

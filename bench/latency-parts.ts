@@ -85,5 +85,7 @@ try {
 } finally {
   await producer.shutdown();
   await worker.shutdown();
+  await producer.storage.close();
+  await worker.storage.close();
   await withClient(url, (c) => c.query(`drop schema if exists ${schema} cascade`));
 }

@@ -126,6 +126,7 @@ console.log(`\n${renderSummary(final, names)}`);
 const notifyLogs = await queue.getJobLogs(graph[graph.length - 2]?.id ?? "");
 console.log(`\nhistory of ledger.post:\n${notifyLogs.map((l) => `  #${l.seq} attempt ${l.attempt} ${l.kind.padEnd(6)} ${l.message}${l.data === undefined ? "" : ` ${JSON.stringify(l.data)}`}`).join("\n")}`);
 await queue.shutdown();
+await storage?.close(); // a store passed to the queue is closed by its owner
 const failed = final.filter((j) => j.status !== "completed");
 if (failed.length > 0) {
   console.error(`${failed.length} job(s) did not complete`);

@@ -22,6 +22,7 @@ server.listen(port, () => console.log(`jobgraph on Express (${label}): http://lo
 const stop = async () => {
   statusSocket.close();
   await queue.shutdown(); // running jobs get their grace, then are released
+  await queue.storage.close(); // a store passed to the queue stays open until its owner closes it
   server.close();
 };
 process.once("SIGINT", () => void stop());

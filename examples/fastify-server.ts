@@ -18,6 +18,7 @@ console.log(`jobgraph on Fastify (${label}): http://localhost:${port}/api/jobs, 
 
 const stop = async () => {
   await queue.shutdown(); // closes the status sockets with 1001 once nothing runs
+  await queue.storage.close(); // a store passed to the queue stays open until its owner closes it
   await app.close();
 };
 process.once("SIGINT", () => void stop());

@@ -56,7 +56,8 @@ const stop = (signal: string) => {
   stopping ??= (async () => {
     console.log(`${signal}: finishing running jobs, then exiting`);
     await queue.shutdown();
-    await sql.end({ timeout: 5 }); // our pool: the store leaves a pool it was given open
+    await queue.storage.close(); // the queue leaves a store it was given open, and the store a pool
+    await sql.end({ timeout: 5 });
     process.exit(0);
   })();
 };

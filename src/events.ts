@@ -2,6 +2,10 @@ import type { ErrorInfo, Json, JobRecord } from "./types.js";
 
 /** Every event a queue emits, with its one payload object. Listeners that throw are reported as `queue:error`. */
 export interface QueueEvents {
+  /**
+   * The queue stored the job. With `tx` (enqueue inside the caller's transaction) it fires when the
+   * insert returned, before the caller commits: if that transaction rolls back, the job never existed.
+   */
   "job:enqueued": { readonly job: JobRecord };
   "job:started": { readonly job: JobRecord; readonly attempt: number };
   "job:completed": { readonly job: JobRecord; readonly result: Json | undefined; readonly runTimeMs: number };
@@ -14,7 +18,7 @@ export interface QueueEvents {
   "job:interrupted": { readonly job: JobRecord; readonly attempt: number };
   /** Something failed in the background (a claim, a settle, a listener); with no listener it goes to the `logger` option. */
   "queue:error": { readonly error: unknown; readonly context: string };
-  /** `shutdown()` finished: nothing of the queue runs and the store is closed. */
+  /** `shutdown()` finished: nothing of the queue runs, and the store is closed if the queue made it. */
   "queue:closed": Readonly<Record<string, never>>;
 }
 

@@ -1,5 +1,8 @@
 export { Queue } from "./queue.js";
 export type { ListJobsQuery, JobPage } from "./queue.js";
+export { DEFAULT_LIST_PAGE_BYTES } from "./queue.js";
+export { MAX_JSON_DEPTH } from "./json-value.js";
+export { MIN_JOB_DATE, MAX_JOB_DATE } from "./options.js";
 export { MemoryStorage } from "./storage/memory.js";
 export type {
   Storage,

@@ -3,69 +3,135 @@ import { ValidationError } from "./errors.js";
 import type { Json } from "./types.js";
 
 /**
+ * Deepest nesting of arrays and objects accepted in a payload or result. Far below what the engine's
+ * own recursion (JSON.stringify, schema validators) and PostgreSQL's jsonb parser survive, and far
+ * above what any job needs.
+ */
+export const MAX_JSON_DEPTH = 1_000;
+
+/**
  * Checks that `value` is JSON a database would store unchanged and returns the stored form
  * (dates become ISO strings through their `toJSON`). Functions, symbols, BigInt, non-finite
- * numbers, `undefined` array items and cycles are rejected with a `ValidationError` naming the path.
+ * numbers, `undefined` array items, cycles and nesting deeper than `MAX_JSON_DEPTH` are rejected
+ * with a `ValidationError` naming the path; so is a value whose getters or proxy traps throw.
+ * Each property is read once, by an iterative walk, so no input can exhaust the call stack.
  */
 export function toJsonValue(value: unknown, what: string, maxBytes = Number.POSITIVE_INFINITY): Json {
-  assertJson(value, what, new Set());
-  let text: string;
+  let copy: unknown;
   try {
-    text = JSON.stringify(value ?? null);
+    copy = plainCopy(value, what, maxBytes);
   } catch (cause) {
-    throw new ValidationError(`${what} is not JSON`, [{ path: what, message: "not serializable" }], cause);
+    if (cause instanceof ValidationError) throw cause;
+    throw new ValidationError(`${what} could not be read`, [{ path: what, message: "could not be read (a getter, toJSON or proxy threw)" }], cause);
   }
-  // A toJSON method's output is not walked above; in the text, what PostgreSQL cannot store is an escape.
-  if (UNSTORABLE_ESCAPE.test(text)) reject(what, `${UNSTORABLE} (in what a toJSON method returned)`);
-  if (text.length > maxBytes && Buffer.byteLength(text) > maxBytes) {
-    throw new ValidationError(`${what} is larger than ${maxBytes} bytes`, [{ path: what, message: "too large" }]);
-  }
+  // Plain data of bounded depth: stringify cannot throw nor call user code.
+  const text = JSON.stringify(copy ?? null);
+  if (text.length > maxBytes && Buffer.byteLength(text) > maxBytes) tooLarge(what, maxBytes);
   return JSON.parse(text) as Json;
 }
 
-function assertJson(value: unknown, path: string, seen: Set<object>): void {
-  switch (typeof value) {
-    case "string":
-      if (!storableText(value)) reject(path, UNSTORABLE);
-      return;
-    case "boolean":
-    case "undefined":
-      return;
-    case "number":
-      if (!Number.isFinite(value)) reject(path, "is not a finite number");
-      return;
-    case "bigint":
-    case "function":
-    case "symbol":
-      reject(path, `is a ${typeof value}, not JSON`);
-      return;
-    case "object":
-      break;
-  }
-  if (value === null) return;
-  const object = value as object;
-  if (seen.has(object)) reject(path, "refers back to itself (a cycle)");
-  if (typeof (object as { toJSON?: unknown }).toJSON === "function") return;
-  seen.add(object);
-  if (Array.isArray(object)) {
-    object.forEach((item: unknown, i) => {
-      if (item === undefined) reject(`${path}[${i}]`, "is undefined");
-      assertJson(item, `${path}[${i}]`, seen);
-    });
-  } else {
-    for (const [key, item] of Object.entries(object)) {
-      if (!storableText(key)) reject(`${path}.${JSON.stringify(key).slice(1, -1)}`, `(a key) ${UNSTORABLE}`);
-      assertJson(item, `${path}.${key}`, seen);
+/** A container of the copy whose members are still to be read from `source`. */
+interface OpenContainer {
+  readonly source: object;
+  readonly target: unknown[] | Record<string, unknown>;
+  readonly path: string;
+  readonly depth: number;
+}
+
+/**
+ * Copies `root` into null-prototype objects and arrays of plain values, as JSON.stringify would
+ * read it (`toJSON` called, boxed primitives unboxed, `undefined` members of objects dropped),
+ * with an explicit stack. A `leave` entry marks where an object's subtree ends, so `ancestors` is
+ * always the chain from the root to what is being read: meeting one of them again is a cycle.
+ */
+function plainCopy(root: unknown, what: string, maxBytes: number): unknown {
+  const stack: (OpenContainer | { readonly leave: object })[] = [];
+  const ancestors = new Set<object>();
+  let bytes = 0; // a lower bound of the JSON text's length, to stop early on a huge value
+  const grow = (n: number) => {
+    bytes += n;
+    if (bytes > maxBytes) tooLarge(what, maxBytes);
+  };
+  const convert = (input: unknown, key: string, path: string, depth: number): unknown => {
+    let value = input;
+    if (typeof value === "object" && value !== null && typeof (value as { toJSON?: unknown }).toJSON === "function") {
+      value = (value as { toJSON: (key: string) => unknown }).toJSON(key);
+    }
+    if (value instanceof Number || value instanceof String || value instanceof Boolean) value = value.valueOf();
+    switch (typeof value) {
+      case "string":
+        if (!storableText(value)) reject(path, UNSTORABLE);
+        grow(value.length + 2);
+        return value;
+      case "boolean":
+        grow(4);
+        return value;
+      case "undefined":
+        return undefined;
+      case "number":
+        if (!Number.isFinite(value)) reject(path, "is not a finite number");
+        grow(1);
+        return value;
+      case "bigint":
+      case "function":
+      case "symbol":
+        return reject(path, `is a ${typeof value}, not JSON`);
+      case "object":
+        break;
+    }
+    if (value === null) {
+      grow(4);
+      return null;
+    }
+    const object = value as object;
+    if (ancestors.has(object)) reject(path, "refers back to itself (a cycle)");
+    if (depth >= MAX_JSON_DEPTH) {
+      throw new ValidationError(`${what} is nested deeper than ${MAX_JSON_DEPTH} levels`, [{ path: what, message: `nested deeper than ${MAX_JSON_DEPTH} levels` }]);
+    }
+    grow(2);
+    const target: unknown[] | Record<string, unknown> = Array.isArray(object) ? [] : (Object.create(null) as Record<string, unknown>);
+    stack.push({ source: object, target, path, depth: depth + 1 });
+    return target;
+  };
+  const result = convert(root, "", what, 0);
+  while (stack.length > 0) {
+    const entry = stack.pop() as OpenContainer | { readonly leave: object };
+    if ("leave" in entry) {
+      ancestors.delete(entry.leave);
+      continue;
+    }
+    const { source, target, path, depth } = entry;
+    ancestors.add(source);
+    stack.push({ leave: source });
+    if (Array.isArray(target)) {
+      const items = source as unknown[];
+      const length = items.length;
+      grow(Math.max(0, length - 1)); // a comma between items
+      for (let i = 0; i < length; i++) {
+        const item = items[i];
+        if (item === undefined && i in items) reject(`${path}[${i}]`, "is undefined");
+        target.push(item === undefined ? null : convert(item, String(i), `${path}[${i}]`, depth));
+      }
+    } else {
+      for (const [key, item] of Object.entries(source)) {
+        if (!storableText(key)) reject(`${path}.${JSON.stringify(key).slice(1, -1)}`, `(a key) ${UNSTORABLE}`);
+        const member = convert(item, key, `${path}.${key}`, depth);
+        if (member === undefined) continue;
+        grow(key.length + 3);
+        target[key] = member;
+      }
     }
   }
-  seen.delete(object);
+  return result;
+}
+
+function tooLarge(what: string, maxBytes: number): never {
+  throw new ValidationError(`${what} is larger than ${maxBytes} bytes`, [{ path: what, message: "too large" }]);
 }
 
 /** PostgreSQL's text and jsonb hold neither U+0000 nor half a surrogate pair: refused up front, in every store alike. */
 const UNSTORABLE = "contains U+0000 or a lone surrogate, which PostgreSQL cannot store";
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-/** JSON.stringify writes U+0000 as `\u0000` and a lone surrogate as `\udxxx` (an escape: an odd run of backslashes). */
-const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/;
 
 /** Whether `text` can be stored as PostgreSQL text or in jsonb: no U+0000, no lone surrogate. */
 export function storableText(text: string): boolean {

@@ -154,13 +154,26 @@ export const handlerOptionsSchema = z
   })
   .strict();
 
+/**
+ * The range of a job's dates: 1970-01-01 to 9999-12-31, midnight UTC both. PostgreSQL refuses year 0
+ * and JS dates past year 9999 as text; postgres.js reads years below 100 back wrong (0001 as 2001)
+ * and times before 1900 in a server's local mean time not at all; a day of margin keeps the last
+ * year at 9999 in any server time zone. Both stores refuse the same dates.
+ */
+export const MIN_JOB_DATE = new Date("1970-01-01T00:00:00.000Z");
+export const MAX_JOB_DATE = new Date("9999-12-31T00:00:00.000Z");
+const storableDate = z
+  .date()
+  .refine((d) => !Number.isNaN(d.getTime()), "must be a valid date")
+  .refine((d) => Number.isNaN(d.getTime()) || (d >= MIN_JOB_DATE && d <= MAX_JOB_DATE), "must be from 1970-01-01 to 9999-12-31 (UTC)");
+
 const jobId = z.uuid({ message: "must be a job id (UUID)" });
 
 /** What a job may override of its handler's defaults, in `enqueue` options and in graph nodes alike. */
 const jobOverrides = {
   priority: priority.optional(),
   idempotencyKey: z.string().min(1).max(255).refine(storableText, "must not contain U+0000 or a lone surrogate").optional(),
-  runAt: z.date().refine((d) => !Number.isNaN(d.getTime()), "must be a valid date").optional(),
+  runAt: storableDate.optional(),
   delayMs: z.number().int().nonnegative().max(2_147_483_647).optional(),
   maxAttempts: z.number().int().min(1).max(1_000).optional(),
   backoff: backoffSchema.optional(),

@@ -27,12 +27,19 @@ import type { InsertedJob, Storage, Unsubscribe } from "./storage/storage.js";
 import { buildSubmission, type JobRequest } from "./submission.js";
 import { JOB_STATUSES, TERMINAL_STATUSES, type Json, type JobChange, type JobId, type JobRecord, type LogEntry } from "./types.js";
 
+/**
+ * Default byte bound of one `listJobs` page (payload, result and error JSON of its jobs): a page of
+ * big jobs ends early, so a reader holds a few MiB, not `limit` times the largest payload.
+ */
+export const DEFAULT_LIST_PAGE_BYTES = 4 * 1_048_576;
+
 const listQuerySchema = z
   .object({
     status: z.array(z.enum(JOB_STATUSES)).max(JOB_STATUSES.length).optional(),
     type: z.array(z.string().min(1).max(200).refine(storableText, "must not contain U+0000 or a lone surrogate")).max(100).optional(),
     limit: z.number().int().min(1).max(1_000).default(100),
     cursor: z.string().min(1).max(200).optional(),
+    maxBytes: z.number().int().min(1).max(1_073_741_824).default(DEFAULT_LIST_PAGE_BYTES),
   })
   .strict();
 export type ListJobsQuery = z.input<typeof listQuerySchema>;
@@ -62,6 +69,8 @@ interface Waiter {
 export class Queue {
   /** The store this queue writes to. */
   readonly storage: Storage;
+  /** Whether the queue made its store (and so closes it on shutdown); a store the caller passed stays the caller's. */
+  private readonly ownsStorage: boolean;
   private readonly options: ResolvedQueueOptions;
   private readonly handlers = new Map<string, RegisteredHandler>();
   private readonly emitter = new EventEmitter();
@@ -78,6 +87,7 @@ export class Queue {
     const resolved = resolveQueueOptions(options);
     this.options = resolved.options;
     this.storage = resolved.storage ?? new MemoryStorage();
+    this.ownsStorage = resolved.storage === undefined;
     this.metricsRecorder = new MetricsRecorder(this.options.clock);
     this.worker = new Worker({
       storage: this.storage,
@@ -164,11 +174,16 @@ export class Queue {
     return this.storage.getJob(this.parseId(id));
   }
 
-  /** Jobs newest first, filtered by status and type, a page at a time. */
+  /**
+   * Jobs newest first, filtered by status and type, a page at a time: at most `limit` jobs (default
+   * 100) and, past the first job, at most `maxBytes` of payload, result and error JSON (default 4 MiB).
+   * A page that ends early still gives `nextCursor`.
+   */
   async listJobs(query: ListJobsQuery = {}): Promise<JobPage> {
     const parsed = parseOrThrow(listQuerySchema, query, "list query");
     return this.storage.listJobs({
       limit: parsed.limit,
+      maxBytes: parsed.maxBytes,
       ...(parsed.status === undefined ? {} : { status: parsed.status }),
       ...(parsed.type === undefined ? {} : { type: parsed.type }),
       ...(parsed.cursor === undefined ? {} : { cursor: parsed.cursor }),
@@ -257,8 +272,9 @@ export class Queue {
 
   /**
    * Stops claiming at once; running attempts get `shutdownGraceMs` to finish, the rest are aborted
-   * and released to pending without burning an attempt. Resolves when nothing of the queue runs
-   * and the store is closed. Safe to call more than once.
+   * and released to pending without burning an attempt. Resolves when nothing of the queue runs.
+   * Closes the store only if the queue made it (no `storage` option): a store passed in stays open,
+   * for other queues on it and for reads, and its owner closes it. Safe to call more than once.
    */
   shutdown(): Promise<void> {
     this.closing ??= this.close();
@@ -272,7 +288,7 @@ export class Queue {
     this.unsubscribe = undefined;
     for (const set of this.waiters.values()) for (const w of set) w.reject(new QueueClosedError());
     this.waiters.clear();
-    await this.storage.close();
+    if (this.ownsStorage) await this.storage.close();
     this.state = "closed";
     this.emit("queue:closed", {});
   }

@@ -56,6 +56,7 @@ export class JobgraphSystem implements System {
     const queue = new Queue({ storage: new PostgresStorage({ connectionString: this.url, schema: "jg", max: 2 }) });
     await queue.migrate();
     await queue.shutdown();
+    await queue.storage.close();
   }
 
   async openProducer(): Promise<void> {
@@ -96,6 +97,7 @@ export class JobgraphSystem implements System {
 
   async stopWorker(): Promise<void> {
     await this.worker?.shutdown();
+    await this.worker?.storage.close();
     this.worker = undefined;
   }
 
@@ -104,6 +106,7 @@ export class JobgraphSystem implements System {
   async close(): Promise<void> {
     await this.stopWorker();
     await this.producer?.shutdown();
+    await this.producer?.storage.close();
     this.producer = undefined;
   }
 }

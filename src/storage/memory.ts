@@ -187,14 +187,18 @@ export class MemoryStorage implements Storage {
     const types = query.type?.length ? new Set(query.type) : undefined;
     const matches = (job: StoredJob) => (!statuses || statuses.has(job.status)) && (!types || types.has(job.type));
     const page: StoredJob[] = [];
+    const maxBytes = query.maxBytes ?? Number.POSITIVE_INFINITY;
+    let bytes = 0;
     let more = false;
     for (let seq = decodeCursor(query.cursor, this.bySeq.length) - 1; seq >= 0; seq--) {
       const job = this.bySeq[seq];
       if (job === undefined || !matches(job)) continue;
-      if (page.length >= query.limit) {
+      const size = maxBytes === Number.POSITIVE_INFINITY ? 0 : jobBytes(job);
+      if (page.length >= query.limit || (page.length > 0 && bytes + size > maxBytes)) {
         more = true;
         break;
       }
+      bytes += size;
       page.push(job);
     }
     const last = page.at(-1);
@@ -458,6 +462,12 @@ function toggle(set: Set<JobId>, id: JobId, present: boolean): void {
 
 function encodeCursor(seq: number): string {
   return Buffer.from(String(seq)).toString("base64url");
+}
+
+/** What `ListQuery.maxBytes` counts of a job: the UTF-8 JSON text of its payload, result and error. */
+function jobBytes(job: StoredJob): number {
+  const text = (value: unknown) => (value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value)));
+  return text(job.payload) + text(job.result) + text(job.error);
 }
 
 /** The seq below which the page starts; no cursor starts past the newest job. */

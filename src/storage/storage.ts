@@ -73,7 +73,7 @@ export interface Storage {
   getJob(id: JobId): Promise<JobRecord | undefined>;
   /** Jobs by id, in no particular order; unknown ids are left out. */
   getJobs(ids: readonly JobId[]): Promise<readonly JobRecord[]>;
-  /** Newest first (by insertion order), filtered, with an opaque cursor to the next page. */
+  /** Newest first (by insertion order), filtered, bounded by count and bytes, with an opaque cursor to the next page. */
   listJobs(query: ListQuery): Promise<ListPage>;
   /** Jobs by status, and runnable-or-waiting pending jobs by priority. */
   countJobs(): Promise<JobCounts>;
@@ -222,6 +222,12 @@ export interface ListQuery {
   readonly type?: readonly string[];
   readonly limit: number;
   readonly cursor?: string;
+  /**
+   * A page also ends before the job that would take the sum of its jobs' sizes past `maxBytes`
+   * (a job's size: the UTF-8 JSON text of its payload, result and error), yet always holds at
+   * least one job, so paging moves on. Undefined: bounded by `limit` only.
+   */
+  readonly maxBytes?: number;
 }
 
 export interface ListPage {

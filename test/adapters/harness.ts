@@ -80,6 +80,28 @@ export async function rawUpgrade(wsUrl: string, headers: Record<string, string>)
   return { head: text };
 }
 
+/**
+ * Sends an upgrade request by hand and answers what came back, and whether the server closed the
+ * socket; gives up waiting for the close after `waitMs` (the answer then says `closed: false`).
+ */
+export async function upgradeAnswer(url: string, waitMs = 5_000): Promise<{ head: string; closed: boolean }> {
+  const target = new URL(url);
+  const socket = connect(Number(target.port), target.hostname);
+  await once(socket, "connect");
+  socket.write(`GET ${target.pathname} HTTP/1.1\r\nHost: ${target.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+  let head = "";
+  socket.on("data", (chunk: Buffer) => (head += String(chunk)));
+  socket.on("error", () => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const closed = await Promise.race([
+    once(socket, "close").then(() => true),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), waitMs))),
+  ]);
+  clearTimeout(timer);
+  socket.destroy();
+  return { head, closed };
+}
+
 /** Parses Prometheus text exposition into `name{labels}` -> value; throws on a malformed line. */
 export function parsePrometheus(text: string): Map<string, number> {
   const samples = new Map<string, number>();

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { Queue } from "../../src/index.js";
+import { DEFAULT_LIST_PAGE_BYTES, Queue } from "../../src/index.js";
 import { assertNoStack, request, StatusClient, type StartApp } from "./support.js";
-import { BrokenReadStorage, harness, parsePrometheus, rawUpgrade } from "./harness.js";
+import { BrokenReadStorage, harness, parsePrometheus, rawUpgrade, upgradeAnswer } from "./harness.js";
 import { describeStatusSocket } from "./stream-suite.js";
 
 /** The one suite every adapter passes: routes, status codes, bad input, auth, the status socket. */
@@ -43,6 +43,11 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         ["a JSON array body", [1, 2]],
         ["a JSON string body", "\"job\""],
         ["a type with forbidden characters", { type: "a b" }],
+        ["a payload nested 2,500 deep", `{"type":"report.build","payload":${"[".repeat(2_500)}${"]".repeat(2_500)}}`],
+        ["a payload nested 20,000 deep", `{"type":"report.build","payload":${"[".repeat(20_000)}${"]".repeat(20_000)}}`],
+        ["runAt in year 0", { type: "report.build", options: { runAt: "0000-06-01T00:00:00Z" } }],
+        ["runAt in year 0 once its offset is applied", { type: "report.build", options: { runAt: "0001-01-01T00:00:00+23:59" } }],
+        ["runAt past year 9999 once its offset is applied", { type: "report.build", options: { runAt: "9999-12-31T23:00:00-02:00" } }],
       ])("400 VALIDATION on %s, nothing stored", async (_label, body) => {
         const { api, queue } = await setup();
         const res = await request("POST", `${api}/jobs`, body);
@@ -201,6 +206,27 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
           if (cursor === null) break;
         }
         expect(seen).toEqual(all.json.jobs.map((j: { id: string }) => j.id));
+      });
+
+      it("GET /jobs bounds a page by bytes too: big jobs come a few per page, every job exactly once", async () => {
+        const { api, queue } = await setup({}, { run: false });
+        const ids: string[] = [];
+        for (let i = 0; i < 12; i++) ids.push((await queue.enqueue("report.build", { blob: `${i}`.padEnd(900_000, "x") })).id);
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        let pages = 0;
+        for (; pages < 20; pages++) {
+          const res: Awaited<ReturnType<typeof request>> = await request("GET", `${api}/jobs?limit=1000${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`);
+          expect(res.status).toBe(200);
+          expect(res.json.jobs.length).toBeGreaterThan(0);
+          expect(res.text.length).toBeLessThanOrEqual(DEFAULT_LIST_PAGE_BYTES + 65_536);
+          seen.push(...res.json.jobs.map((j: { id: string }) => j.id));
+          cursor = res.json.nextCursor;
+          if (cursor === null) break;
+        }
+        expect(cursor).toBeNull();
+        expect(seen).toEqual([...ids].reverse());
+        expect(pages + 1).toBe(3); // 4 jobs of 900,000 bytes fit in 4 MiB, a fifth does not
       });
 
       it.each([
@@ -445,6 +471,32 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         expect(raw.head).not.toMatch(/keep-alive/i);
         await admitted.subscribe(); // still open and answering
         admitted.close();
+      });
+
+      it("OPTIONS calls authorize like reading the path: 401 without credentials, 204 with Allow once allowed", async () => {
+        const actions: string[] = [];
+        const { api } = await setup({ authorize: (req, action) => (actions.push(action), authorize(req, action)) });
+        const anonymous = await request("OPTIONS", `${api}/jobs`);
+        expect(anonymous.status).toBe(401);
+        expect(actions).toEqual(["jobs:read"]);
+        const reader = await request("OPTIONS", `${api}/jobs`, undefined, { authorization: "Bearer reader" });
+        expect(reader.status).toBe(204);
+        expect(reader.contentType).toBe("");
+        const cancel = await request("OPTIONS", `${api}/jobs/${randomUUID()}/cancel`, undefined, { authorization: "Bearer reader" });
+        expect(cancel.status).toBe(403);
+        const admin = await fetch(`${api}/jobs/${randomUUID()}/cancel`, { method: "OPTIONS", headers: { authorization: "Bearer admin" } });
+        expect(admin.status).toBe(204);
+        expect(admin.headers.get("allow")).toBe("POST, OPTIONS");
+      });
+
+      it("answers an upgrade to a path it does not serve with 404 and closes the socket", async () => {
+        const { app } = await setup({ authorize });
+        const origin = new URL(app.ws).origin;
+        for (const path of ["/other", "/api/ws/x", "/api/nothing"]) {
+          const answer = await upgradeAnswer(`${origin}${path}`);
+          expect(answer.head, path).toMatch(/^HTTP\/1\.1 404 /);
+          expect(answer.closed, `${path}: socket closed`).toBe(true);
+        }
       });
 
       it("allows a browser origin listed in allowedOrigins", async () => {

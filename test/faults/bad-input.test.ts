@@ -128,6 +128,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await queue.shutdown();
+  await queue.storage.close();
   await dropSchema(schema);
 });
 
@@ -257,6 +258,7 @@ describePostgres("scenario 14: a handler's log line PostgreSQL cannot store", ()
       expect(lines[2]?.data).toMatchObject({ unserializable: expect.stringContaining("U+0000") });
     } finally {
       await worker.shutdown();
+      await worker.storage.close();
     }
   });
 });

@@ -314,6 +314,7 @@ export class FaultDb {
 
   async dispose(): Promise<void> {
     await this.producer.shutdown().catch(() => undefined);
+    await this.producer.storage.close().catch(() => undefined);
     const { sql, schema } = this;
     await sql`drop schema if exists ${sql(schema)} cascade`.catch(() => undefined);
     await sql.end({ timeout: 5 });

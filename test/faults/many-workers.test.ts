@@ -75,6 +75,7 @@ describePostgres("scenario 4: the store's sessions at scale", () => {
       expect(await queue.waitFor(job.id, { timeoutMs: 20_000 })).toMatchObject({ status: "completed", result: { jit: "off", idle: "1min" } });
     } finally {
       await queue.shutdown();
+      await queue.storage.close();
     }
   });
 });

@@ -61,6 +61,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await Promise.all([...children].map(stopWorker));
   await producer.shutdown();
+  await producer.storage.close();
   await sql.end({ timeout: 5 });
   await dropSchema(schema);
 });

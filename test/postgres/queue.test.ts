@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { z } from "zod";
 import { DuplicateJobError, PermanentError, ValidationError } from "../../src/errors.js";
+import { Queue } from "../../src/queue.js";
 import { attemptSql } from "../../src/storage/postgres/index.js";
 import type { JobId } from "../../src/types.js";
 import { deferred } from "../queue/support.js";
@@ -196,6 +197,55 @@ describePostgres("Queue on PostgresStorage", () => {
 
     const job = await pg.sql.begin((tx) => producer.enqueue("tx.job", { n: 2 }, { idempotencyKey: "once", tx }));
     expect(await producer.waitFor(job.id, WAIT)).toMatchObject({ status: "completed", result: "ran" });
+  });
+
+  it("announces job:enqueued for an enqueue in the caller's transaction before it commits: after a rollback the job does not exist", async () => {
+    const producer = await pg.producer();
+    const announced: JobId[] = [];
+    producer.on("job:enqueued", ({ job }) => announced.push(job.id));
+    await expect(
+      pg.sql.begin(async (tx) => {
+        await producer.enqueue("tx.job", {}, { tx });
+        throw new Error("the caller rolls back");
+      }),
+    ).rejects.toThrow("the caller rolls back");
+    expect(announced).toHaveLength(1);
+    expect(await producer.getJob(announced[0]!)).toBeUndefined();
+  });
+
+  it("refuses a runAt that PostgreSQL cannot hold as VALIDATION, and stores the first and last instants it accepts", async () => {
+    const producer = await pg.producer();
+    for (const runAt of [new Date(8.64e15), new Date("0000-06-01T00:00:00Z"), new Date("0001-01-01T00:00:00+23:59"), new Date(-8.64e15), new Date("0001-01-01T00:00:00Z"), new Date("9999-12-31T23:59:59Z")]) {
+      await expect(producer.enqueue("dated", {}, { runAt })).rejects.toMatchObject({ code: "VALIDATION" });
+    }
+    expect((await producer.listJobs()).jobs).toEqual([]);
+    for (const runAt of [new Date("1970-01-01T00:00:00Z"), new Date("9999-12-31T00:00:00Z")]) {
+      const job = await producer.enqueue("dated", {}, { runAt });
+      expect((await producer.getJob(job.id))?.runAt).toEqual(runAt);
+    }
+  });
+
+  it("stores a payload nested 1,000 deep, the deepest accepted, and refuses deeper as VALIDATION", async () => {
+    const producer = await pg.producer();
+    const nested = (depth: number) => JSON.parse(`${"[".repeat(depth)}1${"]".repeat(depth)}`) as unknown;
+    const job = await producer.enqueue("deep", nested(1_000));
+    expect(JSON.stringify((await producer.getJob(job.id))?.payload)).toBe(JSON.stringify(nested(1_000)));
+    for (const depth of [1_001, 2_500, 20_000]) {
+      await expect(producer.enqueue("deep", nested(depth))).rejects.toMatchObject({ code: "VALIDATION" });
+    }
+  });
+
+  it("leaves a PostgresStorage passed in open after shutdown: a second queue on it reads and writes until its owner closes it", async () => {
+    const first = await pg.producer();
+    const job = await first.enqueue("kept", { n: 1 });
+    await first.shutdown();
+    expect(await first.getJob(job.id)).toMatchObject({ status: "pending" });
+    const second = new Queue({ storage: first.storage });
+    expect(await second.getJob(job.id)).toMatchObject({ status: "pending", payload: { n: 1 } });
+    expect((await second.enqueue("kept", { n: 2 })).status).toBe("pending");
+    await second.shutdown();
+    await first.storage.close();
+    await expect(second.getJob(job.id)).rejects.toMatchObject({ code: "QUEUE_CLOSED" });
   });
 
   it("releases a job on shutdown without burning its attempt; another worker then runs it", async () => {

@@ -10,6 +10,13 @@ const MAX_PAYLOAD_BYTES = 1_024;
 const MAX_GRAPH_NODES = 10;
 const UUID = "0b5e4d0c-3a59-4c35-9d0a-3f2f5c1e7a11";
 
+/** `depth` arrays, each the only item of the one around it. */
+function nested(depth: number): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i++) value = [value];
+  return value;
+}
+
 function cyclic(): unknown {
   const value: Record<string, unknown> = { a: 1 };
   value.self = { back: value };
@@ -53,6 +60,14 @@ const badPayloads: [string, () => unknown][] = [
   ["Infinity", () => [Number.POSITIVE_INFINITY]],
   ["an undefined array item", () => [1, undefined]],
   ["an oversized payload", () => ({ blob: "x".repeat(MAX_PAYLOAD_BYTES + 1) })],
+  ["nesting 1,001 deep", () => nested(1_001)],
+  ["nesting 2,500 deep", () => nested(2_500)],
+  ["nesting 20,000 deep", () => nested(20_000)],
+  ["a getter that throws", () => ({ get boom() { throw new Error("getter"); } })],
+  ["a toJSON that throws", () => ({ toJSON() { throw new Error("toJSON"); } })],
+  ["a Proxy whose traps throw", () => new Proxy({}, { ownKeys() { throw new Error("trap"); } })],
+  ["a Proxy array whose length throws", () => new Proxy([], { get() { throw new Error("trap"); } })],
+  ["a huge sparse array", () => new Array(1e9)],
 ];
 
 describe("enqueue with bad input", () => {
@@ -73,6 +88,19 @@ describe("enqueue with bad input", () => {
     await expectRejected(() => tq.queue.enqueue("remote.type", payload()), "VALIDATION");
   });
 
+  it("accepts a payload nested 1,000 deep, stored as given", async () => {
+    const { queue } = newQueue();
+    const job = await queue.enqueue("remote.type", nested(1_000));
+    expect(JSON.stringify(job.payload)).toBe(JSON.stringify(nested(1_000)));
+  });
+
+  it("accepts runAt at the first and last instants every store holds", async () => {
+    const { queue } = newQueue();
+    for (const runAt of [new Date("1970-01-01T00:00:00Z"), new Date("9999-12-31T00:00:00Z")]) {
+      expect((await queue.enqueue("remote.type", {}, { runAt })).runAt).toEqual(runAt);
+    }
+  });
+
   it.each<[string, unknown]>([
     ["options that are a string", "fast"],
     ["options that are null", null],
@@ -86,6 +114,14 @@ describe("enqueue with bad input", () => {
     ["runAt as a string", { runAt: "2026-01-01T00:00:00Z" }],
     ["runAt as a number", { runAt: 1_767_225_600_000 }],
     ["an invalid runAt date", { runAt: new Date("not a date") }],
+    ["runAt at the end of JS time", { runAt: new Date(8.64e15) }],
+    ["runAt in year 10000", { runAt: new Date("+010000-01-01T00:00:00Z") }],
+    ["runAt in year 0", { runAt: new Date("0000-06-01T00:00:00Z") }],
+    ["runAt in year 0 once its offset is applied", { runAt: new Date("0001-01-01T00:00:00+23:59") }],
+    ["runAt before JS time begins", { runAt: new Date(-8.64e15) }],
+    ["runAt in year 1, which PostgreSQL holds but reads back as 2001", { runAt: new Date("0001-01-01T00:00:00Z") }],
+    ["runAt a millisecond before 1970", { runAt: new Date(-1) }],
+    ["runAt on the last day of year 9999 past midnight UTC", { runAt: new Date("9999-12-31T00:00:00.001Z") }],
     ["a negative delayMs", { delayMs: -1 }],
     ["a NaN delayMs", { delayMs: Number.NaN }],
     ["an Infinity delayMs", { delayMs: Number.POSITIVE_INFINITY }],
@@ -128,6 +164,7 @@ describe("enqueueMany with bad input", () => {
     ["duplicate keys", [{ key: "a", type: "known" }, { key: "a", type: "known" }], "VALIDATION"],
     ["a node with a NaN delayMs", [{ key: "a", type: "known", delayMs: Number.NaN }], "VALIDATION"],
     ["a node with an invalid runAt", [{ key: "a", type: "known", runAt: new Date(Number.NaN) }], "VALIDATION"],
+    ["a node with runAt past year 9999", [{ key: "a", type: "known", runAt: new Date(8.64e15) }], "VALIDATION"],
     ["more nodes than maxGraphNodes", oversizedGraph, "VALIDATION"],
     ["a later node with a bad payload", [{ key: "a", type: "known" }, { key: "b", type: "known", payload: { f: () => 1 } }], "VALIDATION"],
     ["a cycle", [{ key: "a", type: "known", dependsOn: ["b"] }, { key: "b", type: "known", dependsOn: ["a"] }], "DEPENDENCY_CYCLE"],
@@ -198,6 +235,8 @@ describe("listJobs, waitFor, start with bad options", () => {
     ["a fractional limit", { limit: 1.5 }],
     ["a numeric cursor", { cursor: 5 }],
     ["a cursor that listJobs never made", { cursor: "not a cursor!" }],
+    ["maxBytes 0", { maxBytes: 0 }],
+    ["a fractional maxBytes", { maxBytes: 1.5 }],
     ["an unknown key", { sort: "asc" }],
     ["a string", "pending"],
   ])("listJobs rejects %s", async (_name, query) => {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { QueueClosedError } from "../../src/errors.js";
+import { Queue } from "../../src/queue.js";
 import { MemoryStorage } from "../../src/storage/memory.js";
 import { closeAll, deferred, drive, newQueue, recordEvents, runUntil, untilStatus, wrapStorage } from "./support.js";
 
@@ -149,5 +150,29 @@ describe("start and shutdown", () => {
     const b = tq.queue.shutdown();
     await drive(tq.clock, Promise.all([a, b]));
     expect(tq.clock.pendingTimers).toBe(0);
+  });
+
+  it("leaves a store the caller passed in open: the queue and a second queue on it still read it until the caller closes it", async () => {
+    const storage = new MemoryStorage();
+    const first = newQueue({ storage });
+    first.queue.defineHandler("t", { run: () => "done" });
+    await first.queue.start();
+    const job = await first.queue.enqueue("t", {});
+    await untilStatus(first, job.id, "completed");
+    await drive(first.clock, first.queue.shutdown());
+    expect(await first.queue.getJob(job.id)).toMatchObject({ status: "completed", result: "done" });
+    const second = newQueue({ storage, clock: first.clock });
+    expect(await second.queue.getJob(job.id)).toMatchObject({ status: "completed" });
+    expect((await second.queue.enqueue("t", {})).status).toBe("pending");
+    await storage.close();
+    await expect(second.queue.getJob(job.id)).rejects.toBeInstanceOf(QueueClosedError);
+  });
+
+  it("closes the store it made itself (no storage option) on shutdown", async () => {
+    const queue = new Queue();
+    const job = await queue.enqueue("t", {});
+    await queue.shutdown();
+    await expect(queue.getJob(job.id)).rejects.toBeInstanceOf(QueueClosedError);
+    await expect(queue.storage.getJob(job.id)).rejects.toBeInstanceOf(QueueClosedError);
   });
 });

@@ -40,6 +40,53 @@ export function describeReadContract(t: StoreUnderTest): void {
       expect(await list({ status: ["cancelled"], type: ["even"] })).toEqual([ids[4]]);
     });
 
+    it("listJobs ends a page before the job that would take it past maxBytes, never below one job, and pages through every job exactly once", async () => {
+      const sizes = [100_000, 100_000, 500_000, 10, 100_000, 100_000, 100_000, 10, 10, 340_000, 1_000, 1_000];
+      const ids: JobId[] = [];
+      for (const [i, size] of sizes.entries()) {
+        ids.push((await t.insert(newJob({ type: i % 3 === 0 ? "third" : "other", payload: "x".repeat(size) })))[0]!.id);
+      }
+      const bytes = new Map(ids.map((id, i) => [id, sizes[i]! + 2])); // the JSON text of a string payload
+      const maxBytes = 350_000;
+      /** The pages the rule makes of `expected` (newest first): greedy within maxBytes and limit, at least one job each. */
+      const pagesOf = (expected: readonly JobId[], limit: number) => {
+        const pages: JobId[][] = [];
+        for (const id of expected) {
+          const page = pages.at(-1);
+          const total = (page ?? []).reduce((sum, j) => sum + bytes.get(j)!, 0);
+          if (page !== undefined && page.length < limit && total + bytes.get(id)! <= maxBytes) page.push(id);
+          else pages.push([id]);
+        }
+        return pages;
+      };
+      const pagesFrom = async (query: { limit: number; type?: string[] }) => {
+        const pages: JobId[][] = [];
+        let cursor: string | undefined;
+        for (let i = 0; i < 20; i++) {
+          const page = await t.storage.listJobs({ ...query, maxBytes, ...(cursor === undefined ? {} : { cursor }) });
+          expect(page.jobs.length).toBeGreaterThan(0);
+          pages.push(page.jobs.map((j) => j.id));
+          cursor = page.nextCursor;
+          if (cursor === undefined) break;
+        }
+        expect(cursor).toBeUndefined();
+        return pages;
+      };
+      const newestFirst = [...ids].reverse();
+      const all = await pagesFrom({ limit: 100 });
+      expect(all).toEqual(pagesOf(newestFirst, 100));
+      expect(all.flat()).toEqual(newestFirst);
+      expect(all).toHaveLength(4);
+      expect(await pagesFrom({ limit: 2 })).toEqual(pagesOf(newestFirst, 2));
+      const thirds = newestFirst.filter((id) => ids.indexOf(id) % 3 === 0);
+      expect(await pagesFrom({ limit: 100, type: ["third"] })).toEqual(pagesOf(thirds, 100));
+      // A job larger than maxBytes is a page of its own, and the next page follows it.
+      const big = await t.storage.listJobs({ limit: 100, maxBytes: 10 });
+      expect(big.jobs.map((j) => j.id)).toEqual([newestFirst[0]]);
+      expect(big.nextCursor).toBeDefined();
+      expect((await t.storage.listJobs({ limit: 100 })).jobs).toHaveLength(sizes.length);
+    });
+
     it("countJobs counts jobs by status and pending jobs by priority", async () => {
       const [root] = await t.insert(
         newJob({ type: "root" }), newJob({ priority: "critical" }), newJob({ priority: "low", runAt: secondsFromNow(3_600) }),

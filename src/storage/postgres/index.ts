@@ -258,13 +258,16 @@ export class PostgresStorage implements Storage {
   async listJobs(query: ListQuery): Promise<ListPage> {
     this.assertOpen();
     const beforeSeq = query.cursor === undefined ? null : decodeCursor(query.cursor);
-    const limit = Math.max(0, Math.floor(query.limit));
+    const limit = Math.floor(query.limit);
+    if (!(limit >= 1)) return { jobs: [], nextCursor: undefined };
+    // Past the largest bigint is no bound at all.
+    const maxBytes = Math.min(Math.max(0, Math.floor(query.maxBytes ?? Number.MAX_SAFE_INTEGER)), Number.MAX_SAFE_INTEGER);
     const rows = await this.guard(() =>
-      q.listJobRows(this.sql, this.schema, { statuses: query.status ?? [], types: query.type ?? [], beforeSeq, limit: limit + 1 }),
+      q.listJobRows(this.sql, this.schema, { statuses: query.status ?? [], types: query.type ?? [], beforeSeq, limit, maxBytes }),
     );
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
-    return { jobs: page.map(toJobRecord), nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last.seq) : undefined };
+    const last = rows.at(-1);
+    const more = last !== undefined && last.scanned > rows.length;
+    return { jobs: rows.map(toJobRecord), nextCursor: more ? encodeCursor(last.seq) : undefined };
   }
 
   async countJobs(): Promise<JobCounts> {

@@ -237,19 +237,42 @@ export const selectJobs = (sql: Db, schema: string, ids: readonly string[]) => s
 export const selectExistingIds = (sql: Db, schema: string, ids: readonly string[]) => sql<{ id: string }[]>`
   select j.id::text as id from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)})`;
 
-/** A page of jobs, newest first; `beforeSeq` is the cursor (exclusive). Empty filters match all. */
+/**
+ * A page of jobs, newest first; `beforeSeq` is the cursor (exclusive). Empty filters match all.
+ * The recursive CTE steps down `jobs_seq_idx` one matching job at a time, adding up each one's size
+ * (the JSON text of payload, result and error), and stops at the first job that does not fit: past
+ * `limit` jobs or past `maxBytes` (the first job always fits). That job is looked at, to know that
+ * more follow (`scanned` counts it), but not returned, so no job past the page is ever sent.
+ */
 export const listJobRows = (
   sql: Db,
   schema: string,
-  filter: { statuses: readonly string[]; types: readonly string[]; beforeSeq: string | null; limit: number },
-) => sql<JobRow[]>`
-  select ${jobColumns(sql, schema)} from ${sql(schema)}.jobs j
-  where true
+  filter: { statuses: readonly string[]; types: readonly string[]; beforeSeq: string | null; limit: number; maxBytes: number },
+) => {
+  const matches = sql`
     ${filter.statuses.length > 0 ? sql`and j.status in (select jsonb_array_elements_text(${sql.json(filter.statuses as JsonDoc)}))` : sql``}
-    ${filter.types.length > 0 ? sql`and j.type in (select jsonb_array_elements_text(${sql.json(filter.types as JsonDoc)}))` : sql``}
-    ${filter.beforeSeq !== null ? sql`and j.seq < ${filter.beforeSeq}::bigint` : sql``}
-  order by j.seq desc
-  limit ${filter.limit}`;
+    ${filter.types.length > 0 ? sql`and j.type in (select jsonb_array_elements_text(${sql.json(filter.types as JsonDoc)}))` : sql``}`;
+  const size = sql`(octet_length(coalesce(j.payload::text, '')) + octet_length(coalesce(j.result::text, '')) + octet_length(coalesce(j.error::text, '')))::bigint`;
+  return sql<(JobRow & { scanned: number })[]>`
+    with recursive page (seq, n, total, in_page) as (
+      (select j.seq, 1, ${size}, true from ${sql(schema)}.jobs j
+       where true ${matches} ${filter.beforeSeq !== null ? sql`and j.seq < ${filter.beforeSeq}::bigint` : sql``}
+       order by j.seq desc limit 1)
+      union all
+      (select next.seq, p.n + 1, p.total + next.size, p.n + 1 <= ${filter.limit}::int and p.total + next.size <= ${filter.maxBytes}::bigint
+       from page p
+       cross join lateral (
+         select j.seq, ${size} as size from ${sql(schema)}.jobs j
+         where j.seq < p.seq ${matches}
+         order by j.seq desc limit 1
+       ) next
+       where p.in_page)
+    )
+    select ${jobColumns(sql, schema)}, (select count(*) from page)::int as scanned
+    from page p join ${sql(schema)}.jobs j on j.seq = p.seq
+    where p.in_page
+    order by j.seq desc`;
+};
 
 export const countByStatusAndPriority = (sql: Db, schema: string) => sql<{ status: JobStatus; priority: number; count: string }[]>`
   select status, priority, count(*)::text as count from ${sql(schema)}.jobs group by status, priority`;

@@ -42,7 +42,10 @@ export class PostgresQueues {
   }
 
   async cleanup(): Promise<void> {
-    for (const queue of this.queues.splice(0)) await queue.shutdown().catch(() => undefined);
+    for (const queue of this.queues.splice(0)) {
+      await queue.shutdown().catch(() => undefined);
+      await queue.storage.close(); // a store passed in stays open after shutdown: ours to close
+    }
     await this.sql.end({ timeout: 5 });
     await dropSchema(this.schema);
   }
