@@ -25,7 +25,6 @@ export interface RevivalPlan {
   readonly reattributed: readonly CascadeVictim[];
 }
 
-const CANCELLABLE: ReadonlySet<JobStatus> = new Set(["blocked", "pending"]);
 const BROKEN: ReadonlySet<JobStatus> = new Set(["failed", "cancelled"]);
 
 /**
@@ -63,23 +62,6 @@ export class DependencyGraph {
   /** How many of `dependsOn` are not completed yet. */
   countUnfinished(dependsOn: readonly JobId[], lookup: GraphLookup): number {
     return dependsOn.filter((dependency) => lookup(dependency)?.status !== "completed").length;
-  }
-
-  /** Every transitive dependent still blocked or pending below `rootId`, parents before children. */
-  cascadeVictims(rootId: JobId, lookup: GraphLookup): readonly CascadeVictim[] {
-    const victims: CascadeVictim[] = [];
-    const seen = new Set<JobId>([rootId]);
-    const queue: JobId[] = [rootId];
-    for (let parent = queue.shift(); parent !== undefined; parent = queue.shift()) {
-      for (const id of this.dependentsOf(parent)) {
-        const status = lookup(id)?.status;
-        if (seen.has(id) || status === undefined || !CANCELLABLE.has(status)) continue;
-        seen.add(id);
-        victims.push({ id, cause: parent });
-        queue.push(id);
-      }
-    }
-    return victims;
   }
 
   /**

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { assertNever } from "../assert-never.js";
+import { planCascade } from "../cascade.js";
 import { DuplicateJobError, InvalidStateError, JobNotFoundError, QueueClosedError, UnknownDependencyError, ValidationError } from "../errors.js";
 import { admitJobs, type AdmissionCandidate } from "../resources.js";
 import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES } from "../types.js";
@@ -296,10 +297,11 @@ export class MemoryStorage implements Storage {
 
   /** Cancels every transitive dependent of a failed or cancelled job that has not started. */
   private cascade(root: StoredJob, now: Date): JobId[] {
-    return this.graph.cascadeVictims(root.id, (id) => this.jobs.get(id)).map(({ id, cause }) => {
+    const roots = [{ id: root.id, status: root.status }];
+    return planCascade(roots, (id) => this.graph.dependentsOf(id), (id) => this.jobs.get(id)).map(({ id, cause, causeStatus }) => {
       const victim = this.mustGet(id);
       const from = victim.status;
-      const error = dependencyError(cause, this.mustGet(cause).status);
+      const error = dependencyError(cause, causeStatus);
       update(victim, { status: "cancelled", error, finishedAt: now, cancelCause: cause });
       this.recordTransition(victim, from, now, error);
       return id;

@@ -1,12 +1,13 @@
 import { DuplicateJobError, InvalidStateError, JobNotFoundError } from "../../errors.js";
 import type { JobId, JobStatus } from "../../types.js";
 import type { CancelResult, RetryResult } from "../storage.js";
+import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import * as q from "./queries.js";
 import type { Db } from "./queries.js";
 import { dependencyError, planRevival } from "./revival.js";
 import { toJobRecord } from "./rows.js";
-import { byDepth, isUuid } from "./writes.js";
+import { isUuid } from "./writes.js";
 
 /** Cancels waiting jobs (and their dependents) and asks running ones to stop, in one transaction. */
 export async function cancelIn(sql: Db, schema: string, channel: string, requested: readonly JobId[]): Promise<Done<CancelResult>> {
@@ -24,13 +25,7 @@ export async function cancelIn(sql: Db, schema: string, channel: string, request
 
   const direct = waiting.length > 0 ? await q.cancelWaiting(sql, schema, waiting) : [];
   for (const row of direct) changes.status(row, row.previous);
-  const victimsByRoot = new Map<JobId, JobId[]>();
-  if (direct.length > 0) {
-    for (const row of byDepth(await q.cascadeCancel(sql, schema, direct.map((r) => r.id)))) {
-      changes.status(row, row.previous, row.error);
-      victimsByRoot.set(row.root, [...(victimsByRoot.get(row.root) ?? []), row.id]);
-    }
-  }
+  const victimsByRoot = await cascadeIn(sql, schema, direct.map((row) => ({ id: row.id, status: row.status })), changes);
   const asked = running.length > 0 ? await q.requestCancel(sql, schema, running) : [];
   for (const row of asked) changes.cancelRequest(row);
 

@@ -530,35 +530,49 @@ export const unblockDependents = (sql: Db, schema: string, completedIds: readonl
   returning j.id::text as id, j.type, j.status, j.attempt, 'blocked' as previous, null::jsonb as error, j.seq::text as seq,
     array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id) as depends_on`;
 
+/** A job below a failed or cancelled one that a cascade may cancel, as `planCascade` reads it. */
+export interface CascadeCandidateRow {
+  readonly id: string;
+  readonly status: JobStatus;
+  readonly seq: string;
+  readonly depends_on: string[];
+}
+
 /**
- * Cancels every transitive dependent, still blocked or pending, of the failed or cancelled jobs,
- * each blamed on the nearest broken dependency through which it was reached.
+ * Every transitive dependent, still blocked or pending, of the failed or cancelled jobs, with its
+ * dependencies in order. `union` over ids alone makes the walk visit each job once and each edge
+ * once; carrying a cause or a depth along would make every path a row of its own (about n^3 of
+ * them in a graph where each job depends on all earlier ones). `planCascade` picks the causes.
  */
-export const cascadeCancel = (sql: Db, schema: string, rootIds: readonly string[]) => sql<(ChangeRow & { root: string; depth: number; seq: string })[]>`
-  with recursive tree(id, cause, root, depth) as (
-    select d.job_id, d.depends_on_id, d.depends_on_id, 0 from ${sql(schema)}.job_dependencies d
+export const selectCascadeCandidates = (sql: Db, schema: string, rootIds: readonly string[]) => sql<CascadeCandidateRow[]>`
+  with recursive below(id) as (
+    select d.job_id from ${sql(schema)}.job_dependencies d
     join ${sql(schema)}.jobs c on c.id = d.job_id and c.status in ('blocked', 'pending')
     where d.depends_on_id = any(array${uuidList(sql, rootIds)})
     union
-    select d.job_id, d.depends_on_id, t.root, t.depth + 1 from tree t
-    join ${sql(schema)}.job_dependencies d on d.depends_on_id = t.id
+    select d.job_id from below b
+    join ${sql(schema)}.job_dependencies d on d.depends_on_id = b.id
     join ${sql(schema)}.jobs c on c.id = d.job_id and c.status in ('blocked', 'pending')
-  ),
-  victims as (
-    select distinct on (t.id) t.id, t.cause, t.root, t.depth, v.status as previous,
-      case when t.depth = 0 then p.status else 'cancelled' end as cause_status
-    from tree t
-    join ${sql(schema)}.jobs v on v.id = t.id
-    join ${sql(schema)}.jobs p on p.id = t.cause
-    order by t.id, t.depth, t.cause
   )
+  select j.id::text as id, j.status, j.seq::text as seq,
+    array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position) as depends_on
+  from ${sql(schema)}.jobs j where j.id in (select id from below) and j.status in ('blocked', 'pending')`;
+
+/** One cascade victim to cancel, blamed on `cause` with `error`. */
+export interface CascadeVictimRow {
+  readonly id: string;
+  readonly cause: string;
+  readonly error: ErrorInfo;
+}
+
+/** Cancels the planned cascade victims still blocked or pending, each with its cause and error. */
+export const cancelDependents = (sql: Db, schema: string, victims: readonly CascadeVictimRow[]) => sql<ChangeRow[]>`
   update ${sql(schema)}.jobs j set
-    status = 'cancelled', finished_at = now(), updated_at = now(), cancel_cause = v.cause,
-    error = jsonb_build_object('name', 'DependencyFailedError',
-      'message', 'dependency ' || v.cause::text || ' ' || v.cause_status, 'code', 'DEPENDENCY_FAILED')
-  from victims v
-  where j.id = v.id and j.status in ('blocked', 'pending')
-  returning j.id::text as id, j.type, j.status, j.attempt, v.previous, j.error, v.root::text as root, v.depth, j.seq::text as seq`;
+    status = 'cancelled', finished_at = now(), updated_at = now(), cancel_cause = (e.doc->>'cause')::uuid, error = e.doc->'error'
+  from jsonb_array_elements(${sql.json(victims as unknown as JsonDoc)}) as e(doc),
+    ${sql(schema)}.jobs o
+  where j.id = (e.doc->>'id')::uuid and o.id = j.id and j.status in ('blocked', 'pending')
+  returning j.id::text as id, j.type, j.status, j.attempt, o.status as previous, j.error`;
 
 // ---- cancel and retry ------------------------------------------------------------------------
 
