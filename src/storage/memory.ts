@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { assertNever } from "../assert-never.js";
 import { planCascade } from "../cascade.js";
-import { DuplicateJobError, InvalidStateError, JobNotFoundError, QueueClosedError, UnknownDependencyError, ValidationError } from "../errors.js";
+import { planRestart } from "../restart.js";
+import { DuplicateJobError, JobNotFoundError, QueueClosedError, UnknownDependencyError, ValidationError } from "../errors.js";
 import { admitJobs, type AdmissionCandidate } from "../resources.js";
 import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES } from "../types.js";
 import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry, NewJob, NewLogLine, Priority } from "../types.js";
@@ -144,16 +145,16 @@ export class MemoryStorage implements Storage {
     return this.mutate(() => {
       const job = this.jobs.get(id);
       if (job === undefined) throw new JobNotFoundError(id);
-      if (job.status !== "failed" && job.status !== "cancelled") throw new InvalidStateError(id, job.status, "retry");
       const lookup = (jobId: JobId) => this.jobs.get(jobId);
+      const restart = planRestart(job, (jobId) => lookup(jobId)?.status);
       const plan = this.graph.planRevival(id, lookup);
       const revived = plan.revive.map((jobId) => this.mustGet(jobId));
       this.assertKeysFree([job, ...revived]);
 
       const from = job.status;
       update(job, {
-        status: "pending", attempt: 0, error: undefined, result: undefined, finishedAt: undefined, startedAt: undefined,
-        runAt: now, cancelCause: undefined,
+        status: restart.status, attempt: 0, error: undefined, result: undefined, finishedAt: undefined, startedAt: undefined,
+        runAt: now, cancelCause: undefined, unfinished: restart.status === "blocked" ? restart.unfinished : 0,
       });
       this.recordTransition(job, from, now);
       for (const { id: victimId, cause } of plan.reattributed) {

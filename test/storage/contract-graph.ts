@@ -62,4 +62,64 @@ export function describeGraphContract(t: StoreUnderTest): void {
       expect(await blame(tie.id)).toBe(`dependency ${sibling.id} cancelled`);
     });
   });
+
+  describe("retryJob never runs a job before its dependencies", () => {
+    it("a cancelled job whose dependency has not completed goes back to blocked, and runs only after it", async () => {
+      const parent = newJob({ type: "parent" });
+      const child = newJob({ type: "child", dependsOn: [parent.id] });
+      await t.insert(parent, child);
+      await t.storage.cancelJobs([child.id], new Date());
+
+      const { job, revived } = await t.storage.retryJob(child.id, new Date());
+      expect(job).toMatchObject({ id: child.id, status: "blocked", attempt: 0, error: undefined, finishedAt: undefined });
+      expect(revived).toEqual([]);
+      expect((await t.claim(["child"])).claimed).toEqual([]);
+
+      expect((await t.run("parent", "p")).unblocked).toEqual([child.id]);
+      expect((await t.claimOne("child")).job).toMatchObject({ id: child.id, attempt: 1 });
+    });
+
+    it("counts only the dependencies not completed yet", async () => {
+      const done = newJob({ type: "done" });
+      const waiting = newJob({ type: "waiting" });
+      const child = newJob({ type: "child", dependsOn: [done.id, waiting.id] });
+      await t.insert(done, waiting, child);
+      await t.run("done");
+      await t.storage.cancelJobs([child.id], new Date());
+      expect((await t.storage.retryJob(child.id, new Date())).job.status).toBe("blocked");
+      expect((await t.run("waiting")).unblocked).toEqual([child.id]);
+      expect(await t.status(child.id)).toBe("pending");
+    });
+
+    it("a job whose dependencies all completed is pending at once", async () => {
+      const parent = newJob({ type: "parent" });
+      const child = newJob({ type: "child", dependsOn: [parent.id] });
+      await t.insert(parent, child);
+      await t.run("parent");
+      await t.storage.cancelJobs([child.id], new Date());
+      expect((await t.storage.retryJob(child.id, new Date())).job.status).toBe("pending");
+      expect((await t.claimOne("child")).job.id).toBe(child.id);
+    });
+
+    it.each(["failed", "cancelled"] as const)("is refused while a dependency is %s, naming it; retrying that dependency brings the job back", async (status) => {
+      const other = newJob({ type: "other" });
+      const parent = newJob({ type: "parent" });
+      const child = newJob({ type: "child", dependsOn: [other.id, parent.id] });
+      await t.insert(other, parent, child);
+      await t.run("other");
+      if (status === "failed") await t.fail((await t.claimOne("parent")).lease);
+      else await t.storage.cancelJobs([parent.id], new Date());
+      expect(await t.status(child.id)).toBe("cancelled");
+
+      const refused = await t.storage.retryJob(child.id, new Date()).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(InvalidStateError);
+      expect(refused).toMatchObject({ code: "INVALID_STATE", jobId: child.id, dependency: { id: parent.id, status } });
+      expect((refused as Error).message).toContain(parent.id);
+      expect(await t.job(child.id)).toMatchObject({ status: "cancelled", error: { code: "DEPENDENCY_FAILED" } });
+      expect((await t.claim(["child"])).claimed).toEqual([]);
+
+      expect((await t.storage.retryJob(parent.id, new Date())).revived).toEqual([child.id]);
+      expect(await t.status(child.id)).toBe("blocked");
+    });
+  });
 }

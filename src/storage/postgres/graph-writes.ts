@@ -1,6 +1,7 @@
 import { DuplicateJobError, InvalidStateError, JobNotFoundError } from "../../errors.js";
 import type { JobId, JobStatus } from "../../types.js";
 import type { CancelResult, RetryResult } from "../storage.js";
+import { planRestart } from "../../restart.js";
 import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import * as q from "./queries.js";
@@ -48,6 +49,9 @@ export async function retryIn(sql: Db, schema: string, channel: string, id: JobI
   const [job] = await q.lockJobsForChange(sql, schema, [id]);
   if (job === undefined) throw new JobNotFoundError(id);
   if (job.status !== "failed" && job.status !== "cancelled") throw new InvalidStateError(id, job.status, "retry");
+  // Locked FOR SHARE: no dependency settles before this restart commits with its count of them.
+  const dependencies = new Map(job.depends_on.length > 0 ? (await q.lockStatuses(sql, schema, job.depends_on)).map((row) => [row.id, row.status]) : []);
+  const restart = planRestart({ id, status: job.status, dependsOn: job.depends_on }, (dependency) => dependencies.get(dependency));
 
   const cascaded = await q.lockCascadedBelow(sql, schema, id);
   const inside = new Set([id, ...cascaded.map((row) => row.id)]);
@@ -63,7 +67,7 @@ export async function retryIn(sql: Db, schema: string, channel: string, id: JobI
   await assertKeysFree(sql, schema, [job, ...cascaded.filter((row) => revivedIds.has(row.id))]);
 
   const changes = new ChangeSet();
-  const [restarted] = await q.restartJob(sql, schema, id);
+  const [restarted] = await q.restartJob(sql, schema, id, { status: restart.status, unfinished: restart.status === "blocked" ? restart.unfinished : 0 });
   if (restarted === undefined) throw new InvalidStateError(id, job.status, "retry");
   changes.status(restarted, job.status);
   if (plan.reattributed.length > 0) {

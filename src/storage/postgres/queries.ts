@@ -628,11 +628,11 @@ export const lockCascadedBelow = (sql: Db, schema: string, rootId: string) => sq
 export const lockStatuses = (sql: Db, schema: string, ids: readonly string[]) => sql<{ id: string; status: JobStatus }[]>`
   select j.id::text as id, j.status from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)}) for share`;
 
-/** Makes a failed or cancelled job pending again with a fresh attempt budget. */
-export const restartJob = (sql: Db, schema: string, id: string) => sql<JobRow[]>`
+/** Makes a failed or cancelled job pending or blocked again, as `planRestart` decided, with a fresh attempt budget. */
+export const restartJob = (sql: Db, schema: string, id: string, restart: { status: "pending" | "blocked"; unfinished: number }) => sql<JobRow[]>`
   update ${sql(schema)}.jobs j set
-    status = 'pending', attempt = 0, error = null, result = null, finished_at = null, started_at = null,
-    run_at = now(), updated_at = now(), cancel_cause = null, cancel_requested = false, pending_dependencies = 0,
+    status = ${restart.status}, attempt = 0, error = null, result = null, finished_at = null, started_at = null,
+    run_at = now(), updated_at = now(), cancel_cause = null, cancel_requested = false, pending_dependencies = ${restart.unfinished},
     lease_token = null, lease_expires_at = null, worker_id = null
   where j.id = ${id}::uuid and j.status in ('failed', 'cancelled')
   returning ${jobColumns(sql, schema)}`;
