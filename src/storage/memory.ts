@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { assertNever } from "../assert-never.js";
 import { planCascade } from "../cascade.js";
 import { planRestart } from "../restart.js";
+import { planRevival } from "../revival.js";
 import { DuplicateJobError, JobNotFoundError, QueueClosedError, UnknownDependencyError, ValidationError } from "../errors.js";
 import { admitJobs, type AdmissionCandidate } from "../resources.js";
 import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES } from "../types.js";
@@ -147,8 +148,8 @@ export class MemoryStorage implements Storage {
       if (job === undefined) throw new JobNotFoundError(id);
       const lookup = (jobId: JobId) => this.jobs.get(jobId);
       const restart = planRestart(job, (jobId) => lookup(jobId)?.status);
-      const plan = this.graph.planRevival(id, lookup);
-      const revived = plan.revive.map((jobId) => this.mustGet(jobId));
+      const plan = planRevival(id, this.graph.cascadedBelow(id, lookup), (jobId) => lookup(jobId)?.status);
+      const revived = plan.revive.map(({ id: jobId }) => this.mustGet(jobId));
       this.assertKeysFree([job, ...revived]);
 
       const from = job.status;
@@ -157,15 +158,15 @@ export class MemoryStorage implements Storage {
         runAt: now, cancelCause: undefined, unfinished: restart.status === "blocked" ? restart.unfinished : 0,
       });
       this.recordTransition(job, from, now);
-      for (const { id: victimId, cause } of plan.reattributed) {
-        update(this.mustGet(victimId), { cancelCause: cause, error: dependencyError(cause, this.mustGet(cause).status) });
+      for (const { id: victimId, cause, causeStatus } of plan.reattributed) {
+        update(this.mustGet(victimId), { cancelCause: cause, error: dependencyError(cause, causeStatus) });
       }
-      for (const dependent of revived) {
-        update(dependent, { status: "blocked", error: undefined, finishedAt: undefined, cancelCause: undefined });
-        dependent.unfinished = this.graph.countUnfinished(dependent.dependsOn, lookup);
+      for (const { id: dependentId, unfinished } of plan.revive) {
+        const dependent = this.mustGet(dependentId);
+        update(dependent, { status: "blocked", error: undefined, finishedAt: undefined, cancelCause: undefined, unfinished });
         this.recordTransition(dependent, "cancelled", now);
       }
-      return { job: toRecord(job), revived: plan.revive };
+      return { job: toRecord(job), revived: plan.revive.map((r) => r.id) };
     });
   }
 

@@ -1,12 +1,13 @@
 import { DuplicateJobError, InvalidStateError, JobNotFoundError } from "../../errors.js";
 import type { JobId, JobStatus } from "../../types.js";
 import type { CancelResult, RetryResult } from "../storage.js";
+import { dependencyError } from "../../cascade.js";
 import { planRestart } from "../../restart.js";
+import { planRevival } from "../../revival.js";
 import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import * as q from "./queries.js";
 import type { Db } from "./queries.js";
-import { dependencyError, planRevival } from "./revival.js";
 import { toJobRecord } from "./rows.js";
 import { isUuid } from "./writes.js";
 

@@ -5,12 +5,12 @@ import { admitJobs, effectivePriority } from "../../resources.js";
 import { LIVE_STATUSES, PRIORITIES } from "../../types.js";
 import type { ErrorInfo, JobId, JobStatus } from "../../types.js";
 import type { ClaimRequest, ClaimResult, InsertRequest, InsertResult, InsertedJob, Outcome, SettleResult, Settlement } from "../storage.js";
+import { dependencyError } from "../../cascade.js";
 import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import * as q from "./queries.js";
 import type { Db } from "./queries.js";
 import { toJson } from "../to-json.js";
-import { dependencyError } from "./revival.js";
 import type { Pipeline } from "./pipelined.js";
 import { priorityOf, toJobRecord, toLease, type JobRow, type StoredChange } from "./rows.js";
 
