@@ -49,7 +49,6 @@ export async function cancelIn(sql: Db, schema: string, channel: string, request
 export async function retryIn(sql: Db, schema: string, channel: string, id: JobId): Promise<Done<RetryResult>> {
   const [job] = await q.lockJobsForChange(sql, schema, [id]);
   if (job === undefined) throw new JobNotFoundError(id);
-  if (job.status !== "failed" && job.status !== "cancelled") throw new InvalidStateError(id, job.status, "retry");
   // Locked FOR SHARE: no dependency settles before this restart commits with its count of them.
   const dependencies = new Map(job.depends_on.length > 0 ? (await q.lockStatuses(sql, schema, job.depends_on)).map((row) => [row.id, row.status]) : []);
   const restart = planRestart({ id, status: job.status, dependsOn: job.depends_on }, (dependency) => dependencies.get(dependency));

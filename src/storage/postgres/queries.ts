@@ -556,7 +556,7 @@ export const selectCascadeCandidates = (sql: Db, schema: string, rootIds: readon
   )
   select j.id::text as id, j.status, j.seq::text as seq,
     array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position) as depends_on
-  from ${sql(schema)}.jobs j where j.id in (select id from below) and j.status in ('blocked', 'pending')`;
+  from ${sql(schema)}.jobs j where j.id = any(array(select id from below)) and j.status in ('blocked', 'pending')`;
 
 /** One cascade victim to cancel, blamed on `cause` with `error`. */
 export interface CascadeVictimRow {
