@@ -44,6 +44,20 @@ export function describeGraphContract(t: StoreUnderTest): void {
       expect(sorted((await t.storage.retryJob(root!.id, new Date())).revived)).toEqual(sorted(dependents.map((job) => job.id)));
     });
 
+    it("failing the head of a 1,000-job chain cancels every job of it, each blamed on the one before", async () => {
+      const chain: NewJob[] = [];
+      for (let i = 0; i < 1_000; i++) chain.push(newJob({ type: i === 0 ? "chain.head" : "chain", dependsOn: i === 0 ? [] : [chain[i - 1]!.id] }));
+      await t.insert(...chain);
+      // Enough other edges that a walk scanning all of them at every step would take minutes.
+      for (let round = 0; round < 3; round++) await t.insert(...denseGraph(200));
+      const result = await t.fail((await t.claimOne("chain.head")).lease);
+      expect(result.cancelled).toHaveLength(999);
+      const stored = new Map((await t.storage.getJobs(chain.map((job) => job.id))).map((job) => [job.id, job]));
+      for (let i = 1; i < chain.length; i++) {
+        expect(stored.get(chain[i]!.id)?.error?.message).toBe(`dependency ${chain[i - 1]!.id} ${i === 1 ? "failed" : "cancelled"}`);
+      }
+    });
+
     it("blames each victim on its nearest broken dependency, the first listed among equals", async () => {
       const root = newJob({ type: "root" });
       const a = newJob({ dependsOn: [root.id] });
