@@ -1,7 +1,8 @@
 // Cancelling the root of a dense graph (job i depends on every earlier job: n^2/2 edges, a path for
 // every subset of jobs), and failing it in a settle, on both stores. The cascade visits each job and
 // each edge once, so the cancel should cost about what the insert of those edges costs, not minutes.
-// Prints, per store and size, the insert, the cancel and the failure cascade in ms, and cancel/insert.
+// Prints, per store and size, the insert, the cancel and the failure cascade in ms, cancel/insert, and
+// the cancel of a 1,000-job chain inserted beside those graphs.
 //   node --import tsx bench/dense-cancel.ts [sizes=100,200,300]
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
@@ -46,7 +47,17 @@ async function measure(store: Storage, size: number) {
   const outcome = { type: "failed" as const, error: { name: "Error", message: "bench" } };
   const [[settled], failMs] = await timed(() => store.settle([{ lease: claimed.lease, outcome }], new Date()));
   if (settled?.type !== "settled" || settled.cancelled.length !== size - 1) throw new Error("the failure did not cascade to every dependent");
-  return { size, edges: (size * (size - 1)) / 2, insertMs: Math.round(insertMs), cancelMs: Math.round(cancelMs), failCascadeMs: Math.round(failMs), cancelPerInsert: Number((cancelMs / insertMs).toFixed(3)) };
+
+  // A long chain among those edges: a walk that scanned every edge at each step would cost depth x edges.
+  const chain: NewJob[] = [];
+  for (let i = 0; i < 1_000; i++) chain.push({ ...denseGraph(1)[0]!, type: "dependent", dependsOn: i === 0 ? [] : [chain[i - 1]!.id] });
+  await store.insertJobs({ jobs: chain, onDuplicate: "reject", now: new Date() });
+  const [chained, chainCancelMs] = await timed(() => store.cancelJobs([chain[0]!.id], new Date()));
+  if (chained.cancelled.length !== chain.length) throw new Error(`chain cancel reached ${chained.cancelled.length} of ${chain.length} jobs`);
+  return {
+    size, edges: (size * (size - 1)) / 2, insertMs: Math.round(insertMs), cancelMs: Math.round(cancelMs), failCascadeMs: Math.round(failMs),
+    cancelPerInsert: Number((cancelMs / insertMs).toFixed(3)), chain1000CancelMs: Math.round(chainCancelMs),
+  };
 }
 
 for (const size of sizes) {
