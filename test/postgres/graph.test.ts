@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, expect, it } from "vitest";
+import { InvalidStateError } from "../../src/errors.js";
 import { PostgresStorage } from "../../src/storage/postgres/index.js";
-import { claimRequest } from "../storage/builders.js";
+import { attemptError, claimRequest, newJob } from "../storage/builders.js";
 import { databaseUrl, describePostgres, eventually } from "../support/postgres.js";
 import { PostgresQueues } from "./support/queues.js";
 
@@ -48,5 +49,28 @@ describePostgres("Queue on PostgresStorage: rescue and batches", () => {
       ]),
     ).rejects.toMatchObject({ code: "VALIDATION", issues: [{ path: "[1].idempotencyKey" }] });
     expect((await producer.listJobs()).jobs).toEqual([]);
+  });
+
+  it("retrying a job and its failed dependency at once, from two stores: the job never becomes runnable before the dependency", async () => {
+    const stores = [0, 1].map(() => new PostgresStorage({ connectionString: databaseUrl, schema: pg.schema, max: 2, listen: false }));
+    try {
+      await stores[0]!.setup();
+      for (let round = 0; round < 5; round++) {
+        const dependency = newJob({ type: `dep.${round}` });
+        const job = newJob({ type: `job.${round}`, dependsOn: [dependency.id] });
+        await stores[0]!.insertJobs({ jobs: [dependency, job], onDuplicate: "reject", now: new Date() });
+        const [claimed] = (await stores[0]!.claimJobs(claimRequest([`dep.${round}`]))).claimed;
+        await stores[0]!.settle([{ lease: claimed!.lease, outcome: { type: "failed", error: attemptError() } }], new Date());
+
+        const [ofJob, ofDependency] = await Promise.allSettled([stores[0]!.retryJob(job.id, new Date()), stores[1]!.retryJob(dependency.id, new Date())]);
+        expect(ofDependency.status).toBe("fulfilled");
+        // Refused either way: first because the dependency is failed, or after it because the job is blocked again.
+        expect(ofJob.status === "rejected" && ofJob.reason instanceof InvalidStateError).toBe(true);
+        expect((await stores[0]!.getJob(job.id))?.status).toBe("blocked");
+        expect((await stores[0]!.getJob(dependency.id))?.status).toBe("pending");
+      }
+    } finally {
+      await Promise.all(stores.map((store) => store.close()));
+    }
   });
 });

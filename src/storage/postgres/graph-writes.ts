@@ -47,10 +47,16 @@ export async function cancelIn(sql: Db, schema: string, channel: string, request
 
 /** Restarts a failed or cancelled job and revives the dependents its failure cancelled. */
 export async function retryIn(sql: Db, schema: string, channel: string, id: JobId): Promise<Done<RetryResult>> {
+  // The dependencies are locked FOR SHARE (none settles or restarts before this restart commits with
+  // its count of them) before the job itself: a retry of one of them locks it, then its cascaded
+  // dependents, this job among them, so this order cannot deadlock with it.
+  const [unlocked] = await q.selectJobs(sql, schema, [id]);
+  if (unlocked === undefined) throw new JobNotFoundError(id);
+  const dependencies = new Map(
+    unlocked.depends_on.length > 0 ? (await q.lockStatuses(sql, schema, unlocked.depends_on)).map((row) => [row.id, row.status]) : [],
+  );
   const [job] = await q.lockJobsForChange(sql, schema, [id]);
   if (job === undefined) throw new JobNotFoundError(id);
-  // Locked FOR SHARE: no dependency settles before this restart commits with its count of them.
-  const dependencies = new Map(job.depends_on.length > 0 ? (await q.lockStatuses(sql, schema, job.depends_on)).map((row) => [row.id, row.status]) : []);
   const restart = planRestart({ id, status: job.status, dependsOn: job.depends_on }, (dependency) => dependencies.get(dependency));
 
   const cascaded = await q.lockCascadedBelow(sql, schema, id);
