@@ -95,8 +95,23 @@ export class UnknownJobTypeError extends QueueError<"UNKNOWN_JOB_TYPE"> {
 
 /** The job's status does not allow the operation (e.g. retrying a completed job). */
 export class InvalidStateError extends QueueError<"INVALID_STATE"> {
-  constructor(readonly jobId: JobId, readonly status: JobStatus, operation: string) {
-    super("INVALID_STATE", `cannot ${operation} job ${jobId} in status ${status}`, { details: { jobId, status } });
+  /**
+   * `dependency`: when the job's own status allows the operation but a dependency's does not (a
+   * retry while a dependency is failed or cancelled), that dependency, named in the message.
+   */
+  constructor(
+    readonly jobId: JobId,
+    readonly status: JobStatus,
+    operation: string,
+    readonly dependency?: { readonly id: JobId; readonly status: JobStatus },
+  ) {
+    super(
+      "INVALID_STATE",
+      dependency === undefined
+        ? `cannot ${operation} job ${jobId} in status ${status}`
+        : `cannot ${operation} job ${jobId}: its dependency ${dependency.id} is ${dependency.status}; ${operation} that dependency first`,
+      { details: dependency === undefined ? { jobId, status } : { jobId, status, dependencyId: dependency.id, dependencyStatus: dependency.status } },
+    );
   }
 }
 

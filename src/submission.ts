@@ -55,7 +55,32 @@ export function buildSubmission(requests: readonly JobRequest[], context: Submis
     positions[index] = jobs.length;
     jobs.push(newJob(request, ids[index] as JobId, dependsOn, context, requests.length > 1 ? `[${index}].` : ""));
   }
+  assertDistinctKeys(requests, (index) => jobs[positions[index] as number] as NewJob);
   return { jobs, positions };
+}
+
+/**
+ * Two jobs of one batch with the same idempotency key (given, or the payload hash) cannot both be
+ * stored, and neither is stored before the other: the batch is invalid, whatever `onDuplicate` says.
+ */
+function assertDistinctKeys(requests: readonly JobRequest[], jobAt: (index: number) => NewJob): void {
+  const byKey = new Map<string, number[]>();
+  requests.forEach((_, index) => {
+    const key = jobAt(index).idempotencyKey;
+    if (key === undefined) return;
+    const indices = byKey.get(key);
+    if (indices === undefined) byKey.set(key, [index]);
+    else indices.push(index);
+  });
+  const repeated = [...byKey].filter(([, indices]) => indices.length > 1);
+  if (repeated.length === 0) return;
+  const named = repeated.map(([key, indices]) => `${JSON.stringify(key)} (jobs ${indices.map((i) => JSON.stringify(requests[i]?.key)).join(", ")})`);
+  throw new ValidationError(
+    `jobs of one batch share an idempotency key: ${named.join("; ")}`,
+    repeated.flatMap(([key, indices]) =>
+      indices.slice(1).map((i) => ({ path: `[${i}].idempotencyKey`, message: `idempotency key ${JSON.stringify(key)} is also used by [${indices[0]}] of this batch` })),
+    ),
+  );
 }
 
 function newJob(request: JobRequest, id: JobId, dependsOn: readonly JobId[], context: SubmissionContext, at: string): NewJob {

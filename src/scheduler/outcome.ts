@@ -29,6 +29,18 @@ function isPermanent(error: unknown): boolean {
   }
 }
 
+/**
+ * The outcome of an attempt whose lease expired (its worker died, hung or lost its connection):
+ * failed when no attempts are left, else pending again at the `runAt` it already had, so it keeps
+ * its place in line among the jobs of its priority instead of queueing behind every job enqueued
+ * since. No backoff: the worker failed, not necessarily the handler, and a rescue comes a lease
+ * after the last heartbeat anyway, which spaces attempts that kill their workers.
+ */
+export function rescueOutcome(job: JobRecord, attempt: number): Outcome {
+  if (!hasAttemptsLeft(attempt, job.maxAttempts)) return { type: "failed", error: LEASE_EXPIRED };
+  return { type: "retry", error: LEASE_EXPIRED, runAt: new Date(job.runAt) };
+}
+
 /** The error stored on a job whose worker stopped renewing its lease. */
 export const LEASE_EXPIRED: ErrorInfo = {
   name: "LeaseExpiredError",

@@ -1,6 +1,6 @@
 import type { ResolvedQueueOptions } from "../options.js";
 import type { Settlement, SettleResult, Storage } from "../storage/storage.js";
-import { LEASE_EXPIRED, failureOutcomeOf } from "./outcome.js";
+import { rescueOutcome } from "./outcome.js";
 import { PeriodicTask } from "./periodic-task.js";
 
 /** What the rescuer needs from the queue that owns it. */
@@ -13,7 +13,7 @@ export interface RescuerDeps {
 
 /**
  * Finds attempts whose lease expired (their worker crashed, hung or lost its connection) and
- * settles them: retried with backoff while attempts remain, failed after. Each settle is a CAS on
+ * settles them: pending again in their old place in line while attempts remain, failed after. Each settle is a CAS on
  * the expired lease, so a worker finishing at the same moment wins or loses cleanly, never both.
  */
 export class Rescuer {
@@ -40,7 +40,7 @@ export class Rescuer {
     if (expired.length === 0) return 0;
     const settlements: Settlement[] = expired.map(({ job, lease }) => ({
       lease,
-      outcome: failureOutcomeOf(job, lease.attempt, LEASE_EXPIRED, false, now),
+      outcome: rescueOutcome(job, lease.attempt),
     }));
     const results = await storage.settle(settlements, new Date(now));
     let settled = 0;

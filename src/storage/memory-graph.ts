@@ -1,3 +1,4 @@
+import type { CascadedJob } from "../revival.js";
 import type { JobId, JobStatus } from "../types.js";
 
 /** What the dependency bookkeeping reads of a stored job. */
@@ -6,31 +7,17 @@ export interface GraphJob {
   readonly dependsOn: readonly JobId[];
   /** The dependency whose failure or cancellation cancelled this job, if that is why it is cancelled. */
   readonly cancelCause: JobId | undefined;
+  /** Insertion order. */
+  readonly seq: number;
 }
 
 /** Looks a job up by id. */
 export type GraphLookup = (id: JobId) => GraphJob | undefined;
 
-/** A dependent to cancel, and the dependency that brings it down. */
-export interface CascadeVictim {
-  readonly id: JobId;
-  readonly cause: JobId;
-}
-
-/** What `retryJob` will change in the graph below the retried job. */
-export interface RevivalPlan {
-  /** Dependents to bring back to blocked, parents before children. */
-  readonly revive: readonly JobId[];
-  /** Dependents that stay cancelled because another dependency is still failed or cancelled. */
-  readonly reattributed: readonly CascadeVictim[];
-}
-
-const CANCELLABLE: ReadonlySet<JobStatus> = new Set(["blocked", "pending"]);
-const BROKEN: ReadonlySet<JobStatus> = new Set(["failed", "cancelled"]);
-
 /**
  * The dependents-by-id adjacency of the memory store, so that unblocking, cascades and revivals
- * walk only the edges they need. It plans; the store applies the status changes.
+ * walk only the edges they need. It finds; the core plans (`planCascade`, `planRevival`); the store
+ * applies the status changes.
  */
 export class DependencyGraph {
   private readonly dependents = new Map<JobId, JobId[]>();
@@ -60,56 +47,23 @@ export class DependencyGraph {
     return this.dependents.get(id) ?? [];
   }
 
-  /** How many of `dependsOn` are not completed yet. */
-  countUnfinished(dependsOn: readonly JobId[], lookup: GraphLookup): number {
-    return dependsOn.filter((dependency) => lookup(dependency)?.status !== "completed").length;
-  }
-
-  /** Every transitive dependent still blocked or pending below `rootId`, parents before children. */
-  cascadeVictims(rootId: JobId, lookup: GraphLookup): readonly CascadeVictim[] {
-    const victims: CascadeVictim[] = [];
+  /**
+   * The jobs a cascade cancelled below `rootId`, reached through such jobs, in insertion order:
+   * what `planRevival` needs to know to retry `rootId`.
+   */
+  cascadedBelow(rootId: JobId, lookup: GraphLookup): CascadedJob[] {
+    const found: (CascadedJob & { seq: number })[] = [];
     const seen = new Set<JobId>([rootId]);
     const queue: JobId[] = [rootId];
-    for (let parent = queue.shift(); parent !== undefined; parent = queue.shift()) {
-      for (const id of this.dependentsOf(parent)) {
-        const status = lookup(id)?.status;
-        if (seen.has(id) || status === undefined || !CANCELLABLE.has(status)) continue;
-        seen.add(id);
-        victims.push({ id, cause: parent });
-        queue.push(id);
-      }
-    }
-    return victims;
-  }
-
-  /**
-   * Dependents cancelled because of `rootId`, transitively, that can come back once it is live
-   * again; one that has another broken dependency stays cancelled and is blamed on that one instead.
-   */
-  planRevival(rootId: JobId, lookup: GraphLookup): RevivalPlan {
-    const revive: JobId[] = [];
-    const live = new Set<JobId>([rootId]);
-    const causes = new Map<JobId, JobId>();
-    const queue: JobId[] = [rootId];
-    for (let parent = queue.shift(); parent !== undefined; parent = queue.shift()) {
-      for (const id of this.dependentsOf(parent)) {
+    for (let next = 0; next < queue.length; next++) {
+      for (const id of this.dependentsOf(queue[next] as JobId)) {
         const job = lookup(id);
-        if (job === undefined || live.has(id) || job.status !== "cancelled") continue;
-        if ((causes.get(id) ?? job.cancelCause) !== parent) continue;
-        const blocker = job.dependsOn.find((dependency) => {
-          const status = lookup(dependency)?.status;
-          return !live.has(dependency) && status !== undefined && BROKEN.has(status);
-        });
-        if (blocker !== undefined) {
-          causes.set(id, blocker);
-          continue;
-        }
-        causes.delete(id);
-        live.add(id);
-        revive.push(id);
+        if (seen.has(id) || job === undefined || job.status !== "cancelled" || job.cancelCause === undefined) continue;
+        seen.add(id);
+        found.push({ id, cancelCause: job.cancelCause, dependsOn: job.dependsOn, seq: job.seq });
         queue.push(id);
       }
     }
-    return { revive, reattributed: [...causes].map(([id, cause]) => ({ id, cause })) };
+    return found.sort((a, b) => a.seq - b.seq).map(({ id, cancelCause, dependsOn }) => ({ id, cancelCause, dependsOn }));
   }
 }

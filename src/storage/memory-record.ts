@@ -1,4 +1,4 @@
-import type { ErrorInfo, JobChange, JobId, JobRecord, JobStatus } from "../types.js";
+import type { JobChange, JobId, JobRecord } from "../types.js";
 import type { Lease } from "./storage.js";
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -43,9 +43,7 @@ export function changeOf(job: StoredJob, now: Date): JobChange {
 }
 
 /** The error a dependent is cancelled with when its dependency failed or was cancelled. */
-export function dependencyError(dependency: JobId, status: JobStatus): ErrorInfo {
-  return { name: "DependencyFailedError", message: `dependency ${dependency} ${status}`, code: "DEPENDENCY_FAILED" };
-}
+export { dependencyError } from "../cascade.js";
 
 function copyDate(date: Date | undefined): Date | undefined {
   return date === undefined ? undefined : new Date(date);

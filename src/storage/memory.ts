@@ -1,6 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { assertNever } from "../assert-never.js";
-import { DuplicateJobError, InvalidStateError, JobNotFoundError, QueueClosedError, UnknownDependencyError, ValidationError } from "../errors.js";
+import { planCascade } from "../cascade.js";
+import { planRestart } from "../restart.js";
+import { planRevival } from "../revival.js";
+import { DuplicateJobError, JobNotFoundError, QueueClosedError, UnknownDependencyError, ValidationError } from "../errors.js";
 import { admitJobs, type AdmissionCandidate } from "../resources.js";
 import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES } from "../types.js";
 import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry, NewJob, NewLogLine, Priority } from "../types.js";
@@ -143,27 +146,27 @@ export class MemoryStorage implements Storage {
     return this.mutate(() => {
       const job = this.jobs.get(id);
       if (job === undefined) throw new JobNotFoundError(id);
-      if (job.status !== "failed" && job.status !== "cancelled") throw new InvalidStateError(id, job.status, "retry");
       const lookup = (jobId: JobId) => this.jobs.get(jobId);
-      const plan = this.graph.planRevival(id, lookup);
-      const revived = plan.revive.map((jobId) => this.mustGet(jobId));
+      const restart = planRestart(job, (jobId) => lookup(jobId)?.status);
+      const plan = planRevival(id, this.graph.cascadedBelow(id, lookup), (jobId) => lookup(jobId)?.status);
+      const revived = plan.revive.map(({ id: jobId }) => this.mustGet(jobId));
       this.assertKeysFree([job, ...revived]);
 
       const from = job.status;
       update(job, {
-        status: "pending", attempt: 0, error: undefined, result: undefined, finishedAt: undefined, startedAt: undefined,
-        runAt: now, cancelCause: undefined,
+        status: restart.status, attempt: 0, error: undefined, result: undefined, finishedAt: undefined, startedAt: undefined,
+        runAt: now, cancelCause: undefined, unfinished: restart.status === "blocked" ? restart.unfinished : 0,
       });
       this.recordTransition(job, from, now);
-      for (const { id: victimId, cause } of plan.reattributed) {
-        update(this.mustGet(victimId), { cancelCause: cause, error: dependencyError(cause, this.mustGet(cause).status) });
+      for (const { id: victimId, cause, causeStatus } of plan.reattributed) {
+        update(this.mustGet(victimId), { cancelCause: cause, error: dependencyError(cause, causeStatus) });
       }
-      for (const dependent of revived) {
-        update(dependent, { status: "blocked", error: undefined, finishedAt: undefined, cancelCause: undefined });
-        dependent.unfinished = this.graph.countUnfinished(dependent.dependsOn, lookup);
+      for (const { id: dependentId, unfinished } of plan.revive) {
+        const dependent = this.mustGet(dependentId);
+        update(dependent, { status: "blocked", error: undefined, finishedAt: undefined, cancelCause: undefined, unfinished });
         this.recordTransition(dependent, "cancelled", now);
       }
-      return { job: toRecord(job), revived: plan.revive };
+      return { job: toRecord(job), revived: plan.revive.map((r) => r.id) };
     });
   }
 
@@ -300,10 +303,11 @@ export class MemoryStorage implements Storage {
 
   /** Cancels every transitive dependent of a failed or cancelled job that has not started. */
   private cascade(root: StoredJob, now: Date): JobId[] {
-    return this.graph.cascadeVictims(root.id, (id) => this.jobs.get(id)).map(({ id, cause }) => {
+    const roots = [{ id: root.id, status: root.status }];
+    return planCascade(roots, (id) => this.graph.dependentsOf(id), (id) => this.jobs.get(id)).map(({ id, cause, causeStatus }) => {
       const victim = this.mustGet(id);
       const from = victim.status;
-      const error = dependencyError(cause, this.mustGet(cause).status);
+      const error = dependencyError(cause, causeStatus);
       update(victim, { status: "cancelled", error, finishedAt: now, cancelCause: cause });
       this.recordTransition(victim, from, now, error);
       return id;

@@ -123,6 +123,43 @@ describe("retry", () => {
     expect(order).toEqual(["root", "root", "leaf"]);
   });
 
+  it("a retried child of a parent still waiting runs after the parent, with its result in ctx.dependencies", async () => {
+    const tq = newQueue();
+    const seen: unknown[] = [];
+    tq.queue.defineHandler("parent", { run: () => "from parent" });
+    tq.queue.defineHandler("child", { run: (_p, ctx) => { seen.push(ctx.dependencies); } });
+    const [parent, child] = await tq.queue.enqueueMany([
+      { key: "parent", type: "parent", delayMs: 5_000 },
+      { key: "child", type: "child", dependsOn: ["parent"] },
+    ]);
+    await tq.queue.cancel(child!.id);
+    await tq.queue.start();
+    expect((await tq.queue.retry(child!.id)).status).toBe("blocked");
+    await tq.clock.advance(1_000);
+    expect(seen).toEqual([]);
+    await untilStatus(tq, child!.id, "completed");
+    expect(seen).toEqual([{ [parent!.id]: "from parent" }]);
+  });
+
+  it("refuses to retry a job while the dependency that cancelled it is failed, naming it", async () => {
+    const tq = newQueue();
+    let runs = 0;
+    tq.queue.defineHandler("root", { retry: { maxAttempts: 1 }, run: () => { throw new Error("down"); } });
+    tq.queue.defineHandler("leaf", { run: () => { runs++; } });
+    await tq.queue.start();
+    const [root, leaf] = await tq.queue.enqueueMany([
+      { key: "root", type: "root" },
+      { key: "leaf", type: "leaf", dependsOn: ["root"] },
+    ]);
+    await untilStatus(tq, leaf!.id, "cancelled");
+    const error = await tq.queue.retry(leaf!.id).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidStateError);
+    expect((error as Error).message).toContain(root!.id);
+    await tq.clock.advance(1_000);
+    expect(runs).toBe(0);
+    expect((await tq.queue.getJob(leaf!.id))?.status).toBe("cancelled");
+  });
+
   it("runs a cancelled job again", async () => {
     const tq = newQueue();
     tq.queue.defineHandler("t", { run: () => "ran" });

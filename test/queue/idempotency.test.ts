@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { DuplicateJobError } from "../../src/errors.js";
+import { DuplicateJobError, ValidationError } from "../../src/errors.js";
 import { closeAll, deferred, newQueue, snapshotStore, untilStatus } from "./support.js";
 
 afterEach(closeAll);
@@ -16,6 +16,41 @@ describe("idempotency", () => {
     expect(await snapshotStore(queue)).toEqual(before);
     // A different key is no duplicate.
     await expect(queue.enqueue("settle", { batch: 2 }, { idempotencyKey: "b-2" })).resolves.toMatchObject({ status: "pending" });
+  });
+
+  it.each(["reject", "return-existing"] as const)(
+    "rejects a batch whose jobs share an idempotency key as VALIDATION, naming the key; nothing is stored (onDuplicate: %s)",
+    async (onDuplicate) => {
+      const { queue } = newQueue();
+      queue.defineHandler("settle", { run: () => null });
+      const before = await snapshotStore(queue);
+      const error = await queue
+        .enqueueMany(
+          [
+            { key: "a", type: "settle", payload: { n: 1 }, idempotencyKey: "k-1" },
+            { key: "b", type: "settle", payload: { n: 2 }, dependsOn: ["a"] },
+            { key: "c", type: "settle", payload: { n: 3 }, idempotencyKey: "k-1" },
+          ],
+          { onDuplicate },
+        )
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(error).toMatchObject({ code: "VALIDATION", issues: [{ path: "[2].idempotencyKey" }] });
+      expect((error as Error).message).toContain('"k-1"');
+      expect(await snapshotStore(queue)).toEqual(before);
+    },
+  );
+
+  it("rejects a batch with two jobs of the same payload under deduplicate: payload", async () => {
+    const { queue } = newQueue();
+    queue.defineHandler("report", { deduplicate: "payload", run: () => null });
+    await expect(
+      queue.enqueueMany([
+        { key: "x", type: "report", payload: { month: 1 } },
+        { key: "y", type: "report", payload: { month: 1 } },
+      ]),
+    ).rejects.toMatchObject({ code: "VALIDATION", issues: [{ path: "[1].idempotencyKey" }] });
+    expect((await queue.listJobs()).jobs).toEqual([]);
   });
 
   it("returns the existing job with onDuplicate: return-existing", async () => {

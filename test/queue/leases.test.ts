@@ -162,3 +162,33 @@ describe("a settle that meets a storage error", () => {
     expect(errors.filter((e) => String((e.payload as { context: string }).context).startsWith("settle job"))).toHaveLength(2);
   });
 });
+
+describe("a rescued job", () => {
+  it("keeps its place in line: it is claimed before the jobs of its priority enqueued after it", async () => {
+    const clock = new ManualClock();
+    const shared = new MemoryStorage();
+    const producer = newQueue({ clock, storage: wrapStorage(shared) });
+    const first = await producer.queue.enqueue("transfer", { n: 0 });
+    // A worker claims it and dies: nothing renews the lease.
+    const { claimed } = await shared.claimJobs({
+      workerId: "dead", types: ["transfer"], limit: 1, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: LEASE_MS, now: new Date(clock.now()),
+    });
+    expect(claimed.map((c) => c.job.id)).toEqual([first.id]);
+    for (let n = 1; n <= 3; n++) {
+      await clock.advance(10);
+      await producer.queue.enqueue("transfer", { n });
+    }
+    // A queue without handlers only rescues.
+    const rescuer = newQueue({ clock, storage: wrapStorage(shared), leaseMs: LEASE_MS });
+    await rescuer.queue.start();
+    const rescued = await untilStatus(rescuer, first.id, "pending");
+    expect(rescued).toMatchObject({ attempt: 1, error: { code: "LEASE_EXPIRED" } });
+
+    const order: number[] = [];
+    const worker = newQueue({ clock, storage: wrapStorage(shared), concurrency: 1, leaseMs: LEASE_MS });
+    worker.queue.defineHandler("transfer", { run: (payload) => { order.push((payload as { n: number }).n); } });
+    await worker.queue.start();
+    await runUntil(clock, () => order.length === 4);
+    expect(order).toEqual([0, 1, 2, 3]);
+  });
+});

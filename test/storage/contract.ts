@@ -4,6 +4,7 @@ import { DuplicateJobError, UnknownDependencyError } from "../../src/errors.js";
 import type { Storage } from "../../src/storage/storage.js";
 import type { JobId } from "../../src/types.js";
 import { newJob, secondsFromNow } from "./builders.js";
+import { describeGraphContract } from "./contract-graph.js";
 import { describeLifecycleContract } from "./contract-lifecycle.js";
 import { describeReadContract } from "./contract-reads.js";
 import { describeRetentionContract } from "./contract-retention.js";
@@ -42,6 +43,7 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
     describeInsertContract(t);
     describeClaimContract(t);
     describeLifecycleContract(t);
+    describeGraphContract(t);
     describeReadContract(t);
     describeRetentionContract(t);
   });

@@ -1,12 +1,15 @@
 import { DuplicateJobError, InvalidStateError, JobNotFoundError } from "../../errors.js";
 import type { JobId, JobStatus } from "../../types.js";
 import type { CancelResult, RetryResult } from "../storage.js";
+import { dependencyError } from "../../cascade.js";
+import { planRestart } from "../../restart.js";
+import { planRevival } from "../../revival.js";
+import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import * as q from "./queries.js";
 import type { Db } from "./queries.js";
-import { dependencyError, planRevival } from "./revival.js";
 import { toJobRecord } from "./rows.js";
-import { byDepth, isUuid } from "./writes.js";
+import { isUuid } from "./writes.js";
 
 /** Cancels waiting jobs (and their dependents) and asks running ones to stop, in one transaction. */
 export async function cancelIn(sql: Db, schema: string, channel: string, requested: readonly JobId[]): Promise<Done<CancelResult>> {
@@ -24,13 +27,7 @@ export async function cancelIn(sql: Db, schema: string, channel: string, request
 
   const direct = waiting.length > 0 ? await q.cancelWaiting(sql, schema, waiting) : [];
   for (const row of direct) changes.status(row, row.previous);
-  const victimsByRoot = new Map<JobId, JobId[]>();
-  if (direct.length > 0) {
-    for (const row of byDepth(await q.cascadeCancel(sql, schema, direct.map((r) => r.id)))) {
-      changes.status(row, row.previous, row.error);
-      victimsByRoot.set(row.root, [...(victimsByRoot.get(row.root) ?? []), row.id]);
-    }
-  }
+  const victimsByRoot = await cascadeIn(sql, schema, direct.map((row) => ({ id: row.id, status: row.status })), changes);
   const asked = running.length > 0 ? await q.requestCancel(sql, schema, running) : [];
   for (const row of asked) changes.cancelRequest(row);
 
@@ -50,9 +47,17 @@ export async function cancelIn(sql: Db, schema: string, channel: string, request
 
 /** Restarts a failed or cancelled job and revives the dependents its failure cancelled. */
 export async function retryIn(sql: Db, schema: string, channel: string, id: JobId): Promise<Done<RetryResult>> {
+  // The dependencies are locked FOR SHARE (none settles or restarts before this restart commits with
+  // its count of them) before the job itself: a retry of one of them locks it, then its cascaded
+  // dependents, this job among them, so this order cannot deadlock with it.
+  const [unlocked] = await q.selectJobs(sql, schema, [id]);
+  if (unlocked === undefined) throw new JobNotFoundError(id);
+  const dependencies = new Map(
+    unlocked.depends_on.length > 0 ? (await q.lockStatuses(sql, schema, unlocked.depends_on)).map((row) => [row.id, row.status]) : [],
+  );
   const [job] = await q.lockJobsForChange(sql, schema, [id]);
   if (job === undefined) throw new JobNotFoundError(id);
-  if (job.status !== "failed" && job.status !== "cancelled") throw new InvalidStateError(id, job.status, "retry");
+  const restart = planRestart({ id, status: job.status, dependsOn: job.depends_on }, (dependency) => dependencies.get(dependency));
 
   const cascaded = await q.lockCascadedBelow(sql, schema, id);
   const inside = new Set([id, ...cascaded.map((row) => row.id)]);
@@ -68,7 +73,7 @@ export async function retryIn(sql: Db, schema: string, channel: string, id: JobI
   await assertKeysFree(sql, schema, [job, ...cascaded.filter((row) => revivedIds.has(row.id))]);
 
   const changes = new ChangeSet();
-  const [restarted] = await q.restartJob(sql, schema, id);
+  const [restarted] = await q.restartJob(sql, schema, id, { status: restart.status, unfinished: restart.status === "blocked" ? restart.unfinished : 0 });
   if (restarted === undefined) throw new InvalidStateError(id, job.status, "retry");
   changes.status(restarted, job.status);
   if (plan.reattributed.length > 0) {

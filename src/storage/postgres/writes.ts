@@ -5,11 +5,12 @@ import { admitJobs, effectivePriority } from "../../resources.js";
 import { LIVE_STATUSES, PRIORITIES } from "../../types.js";
 import type { ErrorInfo, JobId, JobStatus } from "../../types.js";
 import type { ClaimRequest, ClaimResult, InsertRequest, InsertResult, InsertedJob, Outcome, SettleResult, Settlement } from "../storage.js";
+import { dependencyError } from "../../cascade.js";
+import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import * as q from "./queries.js";
 import type { Db } from "./queries.js";
 import { toJson } from "../to-json.js";
-import { dependencyError } from "./revival.js";
 import type { Pipeline } from "./pipelined.js";
 import { priorityOf, toJobRecord, toLease, type JobRow, type StoredChange } from "./rows.js";
 
@@ -271,13 +272,7 @@ export async function settleIn(sql: Db, schema: string, channel: string, settlem
   }
 
   const broken = settled.filter((row) => row.status === "failed" || row.status === "cancelled");
-  const cancelledBy = new Map<string, JobId[]>();
-  if (broken.length > 0) {
-    for (const row of byDepth(await q.cascadeCancel(sql, schema, broken.map((r) => r.id)))) {
-      changes.status(row, row.previous, row.error);
-      cancelledBy.set(row.root, [...(cancelledBy.get(row.root) ?? []), row.id]);
-    }
-  }
+  const cancelledBy = await cascadeIn(sql, schema, broken.map((row) => ({ id: row.id, status: row.status })), changes);
 
   const published = await changes.record(sql, schema, channel);
   const value = settlements.map(({ lease }, ord): SettleResult => {
@@ -313,11 +308,6 @@ function settlementRows(settlements: readonly Settlement[]): q.SettlementRow[] {
 /** Rows in insertion order, so results and logs do not depend on the plan. */
 export function bySeq<T extends { seq: string }>(rows: readonly T[]): T[] {
   return [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
-}
-
-/** Cascade victims nearest first (parents before children), then in insertion order. */
-export function byDepth<T extends { depth: number; seq: string }>(rows: readonly T[]): T[] {
-  return [...rows].sort((a, b) => a.depth - b.depth || Number(a.seq) - Number(b.seq));
 }
 
 /** Whether a string can be a job id or lease token (both UUIDs): anything else would fail a uuid cast. */

@@ -1,4 +1,4 @@
-import type { ErrorInfo, JobId, JobStatus } from "../../types.js";
+import type { JobId, JobStatus } from "./types.js";
 
 /** A job a cascade cancelled, below the job being retried. */
 export interface CascadedJob {
@@ -19,9 +19,11 @@ export interface RevivalPlan {
 const BROKEN: ReadonlySet<JobStatus> = new Set(["failed", "cancelled"]);
 
 /**
- * Dependents cancelled because of `rootId`, transitively, that come back once it is live again;
- * one with another broken dependency stays cancelled and is blamed on that one instead.
- * `statusOf` answers for every dependency of `cascaded` outside it (read under lock).
+ * Dependents cancelled because of `rootId`, transitively, that come back (to blocked) once it is
+ * live again; one with another broken dependency stays cancelled and is blamed on that one instead.
+ * `cascaded`: the jobs a cascade cancelled below `rootId`, reached through such jobs, in insertion
+ * order; `statusOf` answers for every dependency of theirs outside it. Both read under the locks of
+ * the write that persists the plan.
  */
 export function planRevival(rootId: JobId, cascaded: readonly CascadedJob[], statusOf: (id: JobId) => JobStatus | undefined): RevivalPlan {
   const byId = new Map(cascaded.map((job) => [job.id, job]));
@@ -38,7 +40,8 @@ export function planRevival(rootId: JobId, cascaded: readonly CascadedJob[], sta
   const causes = new Map<JobId, JobId>();
   const revived: JobId[] = [];
   const queue: JobId[] = [rootId];
-  for (let parent = queue.shift(); parent !== undefined; parent = queue.shift()) {
+  for (let next = 0; next < queue.length; next++) {
+    const parent = queue[next] as JobId;
     for (const id of dependents.get(parent) ?? []) {
       const job = byId.get(id);
       if (job === undefined || live.has(id)) continue;
@@ -65,9 +68,4 @@ export function planRevival(rootId: JobId, cascaded: readonly CascadedJob[], sta
     })),
     reattributed: [...causes].map(([id, cause]) => ({ id, cause, causeStatus: status(cause) ?? "cancelled" })),
   };
-}
-
-/** The error a dependent is cancelled with when its dependency failed or was cancelled. */
-export function dependencyError(dependency: JobId, status: JobStatus): ErrorInfo {
-  return { name: "DependencyFailedError", message: `dependency ${dependency} ${status}`, code: "DEPENDENCY_FAILED" };
 }
