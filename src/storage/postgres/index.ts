@@ -391,16 +391,19 @@ export class PostgresStorage implements Storage {
 }
 
 /**
- * After a statement of `sql` succeeded, its connections need not load the array types again.
+ * Once the pool has loaded the array types, its connections need not load them again.
  * postgres.js loads them with a query on every (re)connection of the pool, before the statement
  * the connection was opened for; a connection killed during that query is left in its connecting
  * state with the statement never answered, or the query's rejection goes unhandled and ends the
  * process (postgres.js 3.4.9). The types are kept on the pool's shared options, so one load serves
- * every later connection: from then on a reconnect sends only its own statement.
+ * every later connection: from then on a reconnect sends only its own statement. Only a load that
+ * really happened counts: a call can succeed without any statement (or on a connection opened
+ * before), and a pool without the types serializes arrays as plain text and parses them as strings.
  */
 function typesLoaded(sql: postgres.Sql): void {
-  const options = sql.options as { fetch_types: boolean };
-  if (options.fetch_types) options.fetch_types = false;
+  const options = sql.options as { fetch_types: boolean; shared?: { typeArrayMap?: Record<number, number> } };
+  const loaded = Object.keys(options.shared?.typeArrayMap ?? {}).length > 0;
+  if (options.fetch_types && loaded) options.fetch_types = false;
 }
 
 /** Our own errors pass through; a driver error is wrapped, its text kept only as the `cause`. */
