@@ -39,6 +39,7 @@ export {
   SchemaTooNewError,
   StorageError,
   WaitTimeoutError,
+  AttemptFinishedError,
   PermanentError,
   toErrorInfo,
 } from "./errors.js";

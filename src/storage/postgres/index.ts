@@ -13,7 +13,7 @@ import { runPipelined } from "./pipelined.js";
 import { cancelIn, retryIn } from "./graph-writes.js";
 import { ChangeFeed, listenerApplicationName } from "./listener.js";
 import { retryTransient } from "./transient.js";
-import { beginGuarded, reconnectBackoffSeconds } from "./connection-loss.js";
+import { beginGuarded, reconnectBackoffSeconds, typesLoaded } from "./driver.js";
 import { migrate } from "./migrations.js";
 import * as q from "./queries.js";
 import { toJobRecord, toLease, toLogEntry } from "./rows.js";
@@ -388,22 +388,6 @@ export class PostgresStorage implements Storage {
   private assertOpen(): void {
     if (this.closed) throw new QueueClosedError("the storage is closed");
   }
-}
-
-/**
- * Once the pool has loaded the array types, its connections need not load them again.
- * postgres.js loads them with a query on every (re)connection of the pool, before the statement
- * the connection was opened for; a connection killed during that query is left in its connecting
- * state with the statement never answered, or the query's rejection goes unhandled and ends the
- * process (postgres.js 3.4.9). The types are kept on the pool's shared options, so one load serves
- * every later connection: from then on a reconnect sends only its own statement. Only a load that
- * really happened counts: a call can succeed without any statement (or on a connection opened
- * before), and a pool without the types serializes arrays as plain text and parses them as strings.
- */
-function typesLoaded(sql: postgres.Sql): void {
-  const options = sql.options as { fetch_types: boolean; shared?: { typeArrayMap?: Record<number, number> } };
-  const loaded = Object.keys(options.shared?.typeArrayMap ?? {}).length > 0;
-  if (options.fetch_types && loaded) options.fetch_types = false;
 }
 
 /** Our own errors pass through; a driver error is wrapped, its text kept only as the `cause`. */

@@ -1,5 +1,5 @@
 import type postgres from "postgres";
-import { isConnectionLoss } from "./connection-loss.js";
+import { isConnectionLoss } from "./driver.js";
 import * as q from "./queries.js";
 
 /** The statements of one pipelined transaction, made on its connection, and how to read their results. */
