@@ -20,6 +20,7 @@ function attempt(sql: postgres.Sql, closes: { n: number }, stalls: { n: number }
     lease,
     () => closes.n,
     () => void stalls.n++,
+    (work) => work,
     async () => { throw new Error("no settle in this test"); },
     async () => { throw new Error("no settle in this test"); },
   );

@@ -71,6 +71,8 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     private readonly connectionCloses: () => number,
     /** Called when BEGIN went unanswered after a close: the pool should be replaced. */
     private readonly onStall: () => void,
+    /** Bounds the commit like every other call of the store (a StorageError once unanswered, the pool replaced). */
+    private readonly bound: <T>(work: Promise<T>, what: string) => Promise<T>,
     private readonly settleIn: SettleInTransaction,
     /** The plain settle, for a commit when the handler never used the transaction. */
     private readonly settleAlone: (lease: Lease, outcome: Outcome) => Promise<SettleResult>,
@@ -104,7 +106,7 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     if (this.stalled) throw new StorageError("the attempt transaction never opened; nothing of it was committed");
     this.finish({ type: "commit", outcome });
     try {
-      const done = await this.finished;
+      const done = await this.bound(this.finished, "commit of the attempt transaction");
       if (done === undefined) return { type: "lost", jobId: this.lease.jobId };
       done.publish();
       return done.result;

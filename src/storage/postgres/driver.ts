@@ -3,7 +3,7 @@
  * workarounds for its bugs, and the transaction a handler sees. The rest of the store calls these.
  */
 import { readFile } from "node:fs/promises";
-import type postgres from "postgres";
+import postgres from "postgres";
 import { StorageError, ValidationError } from "../../errors.js";
 
 /** postgres.js codes for a connection that is gone, and socket errors that mean the same. */
@@ -153,4 +153,157 @@ function handlerOf(tx: postgres.TransactionSql): (query: QueryInternals) => void
   const probe = tx.unsafe("") as unknown as Partial<QueryInternals>;
   if (typeof probe.handler !== "function") throw new StorageError("this postgres.js version does not expose a query's handler; ctx.tx needs 3.4");
   return probe.handler;
+}
+
+/** How a store's pool is made and bounded (see `PostgresStorageOptions`). */
+export interface PoolSettings {
+  readonly connectionString: string | undefined;
+  /** The application's own pool: used as it is, never replaced nor ended. */
+  readonly sql: postgres.Sql | undefined;
+  readonly max: number;
+  readonly idleInTransactionTimeoutMs: number;
+  /** How long one call may go unanswered before it fails and the pool is replaced; 0: no bound. */
+  readonly callTimeoutMs: number;
+}
+
+/**
+ * The postgres.js pool of one store, and everything about it: its options, the count of its
+ * closed connections, a deadline on every call, and its replacement by a fresh pool when a call
+ * went unanswered (a half-open connection never errors by itself, and postgres.js 3.4.9 can leave
+ * a call waiting for good after a connection was killed). The array types a pool loaded are handed
+ * to its successor, so a replacement never loads them again under fire (see `typesLoaded`).
+ */
+export class Pool {
+  private current: postgres.Sql;
+  private readonly open: (() => postgres.Sql) | undefined;
+  private closed = 0;
+  private ended = false;
+
+  constructor(private readonly settings: PoolSettings) {
+    const { connectionString, sql, max, idleInTransactionTimeoutMs } = settings;
+    // No JIT: the planner's cost estimate of a settle's lock query grows with the tables, and past
+    // jit_above_cost every settle would be compiled first (seconds each at 100,000 jobs) to run in milliseconds.
+    const options = {
+      max,
+      onnotice: () => undefined,
+      onclose: () => void this.closed++,
+      backoff: reconnectBackoffSeconds,
+      connection: { application_name: "jobgraph", jit: "off", idle_in_transaction_session_timeout: idleInTransactionTimeoutMs },
+    };
+    this.open = sql !== undefined ? undefined : () => (connectionString === undefined ? postgresOf(options) : postgresOf(connectionString, options));
+    this.current = sql ?? (this.open as () => postgres.Sql)();
+    if (sql !== undefined) this.countClosesOf(sql);
+  }
+
+  /** The pool to send statements to now. */
+  get sql(): postgres.Sql {
+    return this.current;
+  }
+
+  /** Whether this store made the pool (and so may replace and end it). */
+  get owned(): boolean {
+    return this.open !== undefined;
+  }
+
+  /** How many connections of this store's pools postgres.js reported closed so far. */
+  get closes(): number {
+    return this.closed;
+  }
+
+  /**
+   * One call of the store, on the current pool: a `StorageError` once it has gone unanswered for
+   * `callTimeoutMs` (the pool is then replaced, failing what still waits on the old one). After a
+   * success, the pool stops loading array types once it has them.
+   */
+  async run<T>(work: (sql: postgres.Sql) => Promise<T>, what: string, bounded = true): Promise<T> {
+    const sql = this.current;
+    const value = await (bounded ? this.within(work(sql), what, sql) : work(sql));
+    if (this.owned) typesLoaded(sql);
+    return value;
+  }
+
+  /**
+   * Replaces the pool with a fresh one and destroys the old one's sockets, failing what still
+   * waits on them. An application's pool is its own to manage and is left alone.
+   */
+  replace(): void {
+    if (this.ended || this.open === undefined) return;
+    const stale = this.current;
+    this.current = this.open();
+    carryArrayTypes(stale, this.current);
+    void stale.end({ timeout: 0 }).catch(() => undefined);
+  }
+
+  /** Ends the pool this store made (waiting up to `timeoutSeconds` for what runs on it). */
+  async end(timeoutSeconds: number): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.open !== undefined) await this.current.end({ timeout: timeoutSeconds });
+  }
+
+  /** `work` (running on `sql`, the current pool by default), failed once unanswered for `callTimeoutMs`; the pool is then replaced. */
+  within<T>(work: Promise<T>, what: string, sql: postgres.Sql = this.current): Promise<T> {
+    const ms = this.settings.callTimeoutMs;
+    if (ms === 0) return work;
+    let timer: NodeJS.Timeout | undefined;
+    let answered = false;
+    const missed = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // One more turn first: after the process itself stood still (a long GC or CPU burst, SIGSTOP),
+        // this timer fires before the answer already waiting on the socket has been read.
+        setImmediate(() => {
+          if (answered) return;
+          reject(new StorageError(`${what}: no answer from PostgreSQL within ${ms} ms; the connection pool was replaced`));
+          if (sql === this.current) this.replace();
+        });
+      }, ms);
+      timer.unref?.();
+    });
+    // A late failure of the abandoned call is not news.
+    work.catch(() => undefined);
+    return Promise.race([work, missed]).finally(() => {
+      answered = true;
+      clearTimeout(timer);
+    });
+  }
+
+  /** Counts the closes of an application's pool too, keeping the application's own `onclose`. */
+  private countClosesOf(sql: postgres.Sql): void {
+    const options = sql.options as { onclose?: (connId: number) => void } | undefined;
+    if (options === undefined) return;
+    const previous = options.onclose;
+    options.onclose = (connId) => {
+      this.closed++;
+      previous?.(connId);
+    };
+  }
+}
+
+/** `postgres(...)`, typed for the options a Pool passes. */
+const postgresOf = postgres as unknown as (...args: unknown[]) => postgres.Sql;
+
+/** The shared type state postgres.js 3.4 keeps on a pool's options. */
+interface TypeState {
+  fetch_types: boolean;
+  shared: { typeArrayMap: Record<number, number> };
+  parsers: Record<number, unknown>;
+  serializers: Record<number, unknown>;
+}
+
+/**
+ * Hands the array types `from` loaded to `to` (a pool that has not connected yet), so `to` never
+ * loads them itself: a connection killed during that load can hang its statement for good or end
+ * the process (porsager/postgres#1192, postgres.js 3.4.9).
+ */
+function carryArrayTypes(from: postgres.Sql, to: postgres.Sql): void {
+  const source = from.options as unknown as TypeState;
+  const target = to.options as unknown as TypeState;
+  const arrays = Object.entries(source.shared.typeArrayMap);
+  if (arrays.length === 0) return;
+  for (const [oid, typarray] of arrays) {
+    target.shared.typeArrayMap[Number(oid)] = typarray;
+    if (source.parsers[typarray] !== undefined) target.parsers[typarray] = source.parsers[typarray];
+    if (source.serializers[typarray] !== undefined) target.serializers[typarray] = source.serializers[typarray];
+  }
+  target.fetch_types = false;
 }
