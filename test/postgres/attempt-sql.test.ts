@@ -72,6 +72,9 @@ describePostgres("ctx.tx is the attempt's postgres.js TransactionSql", () => {
           })
           .catch(() => undefined);
         const values = await tx`select count(*)::int from ${ledger} where job_id = ${id}`.values();
+        const helpers: string[] = [];
+        for await (const rows of tx`select helper from ${ledger} where job_id = ${id} order by helper`.cursor(2)) helpers.push(...rows.map((r) => r.helper as string));
+        if (helpers.length !== 7) throw new Error(`the cursor saw ${helpers.join(",")}`);
         // Nothing is visible outside the attempt until the job completes.
         const [outside] = await pg.sql<{ n: number }[]>`select count(*)::int as n from ${pg.sql(pg.schema)}.ledger`;
         seenOutside.resolve(outside!.n);

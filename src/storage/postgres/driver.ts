@@ -148,10 +148,15 @@ export function deferredTransaction(pool: postgres.Sql, host: DeferredTransactio
   return handle as unknown as postgres.TransactionSql;
 }
 
-/** The handler a transaction hands its own queries to (see `deferredTransaction`). */
+const transactionHandlers = new WeakMap<postgres.TransactionSql, (query: QueryInternals) => void>();
+
+/** The handler a transaction hands its own queries to (see `deferredTransaction`), read off a query it made and never runs. */
 function handlerOf(tx: postgres.TransactionSql): (query: QueryInternals) => void {
+  const known = transactionHandlers.get(tx);
+  if (known !== undefined) return known;
   const probe = tx.unsafe("") as unknown as Partial<QueryInternals>;
   if (typeof probe.handler !== "function") throw new StorageError("this postgres.js version does not expose a query's handler; ctx.tx needs 3.4");
+  transactionHandlers.set(tx, probe.handler);
   return probe.handler;
 }
 
