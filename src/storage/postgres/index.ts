@@ -323,12 +323,14 @@ export class PostgresStorage implements Storage {
 
   openAttemptTransaction(lease: Lease): AttemptTransaction & { readonly handle: AttemptSql } {
     this.assertOpen();
+    const sql = this.pool.sql;
     return new PostgresAttemptTransaction(
-      this.pool.sql,
+      sql,
       lease,
       () => this.pool.closes,
       () => this.resetConnections(),
-      (work, what) => this.pool.within(work, what),
+      // A commit unanswered replaces the pool it runs on, if that is still the current one.
+      (work, what) => this.pool.within(work, what, sql),
       async (tx, heldLease, outcome) => {
         const done = await settleIn(tx, this.schema, this.channel, [{ lease: heldLease, outcome }]);
         const result = done.value[0] ?? { type: "lost", jobId: heldLease.jobId };
