@@ -14,7 +14,8 @@ export type QueueErrorCode =
   | "LEASE_LOST"
   | "SCHEMA_TOO_NEW"
   | "STORAGE"
-  | "WAIT_TIMEOUT";
+  | "WAIT_TIMEOUT"
+  | "ATTEMPT_FINISHED";
 
 /** The base of every error jobgraph throws; `code` is a literal that callers can switch on. */
 export class QueueError<C extends QueueErrorCode = QueueErrorCode> extends Error {
@@ -180,5 +181,12 @@ function safeString(value: unknown): string {
 export class WaitTimeoutError extends QueueError<"WAIT_TIMEOUT"> {
   constructor(readonly jobId: JobId, readonly timeoutMs: number) {
     super("WAIT_TIMEOUT", `job ${jobId} did not finish within ${timeoutMs} ms`, { details: { jobId } });
+  }
+}
+
+/** `ctx.tx` was used after its attempt ended (the handler returned, or the attempt was committed or rolled back). */
+export class AttemptFinishedError extends QueueError<"ATTEMPT_FINISHED"> {
+  constructor(readonly jobId: JobId, readonly attempt: number) {
+    super("ATTEMPT_FINISHED", `ctx.tx of job ${jobId} (attempt ${attempt}) was used after its handler returned`, { details: { jobId, attempt } });
   }
 }

@@ -14,9 +14,10 @@ export interface JobContext {
   /** Stores a line in the job's history (`getJobLogs`), with this attempt's number. */
   log(level: LogLevel, message: string, data?: unknown): void;
   /**
-   * PostgresStorage: a transaction opened on first use in which the job's completion is
-   * committed, so the handler's writes and the completion happen together or not at all.
-   * Undefined with stores that have none.
+   * PostgresStorage: the attempt's postgres.js `TransactionSql` (typed by `attemptSql(ctx)`), opened
+   * on first use, in which the job's completion is committed, so the handler's writes and the
+   * completion happen together or not at all. Used after the handler returned, it rejects with
+   * `AttemptFinishedError`. Undefined with stores that have none.
    */
   readonly tx: unknown;
 }

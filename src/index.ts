@@ -42,6 +42,7 @@ export {
   SchemaTooNewError,
   StorageError,
   WaitTimeoutError,
+  AttemptFinishedError,
   PermanentError,
   toErrorInfo,
 } from "./errors.js";

@@ -130,6 +130,8 @@ export class Executor {
       outcome = failureOutcome(job, this.lease.attempt, error, host.clock.now());
     } finally {
       this.handlerReturned = true;
+      // ctx.tx kept by the handler (a timer, a promise it did not await) must not open a transaction nobody ends.
+      this.transaction?.seal();
       for (const timer of this.timers) timer.cancel();
       this.markReturned();
     }

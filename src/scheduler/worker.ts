@@ -8,6 +8,7 @@ import type { JobCounts, Lease, Outcome, Settlement, SettleResult, Storage } fro
 import { toStoredText } from "../stored-text.js";
 import type { JobChange, JobId, JobRecord, NewLogLine } from "../types.js";
 import { Batcher } from "./batcher.js";
+import { LeaseBoundStorage } from "./lease-bound-storage.js";
 import type { ExecutorHost } from "./executor.js";
 import { Pruner } from "./pruner.js";
 import { Rescuer } from "./rescuer.js";
@@ -38,7 +39,8 @@ export class Worker implements ExecutorHost {
   private readonly logs: Batcher<NewLogLine, undefined>;
 
   constructor(private readonly deps: WorkerDeps) {
-    this.storage = deps.storage;
+    // Every call the worker's loops wait on is bounded by a lease (claim and heartbeat by the scheduler itself).
+    this.storage = new LeaseBoundStorage(deps.storage, deps.options.clock, deps.options.leaseMs);
     this.clock = deps.options.clock;
     this.metrics = deps.metrics;
     this.stuckGraceMs = deps.options.stuckGraceMs;
@@ -51,7 +53,7 @@ export class Worker implements ExecutorHost {
     }, 1_000);
     this.scheduler = new Scheduler({ storage: deps.storage, options: deps.options, handlers: deps.handlers, host: this });
     this.rescuer = new Rescuer({
-      storage: deps.storage,
+      storage: this.storage,
       options: deps.options,
       reportSettled: (settlement, result) => this.reportSettled(result, settlement.outcome, settlement.lease.attempt, undefined),
       reportError: (error, context) => this.reportError(error, context),
@@ -59,7 +61,7 @@ export class Worker implements ExecutorHost {
     const { retention } = deps.options;
     this.pruner = retention === false
       ? undefined
-      : new Pruner({ storage: deps.storage, clock: this.clock, retention, reportError: (error, context) => this.reportError(error, context) });
+      : new Pruner({ storage: this.storage, clock: this.clock, retention, reportError: (error, context) => this.reportError(error, context) });
   }
 
   start(): void {

@@ -251,4 +251,6 @@ export interface AttemptTransaction {
   commit(outcome: Outcome, now: Date): Promise<SettleResult>;
   /** Rolls back whatever the handler wrote. */
   rollback(): Promise<void>;
+  /** The handler returned: from now on `handle` refuses statements (commit or rollback still end the transaction). */
+  seal(): void;
 }

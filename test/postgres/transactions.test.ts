@@ -157,7 +157,7 @@ describePostgres("PostgresStorage transactions", () => {
     const child = newJob({ dependsOn: [parent.id] });
     await storage.insertJobs({ jobs: [parent, child], onDuplicate: "reject", now: new Date() });
     expect((await storage.getJob(child.id))?.dependsOn).toEqual([parent.id]);
-    const pool = (storage as unknown as { sql: postgres.Sql }).sql;
+    const pool = (storage as unknown as { pool: { sql: postgres.Sql } }).pool.sql;
     expect(pool.options.fetch_types).toBe(false);
     // Kill the pool's connection; the next read reconnects without loading the types again.
     const attempt = storage.openAttemptTransaction((await claimAny(storage)).claimed[0]!.lease);

@@ -1,4 +1,4 @@
-import type postgres from "postgres";
+import postgres from "postgres";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { PostgresAttemptTransaction } from "../../src/storage/postgres/attempt.js";
 import type { Lease } from "../../src/storage/storage.js";
@@ -8,7 +8,9 @@ const lease: Lease = { jobId: "00000000-0000-4000-8000-000000000001", token: "00
 /** A pool whose BEGIN answers only when the test says so; `work` is the transaction's callback. */
 function stuckPool() {
   let work: ((tx: postgres.TransactionSql) => Promise<unknown>) | undefined;
-  const sql = { begin: (fn: typeof work) => ((work = fn), new Promise(() => undefined)) } as unknown as postgres.Sql;
+  // A real pool for building statements; nothing reaches a server, since BEGIN never answers.
+  const sql = postgres("postgres://nobody@127.0.0.1:9/none", { max: 1 });
+  Object.assign(sql, { begin: (fn: typeof work) => ((work = fn), new Promise(() => undefined)) });
   return { sql, answerBegin: (tx: postgres.TransactionSql) => work!(tx) };
 }
 
@@ -18,6 +20,7 @@ function attempt(sql: postgres.Sql, closes: { n: number }, stalls: { n: number }
     lease,
     () => closes.n,
     () => void stalls.n++,
+    (work) => work,
     async () => { throw new Error("no settle in this test"); },
     async () => { throw new Error("no settle in this test"); },
   );
@@ -63,6 +66,8 @@ describe("PostgresAttemptTransaction: a BEGIN that never answers", () => {
     const stalls = { n: 0 };
     const tx = attempt(sql, closes, stalls);
     const statement = tx.handle`select 1`.catch((e: unknown) => e);
+    // The statement runs (and BEGIN is sent) a few promise steps after it is made.
+    await vi.advanceTimersByTimeAsync(1);
     closes.n++;
     await vi.advanceTimersByTimeAsync(6_000);
     expect(await statement).toMatchObject({ code: "STORAGE" });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { reconnectBackoffSeconds } from "../../src/storage/postgres/connection-loss.js";
+import { reconnectBackoffSeconds } from "../../src/storage/postgres/driver.js";
 
 describe("reconnectBackoffSeconds", () => {
   it("starts near 50 ms and doubles, jittered to between half and all of the step", () => {

@@ -1,24 +1,21 @@
 import type postgres from "postgres";
-import { StorageError, ValidationError } from "../../errors.js";
+import { AttemptFinishedError, StorageError, ValidationError } from "../../errors.js";
 import type { AttemptTransaction, Lease, Outcome, SettleResult } from "../storage.js";
-import { beginGuarded, isConnectionLoss } from "./connection-loss.js";
+import { beginGuarded, deferredTransaction, isConnectionLoss } from "./driver.js";
 
 /**
- * What a handler sees as `ctx.tx` with PostgresStorage: a tagged template that runs in the
- * attempt's transaction, opened on first use and committed together with the job's completion.
+ * What a handler sees as `ctx.tx` with PostgresStorage: the postgres.js transaction of the attempt,
+ * opened on first use and committed together with the job's completion (or not at all).
  */
-export type AttemptSql = <T extends readonly object[] = postgres.Row[]>(
-  template: TemplateStringsArray,
-  ...parameters: readonly postgres.ParameterOrFragment<never>[]
-) => Promise<postgres.RowList<T>>;
+export type AttemptSql = postgres.TransactionSql;
 
 /** Every handle made by PostgresAttemptTransaction, so `attemptSql` can tell one from anything else. */
 const handles = new WeakSet<object>();
 
 /**
- * The handler's `ctx.tx`, typed: a tagged template whose statements run in the attempt's
- * transaction and commit together with the job's completion (or not at all). Throws a
- * `ValidationError` when the job does not run on PostgresStorage.
+ * The handler's `ctx.tx`, typed: the postgres.js `TransactionSql` of the attempt, whose statements
+ * commit together with the job's completion (or not at all). Throws a `ValidationError` when the
+ * job does not run on PostgresStorage.
  */
 export function attemptSql(ctx: { readonly tx: unknown }): AttemptSql {
   const tx = ctx.tx;
@@ -53,6 +50,8 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
   private finished: Promise<{ result: SettleResult; publish: () => void } | undefined> | undefined;
   private finish: ((instruction: Instruction) => void) | undefined;
   private closed = false;
+  /** Set once the handler returned: from then on its handle refuses statements. */
+  private sealed = false;
   /**
    * Set once the transaction's connection is known to be gone (a handler's query failed with it, or
    * postgres.js reported the close): nothing more may be written to it. postgres.js hands a later
@@ -72,13 +71,23 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     private readonly connectionCloses: () => number,
     /** Called when BEGIN went unanswered after a close: the pool should be replaced. */
     private readonly onStall: () => void,
+    /** Bounds the commit like every other call of the store (a StorageError once unanswered, the pool replaced). */
+    private readonly bound: <T>(work: Promise<T>, what: string) => Promise<T>,
     private readonly settleIn: SettleInTransaction,
     /** The plain settle, for a commit when the handler never used the transaction. */
     private readonly settleAlone: (lease: Lease, outcome: Outcome) => Promise<SettleResult>,
   ) {
-    this.handle = ((template: TemplateStringsArray, ...parameters: readonly postgres.ParameterOrFragment<never>[]) =>
-      this.query(template, parameters)) as AttemptSql;
+    this.handle = deferredTransaction(sql, {
+      open: () => this.open(),
+      failed: (err) => {
+        if (isConnectionLoss(err)) this.connectionLoss ??= err;
+      },
+    });
     handles.add(this.handle);
+  }
+
+  seal(): void {
+    this.sealed = true;
   }
 
   get opened(): boolean {
@@ -97,7 +106,7 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     if (this.stalled) throw new StorageError("the attempt transaction never opened; nothing of it was committed");
     this.finish({ type: "commit", outcome });
     try {
-      const done = await this.finished;
+      const done = await this.bound(this.finished, "commit of the attempt transaction");
       if (done === undefined) return { type: "lost", jobId: this.lease.jobId };
       done.publish();
       return done.result;
@@ -119,18 +128,22 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     await this.finished.catch(() => undefined);
   }
 
-  private async query(template: TemplateStringsArray, parameters: readonly postgres.ParameterOrFragment<never>[]): Promise<postgres.RowList<postgres.Row[]>> {
-    if (this.closed) throw new StorageError("the attempt transaction is already finished");
-    this.assertConnected();
+  /**
+   * The transaction, for a statement of the handler: opened on first use; refused once the handler
+   * returned or the attempt was finished (a statement then would open a transaction nobody ends,
+   * or slip into the commit), and once its connection is known to be gone.
+   */
+  private async open(): Promise<postgres.TransactionSql> {
+    this.assertUsable();
     const tx = await this.begin();
     await this.noticeCloses();
+    this.assertUsable();
+    return tx;
+  }
+
+  private assertUsable(): void {
+    if (this.sealed || this.closed) throw new AttemptFinishedError(this.lease.jobId, this.lease.attempt);
     this.assertConnected();
-    try {
-      return await tx(template, ...parameters);
-    } catch (err) {
-      if (isConnectionLoss(err)) this.connectionLoss ??= err;
-      throw err;
-    }
   }
 
   /**

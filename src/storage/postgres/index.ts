@@ -13,7 +13,7 @@ import { runPipelined } from "./pipelined.js";
 import { cancelIn, retryIn } from "./graph-writes.js";
 import { ChangeFeed, listenerApplicationName } from "./listener.js";
 import { retryTransient } from "./transient.js";
-import { beginGuarded, reconnectBackoffSeconds } from "./connection-loss.js";
+import { beginGuarded, Pool } from "./driver.js";
 import { migrate } from "./migrations.js";
 import * as q from "./queries.js";
 import { toJobRecord, toLease, toLogEntry } from "./rows.js";
@@ -45,6 +45,13 @@ export interface PostgresStorageOptions {
    * server, holding row locks that would block the rescue of its jobs until the server notices.
    */
   readonly idleInTransactionTimeoutMs?: number;
+  /**
+   * How long one call of the store may go unanswered before it fails with a `StorageError` and the
+   * store replaces its pool (default 30,000 ms; 0: no bound). A connection that stopped answering
+   * without closing (a half-open network), or a driver that lost a request when a connection was
+   * killed, would otherwise hold the call, and whoever waits on it, for good. Migrations are exempt.
+   */
+  readonly callTimeoutMs?: number;
 }
 
 /** The caller's transaction accepted by `insertJobs({ tx })`: the `sql` inside `sql.begin(sql => ...)`. */
@@ -66,6 +73,7 @@ const optionsSchema = z.object({
   listenerCheckMs: z.number().int().min(10).max(600_000).default(5_000),
   listenerTimeoutMs: z.number().int().min(10).max(600_000).default(5_000),
   idleInTransactionTimeoutMs: z.number().int().min(0).max(2_147_483_647).default(60_000),
+  callTimeoutMs: z.number().int().min(0).max(2_147_483_647).default(30_000),
 });
 
 /** Claim candidates fetched per priority level: room for admission to skip jobs that do not fit. */
@@ -77,14 +85,10 @@ export class PostgresStorage implements Storage {
   readonly schema: string;
   /** The NOTIFY channel of this schema. */
   readonly channel: string;
-  private sql: postgres.Sql;
-  /** Opens a fresh pool like the first one; undefined when the application gave us its own `sql`. */
-  private readonly openPool: (() => postgres.Sql) | undefined;
-  private readonly ownsPool: boolean;
+  /** The pool, its deadlines and its replacement: everything that knows postgres.js. */
+  private readonly pool: Pool;
   private readonly feed: ChangeFeed;
   private closed = false;
-  /** Connections of this store's pools that postgres.js reported closed so far; see PostgresAttemptTransaction. */
-  private connectionCloses = 0;
 
   constructor(options: PostgresStorageOptions = {}) {
     const parsed = optionsSchema.safeParse(options);
@@ -94,46 +98,24 @@ export class PostgresStorage implements Storage {
         parsed.error.issues.map((issue) => ({ path: issue.path.join("."), message: issue.message })),
       );
     }
-    const { connectionString, sql, schema, max, listen, listenerCheckMs, listenerTimeoutMs, idleInTransactionTimeoutMs } = parsed.data;
+    const { connectionString, sql, schema, max, listen, listenerCheckMs, listenerTimeoutMs, idleInTransactionTimeoutMs, callTimeoutMs } = parsed.data;
     this.schema = schema;
     this.channel = `jobgraph_${schema}`;
-    this.ownsPool = sql === undefined;
-    // No JIT: the planner's cost estimate of a settle's lock query grows with the tables, and past
-    // jit_above_cost every settle would be compiled first (seconds each at 100,000 jobs) to run in milliseconds.
-    const poolOptions = {
-      max,
-      onnotice: () => undefined,
-      onclose: () => void this.connectionCloses++,
-      backoff: reconnectBackoffSeconds,
-      connection: { application_name: "jobgraph", jit: "off", idle_in_transaction_session_timeout: idleInTransactionTimeoutMs },
-    };
-    this.openPool = sql !== undefined ? undefined : () => (connectionString === undefined ? postgres(poolOptions) : postgres(connectionString, poolOptions));
-    this.sql = sql ?? (this.openPool?.() as postgres.Sql);
-    if (sql !== undefined) this.countClosesOf(sql);
-    this.feed = new ChangeFeed(this.sql, this.channel, listen, { checkMs: listenerCheckMs, timeoutMs: listenerTimeoutMs }, listenerApplicationName(schema));
-  }
-
-  /** Counts the closes of an application's pool too, keeping the application's own `onclose`. */
-  private countClosesOf(sql: postgres.Sql): void {
-    const options = sql.options as { onclose?: (connId: number) => void } | undefined;
-    if (options === undefined) return;
-    const previous = options.onclose;
-    options.onclose = (connId) => {
-      this.connectionCloses++;
-      previous?.(connId);
-    };
+    this.pool = new Pool({ connectionString, sql, max, idleInTransactionTimeoutMs, callTimeoutMs });
+    this.feed = new ChangeFeed(this.pool.sql, this.channel, listen, { checkMs: listenerCheckMs, timeoutMs: listenerTimeoutMs }, listenerApplicationName(schema));
   }
 
   async setup(): Promise<void> {
     this.assertOpen();
-    await this.guard(() => migrate(<T>(fn: (sql: q.Db) => Promise<T>) => beginGuarded(this.sql, (tx) => fn(tx)), this.schema));
+    // Unbounded: a migration may wait on the advisory lock while another process migrates.
+    await this.guard((sql) => migrate(<T>(fn: (tx: q.Db) => Promise<T>) => beginGuarded(sql, (tx) => fn(tx)), this.schema), "migrate", false);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.feed.close();
-    if (this.ownsPool) await this.sql.end({ timeout: 5 });
+    await this.pool.end(5);
   }
 
   /**
@@ -142,10 +124,7 @@ export class PostgresStorage implements Storage {
    * network); a pool the application passed as `sql` is its own to manage and is left alone.
    */
   resetConnections(): void {
-    if (this.closed || this.openPool === undefined) return;
-    const stale = this.sql;
-    this.sql = this.openPool();
-    void stale.end({ timeout: 0 }).catch(() => undefined);
+    if (!this.closed) this.pool.replace();
   }
 
   async insertJobs(request: InsertRequest): Promise<InsertResult> {
@@ -156,7 +135,7 @@ export class PostgresStorage implements Storage {
       throw new ValidationError("tx must be a postgres.js transaction: the sql that sql.begin passes to its callback");
     }
     if (tx === undefined) {
-      const simple = await this.guard(() => retryTransient(() => insertSimple(this.sql, this.schema, this.channel, request)));
+      const simple = await this.guard((sql) => retryTransient(() => insertSimple(sql, this.schema, this.channel, request)), "insert");
       if (simple !== undefined) {
         this.publish(simple.changes);
         return simple.value;
@@ -166,10 +145,14 @@ export class PostgresStorage implements Storage {
     // insert then skips that row, rolls back and plans again, now seeing the holder.
     for (let round = 1; ; round++) {
       try {
-        const done = await this.guard(() =>
-          tx === undefined
-            ? this.transaction((t) => insertIn(t, this.schema, this.channel, request))
-            : tx.savepoint((t) => insertIn(t, this.schema, this.channel, request)),
+        // Inside a caller's transaction the caller bounds the call: its connection is not ours to replace.
+        const done = await this.guard(
+          (sql) =>
+            tx === undefined
+              ? this.transaction(sql, (t) => insertIn(t, this.schema, this.channel, request))
+              : tx.savepoint((t) => insertIn(t, this.schema, this.channel, request)),
+          "insert",
+          tx === undefined,
         );
         // Inside a caller's transaction the change is not durable yet; NOTIFY fires on its commit.
         if (tx === undefined) this.publish(done.changes);
@@ -185,9 +168,10 @@ export class PostgresStorage implements Storage {
     this.assertOpen();
     if (request.limit <= 0 || request.types.length === 0) return { claimed: [], unschedulable: [] };
     const done = await this.guard(
-      async () =>
-        (await retryTransient(() => claimSimple(this.sql, this.schema, this.channel, request))) ??
-        this.transaction((t) => claimIn(t, this.schema, this.channel, request, candidatesPerLevel(request.limit))),
+      async (sql) =>
+        (await retryTransient(() => claimSimple(sql, this.schema, this.channel, request))) ??
+        this.transaction(sql, (t) => claimIn(t, this.schema, this.channel, request, candidatesPerLevel(request.limit))),
+      "claim",
     );
     this.publish(done.changes);
     return done.value;
@@ -197,8 +181,9 @@ export class PostgresStorage implements Storage {
     this.assertOpen();
     if (leases.length === 0) return [];
     const wellFormed = leases.filter((lease) => isUuid(lease.jobId) && isUuid(lease.token));
-    const rows = await this.guard(() =>
-      retryTransient(() => q.extendLeases(this.sql, this.schema, wellFormed.map((lease) => ({ id: lease.jobId, token: lease.token })), leaseMs)),
+    const rows = await this.guard(
+      (sql) => retryTransient(() => q.extendLeases(sql, this.schema, wellFormed.map((lease) => ({ id: lease.jobId, token: lease.token })), leaseMs)),
+      "heartbeat",
     );
     const held = new Map(rows.map((row) => [`${row.id}/${row.token}`, row.cancel_requested]));
     return leases.map(({ jobId, token }): HeartbeatResult => {
@@ -210,10 +195,12 @@ export class PostgresStorage implements Storage {
   async settle(settlements: readonly Settlement[], _now?: Date): Promise<readonly SettleResult[]> {
     this.assertOpen();
     if (settlements.length === 0) return [];
-    const done = await this.guard(() =>
-      settlesSimply(settlements)
-        ? retryTransient(() => runPipelined(this.sql, (t) => settleSimply(t, this.schema, this.channel, settlements)))
-        : this.transaction((t) => settleIn(t, this.schema, this.channel, settlements)),
+    const done = await this.guard(
+      (sql) =>
+        settlesSimply(settlements)
+          ? retryTransient(() => runPipelined(sql, (t) => settleSimply(t, this.schema, this.channel, settlements)))
+          : this.transaction(sql, (t) => settleIn(t, this.schema, this.channel, settlements)),
+      "settle",
     );
     this.publish(done.changes);
     return done.value;
@@ -222,14 +209,14 @@ export class PostgresStorage implements Storage {
   async findExpiredLeases(_now: Date, limit: number): Promise<readonly ExpiredLease[]> {
     this.assertOpen();
     if (limit <= 0) return [];
-    const rows = await this.guard(() => q.selectExpiredLeases(this.sql, this.schema, limit));
+    const rows = await this.guard((sql) => q.selectExpiredLeases(sql, this.schema, limit), "find expired leases");
     return rows.map((row) => ({ job: toJobRecord(row), lease: toLease(row) }));
   }
 
   async cancelJobs(ids: readonly JobId[], _now?: Date): Promise<CancelResult> {
     this.assertOpen();
     if (ids.length === 0) return { cancelled: [], cancelRequested: [], notFound: [] };
-    const done = await this.guard(() => this.transaction((t) => cancelIn(t, this.schema, this.channel, ids)));
+    const done = await this.guard((sql) => this.transaction(sql, (t) => cancelIn(t, this.schema, this.channel, ids)), "cancel");
     this.publish(done.changes);
     return done.value;
   }
@@ -237,7 +224,7 @@ export class PostgresStorage implements Storage {
   async retryJob(id: JobId, _now?: Date): Promise<RetryResult> {
     this.assertOpen();
     if (!isUuid(id)) throw new JobNotFoundError(id);
-    const done = await this.guard(() => this.transaction((t) => retryIn(t, this.schema, this.channel, id)));
+    const done = await this.guard((sql) => this.transaction(sql, (t) => retryIn(t, this.schema, this.channel, id)), "retry");
     this.publish(done.changes);
     return done.value;
   }
@@ -251,7 +238,7 @@ export class PostgresStorage implements Storage {
     this.assertOpen();
     const valid = [...new Set(ids)].filter(isUuid);
     if (valid.length === 0) return [];
-    const rows = await this.guard(() => q.selectJobs(this.sql, this.schema, valid));
+    const rows = await this.guard((sql) => q.selectJobs(sql, this.schema, valid), "get jobs");
     return rows.map(toJobRecord);
   }
 
@@ -262,8 +249,9 @@ export class PostgresStorage implements Storage {
     if (!(limit >= 1)) return { jobs: [], nextCursor: undefined };
     // Past the largest bigint is no bound at all.
     const maxBytes = Math.min(Math.max(0, Math.floor(query.maxBytes ?? Number.MAX_SAFE_INTEGER)), Number.MAX_SAFE_INTEGER);
-    const rows = await this.guard(() =>
-      q.listJobRows(this.sql, this.schema, { statuses: query.status ?? [], types: query.type ?? [], beforeSeq, limit, maxBytes }),
+    const rows = await this.guard(
+      (sql) => q.listJobRows(sql, this.schema, { statuses: query.status ?? [], types: query.type ?? [], beforeSeq, limit, maxBytes }),
+      "list jobs",
     );
     const last = rows.at(-1);
     const more = last !== undefined && last.scanned > rows.length;
@@ -272,7 +260,7 @@ export class PostgresStorage implements Storage {
 
   async countJobs(): Promise<JobCounts> {
     this.assertOpen();
-    const rows = await this.guard(() => q.countByStatusAndPriority(this.sql, this.schema));
+    const rows = await this.guard((sql) => q.countByStatusAndPriority(sql, this.schema), "count jobs");
     const byStatus = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
     const pendingByPriority = Object.fromEntries(PRIORITIES.map((p) => [p, 0])) as Record<Priority, number>;
     for (const row of rows) {
@@ -294,7 +282,7 @@ export class PostgresStorage implements Storage {
       cancelledBefore: request.cancelledBefore ?? null,
       limit,
     };
-    const result = await this.guard(() => retryTransient(() => q.deleteFinishedJobs(this.sql, this.schema, retention)));
+    const result = await this.guard((sql) => retryTransient(() => q.deleteFinishedJobs(sql, this.schema, retention)), "delete finished jobs");
     return result.count;
   }
 
@@ -312,22 +300,22 @@ export class PostgresStorage implements Storage {
       ...(line.data === undefined ? {} : { data: line.data }),
     }));
     try {
-      await q.insertLogLines(this.sql, this.schema, rows);
+      await this.guard((sql) => q.insertLogLines(sql, this.schema, rows), "append logs");
     } catch (err) {
-      if ((err as { code?: unknown }).code === "23503") {
+      if ((err as { cause?: { code?: unknown } }).cause?.code === "23503") {
         const ids = [...new Set(lines.map((line) => line.jobId))];
-        const found = new Set((await this.guard(() => q.selectExistingIds(this.sql, this.schema, ids))).map((row) => row.id));
+        const found = new Set((await this.guard((sql) => q.selectExistingIds(sql, this.schema, ids), "append logs")).map((row) => row.id));
         const unknown = ids.find((id) => !found.has(id));
         if (unknown !== undefined) throw new JobNotFoundError(unknown);
       }
-      throw toStorageError(err);
+      throw err;
     }
   }
 
   async listLogs(jobId: JobId): Promise<readonly LogEntry[]> {
     this.assertOpen();
     if (!isUuid(jobId)) return [];
-    const rows = await this.guard(() => q.selectLogs(this.sql, this.schema, jobId));
+    const rows = await this.guard((sql) => q.selectLogs(sql, this.schema, jobId), "list logs");
     return rows.map(toLogEntry);
   }
 
@@ -338,11 +326,14 @@ export class PostgresStorage implements Storage {
 
   openAttemptTransaction(lease: Lease): AttemptTransaction & { readonly handle: AttemptSql } {
     this.assertOpen();
+    const sql = this.pool.sql;
     return new PostgresAttemptTransaction(
-      this.sql,
+      sql,
       lease,
-      () => this.connectionCloses,
+      () => this.pool.closes,
       () => this.resetConnections(),
+      // A commit unanswered replaces the pool it runs on, if that is still the current one.
+      (work, what) => this.pool.within(work, what, sql),
       async (tx, heldLease, outcome) => {
         const done = await settleIn(tx, this.schema, this.channel, [{ lease: heldLease, outcome }]);
         const result = done.value[0] ?? { type: "lost", jobId: heldLease.jobId };
@@ -367,8 +358,8 @@ export class PostgresStorage implements Storage {
    * pause) when PostgreSQL aborts it as a deadlock victim or a serialization failure: nothing of
    * it was committed, and every settle in it is a CAS on its lease, so running it again is safe.
    */
-  private transaction<T>(work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
-    return retryTransient(() => beginGuarded(this.sql, work));
+  private transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
+    return retryTransient(() => beginGuarded(sql, work));
   }
 
   /** Whether the change feed's LISTEN is in place right now. */
@@ -376,34 +367,21 @@ export class PostgresStorage implements Storage {
     return this.feed.listening;
   }
 
-  /** Runs database work; anything but our own typed errors becomes a `StorageError`. */
-  private async guard<T>(work: () => Promise<T>): Promise<T> {
-    let value: T;
+  /**
+   * Runs database work on the current pool, bounded by the call deadline unless `bounded` is false;
+   * anything but our own typed errors becomes a `StorageError`.
+   */
+  private async guard<T>(work: (sql: postgres.Sql) => Promise<T>, what: string, bounded = true): Promise<T> {
     try {
-      value = await work();
+      return await this.pool.run(work, what, bounded);
     } catch (err) {
       throw toStorageError(err);
     }
-    if (this.ownsPool) typesLoaded(this.sql);
-    return value;
   }
 
   private assertOpen(): void {
     if (this.closed) throw new QueueClosedError("the storage is closed");
   }
-}
-
-/**
- * After a statement of `sql` succeeded, its connections need not load the array types again.
- * postgres.js loads them with a query on every (re)connection of the pool, before the statement
- * the connection was opened for; a connection killed during that query is left in its connecting
- * state with the statement never answered, or the query's rejection goes unhandled and ends the
- * process (postgres.js 3.4.9). The types are kept on the pool's shared options, so one load serves
- * every later connection: from then on a reconnect sends only its own statement.
- */
-function typesLoaded(sql: postgres.Sql): void {
-  const options = sql.options as { fetch_types: boolean };
-  if (options.fetch_types) options.fetch_types = false;
 }
 
 /** Our own errors pass through; a driver error is wrapped, its text kept only as the `cause`. */

@@ -1,6 +1,5 @@
 import type postgres from "postgres";
-import { isConnectionLoss } from "./connection-loss.js";
-import * as q from "./queries.js";
+import { beginGuarded, isConnectionLoss } from "./driver.js";
 
 /** The statements of one pipelined transaction, made on its connection, and how to read their results. */
 export interface Pipeline<T> {
@@ -9,28 +8,25 @@ export interface Pipeline<T> {
 }
 
 /**
- * One transaction in one round trip: BEGIN, the statements and COMMIT are written together on a
- * reserved connection, and PostgreSQL runs them in order, each statement with a snapshot taken
- * after the previous one finished. If one fails, the rest fail with it, COMMIT answers ROLLBACK,
- * and its error is thrown. Nothing is written to a connection that was lost (see `beginGuarded`).
+ * One transaction whose statements are written together, after BEGIN answered, and run by
+ * PostgreSQL in order, each with a snapshot taken after the previous one finished. If one fails,
+ * the rest fail with it, the transaction rolls back, and its error is thrown.
+ *
+ * Not on a reserved connection (`sql.reserve()`), although that would also save BEGIN's and COMMIT's
+ * round trips: in postgres.js 3.4.9 a reserve that waits for a connection is lost for good when a
+ * connection of the pool closes meanwhile (porsager/postgres#1195), and one that opens a connection
+ * never resolves once the array types are loaded (#751, #1219): the settle would wait forever.
  */
-export async function runPipelined<T>(sql: postgres.Sql, build: (tx: postgres.ReservedSql) => Pipeline<T>): Promise<T> {
-  const reserved = await sql.reserve();
-  let lost = false;
-  try {
-    const pipeline = build(reserved);
-    const begun = q.begin(reserved).execute();
-    const results = pipeline.statements.map((statement) => statement.execute());
-    const committed = q.commit(reserved).execute();
-    const sent = [begun, ...results, committed];
+export function runPipelined<T>(sql: postgres.Sql, build: (tx: postgres.TransactionSql) => Pipeline<T>): Promise<T> {
+  return beginGuarded(sql, async (tx) => {
+    const pipeline = build(tx);
+    const sent = pipeline.statements.map((statement) => statement.execute());
     const outcomes = await new Promise<PromiseSettledResult<postgres.RowList<postgres.Row[]>>[]>((resolve, reject) => {
       // Statements still queued behind one that waits for its description are never answered
       // when the connection dies; the loss is known from the ones already sent.
       for (const statement of sent) {
         statement.catch((err: unknown) => {
-          if (!isConnectionLoss(err)) return;
-          lost = true;
-          reject(err);
+          if (isConnectionLoss(err)) reject(err);
         });
       }
       void Promise.allSettled(sent).then(resolve);
@@ -38,9 +34,6 @@ export async function runPipelined<T>(sql: postgres.Sql, build: (tx: postgres.Re
     // The first failure in order is the cause; the ones after it only report the aborted transaction.
     const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === "rejected");
     if (failure !== undefined) throw failure.reason;
-    return pipeline.finish(outcomes.slice(1, -1).map((outcome) => (outcome as PromiseFulfilledResult<postgres.RowList<postgres.Row[]>>).value));
-  } finally {
-    // A lost connection is already back among the pool's closed ones; releasing it would list it as open.
-    if (!lost) reserved.release();
-  }
+    return pipeline.finish(outcomes.map((outcome) => (outcome as PromiseFulfilledResult<postgres.RowList<postgres.Row[]>>).value));
+  });
 }

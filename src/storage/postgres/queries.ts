@@ -813,11 +813,3 @@ export const deleteFinishedJobs = (sql: Db, schema: string, r: RetentionRow) => 
 /** For EXPLAIN in tests and diagnostics: the plan of one claim-candidate scan. */
 export const explainClaimCandidates = (sql: Db, schema: string, types: readonly string[], perLevel: number) => sql<{ "QUERY PLAN": string }[]>`
   explain ${candidatesAt(sql, schema, 2, types, perLevel)}`;
-
-// ---- transactions ----------------------------------------------------------------------------
-
-/** Opens a transaction on a reserved connection (for statements sent together with it). */
-export const begin = (sql: Db) => sql`begin`;
-
-/** Ends it; after a failed statement PostgreSQL answers ROLLBACK instead. */
-export const commit = (sql: Db) => sql`commit`;

@@ -1,0 +1,314 @@
+/**
+ * Everything that knows postgres.js: what counts as a lost connection, the reconnect backoff, the
+ * workarounds for its bugs, and the transaction a handler sees. The rest of the store calls these.
+ */
+import { readFile } from "node:fs/promises";
+import postgres from "postgres";
+import { StorageError, ValidationError } from "../../errors.js";
+
+/** postgres.js codes for a connection that is gone, and socket errors that mean the same. */
+const LOST_CODES: ReadonlySet<string> = new Set([
+  "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNREFUSED",
+]);
+
+/** Whether `err` means the connection itself is gone (closed, reset, or ended by the server with FATAL). */
+export function isConnectionLoss(err: unknown): boolean {
+  const { code, severity } = (err ?? {}) as { code?: unknown; severity?: unknown };
+  return (typeof code === "string" && LOST_CODES.has(code)) || severity === "FATAL" || severity === "PANIC";
+}
+
+/** The longest wait, in seconds, before a lost connection of a jobgraph pool is opened again. */
+const RECONNECT_CAP_SECONDS = 1;
+
+/**
+ * postgres.js `backoff`: seconds before a closed connection reconnects for the query waiting on it,
+ * after `retries` failures in a row across the pool. The default grows to 20 s (3^retries / 100),
+ * so after a burst of killed connections a statement (a BEGIN, a claim) could wait 10-20 s for its
+ * connection although the server answers again. Doubling from 50 ms, jittered, capped at 1 s.
+ */
+export function reconnectBackoffSeconds(retries: number): number {
+  return Math.min(RECONNECT_CAP_SECONDS, 0.05 * 2 ** Math.max(0, retries)) * (0.5 + Math.random() / 2);
+}
+
+/** A promise that never settles: what a transaction callback returns once its connection is gone. */
+export function never(): Promise<never> {
+  return new Promise<never>(() => undefined);
+}
+
+/**
+ * `sql.begin(work)`, except when the connection dies under `work`: then it rejects with that
+ * error and the callback never settles, so postgres.js does not write ROLLBACK to the dead
+ * connection. (postgres.js 3.4.9 schedules that write for after the socket is gone and then
+ * throws an uncaught TypeError from `nextWrite`, which would take the whole process down;
+ * porsager/postgres#1154, #1208.) The server rolls back a transaction whose session ended.
+ */
+export function beginGuarded<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
+  let lost: (err: unknown) => void = () => undefined;
+  const connectionLost = new Promise<never>((_, reject) => (lost = reject));
+  const begun = sql.begin(async (tx) => {
+    try {
+      return await work(tx);
+    } catch (err) {
+      if (!isConnectionLoss(err)) throw err;
+      lost(err);
+      return never();
+    }
+  }) as Promise<T>;
+  // Once the connection closes, postgres.js rejects `begun` too; that rejection is already reported.
+  begun.catch(() => undefined);
+  return Promise.race([begun, connectionLost]);
+}
+
+/**
+ * Once the pool has loaded the array types, its connections need not load them again.
+ * postgres.js loads them with a query on every (re)connection of the pool, before the statement
+ * the connection was opened for; a connection killed during that query is left in its connecting
+ * state with the statement never answered, or the query's rejection goes unhandled and ends the
+ * process (postgres.js 3.4.9). The types are kept on the pool's shared options, so one load serves
+ * every later connection: from then on a reconnect sends only its own statement. Only a load that
+ * really happened counts: a call can succeed without any statement (or on a connection opened
+ * before), and a pool without the types serializes arrays as plain text and parses them as strings.
+ */
+export function typesLoaded(sql: postgres.Sql): void {
+  const options = sql.options as { fetch_types: boolean; shared?: { typeArrayMap?: Record<number, number> } };
+  const loaded = Object.keys(options.shared?.typeArrayMap ?? {}).length > 0;
+  if (options.fetch_types && loaded) options.fetch_types = false;
+}
+
+/** The parts of a postgres.js 3.4 query object that `deferredTransaction` reroutes. */
+interface QueryInternals {
+  handler: (query: QueryInternals) => void;
+  reject: (err: unknown) => void;
+  strings: readonly string[];
+  catch: Promise<unknown>["catch"];
+}
+
+/** Where the statements of a `deferredTransaction` go. */
+export interface DeferredTransactionHost {
+  /** The transaction once it may take a statement (opened on first use); rejects to refuse the statement. */
+  open(): Promise<postgres.TransactionSql>;
+  /** Called with every failure of a statement or savepoint sent in the transaction. */
+  failed(err: unknown): void;
+}
+
+/**
+ * A postgres.js `TransactionSql` whose transaction is opened only when its first statement runs.
+ * Statements are built by the pool's own `sql` (so every helper, modifier, cursor and fragment
+ * behaves as postgres.js has it) and, when they run, handed to the real transaction instead of the
+ * pool. postgres.js has no public way to do so: this relies on a query's `handler` field and on
+ * the transaction's handler being the `handler` of the queries it makes (postgres.js 3.4.9).
+ * `prepare` (two-phase commit) is refused: the transaction is committed together with the job.
+ */
+export function deferredTransaction(pool: postgres.Sql, host: DeferredTransactionHost): postgres.TransactionSql {
+  const route = <Q>(made: Q, beforeRun?: (query: QueryInternals) => Promise<void>): Q => {
+    const query = made as unknown as QueryInternals;
+    query.handler = (running) => {
+      void (async () => {
+        const tx = await host.open();
+        await beforeRun?.(running);
+        running.catch((err: unknown) => host.failed(err));
+        handlerOf(tx)(running);
+      })().catch((err: unknown) => running.reject(err));
+    };
+    return made;
+  };
+  const tagged = (first: unknown, ...rest: unknown[]): unknown => {
+    const made = (pool as unknown as (...args: unknown[]) => unknown)(first, ...rest);
+    return Array.isArray((first as { raw?: unknown } | null)?.raw) ? route(made) : made;
+  };
+  const handle = Object.assign(tagged, {
+    types: pool.types,
+    typed: pool.typed,
+    array: pool.array.bind(pool),
+    json: pool.json.bind(pool),
+    unsafe: (...args: Parameters<postgres.Sql["unsafe"]>) => route(pool.unsafe(...args)),
+    file: (path: string, args?: unknown, options?: unknown) => {
+      const [parameters, queryOptions] = Array.isArray(args) ? [args, options] : [[], args];
+      // The pool's `file` reads the file in a handler of its own; read it here, then run it as `unsafe`.
+      const fileOptions = (queryOptions ?? {}) as Record<string, unknown>;
+      const made = pool.unsafe("", parameters as postgres.ParameterOrJSON<never>[], {
+        prepare: true,
+        ...fileOptions,
+        simple: "simple" in fileOptions ? fileOptions.simple : parameters.length === 0,
+      } as postgres.UnsafeQueryOptions);
+      return route(made, async (query) => {
+        query.strings = [await readFile(path, "utf8")];
+      });
+    },
+    // NOTIFY inside the transaction, so listeners hear of the handler's writes only if they commit.
+    notify: (channel: string, payload: string) => route(pool`select pg_notify(${channel}, ${String(payload)})`),
+    savepoint: (...args: unknown[]) =>
+      host.open().then((tx) => {
+        const done = (tx.savepoint as (...a: unknown[]) => Promise<unknown>)(...args);
+        done.catch((err: unknown) => host.failed(err));
+        return done;
+      }),
+    prepare: () => Promise.reject(new ValidationError("ctx.tx cannot be prepared for two-phase commit: it commits with the job's completion")),
+  });
+  return handle as unknown as postgres.TransactionSql;
+}
+
+const transactionHandlers = new WeakMap<postgres.TransactionSql, (query: QueryInternals) => void>();
+
+/** The handler a transaction hands its own queries to (see `deferredTransaction`), read off a query it made and never runs. */
+function handlerOf(tx: postgres.TransactionSql): (query: QueryInternals) => void {
+  const known = transactionHandlers.get(tx);
+  if (known !== undefined) return known;
+  const probe = tx.unsafe("") as unknown as Partial<QueryInternals>;
+  if (typeof probe.handler !== "function") throw new StorageError("this postgres.js version does not expose a query's handler; ctx.tx needs 3.4");
+  transactionHandlers.set(tx, probe.handler);
+  return probe.handler;
+}
+
+/** How a store's pool is made and bounded (see `PostgresStorageOptions`). */
+export interface PoolSettings {
+  readonly connectionString: string | undefined;
+  /** The application's own pool: used as it is, never replaced nor ended. */
+  readonly sql: postgres.Sql | undefined;
+  readonly max: number;
+  readonly idleInTransactionTimeoutMs: number;
+  /** How long one call may go unanswered before it fails and the pool is replaced; 0: no bound. */
+  readonly callTimeoutMs: number;
+}
+
+/**
+ * The postgres.js pool of one store, and everything about it: its options, the count of its
+ * closed connections, a deadline on every call, and its replacement by a fresh pool when a call
+ * went unanswered (a half-open connection never errors by itself, and postgres.js 3.4.9 can leave
+ * a call waiting for good after a connection was killed). The array types a pool loaded are handed
+ * to its successor, so a replacement never loads them again under fire (see `typesLoaded`).
+ */
+export class Pool {
+  private current: postgres.Sql;
+  private readonly open: (() => postgres.Sql) | undefined;
+  private closed = 0;
+  private ended = false;
+
+  constructor(private readonly settings: PoolSettings) {
+    const { connectionString, sql, max, idleInTransactionTimeoutMs } = settings;
+    // No JIT: the planner's cost estimate of a settle's lock query grows with the tables, and past
+    // jit_above_cost every settle would be compiled first (seconds each at 100,000 jobs) to run in milliseconds.
+    const options = {
+      max,
+      onnotice: () => undefined,
+      onclose: () => void this.closed++,
+      backoff: reconnectBackoffSeconds,
+      connection: { application_name: "jobgraph", jit: "off", idle_in_transaction_session_timeout: idleInTransactionTimeoutMs },
+    };
+    this.open = sql !== undefined ? undefined : () => (connectionString === undefined ? postgresOf(options) : postgresOf(connectionString, options));
+    this.current = sql ?? (this.open as () => postgres.Sql)();
+    if (sql !== undefined) this.countClosesOf(sql);
+  }
+
+  /** The pool to send statements to now. */
+  get sql(): postgres.Sql {
+    return this.current;
+  }
+
+  /** Whether this store made the pool (and so may replace and end it). */
+  get owned(): boolean {
+    return this.open !== undefined;
+  }
+
+  /** How many connections of this store's pools postgres.js reported closed so far. */
+  get closes(): number {
+    return this.closed;
+  }
+
+  /**
+   * One call of the store, on the current pool: a `StorageError` once it has gone unanswered for
+   * `callTimeoutMs` (the pool is then replaced, failing what still waits on the old one). After a
+   * success, the pool stops loading array types once it has them.
+   */
+  async run<T>(work: (sql: postgres.Sql) => Promise<T>, what: string, bounded = true): Promise<T> {
+    const sql = this.current;
+    const value = await (bounded ? this.within(work(sql), what, sql) : work(sql));
+    if (this.owned) typesLoaded(sql);
+    return value;
+  }
+
+  /**
+   * Replaces the pool with a fresh one and destroys the old one's sockets, failing what still
+   * waits on them. An application's pool is its own to manage and is left alone.
+   */
+  replace(): void {
+    if (this.ended || this.open === undefined) return;
+    const stale = this.current;
+    this.current = this.open();
+    carryArrayTypes(stale, this.current);
+    void stale.end({ timeout: 0 }).catch(() => undefined);
+  }
+
+  /** Ends the pool this store made (waiting up to `timeoutSeconds` for what runs on it). */
+  async end(timeoutSeconds: number): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.open !== undefined) await this.current.end({ timeout: timeoutSeconds });
+  }
+
+  /** `work` (running on `sql`, the current pool by default), failed once unanswered for `callTimeoutMs`; the pool is then replaced. */
+  within<T>(work: Promise<T>, what: string, sql: postgres.Sql = this.current): Promise<T> {
+    const ms = this.settings.callTimeoutMs;
+    if (ms === 0) return work;
+    let timer: NodeJS.Timeout | undefined;
+    let answered = false;
+    const missed = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // One more turn first: after the process itself stood still (a long GC or CPU burst, SIGSTOP),
+        // this timer fires before the answer already waiting on the socket has been read.
+        setImmediate(() => {
+          if (answered) return;
+          reject(new StorageError(`${what}: no answer from PostgreSQL within ${ms} ms; the connection pool was replaced`));
+          if (sql === this.current) this.replace();
+        });
+      }, ms);
+      timer.unref?.();
+    });
+    // A late failure of the abandoned call is not news.
+    work.catch(() => undefined);
+    return Promise.race([work, missed]).finally(() => {
+      answered = true;
+      clearTimeout(timer);
+    });
+  }
+
+  /** Counts the closes of an application's pool too, keeping the application's own `onclose`. */
+  private countClosesOf(sql: postgres.Sql): void {
+    const options = sql.options as { onclose?: (connId: number) => void } | undefined;
+    if (options === undefined) return;
+    const previous = options.onclose;
+    options.onclose = (connId) => {
+      this.closed++;
+      previous?.(connId);
+    };
+  }
+}
+
+/** `postgres(...)`, typed for the options a Pool passes. */
+const postgresOf = postgres as unknown as (...args: unknown[]) => postgres.Sql;
+
+/** The shared type state postgres.js 3.4 keeps on a pool's options. */
+interface TypeState {
+  fetch_types: boolean;
+  shared: { typeArrayMap: Record<number, number> };
+  parsers: Record<number, unknown>;
+  serializers: Record<number, unknown>;
+}
+
+/**
+ * Hands the array types `from` loaded to `to` (a pool that has not connected yet), so `to` never
+ * loads them itself: a connection killed during that load can hang its statement for good or end
+ * the process (porsager/postgres#1192, postgres.js 3.4.9).
+ */
+function carryArrayTypes(from: postgres.Sql, to: postgres.Sql): void {
+  const source = from.options as unknown as TypeState;
+  const target = to.options as unknown as TypeState;
+  const arrays = Object.entries(source.shared.typeArrayMap);
+  if (arrays.length === 0) return;
+  for (const [oid, typarray] of arrays) {
+    target.shared.typeArrayMap[Number(oid)] = typarray;
+    if (source.parsers[typarray] !== undefined) target.parsers[typarray] = source.parsers[typarray];
+    if (source.serializers[typarray] !== undefined) target.serializers[typarray] = source.serializers[typarray];
+  }
+  target.fetch_types = false;
+}
