@@ -6,7 +6,7 @@ const children = new Children();
 let db: FaultDb;
 useFaultDb(children, (created) => (db = created));
 
-describePostgres("scenario 14: a busy worker's sessions killed again and again", () => {
+describePostgres("scenario 15: a busy worker's sessions killed again and again", () => {
   it("stores every outcome once the kills stop, runs fresh jobs, and shuts down", async () => {
     const leaseMs = 3_000;
     const killForMs = size(8_000, 15_000);
@@ -50,6 +50,6 @@ describePostgres("scenario 14: a busy worker's sessions killed again and again",
     const exit = await Promise.race([worker.exited, new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), 10_000))]);
     const exitMs = Date.now() - termAt;
     expect(exit).toEqual({ code: 0, signal: null });
-    report("14 killed sessions", { jobs: wave + 100, killForMs, kills, terminated, attempts: facts.attempts, exitMs, errors: worker.events.filter((e) => e.event === "error").length });
+    report("15 killed sessions", { jobs: wave + 100, killForMs, kills, terminated, attempts: facts.attempts, exitMs, errors: worker.events.filter((e) => e.event === "error").length });
   }, size(180_000, 300_000));
 });
