@@ -34,23 +34,29 @@ const BAD: Record<string, () => unknown> = {
   "returns a result whose toJSON gives half a surrogate pair": () => ({ toJSON: () => ({ text: "bad \udc00" }) }),
 };
 
+/**
+ * Defines "batch": every handler waits until all NEIGHBOURS + 1 have started, then all return in the
+ * same turn, so their settles share one batch.
+ */
+function defineBarrierBatch(queue: Queue, resultOf: (index: number) => unknown): void {
+  const started = deferred();
+  let running = 0;
+  queue.defineHandler("batch", {
+    retry: { maxAttempts: 1 },
+    run: async (payload) => {
+      running += 1;
+      if (running === NEIGHBOURS + 1) started.resolve();
+      await started.promise;
+      return resultOf((payload as { index: number }).index);
+    },
+  });
+}
+
 describePostgres("a settlement PostgreSQL cannot store", () => {
   for (const [name, bad] of Object.entries(BAD)) {
     it(`${name}: the neighbours of its settle batch complete with their results`, async () => {
-      // Every handler waits until all have started, then all return in the same turn: their settles share one batch.
       const worker = await pg.worker({ concurrency: NEIGHBOURS + 1, leaseMs: 5_000 });
-      const started = deferred();
-      let running = 0;
-      worker.defineHandler("batch", {
-        retry: { maxAttempts: 1 },
-        run: async (payload) => {
-          running += 1;
-          if (running === NEIGHBOURS + 1) started.resolve();
-          await started.promise;
-          const { index } = payload as { index: number };
-          return index === 0 ? bad() : { index };
-        },
-      });
+      defineBarrierBatch(worker, (index) => (index === 0 ? bad() : { index }));
       const jobs = await worker.enqueueMany(Array.from({ length: NEIGHBOURS + 1 }, (_, index) => ({ key: `j${index}`, type: "batch", payload: { index } })));
       const done: JobRecord[] = [];
       for (const job of jobs) done.push(await worker.waitFor(job.id, WAIT));
@@ -84,17 +90,7 @@ describePostgres("a settlement PostgreSQL cannot store", () => {
     const worker = new Queue({ storage, concurrency: NEIGHBOURS + 1, capacity: { cpu: 4 }, pollIntervalMs: 250, leaseMs: 2_000, logger: false });
     const errors: string[] = [];
     worker.on("queue:error", ({ context }) => errors.push(context));
-    const started = deferred();
-    let running = 0;
-    worker.defineHandler("batch", {
-      retry: { maxAttempts: 1 },
-      run: async (payload) => {
-        running += 1;
-        if (running === NEIGHBOURS + 1) started.resolve();
-        await started.promise;
-        return payload as { index: number };
-      },
-    });
+    defineBarrierBatch(worker, (index) => ({ index }));
     try {
       await worker.start();
       const jobs = await worker.enqueueMany(Array.from({ length: NEIGHBOURS + 1 }, (_, index) => ({ key: `j${index}`, type: "batch", payload: { index } })));

@@ -29,14 +29,20 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+/** Spies on setTimeout (still calling it): the delays it is asked for, in order. */
+function recordTimeoutDelays(): number[] {
+  const delays: number[] = [];
+  const real = globalThis.setTimeout;
+  vi.spyOn(globalThis, "setTimeout").mockImplementation(((fn: () => void, ms?: number) => {
+    delays.push(ms ?? 0);
+    return real(fn, ms);
+  }) as typeof setTimeout);
+  return delays;
+}
+
 describe("systemClock timers", () => {
   it("a timer 30 days ahead asks setTimeout for no more than it takes, warns nothing and does not fire at once", async () => {
-    const delays: number[] = [];
-    const real = globalThis.setTimeout;
-    vi.spyOn(globalThis, "setTimeout").mockImplementation(((fn: () => void, ms?: number) => {
-      delays.push(ms ?? 0);
-      return real(fn, ms);
-    }) as typeof setTimeout);
+    const delays = recordTimeoutDelays();
     let fired = false;
     let timer: { cancel: () => void } | undefined;
     const warnings = await warningsDuring(async () => {
@@ -52,12 +58,7 @@ describe("systemClock timers", () => {
   });
 
   it("a delay within range is passed as it is", () => {
-    const delays: number[] = [];
-    const real = globalThis.setTimeout;
-    vi.spyOn(globalThis, "setTimeout").mockImplementation(((fn: () => void, ms?: number) => {
-      delays.push(ms ?? 0);
-      return real(fn, ms);
-    }) as typeof setTimeout);
+    const delays = recordTimeoutDelays();
     systemClock.setTimer(() => undefined, 1_234).cancel();
     expect(delays).toEqual([1_234]);
   });
