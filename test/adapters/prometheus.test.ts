@@ -52,9 +52,10 @@ describe("Prometheus exporter", () => {
   });
 
   it("sums across workers: prom-client's cluster aggregation adds counters and histogram buckets", async () => {
-    const workers = [await workerThatRan(2, 1), await workerThatRan(3, 0)];
-    const [first, second] = await Promise.all(workers.map(async (w) => ({ json: await w.registry.getMetricsAsJSON(), text: parseExposition(await w.registry.metrics()) })));
-    const merged = AggregatorRegistry.aggregate([first!.json, second!.json]);
+    const read = async ({ registry }: PrometheusExporter) => ({ json: await registry.getMetricsAsJSON(), text: parseExposition(await registry.metrics()) });
+    const first = await read(await workerThatRan(2, 1));
+    const second = await read(await workerThatRan(3, 0));
+    const merged = AggregatorRegistry.aggregate([first.json, second.json]);
     const sum = parseExposition(await merged.metrics());
     checkConventions(sum);
     expect(valueOf(sum, "jobgraph_jobs_completed_total", "jobgraph_jobs_completed_total", { type: "ok" })).toBe(5);
@@ -62,7 +63,7 @@ describe("Prometheus exporter", () => {
     expect(valueOf(sum, "jobgraph_run_time_seconds", "jobgraph_run_time_seconds_count", { type: "ok" })).toBe(5);
     for (const le of ["0.005", "0.1", "1", "300", "+Inf"]) {
       const bucket = (families: Map<string, Family>) => valueOf(families, "jobgraph_wait_time_seconds", "jobgraph_wait_time_seconds_bucket", { type: "ok", le }) ?? NaN;
-      expect(bucket(sum)).toBe(bucket(first!.text) + bucket(second!.text));
+      expect(bucket(sum)).toBe(bucket(first.text) + bucket(second.text));
     }
   });
 });
