@@ -1,9 +1,13 @@
-import { Gauge, Registry } from "prom-client";
-import type { Queue, QueueMetrics } from "../src/index.js";
+import { Counter, Gauge, Registry } from "prom-client";
+import type { JobTypeTotals, Queue, QueueMetrics } from "../src/index.js";
+import { registerSnapshotHistogram } from "./prometheus-histogram.js";
 
 /**
- * `queue.metrics()` as Prometheus gauges on `registry`, read on each scrape. One scrape calls
- * `queue.metrics()` once, however many gauges it collects. A registry holds one exporter.
+ * The queue's metrics on `registry` in Prometheus's conventions, read on each scrape: gauges for
+ * levels (from `queue.metrics()`, called once per scrape), counters ending in `_total` and wait and
+ * run time histograms in seconds (from `queue.metricsSinceStart()`, labelled by job `type`), so
+ * that rates and quantiles can be taken over any range and summed across workers. A registry holds
+ * one exporter.
  */
 export class PrometheusExporter {
   readonly registry: Registry;
@@ -14,6 +18,7 @@ export class PrometheusExporter {
     registry?: Registry,
   ) {
     this.registry = registry ?? new Registry();
+    const exporter = this;
     const gauge = (name: string, help: string, labelNames: readonly string[], read: (m: QueueMetrics, g: Gauge) => void) =>
       new Gauge({
         name,
@@ -25,23 +30,30 @@ export class PrometheusExporter {
           read(await exporter.snapshot(), this);
         },
       });
-    const exporter = this;
-    const quantiles = (pick: (m: QueueMetrics) => QueueMetrics["waitTimeMs"]) => (m: QueueMetrics, g: Gauge) => {
-      const p = pick(m);
-      g.set({ quantile: "0.5" }, p.p50 / 1_000);
-      g.set({ quantile: "0.95" }, p.p95 / 1_000);
-      g.set({ quantile: "0.99" }, p.p99 / 1_000);
-    };
+    const counter = (name: string, help: string, read: (t: JobTypeTotals) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ["type"],
+        registers: [this.registry],
+        collect: function (this: Counter) {
+          this.reset();
+          for (const [type, totals] of Object.entries(queue.metricsSinceStart().byType)) this.inc({ type }, read(totals));
+        },
+      });
+    const histogram = (name: string, help: string, read: (t: JobTypeTotals) => JobTypeTotals["waitSeconds"]) =>
+      registerSnapshotHistogram(this.registry, name, help, () => {
+        const { bucketsSeconds, byType } = queue.metricsSinceStart();
+        return { bounds: bucketsSeconds, series: Object.entries(byType).map(([type, totals]) => ({ labels: { type }, histogram: read(totals) })) };
+      });
+
+    // Levels.
     gauge("jobgraph_jobs", "Jobs in the store by status (all processes).", ["status"], (m, g) => {
       for (const [status, count] of Object.entries(m.jobs.byStatus)) g.set({ status }, count);
     });
     gauge("jobgraph_queue_length", "Pending jobs by priority (all processes).", ["priority"], (m, g) => {
       for (const [priority, count] of Object.entries(m.jobs.pendingByPriority)) g.set({ priority }, count);
     });
-    gauge("jobgraph_wait_time_seconds", "Enqueue (or runAt) to start over the window, this process.", ["quantile"], quantiles((m) => m.waitTimeMs));
-    gauge("jobgraph_run_time_seconds", "Attempt run time over the window, this process.", ["quantile"], quantiles((m) => m.runTimeMs));
-    gauge("jobgraph_failure_ratio", "Failed attempts over finished attempts in the window, this process.", [], (m, g) => g.set(m.failureRate));
-    gauge("jobgraph_throughput_per_second", "Jobs completed per second over the window, this process.", [], (m, g) => g.set(m.throughputPerSecond));
     gauge("jobgraph_running_attempts", "Attempts running in this process.", [], (m, g) => g.set(m.running));
     gauge("jobgraph_concurrency", "Most attempts this process runs at once.", [], (m, g) => g.set(m.concurrency));
     gauge("jobgraph_resource_capacity", "This worker's capacity per resource.", ["resource"], (m, g) => {
@@ -50,8 +62,17 @@ export class PrometheusExporter {
     gauge("jobgraph_resource_in_use", "Resources reserved by running attempts in this process.", ["resource"], (m, g) => {
       for (const [resource, value] of Object.entries(m.resources.inUse)) g.set({ resource }, value);
     });
-    gauge("jobgraph_unschedulable_jobs", "Runnable jobs seen that need more than this worker's whole capacity.", [], (m, g) => g.set(m.unschedulable));
-    gauge("jobgraph_stuck_attempts", "Attempts whose handler ignored its aborted signal past the grace, since start.", [], (m, g) => g.set(m.stuck));
+    gauge("jobgraph_unschedulable_jobs", "Runnable jobs seen at the last claim that need more than this worker's whole capacity.", [], (m, g) => g.set(m.unschedulable));
+
+    // Counts since start, this process.
+    counter("jobgraph_jobs_completed_total", "Attempts that completed their job, settled by this process.", (t) => t.completed);
+    counter("jobgraph_jobs_failed_total", "Jobs failed for good (no attempt left, a permanent error), settled by this process.", (t) => t.failed);
+    counter("jobgraph_jobs_retried_total", "Failed attempts whose job was scheduled to run again, settled by this process.", (t) => t.retried);
+    counter("jobgraph_attempts_stuck_total", "Attempts whose handler ignored its aborted signal past the grace, in this process.", (t) => t.stuck);
+
+    // Durations since start, this process.
+    histogram("jobgraph_wait_time_seconds", "Enqueue (or runAt) to start of attempts started by this process; _count counts attempts started.", (t) => t.waitSeconds);
+    histogram("jobgraph_run_time_seconds", "Start to finish of attempts that finished in this process (not interrupted by shutdown).", (t) => t.runSeconds);
   }
 
   /** The registry's text exposition and its content type. */

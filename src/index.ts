@@ -50,6 +50,7 @@ export type { QueueErrorCode } from "./errors.js";
 export type { HandlerDefinition, HandlerRef, JobContext } from "./handler.js";
 export type { QueueEvents, QueueEventName, QueueListener } from "./events.js";
 export type { QueueMetrics, Percentiles } from "./metrics.js";
+export type { HistogramSnapshot, JobTypeTotals, MetricsTotals } from "./metrics-totals.js";
 export type { QueueOptions, EnqueueOptions, EnqueueManyOptions, GraphNodeInput, Logger } from "./options.js";
 export { ManualClock, systemClock } from "./clock.js";
 export type { Clock, TimerHandle } from "./clock.js";

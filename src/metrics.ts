@@ -1,4 +1,5 @@
 import type { Clock } from "./clock.js";
+import { MetricsTotalsRecorder, type CountedOutcome, type MetricsTotals } from "./metrics-totals.js";
 import type { JobCounts } from "./storage/storage.js";
 import type { Resources } from "./types.js";
 
@@ -36,11 +37,15 @@ interface Sample {
   readonly value: number;
 }
 
-/** Keeps recent wait and run times and attempt outcomes in bounded sliding windows. */
+/**
+ * Keeps recent wait and run times and attempt outcomes in bounded sliding windows (for
+ * `queue.metrics()`), and the same since start by job type (for `queue.metricsSinceStart()`).
+ */
 export class MetricsRecorder {
   private waits: Sample[] = [];
   private runs: Sample[] = [];
   private finishes: { at: number; failed: boolean }[] = [];
+  private readonly totals = new MetricsTotalsRecorder();
 
   constructor(
     private readonly clock: Clock,
@@ -48,22 +53,38 @@ export class MetricsRecorder {
     private readonly maxSamples = 4_096,
   ) {}
 
-  recordStart(waitMs: number): void {
-    this.push(this.waits, { at: this.clock.now(), value: Math.max(0, waitMs) });
+  recordStart(type: string, waitMs: number): void {
+    const value = Math.max(0, waitMs);
+    this.push(this.waits, { at: this.clock.now(), value });
+    this.totals.recordWait(type, value / 1_000);
   }
 
   /** Attempts whose handler ignored its aborted signal past the grace, ever. */
   stuck = 0;
 
-  recordStuck(): void {
+  recordStuck(type: string): void {
     this.stuck += 1;
+    this.totals.count(type, "stuck");
   }
 
-  recordFinish(runMs: number, failed: boolean): void {
+  /** An attempt that ran here finished (any outcome but an interruption by shutdown). */
+  recordFinish(type: string, runMs: number, failed: boolean): void {
     const at = this.clock.now();
-    this.push(this.runs, { at, value: Math.max(0, runMs) });
+    const value = Math.max(0, runMs);
+    this.push(this.runs, { at, value });
+    this.totals.recordRun(type, value / 1_000);
     this.finishes.push({ at, failed });
     if (this.finishes.length > this.maxSamples) this.finishes.shift();
+  }
+
+  /** A stored outcome, whether the attempt ran here or was rescued here after its worker went away. */
+  recordOutcome(type: string, outcome: Exclude<CountedOutcome, "stuck">): void {
+    this.totals.count(type, outcome);
+  }
+
+  /** Counts and histograms since start; `types` appear with zeros before their first job. */
+  sinceStart(types: Iterable<string>): MetricsTotals {
+    return this.totals.snapshot(types);
   }
 
   waitTimes(): Percentiles {

@@ -7,6 +7,7 @@ import { JobNotFoundError, QueueClosedError, UnknownJobTypeError, ValidationErro
 import type { QueueEventName, QueueEvents, QueueListener } from "./events.js";
 import type { HandlerDefinition, HandlerRef, RegisteredHandler } from "./handler.js";
 import { MetricsRecorder, type QueueMetrics } from "./metrics.js";
+import type { MetricsTotals } from "./metrics-totals.js";
 import {
   enqueueManyOptionsSchema,
   enqueueOptionsSchema,
@@ -244,6 +245,14 @@ export class Queue {
   async metrics(): Promise<QueueMetrics> {
     const jobs = await this.storage.countJobs();
     return this.worker.snapshot(jobs);
+  }
+
+  /**
+   * Counts (completed, failed, retried, stuck) and wait and run time histograms since this queue was
+   * made, by job type, for this process: what Prometheus counters and histograms are made of.
+   */
+  metricsSinceStart(): MetricsTotals {
+    return this.metricsRecorder.sinceStart(this.handlers.keys());
   }
 
   /** Creates or upgrades the store's schema. `enqueue` never migrates by itself. */

@@ -114,7 +114,7 @@ export class Executor {
     }
     this.started = true;
     this.startedAt = host.clock.now();
-    host.metrics.recordStart(this.startedAt - Math.max(job.runAt.getTime(), job.createdAt.getTime()));
+    host.metrics.recordStart(job.type, this.startedAt - Math.max(job.runAt.getTime(), job.createdAt.getTime()));
     host.emit("job:started", { job, attempt: this.lease.attempt });
     let outcome: Outcome;
     try {
@@ -226,7 +226,7 @@ export class Executor {
     this.timers.push(
       this.host.clock.setTimer(() => {
         if (this.handlerReturned) return;
-        this.host.metrics.recordStuck();
+        this.host.metrics.recordStuck(this.claimed.job.type);
         this.host.emit("job:stuck", { job: this.claimed.job, attempt: this.lease.attempt, runningForMs: this.host.clock.now() - this.startedAt });
       }, grace),
     );

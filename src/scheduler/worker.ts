@@ -162,16 +162,19 @@ export class Worker implements ExecutorHost {
     if (result.type === "lost") return;
     const { job } = result;
     const { emit } = this.deps;
-    if (runTimeMs !== undefined && outcome.type !== "interrupted") this.metrics.recordFinish(runTimeMs, outcome.type !== "completed");
+    if (runTimeMs !== undefined && outcome.type !== "interrupted") this.metrics.recordFinish(job.type, runTimeMs, outcome.type !== "completed");
     switch (outcome.type) {
       case "completed":
+        this.metrics.recordOutcome(job.type, "completed");
         emit("job:completed", { job, result: job.result, runTimeMs: runTimeMs ?? 0 });
         break;
       case "retry":
+        this.metrics.recordOutcome(job.type, "retried");
         emit("job:retrying", { job, error: outcome.error, attempt, runAt: outcome.runAt });
         if (this.deps.handlers.has(job.type)) this.scheduler.wakeAt(outcome.runAt);
         break;
       case "failed":
+        this.metrics.recordOutcome(job.type, "failed");
         emit("job:failed", { job, error: outcome.error, attempt });
         break;
       case "cancelled":

@@ -146,6 +146,66 @@ describe("metrics", () => {
     expect(metrics.failureRate).toBe(0);
   });
 
+  it("counts outcomes and histograms wait and run times in seconds since start, by job type", async () => {
+    const tq = newQueue({ concurrency: 1 });
+    tq.queue.defineHandler("t", { run: (payload) => new Promise<void>((resolve) => tq.clock.setTimer(resolve, (payload as { ms: number }).ms)) });
+    tq.queue.defineHandler("flaky", {
+      retry: { maxAttempts: 2, backoff: { type: "fixed", baseMs: 100, jitter: false } },
+      run: (_payload, ctx) => {
+        if (ctx.attempt === 1) throw new Error("once");
+        return null;
+      },
+    });
+    tq.queue.defineHandler("bad", { retry: { maxAttempts: 1 }, run: () => Promise.reject(new Error("no")) });
+    tq.queue.defineHandler("idle", { run: () => null });
+    const jobs = [await tq.queue.enqueue("t", { ms: 200 }), await tq.queue.enqueue("t", { ms: 3_000 })];
+    await tq.clock.advance(40);
+    await tq.queue.start();
+    for (const job of jobs) await untilStatus(tq, job.id, "completed", { stepMs: 5 });
+    const flaky = await tq.queue.enqueue("flaky", {});
+    await untilStatus(tq, flaky.id, "completed", { stepMs: 5 });
+    const bad = await tq.queue.enqueue("bad", {});
+    await untilStatus(tq, bad.id, "failed", { stepMs: 5 });
+    // Counts follow the stored outcome: wait for them rather than for the status.
+    await runUntil(tq.clock, () => {
+      const { byType } = tq.queue.metricsSinceStart();
+      return byType.t?.completed === 2 && byType.flaky?.completed === 1 && byType.bad?.failed === 1;
+    });
+
+    const { bucketsSeconds, byType } = tq.queue.metricsSinceStart();
+    expect(bucketsSeconds).toEqual([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]);
+    const bucket = (le: number) => bucketsSeconds.indexOf(le);
+    const t = byType.t;
+    expect(t).toMatchObject({ completed: 2, failed: 0, retried: 0, stuck: 0 });
+    // Run times of 0.2 s and 3 s: one at or below 0.25, both at or below 5.
+    expect(t?.runSeconds.count).toBe(2);
+    expect(t?.runSeconds.sum).toBeCloseTo(3.2, 6);
+    expect(t?.runSeconds.buckets[bucket(0.1)]).toBe(0);
+    expect(t?.runSeconds.buckets[bucket(0.25)]).toBe(1);
+    expect(t?.runSeconds.buckets[bucket(2.5)]).toBe(1);
+    expect(t?.runSeconds.buckets[bucket(5)]).toBe(2);
+    // Both waited at least the 40 ms before start; the second also waited for the first's 0.2 s on one slot.
+    expect(t?.waitSeconds.count).toBe(2);
+    expect(t?.waitSeconds.buckets[bucket(0.025)]).toBe(0);
+    expect(t?.waitSeconds.buckets[bucket(0.1)]).toBeLessThanOrEqual(1);
+    expect(t?.waitSeconds.sum).toBeGreaterThanOrEqual(0.04 + 0.24);
+    expect(byType.flaky).toMatchObject({ completed: 1, failed: 0, retried: 1 });
+    expect(byType.flaky?.runSeconds.count).toBe(2);
+    expect(byType.flaky?.waitSeconds.count).toBe(2);
+    expect(byType.bad).toMatchObject({ completed: 0, failed: 1, retried: 0 });
+    // A registered type shows up with zeros before its first job, so its rate starts from 0.
+    const zeros = { buckets: bucketsSeconds.map(() => 0), sum: 0, count: 0 };
+    expect(byType.idle).toEqual({ completed: 0, failed: 0, retried: 0, stuck: 0, waitSeconds: zeros, runSeconds: zeros });
+    for (const totals of Object.values(byType)) {
+      for (const histogram of [totals.waitSeconds, totals.runSeconds]) {
+        expect(histogram.buckets).toEqual([...histogram.buckets].sort((a, b) => a - b));
+        expect(histogram.buckets.at(-1)).toBeLessThanOrEqual(histogram.count);
+      }
+    }
+    // The window's JSON is unchanged by it.
+    expect((await tq.queue.metrics()).runTimeMs.count).toBe(5);
+  });
+
   it("shows resources in use during a run and free after", async () => {
     const tq = newQueue({ capacity: { cpu: 4, memoryMb: 1_024 } });
     const gate = deferred();

@@ -88,6 +88,11 @@ describe("leases", () => {
     expect(w.aRuns).toBe(1);
     const statuses = (await w.shared.listLogs(w.job.id)).filter((e) => e.kind === "status").map((e) => [e.message, e.attempt]);
     expect(statuses).toEqual([["pending", 0], ["running", 1], ["pending", 1], ["running", 2], ["completed", 2]]);
+    // Counted once across the two workers: the rescue's retry where it was rescued, the lost late finish nowhere.
+    const sum = (key: "completed" | "retried" | "failed") => [w.a.queue, b.queue].reduce((n, q) => n + (q.metricsSinceStart().byType.transfer?.[key] ?? 0), 0);
+    await runUntil(w.clock, () => sum("completed") === 1 && sum("retried") === 1);
+    await w.clock.advance(1_000);
+    expect({ completed: sum("completed"), retried: sum("retried"), failed: sum("failed") }).toEqual({ completed: 1, retried: 1, failed: 0 });
   });
 
   it("fails a rescued job whose attempts are used up, with LEASE_EXPIRED, and ignores the late finish", async () => {
@@ -99,6 +104,10 @@ describe("leases", () => {
     w.release.resolve("too late");
     await w.clock.advance(1_000);
     expect(await w.shared.getJob(w.job.id)).toMatchObject({ status: "failed", result: undefined });
+    // The rescue counts the failure; the late finish, a lost settle, counts nothing.
+    await runUntil(w.clock, () => w.a.queue.metricsSinceStart().byType.transfer?.failed === 1);
+    await w.clock.advance(1_000);
+    expect(w.a.queue.metricsSinceStart().byType.transfer).toMatchObject({ completed: 0, failed: 1, retried: 0 });
   });
 
   it("aborts the old attempt's signal once a heartbeat finds its lease lost", async () => {

@@ -90,6 +90,7 @@ describe("timeouts", () => {
     expect(stuck[0]?.payload).toMatchObject({ job: { id: job.id }, attempt: 1 });
     expect((stuck[0]?.payload as { runningForMs: number }).runningForMs).toBeGreaterThanOrEqual(3_000);
     expect((await tq.queue.metrics()).stuck).toBe(1);
+    expect(tq.queue.metricsSinceStart().byType.stubborn?.stuck).toBe(1);
     stubborn.resolve();
   });
 
