@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { PayloadSchema } from "./payload-schema.js";
 import type { BackoffPolicy, Json, JobId, JobRecord, LogLevel, Priority, Resources } from "./types.js";
 
 /** What a handler gets besides its payload. */
@@ -22,10 +22,16 @@ export interface JobContext {
   readonly tx: unknown;
 }
 
-/** What `defineHandler` takes. `P` is the payload as the handler sees it, `R` its result. */
-export interface HandlerDefinition<P, R> {
-  /** A zod schema: payloads are validated at enqueue (when this process knows the type) and at run. */
-  readonly payload?: z.ZodType<P>;
+/**
+ * What `defineHandler` takes. `P` is the payload as the handler sees it (the schema's output), `I`
+ * the payload as `enqueue` takes it (the schema's input; without a schema, `P`), `R` the result.
+ */
+export interface HandlerDefinition<P, R, I = P> {
+  /**
+   * Any Standard Schema (zod 4, zod 3.24+, valibot, arktype...): payloads are validated at enqueue
+   * (when this process knows the type) and at run, where the handler gets the schema's output.
+   */
+  readonly payload?: PayloadSchema<I, P>;
   readonly priority?: Priority;
   readonly retry?: { readonly maxAttempts?: number; readonly backoff?: Partial<BackoffPolicy> };
   readonly timeoutMs?: number;
@@ -35,17 +41,17 @@ export interface HandlerDefinition<P, R> {
   readonly run: (payload: P, ctx: JobContext) => Promise<R> | R;
 }
 
-/** A typed reference to a registered handler, for `enqueue`. */
+/** A typed reference to a registered handler, for `enqueue`: `P` is the payload `enqueue` takes, `R` the result. */
 export interface HandlerRef<P = Json, R = unknown> {
   readonly type: string;
-  /** Type-level only: the payload and result types. */
+  /** Type-level only: the payload (the schema's input) and result types. */
   readonly __types?: { payload: P; result: R };
 }
 
 /** A handler as the queue keeps it: options parsed, defaults filled in. */
 export interface RegisteredHandler {
   readonly type: string;
-  readonly payload: z.ZodType | undefined;
+  readonly payload: PayloadSchema | undefined;
   readonly priority: Priority;
   readonly maxAttempts: number;
   readonly backoff: BackoffPolicy;

@@ -48,6 +48,7 @@ export {
 } from "./errors.js";
 export type { QueueErrorCode } from "./errors.js";
 export type { HandlerDefinition, HandlerRef, JobContext } from "./handler.js";
+export type { PayloadSchema } from "./payload-schema.js";
 export type { QueueEvents, QueueEventName, QueueListener } from "./events.js";
 export type { QueueMetrics, Percentiles } from "./metrics.js";
 export type { HistogramSnapshot, JobTypeTotals, MetricsTotals } from "./metrics-totals.js";

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { systemClock, type Clock } from "./clock.js";
 import { ValidationError } from "./errors.js";
 import { storableText } from "./json-value.js";
+import { isStandardSchema, type PayloadSchema } from "./payload-schema.js";
 import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./retry.js";
 import type { Storage } from "./storage/storage.js";
 import { PRIORITIES } from "./types.js";
@@ -144,7 +145,7 @@ export function resolveQueueOptions(input: unknown): { options: ResolvedQueueOpt
 /** What a handler may set for its jobs (`defineHandler` minus `run` and `payload`). */
 export const handlerOptionsSchema = z
   .object({
-    payload: z.custom<z.ZodType>((value) => value instanceof z.ZodType, { message: "must be a zod schema" }).optional(),
+    payload: z.custom<PayloadSchema>(isStandardSchema, { message: "must be a Standard Schema (zod 4, zod 3.24+, valibot, arktype...)" }).optional(),
     priority: priority.default("normal"),
     retry: retrySchema.default({ maxAttempts: DEFAULT_MAX_ATTEMPTS, backoff: DEFAULT_BACKOFF }),
     timeoutMs: positiveMs.optional(),

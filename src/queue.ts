@@ -99,8 +99,11 @@ export class Queue {
     });
   }
 
-  /** Registers the handler for `type`; jobs of that type run in this process once it is started. */
-  defineHandler<P = Json, R = unknown>(type: string, definition: HandlerDefinition<P, R>): HandlerRef<P, R> {
+  /**
+   * Registers the handler for `type`; jobs of that type run in this process once it is started. The
+   * reference it answers types `enqueue` with the schema's input; `run` gets the schema's output.
+   */
+  defineHandler<P = Json, R = unknown, I = P>(type: string, definition: HandlerDefinition<P, R, I>): HandlerRef<I, R> {
     const name = parseOrThrow(jobTypeSchema, type, "job type");
     if (this.handlers.has(name)) throw new ValidationError(`a handler for ${JSON.stringify(name)} is already defined`, [{ path: "type", message: "already defined" }]);
     const parsed = parseOrThrow(handlerOptionsSchema, definition, `handler ${name}`);
@@ -145,7 +148,7 @@ export class Queue {
   }
 
   private async submit(requests: readonly JobRequest[], onDuplicate: "reject" | "return-existing", tx: unknown): Promise<JobRecord[]> {
-    const { jobs, positions } = buildSubmission(requests, {
+    const { jobs, positions } = await buildSubmission(requests, {
       handlers: this.handlers,
       capacity: this.options.capacity,
       maxPayloadBytes: this.options.maxPayloadBytes,

@@ -3,6 +3,7 @@ import { planGraph } from "./dag.js";
 import { ValidationError } from "./errors.js";
 import type { RegisteredHandler } from "./handler.js";
 import { payloadKey, toJsonValue } from "./json-value.js";
+import { validatePayload } from "./payload-schema.js";
 import type { BackoffPolicy, JobId, NewJob, Priority, Resources } from "./types.js";
 import { fits } from "./resources.js";
 import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./retry.js";
@@ -44,7 +45,7 @@ export interface Submission {
  * defaults and the idempotency key, and rejects a job needing more than this worker's capacity
  * when the handler is local. Throws before anything is stored.
  */
-export function buildSubmission(requests: readonly JobRequest[], context: SubmissionContext): Submission {
+export async function buildSubmission(requests: readonly JobRequest[], context: SubmissionContext): Promise<Submission> {
   const plan = planGraph(requests, { maxNodes: context.maxGraphNodes });
   const ids: JobId[] = requests.map(() => randomUUID());
   const jobs: NewJob[] = [];
@@ -53,7 +54,7 @@ export function buildSubmission(requests: readonly JobRequest[], context: Submis
     const request = requests[index] as JobRequest;
     const dependsOn = [...(plan.internal[index] ?? []).map((i) => ids[i] as JobId), ...(plan.external[index] ?? [])];
     positions[index] = jobs.length;
-    jobs.push(newJob(request, ids[index] as JobId, dependsOn, context, requests.length > 1 ? `[${index}].` : ""));
+    jobs.push(await newJob(request, ids[index] as JobId, dependsOn, context, requests.length > 1 ? `[${index}].` : ""));
   }
   assertDistinctKeys(requests, (index) => jobs[positions[index] as number] as NewJob);
   return { jobs, positions };
@@ -83,16 +84,13 @@ function assertDistinctKeys(requests: readonly JobRequest[], jobAt: (index: numb
   );
 }
 
-function newJob(request: JobRequest, id: JobId, dependsOn: readonly JobId[], context: SubmissionContext, at: string): NewJob {
+async function newJob(request: JobRequest, id: JobId, dependsOn: readonly JobId[], context: SubmissionContext, at: string): Promise<NewJob> {
   const handler = context.handlers.get(request.type);
   const payload = toJsonValue(request.payload, `${at}payload`, context.maxPayloadBytes);
-  if (handler?.payload !== undefined) {
-    const parsed = handler.payload.safeParse(payload);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => ({ path: [`${at}payload`, ...i.path.map(String)].join("."), message: i.message }));
-      throw new ValidationError(`payload does not match the schema of ${request.type}: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, issues);
-    }
-  }
+  // The payload is stored as sent, not as the schema's output: a job enqueued by a process without
+  // the handler is stored unvalidated, and every run validates again, so the stored payload is the
+  // schema's input in every case (a transform's output need not be JSON nor pass the schema again).
+  if (handler?.payload !== undefined) await validatePayload(handler.payload, payload, request.type, `${at}payload`);
   const resources = request.resources ?? handler?.resources ?? {};
   if (handler !== undefined && !fits(resources, context.capacity)) {
     throw new ValidationError(`${request.type} needs ${JSON.stringify(resources)}, more than this worker's capacity ${JSON.stringify(context.capacity)}`, [

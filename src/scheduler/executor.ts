@@ -1,9 +1,10 @@
 import type { Clock, TimerHandle } from "../clock.js";
-import { JobTimeoutError, LeaseLostError, QueueClosedError, StorageError, ValidationError, toErrorInfo } from "../errors.js";
+import { JobTimeoutError, LeaseLostError, QueueClosedError, StorageError, toErrorInfo } from "../errors.js";
 import type { QueueEventName, QueueEvents } from "../events.js";
 import type { JobContext, RegisteredHandler } from "../handler.js";
 import { toJsonValue } from "../json-value.js";
 import type { MetricsRecorder } from "../metrics.js";
+import { validatePayload } from "../payload-schema.js";
 import { MAX_STORED_TEXT_BYTES, toStoredText } from "../stored-text.js";
 import type { AttemptTransaction, ClaimedJob, Lease, Outcome, SettleResult, Storage } from "../storage/storage.js";
 import { LOG_LEVELS, type Json, type JobId, type LogLevel, type NewLogLine } from "../types.js";
@@ -118,7 +119,7 @@ export class Executor {
     host.emit("job:started", { job, attempt: this.lease.attempt });
     let outcome: Outcome;
     try {
-      const payload = this.parsePayload();
+      const payload = await this.parsePayload();
       const dependencies = await this.loadDependencies();
       this.transaction = host.storage.openAttemptTransaction?.(this.lease);
       if (job.timeoutMs !== undefined) {
@@ -139,13 +140,11 @@ export class Executor {
     await this.settling;
   }
 
-  private parsePayload(): unknown {
+  /** The handler gets the schema's output, validated again at every run (the stored payload is its input). */
+  private async parsePayload(): Promise<unknown> {
     const schema = this.handler.payload;
     if (schema === undefined) return this.claimed.job.payload;
-    const parsed = schema.safeParse(this.claimed.job.payload);
-    if (parsed.success) return parsed.data;
-    const issues = parsed.error.issues.map((i) => ({ path: ["payload", ...i.path.map(String)].join("."), message: i.message }));
-    throw new ValidationError(`payload does not match the schema of ${this.handler.type}`, issues);
+    return validatePayload(schema, this.claimed.job.payload, this.handler.type, "payload");
   }
 
   private async loadDependencies(): Promise<Record<JobId, Json | undefined>> {
