@@ -2,7 +2,8 @@ import type { Registry } from "prom-client";
 import { z } from "zod";
 import type { Queue } from "../src/index.js";
 import type { Authorize } from "./authorize.js";
-import { PrometheusExporter } from "./prometheus.js";
+import { importPeer } from "./peer.js";
+import type { PrometheusExporter } from "./prometheus.js";
 import type { StatusStreamOptions } from "./status-stream.js";
 
 /** Options shared by the Express and Fastify adapters. `Req` is the framework's request type. */
@@ -25,7 +26,8 @@ export interface RouteContext {
   readonly queue: Queue;
   readonly allowedTypes: ReadonlySet<string> | undefined;
   readonly bodyLimitBytes: number;
-  readonly prometheus: PrometheusExporter;
+  /** The exporter, loaded with prom-client; rejects with a `PeerDependencyMissingError` when prom-client is not installed. */
+  readonly prometheus: () => Promise<PrometheusExporter>;
   readonly onError: (error: unknown) => void;
 }
 
@@ -62,7 +64,19 @@ export function createRouteContext(queue: Queue, options: object): RouteContext 
     queue,
     allowedTypes: typed.allowedTypes === undefined ? undefined : new Set(typed.allowedTypes),
     bodyLimitBytes: typed.bodyLimitBytes ?? 1024 * 1024,
-    prometheus: new PrometheusExporter(queue, typed.registry),
+    prometheus: loadExporter(queue, typed.registry),
     onError: typed.onError ?? ((error) => console.error("jobgraph: internal error answered as 500", error)),
   };
+}
+
+/**
+ * Loads prom-client (through ./prometheus.js, a chunk of its own) only when the adapter mounts, not
+ * when it is imported, so the routes work without it. The load starts at once, so the gauges are on
+ * a registry the application passed in right after mount; only `GET /metrics` in Prometheus text
+ * needs the outcome, and answers 501 naming the package when prom-client is missing.
+ */
+function loadExporter(queue: Queue, registry: Registry | undefined): () => Promise<PrometheusExporter> {
+  const exporter = importPeer("prom-client", "Prometheus metrics", () => import("./prometheus.js")).then(({ PrometheusExporter }) => new PrometheusExporter(queue, registry));
+  exporter.catch(() => undefined); // a missing prom-client matters only when Prometheus text is asked for
+  return () => exporter;
 }
