@@ -15,10 +15,19 @@ export interface JobgraphHttpOptions<Req> {
   /** Largest request body, in bytes (default 1 MiB); larger ones answer 413. */
   readonly bodyLimitBytes?: number;
   /** The prom-client registry for `GET /metrics` in Prometheus text (default: a new one per adapter). */
-  readonly registry?: Registry;
+  readonly registry?: PrometheusRegistry;
   readonly statusStream?: StatusStreamOptions;
   /** Told about every error answered as a generic 500 (the client never sees it). Default: console.error. */
   readonly onError?: (error: unknown) => void;
+}
+
+/**
+ * A prom-client `Registry`, as far as the options name it: spelt out so that the adapters' types
+ * compile without prom-client installed (an optional peer). Any prom-client 15 `Registry` fits.
+ */
+export interface PrometheusRegistry {
+  readonly contentType: string;
+  metrics(): Promise<string>;
 }
 
 /** Options with their defaults, and what the routes share. */
@@ -36,7 +45,7 @@ const optionsSchema = z
     authorize: z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", "must be a function").optional(),
     allowedTypes: z.array(z.string().min(1)).optional(),
     bodyLimitBytes: z.number().int().positive().optional(),
-    registry: z.custom<Registry>((v) => typeof v === "object" && v !== null && typeof (v as Registry).metrics === "function", "must be a prom-client Registry").optional(),
+    registry: z.custom<PrometheusRegistry>((v) => typeof v === "object" && v !== null && typeof (v as PrometheusRegistry).metrics === "function", "must be a prom-client Registry").optional(),
     statusStream: z
       .object({
         maxBufferedBytes: z.number().int().positive().optional(),
@@ -75,8 +84,10 @@ export function createRouteContext(queue: Queue, options: object): RouteContext 
  * a registry the application passed in right after mount; only `GET /metrics` in Prometheus text
  * needs the outcome, and answers 501 naming the package when prom-client is missing.
  */
-function loadExporter(queue: Queue, registry: Registry | undefined): () => Promise<PrometheusExporter> {
-  const exporter = importPeer("prom-client", "Prometheus metrics", () => import("./prometheus.js")).then(({ PrometheusExporter }) => new PrometheusExporter(queue, registry));
+function loadExporter(queue: Queue, registry: PrometheusRegistry | undefined): () => Promise<PrometheusExporter> {
+  const exporter = importPeer("prom-client", "Prometheus metrics", () => import("./prometheus.js")).then(
+    ({ PrometheusExporter }) => new PrometheusExporter(queue, registry as Registry | undefined),
+  );
   exporter.catch(() => undefined); // a missing prom-client matters only when Prometheus text is asked for
   return () => exporter;
 }

@@ -25,11 +25,11 @@ beforeAll(() => {
   cpSync(join(root, "dist"), join(installed, "dist"), { recursive: true });
   cpSync(join(root, "package.json"), join(installed, "package.json"));
   const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { dependencies: Record<string, string> };
-  for (const name of [...Object.keys(manifest.dependencies), "express", "fastify"]) {
+  for (const name of [...Object.keys(manifest.dependencies), "express", "fastify", "typescript", "@types/node", "@types/express"]) {
     mkdirSync(join(modules, name, ".."), { recursive: true });
     symlinkSync(join(root, "node_modules", name), join(modules, name), "dir");
   }
-  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true }));
+  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
 });
 
 afterAll(() => {
@@ -76,6 +76,26 @@ describe("the adapters without their optional peers (ws, prom-client, @fastify/w
     for (const name of OPTIONAL_PEERS) expect(() => resolve(name)).toThrow(/Cannot find module/);
     expect(resolve("express")).toContain("express");
   });
+
+  it("type-checks a project using both adapters, library types included (skipLibCheck off)", () => {
+    writeFileSync(
+      join(project, "typed.ts"),
+      `import { Queue } from "jobgraph";\nimport { jobgraphRouter, attachStatusSocket } from "jobgraph/express";\nimport { jobgraphPlugin } from "jobgraph/fastify";\n` +
+        `const queue = new Queue();\nexport const router = jobgraphRouter(queue, { bodyLimitBytes: 1024 });\nexport const plugin = jobgraphPlugin;\nexport const attach = attachStatusSocket;\n`,
+    );
+    writeFileSync(
+      join(project, "tsconfig.json"),
+      JSON.stringify({ compilerOptions: { strict: true, module: "nodenext", moduleResolution: "nodenext", noEmit: true, skipLibCheck: false, types: ["node"] }, files: ["typed.ts"] }),
+    );
+    const tsc = join(project, "node_modules", "typescript", "bin", "tsc");
+    let output = "";
+    try {
+      execFileSync(process.execPath, [tsc, "-p", "."], { cwd: project, encoding: "utf8", timeout: 120_000 });
+    } catch (error) {
+      output = (error as { stdout?: string }).stdout ?? String(error);
+    }
+    expect(output).toBe("");
+  }, 150_000);
 
   it.each([
     ["import (ESM)", "main.mjs", `import { Queue, isQueueError } from "jobgraph"; import { jobgraphRouter, attachStatusSocket } from "jobgraph/express"; import { jobgraphPlugin } from "jobgraph/fastify"; import express from "express"; import Fastify from "fastify";`],
