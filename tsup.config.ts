@@ -13,6 +13,9 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: "node20",
-  noExternal: ["p-limit"],
+  // ESM-only packages, bundled so that the CommonJS build can require them.
+  noExternal: ["p-timeout"],
+  // `import.meta.url` in the CommonJS build (adapters/peer.ts requires the optional peers from there).
+  shims: true,
   external: ["postgres", "express", "fastify", "@fastify/websocket", "ws", "prom-client"],
 });

@@ -1,12 +1,13 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
-import { WebSocketServer } from "ws";
+import type * as Ws from "ws";
 import type { Queue } from "../src/index.js";
 import { checkAuthorization, checkOrigin, type Authorize, type AuthorizeAction } from "./authorize.js";
 import { createRouteContext, pathOptions, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
 import { refusePrototypeKeys } from "./json-body.js";
 import { failure, frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
+import { requirePeer } from "./peer.js";
 import { MAX_CLIENT_MESSAGE_BYTES, StatusStream, type StatusStreamOptions } from "./status-stream.js";
 
 export type { Authorize, AuthorizeAction, ErrorBody, JobgraphHttpOptions, Refusal, StatusStreamOptions } from "./http.js";
@@ -102,11 +103,13 @@ export interface StatusSocket {
 /**
  * Serves the status stream on `server` at `<prefix>/ws`: a `ws` server in `noServer` mode on the
  * HTTP server's `upgrade` event. A refused upgrade answers 401/403 on that socket and closes only it.
+ * Needs the `ws` package; without it, throws a `PeerDependencyMissingError` (the routes need no `ws`).
  */
 export function attachStatusSocket(server: Server, queue: Queue, options: StatusSocketOptions = {}): StatusSocket {
   const unknown = Object.keys(options).filter((key) => !STATUS_SOCKET_KEYS.has(key));
   // A misspelt `authorize` must not leave the socket open.
   if (unknown.length > 0) throw new TypeError(`invalid attachStatusSocket options: unknown ${unknown.join(", ")}`);
+  const { WebSocketServer } = requirePeer<typeof Ws>("ws", "the status socket");
   const path = `${options.prefix ?? ""}/ws`;
   const onError = options.onError ?? ((error: unknown) => console.error("jobgraph: authorize threw on a WebSocket upgrade", error));
   const stream = new StatusStream(queue, options.statusStream);

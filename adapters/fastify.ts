@@ -1,12 +1,12 @@
 import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import websocket from "@fastify/websocket";
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import type { Queue } from "../src/index.js";
+import { PeerDependencyMissingError, type Queue } from "../src/index.js";
 import { checkAuthorization, checkOrigin, type AuthorizeAction } from "./authorize.js";
 import { createRouteContext, pathOptions, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
 import { parseJsonBody } from "./json-body.js";
-import { frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
+import { failure, frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
+import { importPeer } from "./peer.js";
 import { MAX_CLIENT_MESSAGE_BYTES, StatusStream } from "./status-stream.js";
 
 export type { Authorize, AuthorizeAction, ErrorBody, JobgraphHttpOptions, Refusal, StatusStreamOptions } from "./http.js";
@@ -86,7 +86,20 @@ export const jobgraphPlugin: FastifyPluginAsync<JobgraphPluginOptions> = async (
     app.route({ method: "OPTIONS", url: path, onRequest: authorizeFor(action), handler: async (_request, reply) => reply.header("allow", allow).code(204).send() });
   }
 
-  if (!app.hasDecorator("websocketServer")) await app.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES } });
+  if (!app.hasDecorator("websocketServer")) {
+    let websocket: typeof import("@fastify/websocket").default;
+    try {
+      const loaded = await importPeer("@fastify/websocket", "the status socket", () => import("@fastify/websocket"));
+      websocket = loaded.default;
+    } catch (error) {
+      if (!(error instanceof PeerDependencyMissingError)) throw error;
+      // Everything but the status socket works without @fastify/websocket; /ws says what to install.
+      const missing = failure(501, error.code, error.message, error.details);
+      app.get("/ws", { onRequest: authorizeFor("status:subscribe") }, async (_request, reply) => send(reply, missing));
+      return;
+    }
+    await app.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES } });
+  }
   const stream = new StatusStream(queue, options.statusStream);
   app.addHook("onClose", async () => stream.close());
   app.get("/ws", { websocket: true, onRequest: authorizeFor("status:subscribe") }, (socket) => stream.accept(socket));

@@ -44,6 +44,8 @@ const STATUS_BY_CODE: Partial<Record<QueueErrorCode, number>> = {
   INVALID_STATE: 409,
   UNKNOWN_JOB_TYPE: 422,
   QUEUE_CLOSED: 503,
+  // The server lacks an optional package (prom-client for Prometheus text); the message names it.
+  PEER_DEPENDENCY_MISSING: 501,
 };
 
 /** The one generic answer for everything unexpected: its cause goes to `onError`, never to the client. */

@@ -155,7 +155,7 @@ export const routes: readonly Route[] = [
     responses: { 200: { description: "queue.metrics()", schema: metricsResponse } },
     async handle(context, { accept }) {
       if (accept !== undefined && /\b(text\/plain|application\/openmetrics-text)\b/i.test(accept)) {
-        const { contentType, text } = await context.prometheus.render();
+        const { contentType, text } = await (await context.prometheus()).render();
         return { status: 200, body: text, contentType };
       }
       return json(200, await context.queue.metrics());

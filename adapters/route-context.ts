@@ -2,7 +2,8 @@ import type { Registry } from "prom-client";
 import { z } from "zod";
 import type { Queue } from "../src/index.js";
 import type { Authorize } from "./authorize.js";
-import { PrometheusExporter } from "./prometheus.js";
+import { importPeer } from "./peer.js";
+import type { PrometheusExporter } from "./prometheus.js";
 import type { StatusStreamOptions } from "./status-stream.js";
 
 /** Options shared by the Express and Fastify adapters. `Req` is the framework's request type. */
@@ -14,10 +15,19 @@ export interface JobgraphHttpOptions<Req> {
   /** Largest request body, in bytes (default 1 MiB); larger ones answer 413. */
   readonly bodyLimitBytes?: number;
   /** The prom-client registry for `GET /metrics` in Prometheus text (default: a new one per adapter). */
-  readonly registry?: Registry;
+  readonly registry?: PrometheusRegistry;
   readonly statusStream?: StatusStreamOptions;
   /** Told about every error answered as a generic 500 (the client never sees it). Default: console.error. */
   readonly onError?: (error: unknown) => void;
+}
+
+/**
+ * A prom-client `Registry`, as far as the options name it: spelt out so that the adapters' types
+ * compile without prom-client installed (an optional peer). Any prom-client 15 `Registry` fits.
+ */
+export interface PrometheusRegistry {
+  readonly contentType: string;
+  metrics(): Promise<string>;
 }
 
 /** Options with their defaults, and what the routes share. */
@@ -25,7 +35,8 @@ export interface RouteContext {
   readonly queue: Queue;
   readonly allowedTypes: ReadonlySet<string> | undefined;
   readonly bodyLimitBytes: number;
-  readonly prometheus: PrometheusExporter;
+  /** The exporter, loaded with prom-client; rejects with a `PeerDependencyMissingError` when prom-client is not installed. */
+  readonly prometheus: () => Promise<PrometheusExporter>;
   readonly onError: (error: unknown) => void;
 }
 
@@ -34,7 +45,7 @@ const optionsSchema = z
     authorize: z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", "must be a function").optional(),
     allowedTypes: z.array(z.string().min(1)).optional(),
     bodyLimitBytes: z.number().int().positive().optional(),
-    registry: z.custom<Registry>((v) => typeof v === "object" && v !== null && typeof (v as Registry).metrics === "function", "must be a prom-client Registry").optional(),
+    registry: z.custom<PrometheusRegistry>((v) => typeof v === "object" && v !== null && typeof (v as PrometheusRegistry).metrics === "function", "must be a prom-client Registry").optional(),
     statusStream: z
       .object({
         maxBufferedBytes: z.number().int().positive().optional(),
@@ -62,7 +73,21 @@ export function createRouteContext(queue: Queue, options: object): RouteContext 
     queue,
     allowedTypes: typed.allowedTypes === undefined ? undefined : new Set(typed.allowedTypes),
     bodyLimitBytes: typed.bodyLimitBytes ?? 1024 * 1024,
-    prometheus: new PrometheusExporter(queue, typed.registry),
+    prometheus: loadExporter(queue, typed.registry),
     onError: typed.onError ?? ((error) => console.error("jobgraph: internal error answered as 500", error)),
   };
+}
+
+/**
+ * Loads prom-client (through ./prometheus.js, a chunk of its own) only when the adapter mounts, not
+ * when it is imported, so the routes work without it. The load starts at once, so the gauges are on
+ * a registry the application passed in right after mount; only `GET /metrics` in Prometheus text
+ * needs the outcome, and answers 501 naming the package when prom-client is missing.
+ */
+function loadExporter(queue: Queue, registry: PrometheusRegistry | undefined): () => Promise<PrometheusExporter> {
+  const exporter = importPeer("prom-client", "Prometheus metrics", () => import("./prometheus.js")).then(
+    ({ PrometheusExporter }) => new PrometheusExporter(queue, registry as Registry | undefined),
+  );
+  exporter.catch(() => undefined); // a missing prom-client matters only when Prometheus text is asked for
+  return () => exporter;
 }

@@ -44,6 +44,8 @@ export {
   WaitTimeoutError,
   AttemptFinishedError,
   PermanentError,
+  PeerDependencyMissingError,
+  isQueueError,
   toErrorInfo,
 } from "./errors.js";
 export type { QueueErrorCode } from "./errors.js";

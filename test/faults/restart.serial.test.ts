@@ -94,7 +94,6 @@ describePostgres("scenario 5: PostgreSQL restarted mid-load", () => {
     expect(pool.every((child) => child.alive)).toBe(true);
     const facts = await db.ledgerFacts(ids);
     expect(facts).toMatchObject({ lost: 0, duplicated: 0, mismatched: 0, completions: jobs });
-    const { sql, schema } = db;
     expect(await everyWorkerClaims(db, pool.map((child) => child.workerId))).toBe(true);
     report("5 postgres restart", { jobs, workers, leaseMs, faults: "1 restart (fast)", downMs, recoveryMs, lost: facts.lost, duplicated: facts.duplicated, attempts: facts.attempts });
   }, 300_000);
