@@ -15,7 +15,8 @@ export type QueueErrorCode =
   | "SCHEMA_TOO_NEW"
   | "STORAGE"
   | "WAIT_TIMEOUT"
-  | "ATTEMPT_FINISHED";
+  | "ATTEMPT_FINISHED"
+  | "SCHEMA_NOT_MIGRATED";
 
 /** The base of every error jobgraph throws; `code` is a literal that callers can switch on. */
 export class QueueError<C extends QueueErrorCode = QueueErrorCode> extends Error {
@@ -188,5 +189,16 @@ export class WaitTimeoutError extends QueueError<"WAIT_TIMEOUT"> {
 export class AttemptFinishedError extends QueueError<"ATTEMPT_FINISHED"> {
   constructor(readonly jobId: JobId, readonly attempt: number) {
     super("ATTEMPT_FINISHED", `ctx.tx of job ${jobId} (attempt ${attempt}) was used after its handler returned`, { details: { jobId, attempt } });
+  }
+}
+
+/** The store's tables (or its schema) do not exist yet: nobody ran the migrations against this database. */
+export class SchemaNotMigratedError extends QueueError<"SCHEMA_NOT_MIGRATED"> {
+  constructor(readonly schema: string, cause?: unknown) {
+    super(
+      "SCHEMA_NOT_MIGRATED",
+      `the jobgraph tables do not exist in schema ${JSON.stringify(schema)}: run queue.migrate() first (queue.start() migrates too, unless given { migrate: false })`,
+      { cause, details: { schema } },
+    );
   }
 }

@@ -23,7 +23,7 @@ import {
 } from "./options.js";
 import { Worker } from "./scheduler/worker.js";
 import { MemoryStorage } from "./storage/memory.js";
-import type { InsertedJob, Storage, Unsubscribe } from "./storage/storage.js";
+import type { InsertedJob, SqlTransaction, Storage, Unsubscribe } from "./storage/storage.js";
 import { buildSubmission, type JobRequest } from "./submission.js";
 import { JOB_STATUSES, TERMINAL_STATUSES, type Json, type JobChange, type JobId, type JobRecord, type LogEntry } from "./types.js";
 
@@ -33,10 +33,14 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type Json, type JobChange, type JobId,
  */
 export const DEFAULT_LIST_PAGE_BYTES = 4 * 1_048_576;
 
+/** A filter given as one value or a list of them (as over HTTP), always a list once parsed. */
+const oneOrMany = <T extends z.ZodType>(item: T, max: number) =>
+  z.union([item.transform((value): z.output<T>[] => [value]), z.array(item).max(max)]);
+
 const listQuerySchema = z
   .object({
-    status: z.array(z.enum(JOB_STATUSES)).max(JOB_STATUSES.length).optional(),
-    type: z.array(z.string().min(1).max(200).refine(storableText, "must not contain U+0000 or a lone surrogate")).max(100).optional(),
+    status: oneOrMany(z.enum(JOB_STATUSES), JOB_STATUSES.length).optional(),
+    type: oneOrMany(z.string().min(1).max(200).refine(storableText, "must not contain U+0000 or a lone surrogate"), 100).optional(),
     limit: z.number().int().min(1).max(1_000).default(100),
     cursor: z.string().min(1).max(200).optional(),
     maxBytes: z.number().int().min(1).max(1_073_741_824).default(DEFAULT_LIST_PAGE_BYTES),
@@ -143,7 +147,7 @@ export class Queue {
     return this.submit(requests, onDuplicate, tx);
   }
 
-  private async submit(requests: readonly JobRequest[], onDuplicate: "reject" | "return-existing", tx: unknown): Promise<JobRecord[]> {
+  private async submit(requests: readonly JobRequest[], onDuplicate: "reject" | "return-existing", tx: SqlTransaction | undefined): Promise<JobRecord[]> {
     const { jobs, positions } = buildSubmission(requests, {
       handlers: this.handlers,
       capacity: this.options.capacity,
