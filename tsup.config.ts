@@ -13,6 +13,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: "node20",
-  noExternal: ["p-limit"],
+  noExternal: ["p-limit", "p-timeout"],
   external: ["postgres", "express", "fastify", "@fastify/websocket", "ws", "prom-client"],
 });

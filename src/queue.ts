@@ -22,6 +22,7 @@ import {
   type ResolvedQueueOptions,
 } from "./options.js";
 import { Worker } from "./scheduler/worker.js";
+import { withTimeout } from "./timeout.js";
 import { MemoryStorage } from "./storage/memory.js";
 import type { InsertedJob, SqlTransaction, Storage, Unsubscribe } from "./storage/storage.js";
 import { buildSubmission, type JobRequest } from "./submission.js";
@@ -216,8 +217,8 @@ export class Queue {
       set.add(waiter);
       this.waiters.set(jobId, set);
     });
-    // The timeout may reject this while the first check is still in flight, before anyone awaits it:
-    // that must not count as an unhandled rejection (which ends the process). It is awaited below.
+    // The first check may reject this before anyone awaits it: that must not count as an unhandled
+    // rejection (which ends the process). It is awaited below.
     settled.catch(() => undefined);
     const check = async () => {
       const job = await this.storage.getJob(jobId);
@@ -229,12 +230,11 @@ export class Queue {
       // A check in flight when the wait ends must not start another timer.
       if (!finished) timers.push(clock.setTimer(() => void check().catch(() => undefined).finally(poll), pollIntervalMs));
     };
-    if (timeoutMs !== undefined) timers.push(clock.setTimer(() => waiter?.reject(new WaitTimeoutError(jobId, timeoutMs)), timeoutMs));
     // Not awaited: a store that never answers (a half-open connection) must not outlast the timeout.
     // Polling starts once the first read answered, so an unanswered store does not pile reads up.
     check().then(poll, (error: unknown) => waiter?.reject(error));
     try {
-      return await settled;
+      return await withTimeout(clock, settled, timeoutMs, () => new WaitTimeoutError(jobId, timeoutMs ?? 0));
     } finally {
       finished = true;
       timers.forEach((t) => t.cancel());
