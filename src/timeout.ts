@@ -25,7 +25,7 @@ export function withTimeout<T>(clock: Clock, work: PromiseLike<T>, ms: number | 
 }
 
 /** p-timeout's `setTimeout` and `clearTimeout` on `clock`, the timer firing one clock turn late when `extraTurn`. */
-function clockTimers(clock: Clock, extraTurn: boolean): Timers {
+export function clockTimers(clock: Clock, extraTurn = false): Timers {
   const setTimer = (fn: () => void, ms: number): { current: TimerHandle } => {
     const held = { current: clock.setTimer(() => (extraTurn ? (held.current = clock.setTimer(fn, 0)) : fn()), ms) };
     return held;
