@@ -1,3 +1,4 @@
+import pTimeout from "p-timeout";
 import { JobNotFoundError, type Queue } from "../src/index.js";
 import { HttpError } from "./http-errors.js";
 import { jobToJson, logEntryToJson } from "./job-json.js";
@@ -206,14 +207,7 @@ export const pathOptions: readonly PathOptions[] = [...new Set(routes.map((route
 
 /** Reads one job, bounded in time, so a hung database answers 503 rather than hanging the probe. */
 async function probeStorage(queue: Queue): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), HEALTH_PROBE_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([queue.listJobs({ limit: 1 }).then(() => true, () => false), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const read = queue.listJobs({ limit: 1 }).then(() => true, () => false);
+  return pTimeout(read, { milliseconds: HEALTH_PROBE_TIMEOUT_MS, fallback: () => false });
 }
 

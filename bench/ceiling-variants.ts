@@ -2,9 +2,10 @@
 // claim + complete of 50 jobs a statement on 4 clients, on jobgraph's own tables with parts dropped
 // (lib/schema-variants.ts) and without the status log rows; 3 runs each, interleaved, medians.
 //   node --import tsx bench/ceiling-variants.ts [--quick]
+import { commandLine, parseCommandLine } from "./lib/args.ts";
 import { CEILING_CASES, NO_HISTORY_CASE, findPgbench, runCeiling, type CeilingCase } from "./lib/pgbench.ts";
 
-const quick = process.argv.includes("--quick");
+const { quick } = commandLine((argv) => parseCommandLine(argv, "node --import tsx bench/ceiling-variants.ts [--quick]", { quick: { type: "boolean", default: false } }).values);
 const pgbench = findPgbench();
 if (pgbench === undefined) throw new Error("pgbench not found");
 const withHistory = CEILING_CASES.find((c) => c.key === "claim50-jg-c4");

@@ -7,9 +7,14 @@ import { PostgresStorage } from "../src/storage/postgres/index.ts";
 import { DEFAULT_BACKOFF } from "../src/retry.ts";
 import { ensureDatabase, urlFor, withClient } from "./lib/db.ts";
 import { applySchemaVariants } from "./lib/schema-variants.ts";
+import { commandLine, parseCommandLine, UsageError, wholeNumber } from "./lib/args.ts";
 
-const n = Number(process.argv[2] ?? 20_000);
-const batch = Number(process.argv[3] ?? 50);
+const usage = "node --import tsx bench/claim-settle.ts [jobs=20000] [batch=50]";
+const [n, batch] = commandLine((argv) => {
+  const [jobs, size, ...extra] = parseCommandLine(argv, usage, {}, true).positionals;
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`, usage);
+  return [wholeNumber(jobs, "jobs", 20_000, usage), wholeNumber(size, "batch", 50, usage)];
+});
 const database = "jobgraph_bench_profile";
 await ensureDatabase(database);
 const url = urlFor(database);

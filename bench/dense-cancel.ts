@@ -12,8 +12,14 @@ import { MemoryStorage } from "../src/storage/memory.ts";
 import { PostgresStorage } from "../src/storage/postgres/index.ts";
 import type { Storage } from "../src/storage/storage.ts";
 import type { NewJob } from "../src/types.ts";
+import { commandLine, parseCommandLine, UsageError, wholeNumber } from "./lib/args.ts";
 
-const sizes = (process.argv[2] ?? "100,200,300").split(",").map(Number);
+const usage = "node --import tsx bench/dense-cancel.ts [sizes=100,200,300]";
+const sizes = commandLine((argv) => {
+  const [list, ...extra] = parseCommandLine(argv, usage, {}, true).positionals;
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`, usage);
+  return (list ?? "100,200,300").split(",").map((size) => wholeNumber(size, "a size", 0, usage));
+});
 const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 function denseGraph(size: number): NewJob[] {

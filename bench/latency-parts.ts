@@ -7,8 +7,14 @@ import { Queue } from "../src/index.ts";
 import { PostgresStorage } from "../src/storage/postgres/index.ts";
 import type { ChangeListener } from "../src/storage/storage.ts";
 import { ensureDatabase, urlFor, withClient } from "./lib/db.ts";
+import { commandLine, parseCommandLine, UsageError, wholeNumber } from "./lib/args.ts";
 
-const n = Number(process.argv[2] ?? 1_000);
+const usage = "node --import tsx bench/latency-parts.ts [jobs=1000]";
+const n = commandLine((argv) => {
+  const [jobs, ...extra] = parseCommandLine(argv, usage, {}, true).positionals;
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`, usage);
+  return wholeNumber(jobs, "jobs", 1_000, usage);
+});
 const database = "jobgraph_bench_profile";
 await ensureDatabase(database);
 const url = urlFor(database);

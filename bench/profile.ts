@@ -7,9 +7,14 @@ import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { JobgraphSystem } from "./lib/systems.ts";
 import { resetSystem, waitAllDone } from "./lib/workloads.ts";
+import { commandLine, parseCommandLine, UsageError, wholeNumber } from "./lib/args.ts";
 
-const n = Number(process.argv[2] ?? 10_000);
-const concurrency = Number(process.argv[3] ?? 10);
+const usage = "node --import tsx bench/profile.ts [jobs=10000] [concurrency=10]";
+const [n, concurrency] = commandLine((argv) => {
+  const [jobs, workers, ...extra] = parseCommandLine(argv, usage, {}, true).positionals;
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`, usage);
+  return [wholeNumber(jobs, "jobs", 10_000, usage), wholeNumber(workers, "concurrency", 10, usage)];
+});
 // A database of its own, so a profile never disturbs a benchmark run.
 const system = new JobgraphSystem("jobgraph_bench_profile");
 await resetSystem(system);

@@ -8,30 +8,21 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { commandLine } from "./lib/args.ts";
 import { BASE_URL, serverInfo } from "./lib/db.ts";
 import { CEILING_CASES, findPgbench, runCeiling } from "./lib/pgbench.ts";
+import { parseRunArgs } from "./lib/run-args.ts";
 import { makeSystems, PgBossSystem, type System } from "./lib/systems.ts";
 import { bulkEnqueue, concurrentEnqueue, dag, latency, processJobs, sequentialEnqueue, withProducer } from "./lib/workloads.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
-const argv = process.argv.slice(2);
-const flag = (name: string) => argv.includes(`--${name}`);
-const option = (name: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const quick = flag("quick");
-const rounds = Number(option("rounds") ?? 3);
-const only = option("only")?.split(",");
-const selected = option("workloads")?.split(",");
+const { quick, rounds, memoryRounds, only, workloads: selected } = commandLine(parseRunArgs);
 const want = (w: string) => selected === undefined || selected.includes(w);
 
 const sizes = quick
   ? { seq: 500, producers: 1_000, bulk: 5_000, process: 2_000, latency: 150, diamonds: 20, memory: 10_000 }
   : { seq: 10_000, producers: 10_000, bulk: 10_000, process: 10_000, latency: 1_000, diamonds: 500, memory: 100_000 };
-// One memory run per system: 100,000 jobs through jobgraph take about 1.5 minutes here.
-const memoryRounds = Number(option("memory-rounds") ?? 1);
 
 type Better = "higher" | "lower";
 interface Metric {

@@ -1,15 +1,20 @@
 // Summarises a .cpuprofile: self time by function and by package/file, top N.
 // Usage: node --import tsx bench/top-functions.ts <file.cpuprofile> [N]
 import { readFileSync } from "node:fs";
+import { commandLine, parseCommandLine, UsageError, wholeNumber } from "./lib/args.ts";
 
 interface Node {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   children?: number[];
 }
-const [file, topArg] = process.argv.slice(2);
-if (file === undefined) throw new Error("usage: top-functions.ts <file.cpuprofile> [N]");
-const top = Number(topArg ?? 25);
+const usage = "node --import tsx bench/top-functions.ts <file.cpuprofile> [N=25]";
+const { file, top } = commandLine((argv) => {
+  const [path, count, ...extra] = parseCommandLine(argv, usage, {}, true).positionals;
+  if (path === undefined) throw new UsageError("give the .cpuprofile to summarise", usage);
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`, usage);
+  return { file: path, top: wholeNumber(count, "N", 25, usage) };
+});
 const profile = JSON.parse(readFileSync(file, "utf8")) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const self = new Map<number, number>();

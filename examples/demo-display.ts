@@ -1,4 +1,4 @@
-import type { JobRecord, QueueMetrics } from "../src/index.js";
+import type { JobRecord, QueueMetrics } from "jobgraph";
 
 const ICON: Record<JobRecord["status"], string> = {
   blocked: "·", pending: "○", running: "▶", completed: "✔", failed: "✖", cancelled: "⊘",

@@ -7,13 +7,13 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { Queue, type JobRecord, type Storage } from "../src/index.js";
+import { Queue, type JobRecord, type Storage } from "jobgraph";
 import { renderBoard, renderSummary } from "./demo-display.js";
 
 async function openStorage(): Promise<{ storage: Storage | undefined; label: string }> {
   const url = process.env.DATABASE_URL;
   if (url === undefined || url === "") return { storage: undefined, label: "MemoryStorage (embedded, no server)" };
-  const { PostgresStorage } = await import("../src/storage/postgres/index.js");
+  const { PostgresStorage } = await import("jobgraph/postgres");
   return { storage: new PostgresStorage({ connectionString: url, schema: "jobgraph_demo" }), label: `PostgresStorage (${new URL(url).host}, schema jobgraph_demo)` };
 }
 

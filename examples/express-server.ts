@@ -1,15 +1,18 @@
 /**
- * jobgraph mounted on Express: the routes at /api, live job status at ws://localhost:3000/api/ws.
+ * jobgraph mounted on Express: the routes at /api, live job status at ws://127.0.0.1:3000/api/ws.
+ * PORT sets the port (default 3000); HOST the address to listen on (default 127.0.0.1, this
+ * machine only: HOST=0.0.0.0 to serve other machines, e.g. in a container).
  *
  *   npx tsx examples/express-server.ts          # MemoryStorage
  *   DATABASE_URL=postgres://... API_TOKEN=secret npx tsx examples/express-server.ts
  */
 import { createServer } from "node:http";
 import express from "express";
-import { attachStatusSocket, jobgraphRouter } from "../adapters/express.js";
+import { attachStatusSocket, jobgraphRouter } from "jobgraph/express";
 import { ALLOWED_TYPES, authorizeFromEnv, createServiceQueue } from "./service-queue.js";
 
 const port = Number(process.env.PORT ?? 3000);
+const host = process.env.HOST || "127.0.0.1"; // an empty HOST counts as unset
 const { queue, label } = await createServiceQueue();
 
 const app = express();
@@ -17,7 +20,10 @@ app.use("/api", jobgraphRouter(queue, { authorize: authorizeFromEnv, allowedType
 const server = createServer(app);
 const statusSocket = attachStatusSocket(server, queue, { prefix: "/api", authorize: authorizeFromEnv });
 
-server.listen(port, () => console.log(`jobgraph on Express (${label}): http://localhost:${port}/api/jobs, ws://localhost:${port}/api/ws`));
+server.listen(port, host, () => {
+  const { port: bound } = server.address() as { port: number };
+  console.log(`jobgraph on Express (${label}): http://${host}:${bound}/api/jobs, ws://${host}:${bound}/api/ws`);
+});
 
 const stop = async () => {
   statusSocket.close();

@@ -4,12 +4,12 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { Queue, type Storage } from "../src/index.js";
+import { Queue, type Storage } from "jobgraph";
 
 async function openStorage(): Promise<{ storage: Storage | undefined; label: string }> {
   const url = process.env.DATABASE_URL;
   if (url === undefined || url === "") return { storage: undefined, label: "MemoryStorage" };
-  const { PostgresStorage } = await import("../src/storage/postgres/index.js");
+  const { PostgresStorage } = await import("jobgraph/postgres");
   return { storage: new PostgresStorage({ connectionString: url, schema: "jobgraph_example" }), label: `PostgreSQL at ${new URL(url).host}` };
 }
 

@@ -8,8 +8,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import postgres from "postgres";
 import { z } from "zod";
-import { Queue } from "../src/index.js";
-import { PostgresStorage, attemptSql } from "../src/storage/postgres/index.js";
+import { Queue } from "jobgraph";
+import { PostgresStorage, attemptSql } from "jobgraph/postgres";
 
 const url = process.env.DATABASE_URL;
 if (url === undefined || url === "") {

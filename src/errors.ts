@@ -16,7 +16,8 @@ export type QueueErrorCode =
   | "STORAGE"
   | "WAIT_TIMEOUT"
   | "ATTEMPT_FINISHED"
-  | "PEER_DEPENDENCY_MISSING";
+  | "PEER_DEPENDENCY_MISSING"
+  | "SCHEMA_NOT_MIGRATED";
 
 /**
  * Marks jobgraph's errors across copies of the library: the ESM and CommonJS builds (or two
@@ -283,5 +284,19 @@ export class PeerDependencyMissingError extends QueueError<"PEER_DEPENDENCY_MISS
   }
   constructor(readonly packageName: string, feature: string, cause?: unknown) {
     super("PEER_DEPENDENCY_MISSING", `install ${packageName} to use ${feature}: npm install ${packageName}`, { cause, details: { package: packageName } });
+  }
+}
+
+/** The store's tables (or its schema) do not exist yet: nobody ran the migrations against this database. */
+export class SchemaNotMigratedError extends QueueError<"SCHEMA_NOT_MIGRATED"> {
+  static get code(): "SCHEMA_NOT_MIGRATED" {
+    return "SCHEMA_NOT_MIGRATED";
+  }
+  constructor(readonly schema: string, cause?: unknown) {
+    super(
+      "SCHEMA_NOT_MIGRATED",
+      `the jobgraph tables do not exist in schema ${JSON.stringify(schema)}: run queue.migrate() first (queue.start() migrates too, unless given { migrate: false })`,
+      { cause, details: { schema } },
+    );
   }
 }

@@ -26,6 +26,7 @@ export type {
   ListPage,
   JobCounts,
   AttemptTransaction,
+  SqlTransaction,
 } from "./storage/storage.js";
 export {
   QueueError,
@@ -43,6 +44,7 @@ export {
   StorageError,
   WaitTimeoutError,
   AttemptFinishedError,
+  SchemaNotMigratedError,
   PermanentError,
   PeerDependencyMissingError,
   isQueueError,

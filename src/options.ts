@@ -6,7 +6,7 @@ import { ValidationError } from "./errors.js";
 import { storableText } from "./json-value.js";
 import { isStandardSchema, type PayloadSchema } from "./payload-schema.js";
 import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./retry.js";
-import type { Storage } from "./storage/storage.js";
+import type { SqlTransaction, Storage } from "./storage/storage.js";
 import { PRIORITIES } from "./types.js";
 
 const resourcesSchema = z.record(
@@ -185,7 +185,11 @@ const jobOverrides = {
 /** How a submission treats a live job that already holds an idempotency key, and the caller's transaction. */
 const submissionOptions = {
   onDuplicate: z.enum(["reject", "return-existing"]).default("reject"),
-  tx: z.unknown().optional(),
+  tx: z
+    .custom<SqlTransaction>((value) => typeof value === "function" && typeof (value as { savepoint?: unknown }).savepoint === "function", {
+      message: "must be a postgres.js transaction: the sql that sql.begin passes to its callback",
+    })
+    .optional(),
 };
 
 /** Options of one `enqueue` call. */

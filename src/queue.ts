@@ -23,8 +23,9 @@ import {
   type ResolvedQueueOptions,
 } from "./options.js";
 import { Worker } from "./scheduler/worker.js";
+import { withTimeout } from "./timeout.js";
 import { MemoryStorage } from "./storage/memory.js";
-import type { InsertedJob, Storage, Unsubscribe } from "./storage/storage.js";
+import type { InsertedJob, SqlTransaction, Storage, Unsubscribe } from "./storage/storage.js";
 import { buildSubmission, type JobRequest } from "./submission.js";
 import { JOB_STATUSES, TERMINAL_STATUSES, type Json, type JobChange, type JobId, type JobRecord, type LogEntry } from "./types.js";
 
@@ -34,10 +35,14 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type Json, type JobChange, type JobId,
  */
 export const DEFAULT_LIST_PAGE_BYTES = 4 * 1_048_576;
 
+/** A filter given as one value or a list of them (as over HTTP), always a list once parsed. */
+const oneOrMany = <T extends z.ZodType>(item: T, max: number) =>
+  z.union([item.transform((value): z.output<T>[] => [value]), z.array(item).max(max)]);
+
 const listQuerySchema = z
   .object({
-    status: z.array(z.enum(JOB_STATUSES)).max(JOB_STATUSES.length).optional(),
-    type: z.array(z.string().min(1).max(200).refine(storableText, "must not contain U+0000 or a lone surrogate")).max(100).optional(),
+    status: oneOrMany(z.enum(JOB_STATUSES), JOB_STATUSES.length).optional(),
+    type: oneOrMany(z.string().min(1).max(200).refine(storableText, "must not contain U+0000 or a lone surrogate"), 100).optional(),
     limit: z.number().int().min(1).max(1_000).default(100),
     cursor: z.string().min(1).max(200).optional(),
     maxBytes: z.number().int().min(1).max(1_073_741_824).default(DEFAULT_LIST_PAGE_BYTES),
@@ -147,7 +152,7 @@ export class Queue {
     return this.submit(requests, onDuplicate, tx);
   }
 
-  private async submit(requests: readonly JobRequest[], onDuplicate: "reject" | "return-existing", tx: unknown): Promise<JobRecord[]> {
+  private async submit(requests: readonly JobRequest[], onDuplicate: "reject" | "return-existing", tx: SqlTransaction | undefined): Promise<JobRecord[]> {
     const { jobs, positions } = await buildSubmission(requests, {
       handlers: this.handlers,
       capacity: this.options.capacity,
@@ -216,8 +221,8 @@ export class Queue {
       set.add(waiter);
       this.waiters.set(jobId, set);
     });
-    // The timeout may reject this while the first check is still in flight, before anyone awaits it:
-    // that must not count as an unhandled rejection (which ends the process). It is awaited below.
+    // The first check may reject this before anyone awaits it: that must not count as an unhandled
+    // rejection (which ends the process). It is awaited below.
     settled.catch(() => undefined);
     const check = async () => {
       const job = await this.storage.getJob(jobId);
@@ -229,12 +234,11 @@ export class Queue {
       // A check in flight when the wait ends must not start another timer.
       if (!finished) timers.push(clock.setTimer(() => void check().catch(() => undefined).finally(poll), pollIntervalMs));
     };
-    if (timeoutMs !== undefined) timers.push(clock.setTimer(() => waiter?.reject(new WaitTimeoutError(jobId, timeoutMs)), timeoutMs));
     // Not awaited: a store that never answers (a half-open connection) must not outlast the timeout.
     // Polling starts once the first read answered, so an unanswered store does not pile reads up.
     check().then(poll, (error: unknown) => waiter?.reject(error));
     try {
-      return await settled;
+      return await withTimeout(clock, settled, timeoutMs, () => new WaitTimeoutError(jobId, timeoutMs ?? 0));
     } finally {
       finished = true;
       timers.forEach((t) => t.cancel());

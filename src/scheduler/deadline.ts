@@ -1,5 +1,6 @@
 import type { Clock } from "../clock.js";
 import { StorageError } from "../errors.js";
+import { withTimeout } from "../timeout.js";
 
 /**
  * `work`, or a `StorageError` once it has not answered within `ms`. A store call that never
@@ -7,23 +8,16 @@ import { StorageError } from "../errors.js";
  * hang the loop that awaits it for good; `onMissed` lets the store drop such connections.
  */
 export function withDeadline<T>(clock: Clock, work: Promise<T>, ms: number, what: string, onMissed: () => void): Promise<T> {
-  let timer: { cancel: () => void } | undefined;
-  let answered = false;
-  const missed = new Promise<never>((_, reject) => {
-    timer = clock.setTimer(() => {
-      // One more turn first: after the process itself stood still (SIGSTOP, a long GC or CPU burst),
-      // this timer fires before the answer already waiting on the socket has been read.
-      timer = clock.setTimer(() => {
-        if (answered) return;
-        onMissed();
-        reject(new StorageError(`${what}: no answer from the store within ${ms} ms`));
-      }, 0);
-    }, ms);
-  });
   // A late failure of the abandoned call is not news.
   work.catch(() => undefined);
-  return Promise.race([work, missed]).finally(() => {
-    answered = true;
-    timer?.cancel();
-  });
+  return withTimeout(
+    clock,
+    work,
+    ms,
+    () => {
+      onMissed();
+      return new StorageError(`${what}: no answer from the store within ${ms} ms`);
+    },
+    true,
+  );
 }

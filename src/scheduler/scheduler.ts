@@ -138,6 +138,7 @@ export class Scheduler {
     for (const executor of this.executors.values()) executor.cancelTimers();
   }
 
+  // Ours rather than p-timeout: a grace of 0 ms is valid here (one turn of the clock), p-timeout refuses it.
   private async allDoneWithin(ms: number): Promise<boolean> {
     if (this.executors.size === 0) return true;
     const { clock } = this.deps.options;

@@ -49,6 +49,12 @@ export class MemoryStorage implements Storage {
   }
 
   async insertJobs(request: InsertRequest): Promise<InsertResult> {
+    if (request.tx !== undefined) {
+      // Ignoring it would commit the jobs whatever became of the caller's transaction.
+      throw new ValidationError("tx: MemoryStorage has no transactions to join; enqueue with tx needs PostgresStorage", [
+        { path: "tx", message: "not supported by MemoryStorage" },
+      ]);
+    }
     return this.mutate(() => {
       const planned = this.planInsert(request);
       for (const { type, job } of planned) {

@@ -111,12 +111,23 @@ export interface ChangeListener {
 }
 export type Unsubscribe = () => void;
 
+/**
+ * A caller's transaction as `enqueue({ tx })` takes it: what postgres.js passes to the callback of
+ * `sql.begin(tx => ...)` (its `TransactionSql`). Written as the shape jobgraph relies on, not as
+ * postgres.js's type, so the core does not import postgres.js and any postgres.js `TransactionSql`
+ * fits. A plain pool (`sql`) has no `savepoint` and does not: the insert must join a transaction.
+ */
+export interface SqlTransaction {
+  (template: TemplateStringsArray, ...parameters: never[]): PromiseLike<unknown>;
+  savepoint(...args: never[]): Promise<unknown>;
+}
+
 export interface InsertRequest {
   readonly jobs: readonly NewJob[];
   readonly onDuplicate: "reject" | "return-existing";
   readonly now: Date;
   /** A caller's transaction (PostgresStorage: a postgres.js `TransactionSql`); the insert joins it. */
-  readonly tx?: unknown;
+  readonly tx?: SqlTransaction;
 }
 
 /** Per submitted job, in input order: the stored job, or the live job that already held its key. */

@@ -226,8 +226,8 @@ describe("job ids", () => {
 describe("listJobs, waitFor, start with bad options", () => {
   it.each<[string, unknown]>([
     ["an unknown status", { status: ["done"] }],
-    ["a status that is not an array", { status: "pending" }],
-    ["a type that is not an array", { type: "known" }],
+    ["a status that is no status (one value is taken as well as a list)", { status: "done" }],
+    ["a type that is neither a string nor a list", { type: 5 }],
     ["limit 0", { limit: 0 }],
     ["a negative limit", { limit: -1 }],
     ["a NaN limit", { limit: Number.NaN }],

@@ -4,7 +4,9 @@
  */
 import { readFile } from "node:fs/promises";
 import postgres from "postgres";
+import type { Clock } from "../../clock.js";
 import { StorageError, ValidationError } from "../../errors.js";
+import { withTimeout } from "../../timeout.js";
 
 /** postgres.js codes for a connection that is gone, and socket errors that mean the same. */
 const LOST_CODES: ReadonlySet<string> = new Set([
@@ -250,26 +252,20 @@ export class Pool {
   within<T>(work: Promise<T>, what: string, sql: postgres.Sql = this.current): Promise<T> {
     const ms = this.settings.callTimeoutMs;
     if (ms === 0) return work;
-    let timer: NodeJS.Timeout | undefined;
-    let answered = false;
-    const missed = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        // One more turn first: after the process itself stood still (a long GC or CPU burst, SIGSTOP),
-        // this timer fires before the answer already waiting on the socket has been read.
-        setImmediate(() => {
-          if (answered) return;
-          reject(new StorageError(`${what}: no answer from PostgreSQL within ${ms} ms; the connection pool was replaced`));
-          if (sql === this.current) this.replace();
-        });
-      }, ms);
-      timer.unref?.();
-    });
     // A late failure of the abandoned call is not news.
     work.catch(() => undefined);
-    return Promise.race([work, missed]).finally(() => {
-      answered = true;
-      clearTimeout(timer);
-    });
+    // One more turn after `ms` (extraTurn): after the process itself stood still (a long GC or CPU
+    // burst, SIGSTOP), the timer fires before the answer already waiting on the socket has been read.
+    return withTimeout(
+      unrefClock,
+      work,
+      ms,
+      () => {
+        if (sql === this.current) this.replace();
+        return new StorageError(`${what}: no answer from PostgreSQL within ${ms} ms; the connection pool was replaced`);
+      },
+      true,
+    );
   }
 
   /** Counts the closes of an application's pool too, keeping the application's own `onclose`. */
@@ -283,6 +279,16 @@ export class Pool {
     };
   }
 }
+
+/** Real time, its timers unref'd: a call deadline alone must not keep the process alive. */
+const unrefClock: Clock = {
+  now: () => Date.now(),
+  setTimer(fn, ms) {
+    const timer = setTimeout(fn, ms);
+    timer.unref();
+    return { cancel: () => clearTimeout(timer) };
+  },
+};
 
 /** `postgres(...)`, typed for the options a Pool passes. */
 const postgresOf = postgres as unknown as (...args: unknown[]) => postgres.Sql;

@@ -1,6 +1,6 @@
 import postgres from "postgres";
 import { z } from "zod";
-import { JobNotFoundError, QueueClosedError, QueueError, StorageError, ValidationError } from "../../errors.js";
+import { JobNotFoundError, QueueClosedError, QueueError, SchemaNotMigratedError, StorageError, ValidationError } from "../../errors.js";
 import { JOB_STATUSES, PRIORITIES } from "../../types.js";
 import type { JobChange, JobId, JobRecord, JobStatus, LogEntry, NewLogLine, Priority } from "../../types.js";
 import type {
@@ -25,8 +25,8 @@ export { MIGRATIONS, LATEST_VERSION } from "./migrations.js";
 
 /** Options of `PostgresStorage`. */
 export interface PostgresStorageOptions {
-  /** A PostgreSQL URL; ignored when `sql` is given. */
-  readonly connectionString?: string;
+  /** A PostgreSQL URL; one of `connectionString` and `sql` is required (`sql` wins when both are given). */
+  readonly connectionString?: string | undefined;
   /** A postgres.js instance the application already has; `close()` leaves it open. */
   readonly sql?: postgres.Sql;
   /** The schema holding jobgraph's tables (default "jobgraph"), so one database can hold several queues. */
@@ -74,6 +74,11 @@ const optionsSchema = z.object({
   listenerTimeoutMs: z.number().int().min(10).max(600_000).default(5_000),
   idleInTransactionTimeoutMs: z.number().int().min(0).max(2_147_483_647).default(60_000),
   callTimeoutMs: z.number().int().min(0).max(2_147_483_647).default(30_000),
+}).refine((o) => o.connectionString !== undefined || o.sql !== undefined, {
+  // Without either, postgres.js would connect to its defaults (PG* variables, else a database and
+  // user named after the OS user): a missing URL would surface as a confusing connection error later.
+  path: ["connectionString"],
+  message: "give a connectionString (e.g. process.env.DATABASE_URL) or a postgres.js instance as sql",
 });
 
 /** Claim candidates fetched per priority level: room for admission to skip jobs that do not fit. */
@@ -375,7 +380,7 @@ export class PostgresStorage implements Storage {
     try {
       return await this.pool.run(work, what, bounded);
     } catch (err) {
-      throw toStorageError(err);
+      throw toStorageError(err, this.schema);
     }
   }
 
@@ -384,11 +389,24 @@ export class PostgresStorage implements Storage {
   }
 }
 
-/** Our own errors pass through; a driver error is wrapped, its text kept only as the `cause`. */
-function toStorageError(err: unknown): Error {
+/**
+ * Our own errors pass through; a driver error is wrapped, its text kept only as the `cause`. A
+ * missing table or schema of this store (undefined_table 42P01, invalid_schema_name 3F000) means
+ * nobody migrated: a `SchemaNotMigratedError` that says so.
+ */
+function toStorageError(err: unknown, schema: string): Error {
   if (err instanceof QueueError || err instanceof InsertRace) return err;
   const code = (err as { code?: unknown } | undefined)?.code;
+  if (isMissingSchema(code, (err as { message?: unknown }).message, schema)) return new SchemaNotMigratedError(schema, err);
   return new StorageError(`PostgreSQL operation failed${typeof code === "string" ? ` (${code})` : ""}`, err);
+}
+
+/** Whether `code` and `message` say that a table of `schema`, or `schema` itself, does not exist. */
+function isMissingSchema(code: unknown, message: unknown, schema: string): boolean {
+  if (typeof message !== "string") return false;
+  if (code === "42P01") return message.includes(`"${schema}.`);
+  if (code === "3F000") return message.includes(`"${schema}"`);
+  return false;
 }
 
 function isTransaction(value: unknown): value is postgres.TransactionSql {
