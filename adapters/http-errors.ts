@@ -44,6 +44,8 @@ const STATUS_BY_CODE: Partial<Record<QueueErrorCode, number>> = {
   INVALID_STATE: 409,
   UNKNOWN_JOB_TYPE: 422,
   QUEUE_CLOSED: 503,
+  // The database is there but not migrated: an operator's step, not the client's mistake.
+  SCHEMA_NOT_MIGRATED: 503,
   // The server lacks an optional package (prom-client for Prometheus text); the message names it.
   PEER_DEPENDENCY_MISSING: 501,
 };
