@@ -3,26 +3,10 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_LIST_PAGE_BYTES, Queue } from "../../src/index.js";
 import { assertNoStack, request, StatusClient, type StartApp } from "./support.js";
 import { BrokenReadStorage, harness, parsePrometheus, rawUpgrade, upgradeAnswer } from "./harness.js";
-import { checkConventions, parseExposition, typesOf, valueOf, type MetricType } from "./prometheus-text.js";
+import { checkConventions, parseExposition, PROMETHEUS_FAMILIES, typesOf, valueOf } from "./prometheus-text.js";
 import { describeStatusSocket } from "./stream-suite.js";
 
 /** Every family `GET /metrics` answers in Prometheus text, and its type. */
-const PROMETHEUS_FAMILIES: Record<string, MetricType> = {
-  jobgraph_jobs: "gauge",
-  jobgraph_queue_length: "gauge",
-  jobgraph_running_attempts: "gauge",
-  jobgraph_concurrency: "gauge",
-  jobgraph_resource_capacity: "gauge",
-  jobgraph_resource_in_use: "gauge",
-  jobgraph_unschedulable_jobs: "gauge",
-  jobgraph_jobs_completed_total: "counter",
-  jobgraph_jobs_failed_total: "counter",
-  jobgraph_jobs_retried_total: "counter",
-  jobgraph_attempts_stuck_total: "counter",
-  jobgraph_wait_time_seconds: "histogram",
-  jobgraph_run_time_seconds: "histogram",
-};
-
 /** The one suite every adapter passes: routes, status codes, bad input, auth, the status socket. */
 export function describeHttpAdapter(name: string, start: StartApp): void {
   describe(`${name} adapter`, () => {

@@ -176,3 +176,20 @@ export function valueOf(families: ReadonlyMap<string, Family>, family: string, s
 export function typesOf(families: ReadonlyMap<string, Family>): Record<string, MetricType> {
   return Object.fromEntries([...families.values()].map((f) => [f.name, f.type]));
 }
+
+/** Every family jobgraph exposes, with its type. */
+export const PROMETHEUS_FAMILIES: Record<string, MetricType> = {
+  jobgraph_jobs: "gauge",
+  jobgraph_queue_length: "gauge",
+  jobgraph_running_attempts: "gauge",
+  jobgraph_concurrency: "gauge",
+  jobgraph_resource_capacity: "gauge",
+  jobgraph_resource_in_use: "gauge",
+  jobgraph_unschedulable_jobs: "gauge",
+  jobgraph_jobs_completed_total: "counter",
+  jobgraph_jobs_failed_total: "counter",
+  jobgraph_jobs_retried_total: "counter",
+  jobgraph_attempts_stuck_total: "counter",
+  jobgraph_wait_time_seconds: "histogram",
+  jobgraph_run_time_seconds: "histogram",
+};

@@ -2,7 +2,7 @@ import { AggregatorRegistry, Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { PrometheusExporter } from "../../adapters/prometheus.js";
 import { PermanentError, Queue } from "../../src/index.js";
-import { checkConventions, parseExposition, valueOf, type Family } from "./prometheus-text.js";
+import { checkConventions, parseExposition, PROMETHEUS_FAMILIES, valueOf, type Family } from "./prometheus-text.js";
 
 const open: Queue[] = [];
 afterEach(async () => {
@@ -34,16 +34,7 @@ describe("Prometheus exporter", () => {
   it("gives prom-client counters, histograms and gauges, each of the type its values call for", async () => {
     const { registry } = await workerThatRan(2, 1);
     const types = Object.fromEntries((await registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]));
-    expect(types).toMatchObject({
-      jobgraph_jobs_completed_total: "counter",
-      jobgraph_jobs_failed_total: "counter",
-      jobgraph_jobs_retried_total: "counter",
-      jobgraph_attempts_stuck_total: "counter",
-      jobgraph_wait_time_seconds: "histogram",
-      jobgraph_run_time_seconds: "histogram",
-      jobgraph_jobs: "gauge",
-      jobgraph_resource_in_use: "gauge",
-    });
+    expect(types).toEqual(PROMETHEUS_FAMILIES);
     expect(Object.values(types).every((t) => ["counter", "gauge", "histogram"].includes(t))).toBe(true);
     const text = parseExposition(await registry.metrics());
     checkConventions(text);
