@@ -32,6 +32,29 @@ export function reconnectBackoffSeconds(retries: number): number {
   return Math.min(RECONNECT_CAP_SECONDS, 0.05 * 2 ** Math.max(0, retries)) * (0.5 + Math.random() / 2);
 }
 
+/**
+ * Whether `sql` (a pool, transaction or reserved connection) is postgres.js 4 or later, which an
+ * application may hand over as `sql` or `tx` while this store's own pool is 3.4. Told by `batch`,
+ * which 4 added to every handle.
+ */
+export function isVersion4(sql: postgres.ISql<{}>): boolean {
+  return typeof (sql as { batch?: unknown }).batch === "function";
+}
+
+/** text[], named for postgres.js 3.4 (see `textArray`). */
+const TEXT_ARRAY_OID = 1009;
+
+/**
+ * A list of strings as a parameter to cast with `::text[]`. postgres.js 3.4 needs the type named
+ * (`sql.array(xs, oid)`), because it infers an array's type from types it loads on a connection's
+ * first query, and a claim can be that first query; postgres.js 4 removed `sql.array` (it throws
+ * ARRAY_REMOVED) and sends an array as it is, for the cast in the query to type.
+ */
+export function textArray(sql: postgres.ISql<{}>, values: readonly string[]): postgres.ParameterOrFragment<never> {
+  if (isVersion4(sql)) return [...values] as unknown as postgres.ParameterOrFragment<never>;
+  return sql.array([...values], TEXT_ARRAY_OID) as unknown as postgres.ParameterOrFragment<never>;
+}
+
 /** A promise that never settles: what a transaction callback returns once its connection is gone. */
 export function never(): Promise<never> {
   return new Promise<never>(() => undefined);
@@ -104,14 +127,16 @@ export interface DeferredTransactionHost {
 export function deferredTransaction(pool: postgres.Sql, host: DeferredTransactionHost): postgres.TransactionSql {
   const route = <Q>(made: Q, beforeRun?: (query: QueryInternals) => Promise<void>): Q => {
     const query = made as unknown as QueryInternals;
-    query.handler = (running) => {
+    // postgres.js 4 reads the pool's options (and debug, cancel) off the handler when it builds the
+    // query; the replacement keeps them, as postgres.js's own `file` does with its handler.
+    query.handler = Object.assign((running: QueryInternals) => {
       void (async () => {
         const tx = await host.open();
         await beforeRun?.(running);
         running.catch((err: unknown) => host.failed(err));
         handlerOf(tx)(running);
       })().catch((err: unknown) => running.reject(err));
-    };
+    }, query.handler);
     return made;
   };
   const tagged = (first: unknown, ...rest: unknown[]): unknown => {
@@ -160,6 +185,25 @@ function handlerOf(tx: postgres.TransactionSql): (query: QueryInternals) => void
   if (typeof probe.handler !== "function") throw new StorageError("this postgres.js version does not expose a query's handler; ctx.tx needs 3.4");
   transactionHandlers.set(tx, probe.handler);
   return probe.handler;
+}
+
+/**
+ * An application's postgres.js pool as `PostgresStorage({ sql })` takes it: a postgres.js 3.4 or 4
+ * `Sql` fits. Written as the shape jobgraph relies on, not as either version's type, so the published
+ * types need neither version installed and accept the one the application has. The store then uses
+ * it as it uses its own pool; where the versions differ (see `isVersion4`), this file tells them apart.
+ */
+export interface PostgresSql {
+  (template: TemplateStringsArray, ...parameters: never[]): PromiseLike<unknown>;
+  begin(...args: never[]): PromiseLike<unknown>;
+  unsafe(...args: never[]): PromiseLike<unknown>;
+  end(...args: never[]): PromiseLike<unknown>;
+  readonly options: object;
+}
+
+/** The application's pool as the store's code sees it: postgres.js 4 keeps 3.4's API apart from the differences handled here. */
+export function asDriverSql(sql: PostgresSql): postgres.Sql {
+  return sql as unknown as postgres.Sql;
 }
 
 /** How a store's pool is made and bounded (see `PostgresStorageOptions`). */
@@ -293,10 +337,10 @@ const unrefClock: Clock = {
 /** `postgres(...)`, typed for the options a Pool passes. */
 const postgresOf = postgres as unknown as (...args: unknown[]) => postgres.Sql;
 
-/** The shared type state postgres.js 3.4 keeps on a pool's options. */
+/** The shared type state postgres.js 3.4 keeps on a pool's options (4 keeps none there). */
 interface TypeState {
   fetch_types: boolean;
-  shared: { typeArrayMap: Record<number, number> };
+  shared?: { typeArrayMap: Record<number, number> };
   parsers: Record<number, unknown>;
   serializers: Record<number, unknown>;
 }
@@ -309,6 +353,8 @@ interface TypeState {
 function carryArrayTypes(from: postgres.Sql, to: postgres.Sql): void {
   const source = from.options as unknown as TypeState;
   const target = to.options as unknown as TypeState;
+  // A postgres.js 4 pool (the application's `postgres` peer may be 4) keeps its types elsewhere.
+  if (source.shared === undefined || target.shared === undefined) return;
   const arrays = Object.entries(source.shared.typeArrayMap);
   if (arrays.length === 0) return;
   for (const [oid, typarray] of arrays) {

@@ -5,7 +5,7 @@ import { JOB_STATUSES, PRIORITIES } from "../../types.js";
 import type { JobChange, JobId, JobRecord, JobStatus, LogEntry, NewLogLine, Priority } from "../../types.js";
 import type {
   AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, HeartbeatResult, InsertRequest,
-  InsertResult, JobCounts, Lease, ListPage, ListQuery, Outcome, RetryResult, SettleResult, Settlement, Storage, Unsubscribe,
+  InsertResult, JobCounts, Lease, ListPage, ListQuery, Outcome, RetryResult, SettleResult, Settlement, SqlTransaction, Storage, Unsubscribe,
 } from "../storage.js";
 import { PostgresAttemptTransaction, type AttemptSql } from "./attempt.js";
 import { claimIn, claimSimple, insertIn, insertSimple, InsertRace, isUuid, settleIn, settleSimply, settlesSimply, type Published } from "./writes.js";
@@ -13,12 +13,13 @@ import { runPipelined } from "./pipelined.js";
 import { cancelIn, retryIn } from "./graph-writes.js";
 import { ChangeFeed, listenerApplicationName } from "./listener.js";
 import { retryTransient } from "./transient.js";
-import { beginGuarded, Pool } from "./driver.js";
+import { asDriverSql, beginGuarded, Pool, type PostgresSql } from "./driver.js";
 import { migrate } from "./migrations.js";
 import * as q from "./queries.js";
 import { toJobRecord, toLease, toLogEntry } from "./rows.js";
 
 export type { AttemptSql } from "./attempt.js";
+export type { PostgresSql } from "./driver.js";
 export { attemptSql } from "./attempt.js";
 export { listenerApplicationName } from "./listener.js";
 export { MIGRATIONS, LATEST_VERSION } from "./migrations.js";
@@ -27,8 +28,8 @@ export { MIGRATIONS, LATEST_VERSION } from "./migrations.js";
 export interface PostgresStorageOptions {
   /** A PostgreSQL URL; one of `connectionString` and `sql` is required (`sql` wins when both are given). */
   readonly connectionString?: string | undefined;
-  /** A postgres.js instance the application already has; `close()` leaves it open. */
-  readonly sql?: postgres.Sql;
+  /** A postgres.js instance (3.4 or 4) the application already has; `close()` leaves it open. */
+  readonly sql?: PostgresSql;
   /** The schema holding jobgraph's tables (default "jobgraph"), so one database can hold several queues. */
   readonly schema?: string;
   /** Pool size when this store creates the pool (default 10). */
@@ -54,13 +55,16 @@ export interface PostgresStorageOptions {
   readonly callTimeoutMs?: number;
 }
 
-/** The caller's transaction accepted by `insertJobs({ tx })`: the `sql` inside `sql.begin(sql => ...)`. */
-export type PostgresTransaction = postgres.TransactionSql;
+/**
+ * The caller's transaction accepted by `insertJobs({ tx })`: the `sql` inside `sql.begin(sql => ...)`,
+ * of postgres.js 3.4 or 4 (a shape both fit, see `SqlTransaction`).
+ */
+export type PostgresTransaction = SqlTransaction;
 
 const optionsSchema = z.object({
   connectionString: z.string().min(1).optional(),
   sql: z
-    .custom<postgres.Sql>((value) => typeof value === "function" && typeof (value as { begin?: unknown }).begin === "function", {
+    .custom<PostgresSql>((value) => typeof value === "function" && typeof (value as { begin?: unknown }).begin === "function", {
       message: "expected a postgres.js instance",
     })
     .optional(),
@@ -106,7 +110,7 @@ export class PostgresStorage implements Storage {
     const { connectionString, sql, schema, max, listen, listenerCheckMs, listenerTimeoutMs, idleInTransactionTimeoutMs, callTimeoutMs } = parsed.data;
     this.schema = schema;
     this.channel = `jobgraph_${schema}`;
-    this.pool = new Pool({ connectionString, sql, max, idleInTransactionTimeoutMs, callTimeoutMs });
+    this.pool = new Pool({ connectionString, sql: sql === undefined ? undefined : asDriverSql(sql), max, idleInTransactionTimeoutMs, callTimeoutMs });
     this.feed = new ChangeFeed(this.pool.sql, this.channel, listen, { checkMs: listenerCheckMs, timeoutMs: listenerTimeoutMs }, listenerApplicationName(schema));
   }
 

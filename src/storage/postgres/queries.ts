@@ -1,5 +1,6 @@
 import type postgres from "postgres";
 import type { ErrorInfo, JobStatus } from "../../types.js";
+import { textArray } from "./driver.js";
 import type { JobRow } from "./rows.js";
 
 // Every SQL statement PostgresStorage runs, one function per statement. Identifiers go through
@@ -295,15 +296,9 @@ export interface CandidateRow {
   readonly db_now: Date;
 }
 
-/**
- * text[]: named, because postgres.js infers an array's type from types it loads on a
- * connection's first query, and a claim can be that first query.
- */
-const TEXT_ARRAY_OID = 1009;
-
 const candidatesAt = (sql: Db, schema: string, priority: number, types: readonly string[], perLevel: number) => sql`
   select j.id, j.priority, j.run_at, j.seq, j.resources from ${sql(schema)}.jobs j
-  where j.status = 'pending' and j.priority = ${priority} and j.run_at <= now() and j.type = any(${sql.array([...types], TEXT_ARRAY_OID)}::text[])
+  where j.status = 'pending' and j.priority = ${priority} and j.run_at <= now() and j.type = any(${textArray(sql, types)}::text[])
   order by j.run_at, j.seq
   limit ${perLevel}
   for update skip locked`;
