@@ -16,3 +16,11 @@ export function newJob(fields: Partial<NewJob> = {}): NewJob {
 export function claimAny(storage: PostgresStorage, limit = 10, workerId = "w"): Promise<ClaimResult> {
   return storage.claimJobs({ workerId, types: ["t"], limit, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: 30_000, now: new Date() });
 }
+
+/** fetch -> (left, right) -> post, all of type "step" with their key as `name`: a diamond for enqueueMany. */
+export const stepDiamond = () => [
+  { key: "fetch", type: "step", payload: { name: "fetch" } },
+  { key: "left", type: "step", payload: { name: "left" }, dependsOn: ["fetch"] },
+  { key: "right", type: "step", payload: { name: "right" }, dependsOn: ["fetch"] },
+  { key: "post", type: "step", payload: { name: "post" }, dependsOn: ["left", "right"] },
+];

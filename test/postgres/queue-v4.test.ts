@@ -6,6 +6,7 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import { PermanentError } from "../../src/errors.js";
 import { attemptSql, PostgresStorage } from "../../src/storage/postgres/index.js";
 import { databaseUrl, describePostgres, eventually } from "../support/postgres.js";
+import { stepDiamond } from "./fixtures.js";
 import { PostgresQueues } from "./support/queues.js";
 
 // An application on postgres.js 4 hands its own pool to the store (`sql`) and its own transactions
@@ -42,12 +43,7 @@ describePostgres("Queue on an application's postgres.js 4 pool", () => {
         return { from: (payload as { name: string }).name };
       },
     });
-    const [, left, right, post] = await worker.enqueueMany([
-      { key: "fetch", type: "step", payload: { name: "fetch" } },
-      { key: "left", type: "step", payload: { name: "left" }, dependsOn: ["fetch"] },
-      { key: "right", type: "step", payload: { name: "right" }, dependsOn: ["fetch"] },
-      { key: "post", type: "step", payload: { name: "post" }, dependsOn: ["left", "right"] },
-    ]);
+    const [, left, right, post] = await worker.enqueueMany(stepDiamond());
     const done = await worker.waitFor(post!.id, WAIT);
     expect(done.status).toBe("completed");
     expect((await worker.getJob(left!.id))?.result).toEqual({ from: "left" });

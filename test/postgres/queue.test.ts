@@ -6,6 +6,7 @@ import { attemptSql } from "../../src/storage/postgres/index.js";
 import type { JobId } from "../../src/types.js";
 import { deferred } from "../queue/support.js";
 import { describePostgres, eventually } from "../support/postgres.js";
+import { stepDiamond } from "./fixtures.js";
 import { PostgresQueues } from "./support/queues.js";
 
 let pg: PostgresQueues;
@@ -29,12 +30,7 @@ describePostgres("Queue on PostgresStorage", () => {
         return { from: name };
       },
     });
-    const [fetch, left, right, post] = await worker.enqueueMany([
-      { key: "fetch", type: "step", payload: { name: "fetch" } },
-      { key: "left", type: "step", payload: { name: "left" }, dependsOn: ["fetch"] },
-      { key: "right", type: "step", payload: { name: "right" }, dependsOn: ["fetch"] },
-      { key: "post", type: "step", payload: { name: "post" }, dependsOn: ["left", "right"] },
-    ]);
+    const [fetch, left, right, post] = await worker.enqueueMany(stepDiamond());
     const done = await worker.waitFor(post!.id, WAIT);
     expect(done.status).toBe("completed");
     expect(seen.post).toEqual({ [left!.id]: { from: "left" }, [right!.id]: { from: "right" } });
