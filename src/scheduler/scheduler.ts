@@ -4,11 +4,11 @@ import type { ResolvedQueueOptions } from "../options.js";
 import { effectivePriority, inUse, release, reserve } from "../resources.js";
 import type { Storage } from "../storage/storage.js";
 import type { JobChange, JobId, Resources } from "../types.js";
-import { withDeadline } from "./deadline.js";
 import { Executor, type ExecutorHost } from "./executor.js";
 
 /** What the worker loop needs from the queue that owns it. */
 export interface SchedulerDeps {
+  /** The store as the worker calls it: each claim and heartbeat bounded by a lease (LeaseBoundStorage). */
   readonly storage: Storage;
   readonly options: ResolvedQueueOptions;
   readonly handlers: ReadonlyMap<string, RegisteredHandler>;
@@ -179,7 +179,7 @@ export class Scheduler {
       leaseMs: options.leaseMs,
       now: new Date(options.clock.now()),
     });
-    const { claimed, unschedulable } = await this.withinLease(claim, "claim");
+    const { claimed, unschedulable } = await claim;
     this.unschedulable = new Set(unschedulable);
     for (const job of claimed) {
       const handler = handlers.get(job.job.type);
@@ -225,16 +225,6 @@ export class Scheduler {
     }
   }
 
-  /**
-   * A claim or heartbeat that takes longer than a lease is of no use (its leases would have
-   * expired), and one that never answers would stop this loop for good: give up on it and let
-   * the store replace its connections.
-   */
-  private withinLease<T>(work: Promise<T>, what: string): Promise<T> {
-    const { storage, options } = this.deps;
-    return withDeadline(options.clock, work, options.leaseMs, what, () => storage.resetConnections?.());
-  }
-
   private schedulePoll(): void {
     const { clock, pollIntervalMs } = this.deps.options;
     this.pollTimer = clock.setTimer(() => {
@@ -259,7 +249,7 @@ export class Scheduler {
     if (live.length === 0) return;
     const { storage, options, host } = this.deps;
     try {
-      const results = await this.withinLease(storage.heartbeat(live.map((e) => e.lease), options.leaseMs, new Date(options.clock.now())), "heartbeat");
+      const results = await storage.heartbeat(live.map((e) => e.lease), options.leaseMs, new Date(options.clock.now()));
       for (const result of results) {
         const executor = this.executors.get(result.jobId);
         if (result.state === "lost") executor?.abort("lease-lost");

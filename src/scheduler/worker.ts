@@ -51,7 +51,7 @@ export class Worker implements ExecutorHost {
       await this.storage.appendLogs(lines);
       return lines.map(() => undefined);
     }, 1_000);
-    this.scheduler = new Scheduler({ storage: deps.storage, options: deps.options, handlers: deps.handlers, host: this });
+    this.scheduler = new Scheduler({ storage: this.storage, options: deps.options, handlers: deps.handlers, host: this });
     this.rescuer = new Rescuer({
       storage: this.storage,
       options: deps.options,
