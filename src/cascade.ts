@@ -79,3 +79,16 @@ export function planCascade(
 export function dependencyError(dependency: JobId, status: JobStatus): ErrorInfo {
   return { name: "DependencyFailedError", message: `dependency ${dependency} ${status}`, code: "DEPENDENCY_FAILED" };
 }
+
+/** For jobs with their dependencies, the jobs among them that depend on each id (in the jobs' order). */
+export function indexDependents(jobs: Iterable<{ readonly id: JobId; readonly dependsOn: readonly JobId[] }>): Map<JobId, JobId[]> {
+  const dependents = new Map<JobId, JobId[]>();
+  for (const job of jobs) {
+    for (const dependency of job.dependsOn) {
+      const list = dependents.get(dependency);
+      if (list === undefined) dependents.set(dependency, [job.id]);
+      else list.push(job.id);
+    }
+  }
+  return dependents;
+}

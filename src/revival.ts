@@ -1,3 +1,4 @@
+import { indexDependents } from "./cascade.js";
 import type { JobId, JobStatus } from "./types.js";
 
 /** A job a cascade cancelled, below the job being retried. */
@@ -27,14 +28,7 @@ const BROKEN: ReadonlySet<JobStatus> = new Set(["failed", "cancelled"]);
  */
 export function planRevival(rootId: JobId, cascaded: readonly CascadedJob[], statusOf: (id: JobId) => JobStatus | undefined): RevivalPlan {
   const byId = new Map(cascaded.map((job) => [job.id, job]));
-  const dependents = new Map<JobId, JobId[]>();
-  for (const job of cascaded) {
-    for (const dependency of job.dependsOn) {
-      const list = dependents.get(dependency);
-      if (list === undefined) dependents.set(dependency, [job.id]);
-      else list.push(job.id);
-    }
-  }
+  const dependents = indexDependents(cascaded);
   const status = (id: JobId): JobStatus | undefined => (id === rootId ? "pending" : byId.has(id) ? "cancelled" : statusOf(id));
   const live = new Set<JobId>([rootId]);
   const causes = new Map<JobId, JobId>();

@@ -1,4 +1,4 @@
-import { dependencyError, planCascade, type CascadeRoot } from "../../cascade.js";
+import { dependencyError, indexDependents, planCascade, type CascadeRoot } from "../../cascade.js";
 import type { JobId } from "../../types.js";
 import type { ChangeSet } from "./change-set.js";
 import * as q from "./queries.js";
@@ -16,15 +16,8 @@ export async function cascadeIn(sql: Db, schema: string, roots: readonly Cascade
   const candidates = await q.selectCascadeCandidates(sql, schema, roots.map((root) => root.id));
   if (candidates.length === 0) return byRoot;
 
-  const byId = new Map(candidates.map((row) => [row.id, { status: row.status, seq: Number(row.seq), dependsOn: row.depends_on }]));
-  const dependents = new Map<JobId, JobId[]>();
-  for (const row of candidates) {
-    for (const dependency of row.depends_on) {
-      const list = dependents.get(dependency);
-      if (list === undefined) dependents.set(dependency, [row.id]);
-      else list.push(row.id);
-    }
-  }
+  const byId = new Map(candidates.map((row) => [row.id, { id: row.id, status: row.status, seq: Number(row.seq), dependsOn: row.depends_on }]));
+  const dependents = indexDependents(byId.values());
   const victims = planCascade(roots, (id) => dependents.get(id) ?? [], (id) => byId.get(id));
   if (victims.length === 0) return byRoot;
 
