@@ -1,0 +1,83 @@
+import type { Command } from "commander";
+import { Queue, type QueueOptions } from "jobgraph";
+import { PostgresStorage } from "jobgraph/postgres";
+import { UsageError } from "./cli-error.js";
+import { processOutput, type Output } from "./output.js";
+
+/** The options every command takes (given before or after the command's name). */
+export interface GlobalOptions {
+  readonly databaseUrl?: string;
+  readonly schema?: string;
+  readonly json?: boolean;
+}
+
+/** Where the queue's tables are: flags first, then DATABASE_URL and JOBGRAPH_SCHEMA. */
+export interface Connection {
+  readonly url: string;
+  readonly schema: string;
+}
+
+/** Adds `--database-url`, `--schema` and `--json` to the root command. */
+export function addGlobalOptions(program: Command): Command {
+  return program
+    .option("--database-url <url>", "PostgreSQL URL (default: $DATABASE_URL)")
+    .option("--schema <name>", "schema holding jobgraph's tables (default: $JOBGRAPH_SCHEMA or jobgraph)")
+    .option("--json", "print JSON for scripts instead of text for people");
+}
+
+/** The global options as this command sees them. */
+export function globalOptions(command: Command): GlobalOptions {
+  return command.optsWithGlobals<GlobalOptions>();
+}
+
+/** The command's connection; no URL anywhere is a usage error. */
+export function connectionOf(command: Command, env: NodeJS.ProcessEnv = process.env): Connection {
+  const options = globalOptions(command);
+  const url = options.databaseUrl ?? (env.DATABASE_URL === "" ? undefined : env.DATABASE_URL);
+  if (url === undefined) throw new UsageError("no database: pass --database-url or set DATABASE_URL");
+  const schema = options.schema ?? (env.JOBGRAPH_SCHEMA === "" || env.JOBGRAPH_SCHEMA === undefined ? "jobgraph" : env.JOBGRAPH_SCHEMA);
+  return { url, schema };
+}
+
+/** The output of this command, JSON or text as `--json` says. */
+export function outputOf(command: Command): Output {
+  return processOutput(globalOptions(command).json === true);
+}
+
+/** A queue on the command's database and its own store; closing it closes both. */
+export interface OpenQueue {
+  readonly queue: Queue;
+  readonly close: () => Promise<void>;
+}
+
+/**
+ * Opens a queue on the command's database. One-off commands need no LISTEN connection and a small
+ * pool; `worker` and `serve` pass their own store options.
+ */
+export function openQueue(
+  command: Command,
+  queueOptions: Omit<QueueOptions, "storage"> = { logger: false },
+  storageOptions: { max?: number; listen?: boolean } = { max: 2, listen: false },
+): OpenQueue {
+  const { url, schema } = connectionOf(command);
+  const storage = new PostgresStorage({ connectionString: url, schema, ...storageOptions });
+  const queue = new Queue({ ...queueOptions, storage });
+  return {
+    queue,
+    close: async () => {
+      await queue.shutdown();
+      await storage.close();
+    },
+  };
+}
+
+/** Runs `work` with a queue on the command's database and closes it afterwards, whatever happened. */
+export async function withQueue<T>(command: Command, work: (queue: Queue, out: Output) => Promise<T>): Promise<T> {
+  const out = outputOf(command);
+  const { queue, close } = openQueue(command);
+  try {
+    return await work(queue, out);
+  } finally {
+    await close();
+  }
+}
