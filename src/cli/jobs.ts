@@ -1,10 +1,10 @@
 import type { Command } from "commander";
-import { JobNotFoundError, type JobRecord, type JobStatus } from "jobgraph";
+import { JobNotFoundError, type JobStatus } from "jobgraph";
+import { CliError } from "./cli-error.js";
 import { withQueue } from "./connection.js";
 import { graphTree } from "./graph-tree.js";
 import { jobDetail, jobTable, logLines } from "./job-format.js";
 import { collectList, collectStatuses, integerIn, parseDate } from "./option-parsers.js";
-import type { Output } from "./output.js";
 import { redriveApi } from "./pending-api.js";
 
 interface ListOptions {
@@ -85,16 +85,31 @@ export function addJobsCommands(program: Command): void {
       }),
     );
 
-  const act = (name: "cancel" | "retry", description: string) =>
-    jobs
-      .command(name)
-      .description(description)
-      .argument("<id>", "the job's id")
-      .action(async (id: string, _options: unknown, command: Command) =>
-        withQueue(command, async (queue, out) => printChanged(out, await queue[name](id), name === "cancel" ? "cancel" : "retry")),
-      );
-  act("cancel", "cancel a job: blocked or pending at once (with its dependents); a running one through its signal");
-  act("retry", "run a failed or cancelled job again, with a fresh attempt budget");
+  jobs
+    .command("cancel")
+    .description("cancel a job: blocked or pending at once (with its dependents); a running one through its signal")
+    .argument("<id>", "the job's id")
+    .action(async (id: string, _options: unknown, command: Command) =>
+      withQueue(command, async (queue, out) => {
+        const job = await queue.cancel(id);
+        // The store leaves a finished job as it is: nothing was cancelled, and a script should know.
+        if (job.status === "completed" || job.status === "failed") throw new CliError("NOT_CANCELLED", `job ${job.id} is already ${job.status}: nothing to cancel`);
+        if (out.json) return out.printJson(job);
+        out.line(job.status === "running" ? `cancel requested for ${job.id} (${job.type}): its handler's signal aborts` : `cancelled ${job.id} (${job.type})`);
+      }),
+    );
+
+  jobs
+    .command("retry")
+    .description("run a failed or cancelled job again, with a fresh attempt budget")
+    .argument("<id>", "the job's id")
+    .action(async (id: string, _options: unknown, command: Command) =>
+      withQueue(command, async (queue, out) => {
+        const job = await queue.retry(id);
+        if (out.json) return out.printJson(job);
+        out.line(`retried ${job.id} (${job.type}): now ${out.status(job.status)}`);
+      }),
+    );
 
   jobs
     .command("redrive")
@@ -117,9 +132,4 @@ export function addJobsCommands(program: Command): void {
         out.line(`retried ${retried} job${retried === 1 ? "" : "s"}`);
       }),
     );
-}
-
-function printChanged(out: Output, job: JobRecord, verb: "cancel" | "retry"): void {
-  if (out.json) return out.printJson(job);
-  out.line(`${verb === "cancel" ? "cancelled" : "retried"} ${job.id} (${job.type}): now ${out.status(job.status)}`);
 }

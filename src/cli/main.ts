@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { isQueueError } from "jobgraph";
+import { isQueueError, ValidationError } from "jobgraph";
 import { createRequire } from "node:module";
 import { CliError, UsageError } from "./cli-error.js";
 import { addGlobalOptions } from "./connection.js";
@@ -54,14 +54,22 @@ export async function run(argv: readonly string[]): Promise<number> {
       return EXIT_USAGE;
     }
     const code = isQueueError(error) || error instanceof CliError ? error.code : "ERROR";
-    report(json, code, (error as Error)?.message ?? String(error));
+    const issues = error instanceof ValidationError ? error.issues : [];
+    report(json, code, (error as Error)?.message ?? String(error), issues);
     return EXIT_FAILURE;
   }
 }
 
-/** One error on stderr: `error: message` for people, `{"error":{"code","message"}}` with --json. */
-function report(json: boolean, code: string, message: string): void {
-  process.stderr.write(json ? `${toJsonText({ error: { code, message } })}\n` : `error: ${message}\n`);
+/**
+ * One error on stderr: `error: message` for people (and a line per invalid field), or
+ * `{"error":{"code","message","details"?}}` with --json, as the HTTP API answers.
+ */
+function report(json: boolean, code: string, message: string, issues: readonly { path: string; message: string }[] = []): void {
+  if (json) {
+    process.stderr.write(`${toJsonText({ error: { code, message, ...(issues.length === 0 ? {} : { details: { issues } }) } })}\n`);
+    return;
+  }
+  process.stderr.write(`error: ${message}\n${issues.map((issue) => `  ${issue.path === "" ? "" : `${issue.path}: `}${issue.message}\n`).join("")}`);
 }
 
 const code = await run(process.argv);
