@@ -34,6 +34,8 @@ export async function startRunner(command: Command, flags: WorkerFlags & { handl
   try {
     const types = await loadHandlers(flags.handlers, opened.queue);
     reportJobEvents(opened.queue, out);
+    // Without migrating, a schema that is not there must stop the worker now, not fail every claim.
+    if (!flags.migrate) await opened.queue.metrics();
     await opened.queue.start({ migrate: flags.migrate });
     return { ...opened, types };
   } catch (error) {

@@ -30,9 +30,9 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `jobgraph <args>` to its end. */
+/** Runs `jobgraph <args>` to its end; one that has not ended within the test's time is killed. */
 export function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], timeout: 25_000, killSignal: "SIGKILL" });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

@@ -72,7 +72,7 @@ describePostgres("jobgraph jobs, stats and migrate on PostgreSQL", () => {
     expect(viaFlag.jobs.map((j) => j.id)).toContain(pending.id);
     const bad = await runCli(["jobs", "list", "--schema", "Robert'); drop table jobs;--"], env);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/^  schema: must be a lowercase identifier/m);
+    expect(bad.stderr).toMatch(/^ {2}schema: must be a lowercase identifier/m);
   });
 
   it("jobs list prints a table for people, newest first", async () => {
