@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { Queue, type QueueOptions } from "jobgraph";
-import { PostgresStorage } from "jobgraph/postgres";
 import { UsageError } from "./cli-error.js";
+import { importOptionalPeer } from "./optional-peer.js";
 import { processOutput, type Output } from "./output.js";
 
 /** The options every command takes (given before or after the command's name). */
@@ -54,12 +54,13 @@ export interface OpenQueue {
  * Opens a queue on the command's database. One-off commands need no LISTEN connection and a small
  * pool; `worker` and `serve` pass their own store options.
  */
-export function openQueue(
+export async function openQueue(
   command: Command,
   queueOptions: Omit<QueueOptions, "storage"> = { logger: false },
   storageOptions: { max?: number; listen?: boolean } = { max: 2, listen: false },
-): OpenQueue {
+): Promise<OpenQueue> {
   const { url, schema } = connectionOf(command);
+  const { PostgresStorage } = await importOptionalPeer("postgres", "the jobgraph command", () => import("jobgraph/postgres"));
   const storage = new PostgresStorage({ connectionString: url, schema, ...storageOptions });
   const queue = new Queue({ ...queueOptions, storage });
   return {
@@ -74,7 +75,7 @@ export function openQueue(
 /** Runs `work` with a queue on the command's database and closes it afterwards, whatever happened. */
 export async function withQueue<T>(command: Command, work: (queue: Queue, out: Output) => Promise<T>): Promise<T> {
   const out = outputOf(command);
-  const { queue, close } = openQueue(command);
+  const { queue, close } = await openQueue(command);
   try {
     return await work(queue, out);
   } finally {

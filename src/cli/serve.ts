@@ -4,6 +4,7 @@ import { CliError, UsageError } from "./cli-error.js";
 import { connectionOf, openQueue, outputOf, type OpenQueue } from "./connection.js";
 import { stopOnSignals } from "./graceful-stop.js";
 import { integerIn } from "./option-parsers.js";
+import { importOptionalPeer } from "./optional-peer.js";
 import { shutdownGraceOf, startRunner } from "./worker.js";
 import { addWorkerOptions, type WorkerFlags } from "./worker-options.js";
 
@@ -34,10 +35,10 @@ export function addServeCommand(program: Command): void {
     const out = outputOf(command);
     const token = flags.token ?? (process.env.JOBGRAPH_API_TOKEN || undefined);
     const { schema } = connectionOf(command);
-    const [{ default: Fastify }, { jobgraphPlugin }] = await Promise.all([importFastify(), import("jobgraph/fastify")]);
+    const [{ fastify }, { jobgraphPlugin }] = await Promise.all([importOptionalPeer("fastify", "jobgraph serve", () => import("fastify")), import("jobgraph/fastify")]);
     const opened: OpenQueue =
-      flags.worker === true ? await startRunner(command, { ...flags, handlers: flags.handlers as string }, out) : openQueue(command, { logger: console }, { max: 10 });
-    const app = Fastify({ logger: false });
+      flags.worker === true ? await startRunner(command, { ...flags, handlers: flags.handlers as string }, out) : await openQueue(command, { logger: console }, { max: 10 });
+    const app = fastify({ logger: false });
     try {
       if (flags.worker !== true && flags.migrate) await opened.queue.migrate();
       const prefix = flags.prefix === "/" ? "" : flags.prefix.replace(/\/+$/, "");
@@ -63,16 +64,6 @@ export function addServeCommand(program: Command): void {
     if (out.json) process.stdout.write(`${JSON.stringify({ event: "listening", url: base, port, schema, worker: flags.worker === true })}\n`);
     else out.line(`jobgraph serving ${base}/jobs (status socket ${base.replace(/^http/, "ws")}/ws) from schema ${schema}${flags.worker === true ? ", running jobs" : ""}`);
   });
-}
-
-/** Fastify is an optional peer of the package: without it, say what to install. */
-async function importFastify(): Promise<{ default: typeof import("fastify").fastify }> {
-  try {
-    const { fastify } = await import("fastify");
-    return { default: fastify };
-  } catch (error) {
-    throw new CliError("SERVE", "jobgraph serve needs fastify: npm install fastify @fastify/websocket", { cause: error });
-  }
 }
 
 /** Whether an Authorization header carries `Bearer <token>`, compared in constant time. */

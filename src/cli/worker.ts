@@ -30,7 +30,7 @@ export const shutdownGraceOf = (flags: WorkerFlags) => flags.shutdownGraceMs ?? 
 
 /** A started queue that runs the handlers of `flags.handlers`; closing it is the graceful stop. */
 export async function startRunner(command: Command, flags: WorkerFlags & { handlers: string }, out: Output): Promise<OpenQueue & { types: string[] }> {
-  const opened = openQueue(command, workerQueueOptions(flags), { max: workerPoolSize(flags) });
+  const opened = await openQueue(command, workerQueueOptions(flags), { max: workerPoolSize(flags) });
   try {
     const types = await loadHandlers(flags.handlers, opened.queue);
     reportJobEvents(opened.queue, out);
