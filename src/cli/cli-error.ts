@@ -1,7 +1,7 @@
 /** A command that could not do its work for a reason of the command line's own (exit code 1). */
 export class CliError extends Error {
   constructor(
-    readonly code: "HANDLERS_MODULE" | "NO_HANDLERS" | "NOT_CANCELLED" | "SERVE",
+    readonly code: "HANDLERS_MODULE" | "NO_HANDLERS" | "NOT_CANCELLED" | "SCHEDULE_NOT_FOUND" | "SERVE",
     message: string,
     options?: { cause?: unknown },
   ) {

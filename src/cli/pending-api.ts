@@ -17,16 +17,19 @@ interface RedriveApi {
 export interface ScheduleInfo {
   readonly name: string;
   readonly cron: string;
-  readonly timezone?: string;
+  readonly timezone: string | undefined;
   readonly type: string;
-  readonly nextRunAt?: Date;
-  readonly lastRunAt?: Date;
+  readonly payload: Json;
+  readonly options: Record<string, unknown>;
+  readonly misfire: "run-once" | "skip";
+  readonly nextRunAt: Date | undefined;
+  readonly lastRunAt: Date | undefined;
 }
 
 /** `queue.schedule`, `unschedule` and `listSchedules`. */
 interface ScheduleApi {
-  schedule(name: string, schedule: { cron: string; timezone?: string; type: string; payload?: Json; options?: Record<string, unknown>; misfire?: "run-once" | "skip" }): Promise<unknown>;
-  unschedule(name: string): Promise<unknown>;
+  schedule(name: string, schedule: { cron: string; timezone?: string; type: string; payload?: Json; options?: Record<string, unknown>; misfire?: "run-once" | "skip" }): Promise<ScheduleInfo>;
+  unschedule(name: string): Promise<boolean>;
   listSchedules(): Promise<readonly ScheduleInfo[]>;
 }
 

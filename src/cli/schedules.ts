@@ -1,4 +1,5 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
+import { CliError } from "./cli-error.js";
 import { withQueue } from "./connection.js";
 import { parseJsonArgument } from "./option-parsers.js";
 import { formatDate, renderTable } from "./output.js";
@@ -44,14 +45,10 @@ export function addSchedulesCommands(program: Command): void {
     .option("--timezone <zone>", "IANA time zone the expression is read in, e.g. Europe/Berlin (default: UTC)")
     .option("--payload <json>", "payload of each job, as JSON", parseJsonArgument)
     .option("--options <json>", 'enqueue options of each job, as JSON, e.g. \'{"priority":"low"}\'', parseJsonArgument)
-    .option("--misfire <policy>", "ticks missed while no worker ran: run-once (default) or skip")
+    .addOption(new Option("--misfire <policy>", "ticks missed while no worker ran (default: run-once)").choices(["run-once", "skip"]))
     .action(async (name: string, options: AddOptions, command: Command) =>
       withQueue(command, async (queue, out) => {
-        if (options.misfire !== undefined && options.misfire !== "run-once" && options.misfire !== "skip") {
-          command.error("error: option '--misfire <policy>' must be run-once or skip", { exitCode: 2, code: "jobgraph.usage" });
-        }
-        const api = scheduleApi(queue);
-        await api.schedule(name, {
+        const stored = await scheduleApi(queue).schedule(name, {
           cron: options.cron,
           type: options.type,
           ...(options.timezone === undefined ? {} : { timezone: options.timezone }),
@@ -59,9 +56,8 @@ export function addSchedulesCommands(program: Command): void {
           ...(options.options === undefined ? {} : { options: options.options }),
           ...(options.misfire === undefined ? {} : { misfire: options.misfire }),
         });
-        const stored = (await api.listSchedules()).find((s) => s.name === name);
-        if (out.json) return out.printJson(stored ?? null);
-        out.line(`scheduled ${name}: ${options.type} at "${options.cron}"${stored?.nextRunAt === undefined ? "" : `, next run ${formatDate(stored.nextRunAt)}`}`);
+        if (out.json) return out.printJson(stored);
+        out.line(`scheduled ${name}: ${stored.type} at "${stored.cron}" ${stored.timezone ?? "UTC"}, next run ${formatDate(stored.nextRunAt)}`);
       }),
     );
 
@@ -71,9 +67,10 @@ export function addSchedulesCommands(program: Command): void {
     .argument("<name>", "the schedule's name")
     .action(async (name: string, _options: unknown, command: Command) =>
       withQueue(command, async (queue, out) => {
-        const removed = await scheduleApi(queue).unschedule(name);
-        if (out.json) return out.printJson({ name, removed });
-        out.line(removed === false ? `no schedule named ${name}` : `removed ${name}`);
+        // Like `jobs show` of an unknown id: a script learns that nothing was there.
+        if (!(await scheduleApi(queue).unschedule(name))) throw new CliError("SCHEDULE_NOT_FOUND", `no schedule named ${name}`);
+        if (out.json) return out.printJson({ name, removed: true });
+        out.line(`removed ${name}`);
       }),
     );
 }
