@@ -82,3 +82,21 @@ export async function withQueue<T>(command: Command, work: (queue: Queue, out: O
     await close();
   }
 }
+
+/**
+ * Adds `<parent> <name> <argument>`, a command of one argument (a job's id, a schedule's name) that
+ * runs with a queue on the command's database, closed afterwards.
+ */
+export function addArgumentCommand(
+  parent: Command,
+  name: string,
+  description: string,
+  argument: { readonly name: string; readonly description: string },
+  run: (value: string, queue: Queue, out: Output) => Promise<void>,
+): Command {
+  return parent
+    .command(name)
+    .description(description)
+    .argument(`<${argument.name}>`, argument.description)
+    .action(async (value: string, _options: unknown, command: Command) => withQueue(command, (queue, out) => run(value, queue, out)));
+}

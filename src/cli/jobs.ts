@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { JobNotFoundError, type JobStatus } from "jobgraph";
 import { CliError } from "./cli-error.js";
-import { withQueue } from "./connection.js";
+import { addArgumentCommand, withQueue } from "./connection.js";
 import { graphTree } from "./graph-tree.js";
 import { jobDetail, jobTable, logLines } from "./job-format.js";
 import { collectList, collectStatuses, integerIn, parseDate } from "./option-parsers.js";
@@ -21,6 +21,8 @@ interface RedriveOptions {
   readonly finishedBefore?: Date;
   readonly limit?: number;
 }
+
+const JOB_ID = { name: "id", description: "the job's id" } as const;
 
 /** `jobgraph jobs list|show|logs|graph|cancel|retry|redrive`. */
 export function addJobsCommands(program: Command): void {
@@ -47,69 +49,39 @@ export function addJobsCommands(program: Command): void {
       }),
     );
 
-  jobs
-    .command("show")
-    .description("one job: status, attempts, payload, result, error")
-    .argument("<id>", "the job's id")
-    .action(async (id: string, _options: unknown, command: Command) =>
-      withQueue(command, async (queue, out) => {
-        const job = await queue.getJob(id);
-        if (job === undefined) throw new JobNotFoundError(id);
-        if (out.json) return out.printJson(job);
-        out.line(jobDetail(out, job));
-      }),
-    );
+  addArgumentCommand(jobs, "show", "one job: status, attempts, payload, result, error", JOB_ID, async (id, queue, out) => {
+    const job = await queue.getJob(id);
+    if (job === undefined) throw new JobNotFoundError(id);
+    if (out.json) return out.printJson(job);
+    out.line(jobDetail(out, job));
+  });
 
-  jobs
-    .command("logs")
-    .description("a job's history: status changes and its handler's log lines, in order")
-    .argument("<id>", "the job's id")
-    .action(async (id: string, _options: unknown, command: Command) =>
-      withQueue(command, async (queue, out) => {
-        const entries = await queue.getJobLogs(id);
-        if (out.json) return out.printJson(entries);
-        out.line(entries.length === 0 ? "no entries" : logLines(out, entries));
-      }),
-    );
+  addArgumentCommand(jobs, "logs", "a job's history: status changes and its handler's log lines, in order", JOB_ID, async (id, queue, out) => {
+    const entries = await queue.getJobLogs(id);
+    if (out.json) return out.printJson(entries);
+    out.line(entries.length === 0 ? "no entries" : logLines(out, entries));
+  });
 
-  jobs
-    .command("graph")
-    .description("the job's connected graph (what it waits for and what waits for it) as a tree")
-    .argument("<id>", "the job's id")
-    .action(async (id: string, _options: unknown, command: Command) =>
-      withQueue(command, async (queue, out) => {
-        const graph = await redriveApi(queue).getJobGraph(id);
-        if (out.json) return out.printJson(graph);
-        out.line(graphTree(out, graph, id));
-        if (graph.truncated) out.note(`the graph is larger than shown: ${graph.jobs.length} jobs listed`);
-      }),
-    );
+  addArgumentCommand(jobs, "graph", "the job's connected graph (what it waits for and what waits for it) as a tree", JOB_ID, async (id, queue, out) => {
+    const graph = await redriveApi(queue).getJobGraph(id);
+    if (out.json) return out.printJson(graph);
+    out.line(graphTree(out, graph, id));
+    if (graph.truncated) out.note(`the graph is larger than shown: ${graph.jobs.length} jobs listed`);
+  });
 
-  jobs
-    .command("cancel")
-    .description("cancel a job: blocked or pending at once (with its dependents); a running one through its signal")
-    .argument("<id>", "the job's id")
-    .action(async (id: string, _options: unknown, command: Command) =>
-      withQueue(command, async (queue, out) => {
-        const job = await queue.cancel(id);
-        // The store leaves a finished job as it is: nothing was cancelled, and a script should know.
-        if (job.status === "completed" || job.status === "failed") throw new CliError("NOT_CANCELLED", `job ${job.id} is already ${job.status}: nothing to cancel`);
-        if (out.json) return out.printJson(job);
-        out.line(job.status === "running" ? `cancel requested for ${job.id} (${job.type}): its handler's signal aborts` : `cancelled ${job.id} (${job.type})`);
-      }),
-    );
+  addArgumentCommand(jobs, "cancel", "cancel a job: blocked or pending at once (with its dependents); a running one through its signal", JOB_ID, async (id, queue, out) => {
+    const job = await queue.cancel(id);
+    // The store leaves a finished job as it is: nothing was cancelled, and a script should know.
+    if (job.status === "completed" || job.status === "failed") throw new CliError("NOT_CANCELLED", `job ${job.id} is already ${job.status}: nothing to cancel`);
+    if (out.json) return out.printJson(job);
+    out.line(job.status === "running" ? `cancel requested for ${job.id} (${job.type}): its handler's signal aborts` : `cancelled ${job.id} (${job.type})`);
+  });
 
-  jobs
-    .command("retry")
-    .description("run a failed or cancelled job again, with a fresh attempt budget")
-    .argument("<id>", "the job's id")
-    .action(async (id: string, _options: unknown, command: Command) =>
-      withQueue(command, async (queue, out) => {
-        const job = await queue.retry(id);
-        if (out.json) return out.printJson(job);
-        out.line(`retried ${job.id} (${job.type}): now ${out.status(job.status)}`);
-      }),
-    );
+  addArgumentCommand(jobs, "retry", "run a failed or cancelled job again, with a fresh attempt budget", JOB_ID, async (id, queue, out) => {
+    const job = await queue.retry(id);
+    if (out.json) return out.printJson(job);
+    out.line(`retried ${job.id} (${job.type}): now ${out.status(job.status)}`);
+  });
 
   jobs
     .command("redrive")

@@ -1,6 +1,6 @@
 import { Option, type Command } from "commander";
 import { CliError } from "./cli-error.js";
-import { withQueue } from "./connection.js";
+import { addArgumentCommand, withQueue } from "./connection.js";
 import { parseJsonArgument } from "./option-parsers.js";
 import { formatDate, renderTable } from "./output.js";
 import { scheduleApi } from "./pending-api.js";
@@ -61,16 +61,10 @@ export function addSchedulesCommands(program: Command): void {
       }),
     );
 
-  schedules
-    .command("remove")
-    .description("delete a schedule; jobs it already enqueued stay")
-    .argument("<name>", "the schedule's name")
-    .action(async (name: string, _options: unknown, command: Command) =>
-      withQueue(command, async (queue, out) => {
-        // Like `jobs show` of an unknown id: a script learns that nothing was there.
-        if (!(await scheduleApi(queue).unschedule(name))) throw new CliError("SCHEDULE_NOT_FOUND", `no schedule named ${name}`);
-        if (out.json) return out.printJson({ name, removed: true });
-        out.line(`removed ${name}`);
-      }),
-    );
+  addArgumentCommand(schedules, "remove", "delete a schedule; jobs it already enqueued stay", { name: "name", description: "the schedule's name" }, async (name, queue, out) => {
+    // Like `jobs show` of an unknown id: a script learns that nothing was there.
+    if (!(await scheduleApi(queue).unschedule(name))) throw new CliError("SCHEDULE_NOT_FOUND", `no schedule named ${name}`);
+    if (out.json) return out.printJson({ name, removed: true });
+    out.line(`removed ${name}`);
+  });
 }
