@@ -1,7 +1,8 @@
 import type { Clock } from "../clock.js";
 import type {
-  AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, HeartbeatResult, InsertRequest,
-  InsertResult, JobCounts, Lease, ListPage, ListQuery, RetryResult, SettleResult, Settlement, Storage, Unsubscribe,
+  AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, FireScheduleRequest,
+  FireScheduleResult, HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery, NewSchedule, RetryResult, SettleResult,
+  Settlement, Storage, StoredSchedule, Unsubscribe,
 } from "../storage/storage.js";
 import type { JobId, JobRecord, LogEntry, NewLogLine } from "../types.js";
 import { withDeadline } from "./deadline.js";
@@ -93,6 +94,22 @@ export class LeaseBoundStorage implements Storage {
 
   listLogs(jobId: JobId): Promise<readonly LogEntry[]> {
     return this.storage.listLogs(jobId);
+  }
+
+  putSchedule(schedule: NewSchedule): Promise<StoredSchedule> {
+    return this.storage.putSchedule(schedule);
+  }
+
+  deleteSchedule(name: string): Promise<boolean> {
+    return this.storage.deleteSchedule(name);
+  }
+
+  listSchedules(): Promise<readonly StoredSchedule[]> {
+    return this.bound(this.storage.listSchedules(), "list schedules");
+  }
+
+  fireSchedule(request: FireScheduleRequest): Promise<FireScheduleResult> {
+    return this.bound(this.storage.fireSchedule(request), "fire schedule");
   }
 
   subscribe(listener: ChangeListener): Unsubscribe {

@@ -1,0 +1,48 @@
+import { z } from "zod";
+import { storableText } from "../json-value.js";
+import { jobTypeSchema, scheduleJobOptionsSchema } from "../options.js";
+import type { JobRequest } from "../submission.js";
+import { MISFIRE_POLICIES, type ScheduleJobOptions } from "../types.js";
+
+/** No control characters (they would garble logs, listings and terminals), nothing PostgreSQL cannot store. */
+const printable = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((text) => !/\p{Cc}/u.test(text), "must not contain control characters")
+    .refine(storableText, "must not contain a lone surrogate");
+
+/** A schedule's name: its key, and part of its jobs' idempotency keys (`schedule:<name>:<tick>`, at most 255 characters). */
+export const scheduleNameSchema = printable(200);
+
+/** `queue.schedule(name, input)`'s second argument. */
+export const scheduleInputSchema = z
+  .object({
+    cron: printable(200),
+    timezone: printable(100).optional(),
+    type: jobTypeSchema,
+    payload: z.unknown().optional(),
+    options: scheduleJobOptionsSchema.default({}),
+    misfire: z.enum(MISFIRE_POLICIES).default("run-once"),
+  })
+  .strict();
+export type ScheduleInput = z.input<typeof scheduleInputSchema>;
+
+/** The idempotency key of a schedule's job for one tick. */
+export function scheduleJobKey(name: string, tick: Date): string {
+  return `schedule:${name}:${tick.toISOString()}`;
+}
+
+/** What a schedule's jobs are made of. */
+export interface ScheduledJobSource {
+  readonly name: string;
+  readonly type: string;
+  readonly payload: unknown;
+  readonly options: ScheduleJobOptions;
+}
+
+/** The request of a schedule's job for one tick: its type, payload and options, and the tick's idempotency key. */
+export function scheduledJobRequest(schedule: ScheduledJobSource, tick: Date): JobRequest {
+  return { ...schedule.options, key: "job", type: schedule.type, payload: schedule.payload, dependsOn: [], idempotencyKey: scheduleJobKey(schedule.name, tick) };
+}
