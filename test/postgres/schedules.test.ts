@@ -1,38 +1,16 @@
-import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { Queue } from "../../src/queue.js";
 import { MIGRATIONS, PostgresStorage } from "../../src/storage/postgres/index.js";
-import { adminSql, databaseUrl, describePostgres, dropSchema, eventually, freshSchemaName, newPostgresStorage } from "../support/postgres.js";
-import { children, startWorker, stopWorker } from "./support/worker-processes.js";
+import { databaseUrl, describePostgres, eventually, newPostgresStorage } from "../support/postgres.js";
+import { children, startWorker, stopWorker, useWorkerSchema } from "./support/worker-processes.js";
 
-let schema: string;
-let sql: ReturnType<typeof adminSql>;
-let producer: Queue;
-
-beforeEach(async () => {
-  schema = freshSchemaName();
-  sql = adminSql();
-  producer = new Queue({ storage: new PostgresStorage({ connectionString: databaseUrl, schema, max: 4 }) });
-  await producer.migrate();
-  // The worker processes' handlers record each attempt here.
-  await sql`create table ${sql(schema)}.ledger (job_id uuid primary key, worker text not null, attempt int not null)`;
-});
-
-afterEach(async () => {
-  await Promise.all([...children].map(stopWorker));
-  await producer.shutdown();
-  await producer.storage.close();
-  await sql.end({ timeout: 5 });
-  await dropSchema(schema);
-});
-
-afterAll(() => {
-  for (const child of children) child.kill("SIGKILL");
-});
+const env = useWorkerSchema();
 
 const SECOND = 1_000;
 
 describePostgres("schedules on PostgreSQL", () => {
   it("4 worker processes and an every-second schedule for 20 s: exactly one job per tick, none missing", async () => {
+    const { schema, sql, producer } = env;
     await Promise.all(Array.from({ length: 4 }, () => startWorker(schema, { CONCURRENCY: "4" })));
     // Made by a queue that never starts: the workers fire it, from the table.
     const made = await producer.schedule("every-second", { cron: "* * * * * *", type: "ledger.write", payload: { from: "schedule" } });
@@ -64,6 +42,7 @@ describePostgres("schedules on PostgreSQL", () => {
   }, 120_000);
 
   it("fires each tick once with many queues of one process racing on the table", async () => {
+    const { schema, sql, producer } = env;
     const storages = await Promise.all(Array.from({ length: 4 }, () => new PostgresStorage({ connectionString: databaseUrl, schema, max: 2, listen: false })));
     const queues = storages.map((storage) => new Queue({ storage, pollIntervalMs: 50, logger: false }));
     try {
@@ -87,6 +66,7 @@ describePostgres("schedules on PostgreSQL", () => {
   }, 60_000);
 
   it("upgrades a schema from before schedules: the migration adds the table", async () => {
+    const { sql } = env;
     const { storage, schema: own, cleanup } = await newPostgresStorage({ listen: false });
     try {
       const migration = MIGRATIONS.find((m) => m.name === "schedules");
