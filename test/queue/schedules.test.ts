@@ -146,6 +146,65 @@ describe("schedules on a ManualClock", () => {
   });
 });
 
+describe("failures while firing", () => {
+  it("reports a tick whose payload this worker's handler refuses, and passes over it without a job", async () => {
+    const storage = new MemoryStorage();
+    const clock = new ManualClock(new Date("2026-01-01T00:00:00Z"));
+    // Stored by a process without the handler, so nothing checked the payload against its schema.
+    const producer = queueAt("2026-01-01T00:00:00Z", { clock, storage: wrapStorage(storage) });
+    await producer.queue.schedule("typed", { cron: "* * * * *", type: "typed", payload: { n: "one" } });
+    const worker = queueAt("2026-01-01T00:00:00Z", { clock, storage: wrapStorage(storage) });
+    worker.queue.defineHandler("typed", { payload: z.object({ n: z.number() }), run: () => undefined });
+    const errors = recordEvents(worker.queue, ["queue:error"]);
+    await worker.queue.start();
+    await clock.advance(MINUTE);
+    expect(await jobsOf(worker)).toEqual([]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.payload).toMatchObject({ context: "schedule typed: tick 2026-01-01T00:01:00.000Z", error: expect.any(ValidationError) });
+    expect((await worker.queue.listSchedules())[0]).toMatchObject({ nextRunAt: new Date("2026-01-01T00:02:00Z"), lastRunAt: undefined });
+  });
+
+  it("reports a store that fails a fire, and fires the tick at the next pass", async () => {
+    const storage = new MemoryStorage();
+    let failures = 1;
+    const flaky = wrapStorage(storage, {
+      fireSchedule: async (request) => {
+        if (failures-- > 0) throw new Error("connection reset");
+        return storage.fireSchedule(request);
+      },
+    });
+    const tq = queueAt("2026-01-01T00:00:00Z", { storage: flaky });
+    const errors = recordEvents(tq.queue, ["queue:error"]);
+    await tq.queue.start();
+    await tq.queue.schedule("s", { cron: "* * * * *", type: "t" });
+    await tq.clock.advance(MINUTE);
+    expect(errors.map((e) => (e.payload as { context: string }).context)).toEqual(["schedule s"]);
+    expect(await jobsOf(tq)).toEqual([]);
+    await tq.clock.advance(POLL);
+    expect(await ticksOf(tq, "s")).toEqual(["2026-01-01T00:01:00.000Z"]);
+  });
+
+  it("catches up tick by tick after a pause shorter than the grace", async () => {
+    const storage = new MemoryStorage();
+    let paused = true;
+    const slow = wrapStorage(storage, {
+      listSchedules: async () => {
+        if (paused) throw new Error("store busy");
+        return storage.listSchedules();
+      },
+    });
+    const tq = queueAt("2026-01-01T00:00:00Z", { storage: slow });
+    await tq.queue.start();
+    await tq.queue.schedule("s", { cron: "*/5 * * * * *", type: "t" });
+    await tq.clock.advance(GRACE - 5 * SECOND);
+    expect(await jobsOf(tq)).toEqual([]);
+    paused = false;
+    await tq.clock.advance(POLL);
+    const expected = Array.from({ length: (GRACE - 5 * SECOND + POLL) / (5 * SECOND) }, (_, i) => new Date(Date.parse("2026-01-01T00:00:05Z") + i * 5 * SECOND).toISOString());
+    expect(await ticksOf(tq, "s")).toEqual(expected);
+  });
+});
+
 describe("misfire", () => {
   /** A schedule made at 00:00 by a queue that is not started; a worker starts at `startAt`. */
   async function outage(misfire: "run-once" | "skip" | undefined, cron: string, startAt: string): Promise<TestQueue> {
