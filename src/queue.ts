@@ -25,10 +25,9 @@ import {
 import { Worker } from "./scheduler/worker.js";
 import { withTimeout } from "./timeout.js";
 import { MemoryStorage } from "./storage/memory.js";
-import type { InsertedJob, SqlTransaction, Storage, StoredSchedule, Unsubscribe } from "./storage/storage.js";
+import type { InsertedJob, SqlTransaction, Storage, Unsubscribe } from "./storage/storage.js";
 import { buildSubmission, type JobRequest } from "./submission.js";
-import { parseCron } from "./schedule/cron.js";
-import { scheduleInputSchema, scheduleNameSchema, type ScheduleInput } from "./schedule/schedule-input.js";
+import { planSchedule, scheduleNameSchema, toScheduleRecord, type ScheduleInput } from "./schedule/schedule-input.js";
 import { JOB_STATUSES, TERMINAL_STATUSES, type Json, type JobChange, type JobId, type JobRecord, type LogEntry, type ScheduleRecord } from "./types.js";
 
 /**
@@ -251,20 +250,12 @@ export class Queue {
    */
   async schedule(name: string, input: ScheduleInput): Promise<ScheduleRecord> {
     this.assertOpen();
-    const scheduleName = parseOrThrow(scheduleNameSchema, name, "schedule name");
-    const parsed = parseOrThrow(scheduleInputSchema, input, "schedule");
-    const ticks = parseCron(parsed.cron, parsed.timezone);
-    const now = new Date(this.options.clock.now());
-    const nextRunAt = ticks.after(now);
-    if (nextRunAt === undefined) throw new ValidationError(`cron expression ${JSON.stringify(parsed.cron)} never fires`, [{ path: "cron", message: "has no future tick" }]);
+    const planned = planSchedule(name, input, new Date(this.options.clock.now()));
     // Built once as a tick's job would be, so a payload the handler refuses fails here, not at every tick.
-    const job = await this.worker.buildScheduledJob({ name: scheduleName, type: parsed.type, payload: parsed.payload, options: parsed.options }, nextRunAt);
-    const stored = await this.storage.putSchedule({
-      name: scheduleName, cron: parsed.cron, timezone: parsed.timezone, type: parsed.type, payload: job.payload, options: parsed.options,
-      misfire: parsed.misfire, nextRunAt,
-    });
+    const job = await this.worker.buildScheduledJob(planned, planned.nextRunAt);
+    const stored = await this.storage.putSchedule({ ...planned, payload: job.payload });
     this.worker.wakeTicker();
-    return publicSchedule(stored);
+    return toScheduleRecord(stored);
   }
 
   /** Deletes a schedule; answers whether one of that name existed. Jobs it already enqueued stay. */
@@ -275,7 +266,7 @@ export class Queue {
 
   /** Every stored schedule, by name, with its next and last run. */
   async listSchedules(): Promise<ScheduleRecord[]> {
-    return (await this.storage.listSchedules()).map(publicSchedule);
+    return (await this.storage.listSchedules()).map(toScheduleRecord);
   }
 
   /** Counts, wait and run times, failure rate, throughput, resources (see QueueMetrics). */
@@ -441,8 +432,3 @@ export class Queue {
   }
 }
 
-
-/** A stored schedule without the store's revision. */
-function publicSchedule({ revision: _revision, ...schedule }: StoredSchedule): ScheduleRecord {
-  return schedule;
-}

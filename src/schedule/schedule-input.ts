@@ -1,8 +1,11 @@
 import { z } from "zod";
+import { ValidationError } from "../errors.js";
 import { storableText } from "../json-value.js";
-import { jobTypeSchema, scheduleJobOptionsSchema } from "../options.js";
+import { jobTypeSchema, parseOrThrow, scheduleJobOptionsSchema } from "../options.js";
+import type { NewSchedule, StoredSchedule } from "../storage/storage.js";
+import { parseCron } from "./cron.js";
 import type { JobRequest } from "../submission.js";
-import { MISFIRE_POLICIES, type ScheduleJobOptions } from "../types.js";
+import { MISFIRE_POLICIES, type ScheduleJobOptions, type ScheduleRecord } from "../types.js";
 
 /** No control characters (they would garble logs, listings and terminals), nothing PostgreSQL cannot store. */
 const printable = (max: number) =>
@@ -45,4 +48,24 @@ export interface ScheduledJobSource {
 /** The request of a schedule's job for one tick: its type, payload and options, and the tick's idempotency key. */
 export function scheduledJobRequest(schedule: ScheduledJobSource, tick: Date): JobRequest {
   return { ...schedule.options, key: "job", type: schedule.type, payload: schedule.payload, dependsOn: [], idempotencyKey: scheduleJobKey(schedule.name, tick) };
+}
+
+/** A schedule parsed and its first tick planned; the payload is checked by building a tick's job. */
+export type PlannedSchedule = Omit<NewSchedule, "payload" | "nextRunAt"> & { readonly payload: unknown; readonly nextRunAt: Date };
+
+/**
+ * Parses `queue.schedule(name, input)`: the name, the input, the cron expression in its time zone,
+ * and the first tick after `now`. An expression without one (`0 0 30 2 *`) is refused.
+ */
+export function planSchedule(name: unknown, input: unknown, now: Date): PlannedSchedule {
+  const scheduleName = parseOrThrow(scheduleNameSchema, name, "schedule name");
+  const parsed = parseOrThrow(scheduleInputSchema, input, "schedule");
+  const nextRunAt = parseCron(parsed.cron, parsed.timezone).after(now);
+  if (nextRunAt === undefined) throw new ValidationError(`cron expression ${JSON.stringify(parsed.cron)} never fires`, [{ path: "cron", message: "has no future tick" }]);
+  return { ...parsed, timezone: parsed.timezone, payload: parsed.payload, name: scheduleName, nextRunAt };
+}
+
+/** A stored schedule as `listSchedules` answers it: without the store's revision. */
+export function toScheduleRecord({ revision: _revision, ...schedule }: StoredSchedule): ScheduleRecord {
+  return schedule;
 }
