@@ -9,8 +9,8 @@ import { withDeadline } from "./deadline.js";
 
 /**
  * The store as a worker calls it: every call its loops wait on (claim, heartbeat, settle, rescue,
- * prune, log writes, dependency reads) fails with a `StorageError` once it has gone unanswered for
- * a lease, and asks the store to replace its connections. An answer later than a lease is of no use
+ * prune, log writes, dependency reads, schedule ticks) fails with a `StorageError` once it has gone
+ * unanswered for a lease, and asks the store to replace its connections. An answer later than a lease is of no use
  * (the leases it concerns have expired), and a call that never answers would stop the loop, the
  * settle batcher or the rescuer for good, and with them `shutdown()`. The failed call is then
  * retried by its loop, or its attempt is left to the rescuer once its lease expires.
