@@ -30,6 +30,8 @@ export class ScheduleTicker {
   private active = false;
   private inPass = false;
   private wakeRequested = false;
+  /** What the last pass failed with (its code, else its message), while passes keep failing. */
+  private failing: string | undefined;
   private pass: Promise<void> = Promise.resolve();
   private readonly ticksByExpression = new Map<string, CronTicks>();
   private readonly graceMs: number;
@@ -64,8 +66,12 @@ export class ScheduleTicker {
       this.inPass = true;
       this.wakeRequested = false;
       this.pass = this.fireDue()
+        .then((delay) => {
+          this.failing = undefined;
+          return delay;
+        })
         .catch((error: unknown) => {
-          this.deps.reportError(error, "schedules");
+          this.reportPassFailure(error);
           return this.deps.pollIntervalMs;
         })
         .then((delay) => {
@@ -73,6 +79,17 @@ export class ScheduleTicker {
           if (this.active) this.arm(this.wakeRequested ? 0 : delay);
         });
     }, ms);
+  }
+
+  /**
+   * Reports a pass that could not read the schedules, but not the same failure again pass after
+   * pass: a store not yet migrated for schedules (a rolling upgrade) would log every poll interval.
+   */
+  private reportPassFailure(error: unknown): void {
+    const code = (error as { code?: unknown } | undefined)?.code;
+    const key = typeof code === "string" ? code : error instanceof Error ? error.message : String(error);
+    if (key !== this.failing) this.deps.reportError(error, "schedules");
+    this.failing = key;
   }
 
   /** One pass over every schedule; answers how long to sleep. */

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ManualClock } from "../../src/clock.js";
-import { QueueClosedError, ValidationError } from "../../src/errors.js";
+import { QueueClosedError, SchemaNotMigratedError, ValidationError } from "../../src/errors.js";
 import { misfireGraceMs } from "../../src/schedule/plan-tick.js";
 import { MemoryStorage } from "../../src/storage/memory.js";
 import type { JobRecord } from "../../src/types.js";
@@ -182,6 +182,27 @@ describe("failures while firing", () => {
     expect(await jobsOf(tq)).toEqual([]);
     await tq.clock.advance(POLL);
     expect(await ticksOf(tq, "s")).toEqual(["2026-01-01T00:01:00.000Z"]);
+  });
+
+  it("reports a store that cannot list schedules once while it keeps failing the same way, and again after it recovered", async () => {
+    const storage = new MemoryStorage();
+    let failing = true;
+    const unmigrated = wrapStorage(storage, {
+      listSchedules: async () => {
+        if (failing) throw new SchemaNotMigratedError("jobgraph");
+        return storage.listSchedules();
+      },
+    });
+    const tq = queueAt("2026-01-01T00:00:00Z", { storage: unmigrated });
+    const errors = recordEvents(tq.queue, ["queue:error"]);
+    await tq.queue.start();
+    await tq.clock.advance(10 * POLL);
+    expect(errors.map((e) => (e.payload as { context: string }).context)).toEqual(["schedules"]);
+    failing = false;
+    await tq.clock.advance(POLL);
+    failing = true;
+    await tq.clock.advance(10 * POLL);
+    expect(errors).toHaveLength(2);
   });
 
   it("catches up tick by tick after a pause shorter than the grace", async () => {
