@@ -3,16 +3,15 @@ import { CliError } from "./cli-error.js";
 import { addArgumentCommand, withQueue } from "./connection.js";
 import { parseJsonArgument } from "./option-parsers.js";
 import { formatDate, renderTable } from "./output.js";
-import { scheduleApi } from "./pending-api.js";
-import type { Json } from "jobgraph";
+import type { Json, MisfirePolicy, ScheduleInput } from "jobgraph";
 
 interface AddOptions {
   readonly cron: string;
   readonly type: string;
   readonly timezone?: string;
   readonly payload?: Json;
-  readonly options?: Record<string, unknown>;
-  readonly misfire?: "run-once" | "skip";
+  readonly options?: ScheduleInput["options"];
+  readonly misfire?: MisfirePolicy;
 }
 
 /** `jobgraph schedules list|add|remove`. */
@@ -24,7 +23,7 @@ export function addSchedulesCommands(program: Command): void {
     .description("every schedule, with its next and last run")
     .action(async (_options: unknown, command: Command) =>
       withQueue(command, async (queue, out) => {
-        const list = await scheduleApi(queue).listSchedules();
+        const list = await queue.listSchedules();
         if (out.json) return out.printJson(list);
         if (list.length === 0) return out.line("no schedules");
         out.line(
@@ -48,7 +47,7 @@ export function addSchedulesCommands(program: Command): void {
     .addOption(new Option("--misfire <policy>", "ticks missed while no worker ran (default: run-once)").choices(["run-once", "skip"]))
     .action(async (name: string, options: AddOptions, command: Command) =>
       withQueue(command, async (queue, out) => {
-        const stored = await scheduleApi(queue).schedule(name, {
+        const stored = await queue.schedule(name, {
           cron: options.cron,
           type: options.type,
           ...(options.timezone === undefined ? {} : { timezone: options.timezone }),
@@ -63,7 +62,7 @@ export function addSchedulesCommands(program: Command): void {
 
   addArgumentCommand(schedules, "remove", "delete a schedule; jobs it already enqueued stay", { name: "name", description: "the schedule's name" }, async (name, queue, out) => {
     // Like `jobs show` of an unknown id: a script learns that nothing was there.
-    if (!(await scheduleApi(queue).unschedule(name))) throw new CliError("SCHEDULE_NOT_FOUND", `no schedule named ${name}`);
+    if (!(await queue.unschedule(name))) throw new CliError("SCHEDULE_NOT_FOUND", `no schedule named ${name}`);
     if (out.json) return out.printJson({ name, removed: true });
     out.line(`removed ${name}`);
   });

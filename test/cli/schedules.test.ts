@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { PostgresQueues } from "../postgres/support/queues.js";
 import { describePostgres } from "../support/postgres.js";
-import { assertBuilt, cliEnv, runCli, runCliJson } from "./cli-process.js";
+import { assertBuilt, cliEnv, CliProcess, HANDLERS, runCli, runCliJson } from "./cli-process.js";
 
 interface ScheduleJson {
   readonly name: string;
@@ -62,6 +62,22 @@ describePostgres("jobgraph schedules on PostgreSQL", () => {
     expect(result.code).toBe(1);
     expect((JSON.parse(result.stderr) as { error: { code: string } }).error.code).toBe("VALIDATION");
     expect(await runCliJson<ScheduleJson[]>(["schedules", "list"], env)).toEqual([]);
+  });
+
+  it("a schedule added from the shell is fired by a jobgraph worker", async () => {
+    await runCliJson(["schedules", "add", "every-second", "--cron", "* * * * * *", "--type", "test.echo", "--payload", '{"n":9}'], env);
+    const worker = new CliProcess(["worker", "--handlers", HANDLERS], env);
+    try {
+      const [, id] = await worker.waitForLine(/^completed test\.echo ([0-9a-f-]{36}) in \d+ ms$/, "a scheduled job to complete");
+      const job = await runCliJson<{ payload: unknown; idempotencyKey: string }>(["jobs", "show", id as string], env);
+      expect(job.payload).toEqual({ n: 9 });
+      expect(job.idempotencyKey).toMatch(/^schedule:every-second:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000Z$/);
+      expect((await runCliJson<ScheduleJson[]>(["schedules", "list"], env))[0]?.lastRunAt).not.toBeNull();
+    } finally {
+      worker.signal("SIGTERM");
+      await worker.exited;
+      await runCli(["schedules", "remove", "every-second"], env);
+    }
   });
 
   it("an unknown misfire policy is a usage error", async () => {
