@@ -43,6 +43,22 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise
   });
 }
 
+/**
+ * Runs `jobgraph <args>` on a pseudo-terminal (util-linux `script`), as a person at a terminal would:
+ * answers what the terminal showed.
+ */
+export function runCliOnTerminal(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  const quote = (arg: string) => `'${arg.replace(/'/g, "'\\''")}'`;
+  const command = [process.execPath, CLI, ...args].map(quote).join(" ");
+  const child = spawn("script", ["--quiet", "--return", "--command", command, "/dev/null"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], timeout: 25_000, killSignal: "SIGKILL" });
+  let stdout = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr: "" }));
+  });
+}
+
 /** Runs `jobgraph <args> --json` and parses its stdout. */
 export async function runCliJson<T>(args: readonly string[], env: NodeJS.ProcessEnv): Promise<T> {
   const result = await runCli([...args, "--json"], env);

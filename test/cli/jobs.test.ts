@@ -4,7 +4,7 @@ import type { Queue } from "../../src/queue.js";
 import type { JobRecord } from "../../src/types.js";
 import { PostgresQueues } from "../postgres/support/queues.js";
 import { describePostgres, dropSchema, freshSchemaName } from "../support/postgres.js";
-import { assertBuilt, cliEnv, runCli, runCliJson } from "./cli-process.js";
+import { assertBuilt, cliEnv, runCli, runCliJson, runCliOnTerminal } from "./cli-process.js";
 
 /** A job as `--json` prints it: dates as ISO strings, absent fields as null. */
 type JobJson = Omit<JobRecord, "runAt" | "createdAt" | "updatedAt" | "startedAt" | "finishedAt" | "result" | "error" | "idempotencyKey" | "timeoutMs"> & {
@@ -84,6 +84,16 @@ describePostgres("jobgraph jobs, stats and migrate on PostgreSQL", () => {
     expect(lines[4]).toMatch(new RegExp(`^${completed.id}\\s+test\\.echo\\s+completed\\s+normal\\s+1/\\d+\\s+\\d{4}-`));
     // Not a terminal: no colour codes.
     expect(result.stdout).not.toContain("\u001b[");
+  });
+
+  it("colours statuses on a terminal, and not with NO_COLOR", async () => {
+    const coloured = await runCliOnTerminal(["jobs", "show", completed.id], env);
+    expect(coloured.code).toBe(0);
+    expect(coloured.stdout).toContain("\u001b[32mcompleted\u001b[0m");
+    const plain = await runCliOnTerminal(["jobs", "show", completed.id], { ...env, NO_COLOR: "1" });
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/status\s+completed/);
+    expect(plain.stdout).not.toContain("\u001b[");
   });
 
   it("jobs list --json filters by status and type and pages with the cursor", async () => {
