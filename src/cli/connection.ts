@@ -35,6 +35,8 @@ export function connectionOf(command: Command, env: NodeJS.ProcessEnv = process.
   const options = globalOptions(command);
   const url = options.databaseUrl ?? (env.DATABASE_URL === "" ? undefined : env.DATABASE_URL);
   if (url === undefined) throw new UsageError("no database: pass --database-url or set DATABASE_URL");
+  // Not repeated in the message: it may hold a password.
+  if (!URL.canParse(url) || !/^postgres(ql)?:$/.test(new URL(url).protocol)) throw new UsageError("the database URL is not a postgres:// URL");
   const schema = options.schema ?? (env.JOBGRAPH_SCHEMA === "" || env.JOBGRAPH_SCHEMA === undefined ? "jobgraph" : env.JOBGRAPH_SCHEMA);
   return { url, schema };
 }

@@ -55,9 +55,16 @@ export async function run(argv: readonly string[]): Promise<number> {
     }
     const code = isQueueError(error) || error instanceof CliError ? error.code : "ERROR";
     const issues = error instanceof ValidationError ? error.issues : [];
-    report(json, code, (error as Error)?.message ?? String(error), issues);
+    report(json, code, messageWithCause(error), issues);
     return EXIT_FAILURE;
   }
+}
+
+/** The error's message, and its cause's when that says more (a driver's "database does not exist"). */
+function messageWithCause(error: unknown): string {
+  const message = (error as Error)?.message ?? String(error);
+  const cause = (error as { cause?: { message?: unknown } } | null)?.cause?.message;
+  return typeof cause === "string" && cause !== "" && !message.includes(cause) ? `${message}: ${cause}` : message;
 }
 
 /**

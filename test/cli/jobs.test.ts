@@ -67,6 +67,14 @@ describePostgres("jobgraph jobs, stats and migrate on PostgreSQL", () => {
     expect(result.stderr).toMatch(/^error: .*migrat/m);
   });
 
+  it("a database that does not exist is a failure naming the server's reason", async () => {
+    const url = new URL(env.DATABASE_URL as string);
+    url.pathname = "/jobgraph_no_such_database";
+    const result = await runCli(["stats", "--database-url", url.href], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^error: .*database "jobgraph_no_such_database" does not exist$/m);
+  });
+
   it("--schema wins over JOBGRAPH_SCHEMA, and a malformed schema name is refused", async () => {
     const viaFlag = await runCliJson<{ jobs: JobJson[] }>(["jobs", "list", "--schema", queues.schema], cliEnv("jobgraph_elsewhere"));
     expect(viaFlag.jobs.map((j) => j.id)).toContain(pending.id);

@@ -104,10 +104,17 @@ describe("jobgraph usage", () => {
     await expectUsageError(["migrate", "--json"], /"code": "USAGE"/, noDatabase);
   });
 
+  it.each([["not a url"], ["mysql://root:hunter2@127.0.0.1/db"]])("a database URL that is not postgres:// (%s) is a usage error that does not repeat it", async (url) => {
+    await expectUsageError(["stats", "--database-url", url], /^error: the database URL is not a postgres:\/\/ URL$/m);
+    const result = await runCli(["stats"], { ...env, DATABASE_URL: url });
+    expect(result.code).toBe(2);
+    expect(result.stderr).not.toContain("hunter2");
+  });
+
   it("a database that does not answer is a failure (exit 1) with the driver's reason, not a usage error", async () => {
     const result = await runCli(["stats"], env);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^error: .+/);
+    expect(result.stderr).toMatch(/^error: .*ECONNREFUSED/);
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 });
