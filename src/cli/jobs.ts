@@ -90,11 +90,11 @@ export function addJobsCommands(program: Command): void {
     .option("--type <type>", "only jobs of this type (repeatable, or comma-separated)", collectList)
     .option("--finished-after <date>", "only jobs finished at or after this ISO 8601 date", parseDate)
     .option("--finished-before <date>", "only jobs finished before this ISO 8601 date", parseDate)
-    .option("--limit <n>", "most jobs to retry", integerIn(1, 1_000_000))
+    .option("--limit <n>", "most jobs to retry (1-10000; default 1000)", integerIn(1, 10_000))
     .action(async (options: RedriveOptions, command: Command) =>
       withQueue(command, async (queue, out) => {
         const retried = await redriveApi(queue).retryMany({
-          status: options.status ?? ["failed"],
+          ...(options.status === undefined ? {} : { status: options.status }),
           ...(options.type === undefined ? {} : { type: options.type }),
           ...(options.finishedAfter === undefined ? {} : { finishedAfter: options.finishedAfter }),
           ...(options.finishedBefore === undefined ? {} : { finishedBefore: options.finishedBefore }),

@@ -71,6 +71,7 @@ describe("jobgraph usage", () => {
     [["jobs", "list", "--limit", "-5"]],
     [["jobs", "list", "--limit", "99999999999999999999"]],
     [["jobs", "redrive", "--limit", "2.5"]],
+    [["jobs", "redrive", "--limit", "10001"]],
     [["worker", "--handlers", "h.mjs", "--concurrency", "0"]],
     [["worker", "--handlers", "h.mjs", "--concurrency", "ten"]],
     [["worker", "--handlers", "h.mjs", "--prefetch", "-1"]],
