@@ -61,7 +61,7 @@ export { ManualClock, systemClock } from "./clock.js";
 export type { Clock, TimerHandle } from "./clock.js";
 export { admitJobs, effectivePriority, fits } from "./resources.js";
 export type { AdmissionCandidate, AdmissionRequest, Admission } from "./resources.js";
-export { JOB_STATUSES, PRIORITIES, TERMINAL_STATUSES, LIVE_STATUSES, LOG_LEVELS } from "./types.js";
+export { JOB_STATUSES, PRIORITIES, TERMINAL_STATUSES, LIVE_STATUSES, LOG_LEVELS, ATTEMPT_OUTCOMES } from "./types.js";
 export type {
   JobId,
   JobStatus,
@@ -71,6 +71,8 @@ export type {
   ErrorInfo,
   BackoffPolicy,
   JobRecord,
+  AttemptRecord,
+  AttemptOutcome,
   NewJob,
   NewLogLine,
   LogEntry,
