@@ -823,6 +823,10 @@ export const deleteFinishedJobs = (sql: Db, schema: string, r: RetentionRow) => 
     limit ${r.limit}
     for update of c skip locked)`;
 
+/** For EXPLAIN in tests and diagnostics: the plan of a page of `listJobRows`. */
+export const explainListJobRows = (sql: Db, schema: string, filter: Parameters<typeof listJobRows>[2]) => sql<{ "QUERY PLAN": string }[]>`
+  explain ${listJobRows(sql, schema, filter)}`;
+
 /** For EXPLAIN in tests and diagnostics: the plan of one claim-candidate scan. */
 export const explainClaimCandidates = (sql: Db, schema: string, types: readonly string[], perLevel: number) => sql<{ "QUERY PLAN": string }[]>`
   explain ${candidatesAt(sql, schema, 2, types, perLevel)}`;
