@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from "vitest";
-import { explainClaimCandidates, explainListJobRows } from "../../src/storage/postgres/queries.js";
+import { explainClaimCandidates, explainListJobRows, explainLiveKeyHolders } from "../../src/storage/postgres/queries.js";
 import { adminSql, describePostgres, newPostgresStorage } from "../support/postgres.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -57,6 +57,13 @@ describePostgres("PostgresStorage query plans", () => {
     const paged = planOf(await explainListJobRows(sql, schema, { ...filter, statuses: [status, "failed"], beforeSeq: "1000" }));
     expect(paged).toContain(index);
     expect(paged).not.toMatch(/Seq Scan/);
+  });
+
+  it("finds the live holders of idempotency keys through the partial idempotency index", async () => {
+    const { schema, sql } = await crowdedSchema(50);
+    const plan = planOf(await explainLiveKeyHolders(sql, schema, ["a", "b"]));
+    expect(plan).toContain("jobs_idempotency_idx");
+    expect(plan).not.toMatch(/Seq Scan on jobs/);
   });
 
   it("lists running jobs among 100,000 completed ones without walking past them", async () => {

@@ -146,12 +146,12 @@ export const dropCreatedAtIndex = (sql: Db, schema: string) => sql`drop index if
 export const lockExistingJobs = (sql: Db, schema: string, ids: readonly string[]) => sql<{ id: string; status: JobStatus }[]>`
   select j.id::text as id, j.status from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)}) order by j.id for share`;
 
-/** Live jobs holding any of `keys`. */
+/** Live jobs holding any of `keys` (matching the partial idempotency index's predicate in full). */
 export const liveKeyHolders = (sql: Db, schema: string, keys: readonly string[]) =>
   sql<{ id: string; status: JobStatus; idempotency_key: string }[]>`
   select j.id::text as id, j.status, j.idempotency_key from ${sql(schema)}.jobs j
   where j.idempotency_key in (select jsonb_array_elements_text(${sql.json(keys as JsonDoc)}))
-    and j.status in ('blocked', 'pending', 'running')
+    and j.status in ('blocked', 'pending', 'running') and j.idempotency_key is not null
   for share`;
 
 /** One new job, its status decided, as the insert statement reads it. */
@@ -822,6 +822,10 @@ export const deleteFinishedJobs = (sql: Db, schema: string, r: RetentionRow) => 
     order by coalesce(c.finished_at, c.updated_at), c.seq
     limit ${r.limit}
     for update of c skip locked)`;
+
+/** For EXPLAIN in tests and diagnostics: the plan of `liveKeyHolders`. */
+export const explainLiveKeyHolders = (sql: Db, schema: string, keys: readonly string[]) => sql<{ "QUERY PLAN": string }[]>`
+  explain ${liveKeyHolders(sql, schema, keys)}`;
 
 /** For EXPLAIN in tests and diagnostics: the plan of a page of `listJobRows`. */
 export const explainListJobRows = (sql: Db, schema: string, filter: Parameters<typeof listJobRows>[2]) => sql<{ "QUERY PLAN": string }[]>`
