@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { JOB_STATUSES, LOG_LEVELS, PRIORITIES } from "../src/index.js";
+import { ATTEMPT_OUTCOMES, JOB_STATUSES, LOG_LEVELS, PRIORITIES } from "../src/index.js";
 
 // Request and response shapes of the HTTP API. Requests are parsed here, at the edge; the queue then
 // applies its own rules (payload schemas, capacity, graph checks). The OpenAPI document is made from these.
@@ -91,6 +91,21 @@ export const jobIdParams = z.object({ id: jobIdSchema }).strict();
 /** Routes that take no query parameters still reject unknown ones. */
 export const noQuery = z.object({}).strict();
 
+/** What is kept of an error: never a stack trace. */
+const errorJson = z.object({ name: z.string(), message: z.string(), code: z.string().optional() });
+export type ErrorJson = z.infer<typeof errorJson>;
+
+/** One attempt of a job: dates as ISO strings; what is not known yet (or not at all) is left out. */
+export const attemptJson = z.object({
+  attempt: z.number().int(),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  outcome: z.enum(ATTEMPT_OUTCOMES).optional().describe("how the attempt ended: the settlement stored for it"),
+  error: errorJson.optional(),
+  workerId: z.string().optional(),
+});
+export type AttemptJson = z.infer<typeof attemptJson>;
+
 /** A job as the API returns it: every field present, dates as ISO strings, absent values as null. */
 export const jobJson = z.object({
   id: z.string(),
@@ -99,7 +114,7 @@ export const jobJson = z.object({
   priority: z.enum(PRIORITIES),
   payload: z.unknown(),
   result: z.unknown().describe("the handler's result once completed, else null"),
-  error: z.object({ name: z.string(), message: z.string(), code: z.string().optional() }).nullable(),
+  error: errorJson.nullable(),
   attempt: z.number().int(),
   maxAttempts: z.number().int(),
   backoff: z.object({ type: z.enum(["exponential", "fixed"]), baseMs: z.number(), maxMs: z.number(), jitter: z.boolean() }),
@@ -112,6 +127,7 @@ export const jobJson = z.object({
   updatedAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
+  attempts: z.array(attemptJson).describe("one entry per attempt started, oldest first"),
 });
 export type JobJson = z.infer<typeof jobJson>;
 

@@ -65,7 +65,7 @@ export { ManualClock, systemClock } from "./clock.js";
 export type { Clock, TimerHandle } from "./clock.js";
 export { admitJobs, effectivePriority, fits } from "./resources.js";
 export type { AdmissionCandidate, AdmissionRequest, Admission } from "./resources.js";
-export { JOB_STATUSES, PRIORITIES, TERMINAL_STATUSES, LIVE_STATUSES, LOG_LEVELS, MISFIRE_POLICIES } from "./types.js";
+export { JOB_STATUSES, PRIORITIES, TERMINAL_STATUSES, LIVE_STATUSES, LOG_LEVELS, MISFIRE_POLICIES, ATTEMPT_OUTCOMES } from "./types.js";
 export type { ScheduleInput } from "./schedule/schedule-input.js";
 export type {
   JobId,
@@ -76,6 +76,8 @@ export type {
   ErrorInfo,
   BackoffPolicy,
   JobRecord,
+  AttemptRecord,
+  AttemptOutcome,
   NewJob,
   NewLogLine,
   LogEntry,

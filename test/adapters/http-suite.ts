@@ -270,6 +270,10 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         expect(res.status).toBe(200);
         const statuses = res.json.logs.filter((l: { kind: string }) => l.kind === "status").map((l: { message: string }) => l.message);
         expect(statuses).toEqual(["pending", "running", "completed"]);
+        // The attempts, in the job's HTTP form: dates as ISO strings, nothing absent sent as a key.
+        const { attempts } = (await request("GET", `${api}/jobs/${created.id}`)).json.job;
+        expect(attempts).toEqual([{ attempt: 1, startedAt: expect.any(String), finishedAt: expect.any(String), outcome: "completed", workerId: expect.any(String) }]);
+        for (const date of [attempts[0].startedAt, attempts[0].finishedAt]) expect(new Date(date).toISOString()).toBe(date);
         expect((await request("GET", `${api}/jobs/${randomUUID()}/logs`)).status).toBe(404);
         expect((await request("GET", `${api}/jobs/zzz/logs`)).status).toBe(400);
       });

@@ -5,6 +5,7 @@ import type { Storage } from "../../src/storage/storage.js";
 import type { JobId } from "../../src/types.js";
 import { newJob, secondsFromNow } from "./builders.js";
 import { describeGraphContract } from "./contract-graph.js";
+import { describeHistoryContract } from "./contract-history.js";
 import { describeLifecycleContract } from "./contract-lifecycle.js";
 import { describeReadContract } from "./contract-reads.js";
 import { describeRetentionContract } from "./contract-retention.js";
@@ -48,6 +49,7 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
     describeReadContract(t);
     describeRetentionContract(t);
     describeScheduleContract(t);
+    describeHistoryContract(t);
   });
 }
 

@@ -17,7 +17,8 @@ import { retryTransient } from "./transient.js";
 import { asDriverSql, beginGuarded, Pool, type PostgresSql } from "./driver.js";
 import { migrate } from "./migrations.js";
 import * as q from "./queries.js";
-import { toJobRecord, toLease, toLogEntry } from "./rows.js";
+import { deriveJobLogs } from "../../job-history.js";
+import { toHandlerLines, toJobHistory, toJobRecord, toLease } from "./rows.js";
 import { fireScheduleIn, putSchedule, toSchedule } from "./schedules.js";
 import * as s from "./sql/schedules.js";
 
@@ -327,8 +328,8 @@ export class PostgresStorage implements Storage {
   async listLogs(jobId: JobId): Promise<readonly LogEntry[]> {
     this.assertOpen();
     if (!isUuid(jobId)) return [];
-    const rows = await this.guard((sql) => q.selectLogs(sql, this.schema, jobId), "list logs");
-    return rows.map(toLogEntry);
+    const [row] = await this.guard((sql) => q.selectHistory(sql, this.schema, jobId), "list logs");
+    return row === undefined ? [] : deriveJobLogs(toJobHistory(row), toHandlerLines(row.lines));
   }
 
   async putSchedule(schedule: NewSchedule): Promise<StoredSchedule> {
