@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { isQueueError, ValidationError } from "jobgraph";
+import { isQueueError, StorageError, ValidationError } from "jobgraph";
 import { createRequire } from "node:module";
 import { CliError, UsageError } from "./cli-error.js";
 import { addGlobalOptions } from "./connection.js";
@@ -60,10 +60,11 @@ export async function run(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** The error's message, and its cause's when that says more (a driver's "database does not exist"). */
+/** The error's message, and for a store's failure the driver's reason ("database ... does not exist"). */
 function messageWithCause(error: unknown): string {
   const message = (error as Error)?.message ?? String(error);
-  const cause = (error as { cause?: { message?: unknown } } | null)?.cause?.message;
+  if (!(error instanceof StorageError)) return message;
+  const cause = (error.cause as { message?: unknown } | undefined)?.message;
   return typeof cause === "string" && cause !== "" && !message.includes(cause) ? `${message}: ${cause}` : message;
 }
 
