@@ -11,8 +11,8 @@ import { DependencyGraph } from "./memory-graph.js";
 import { changeOf, dependencyError, leaseOf, toRecord, update, type StoredJob } from "./memory-record.js";
 import { toJson } from "./to-json.js";
 import type {
-  CancelResult, ChangeListener, ClaimRequest, ClaimResult, ClaimedJob, DeleteFinishedRequest, ExpiredLease, HeartbeatResult, InsertRequest, InsertResult,
-  JobCounts, Lease, ListPage, ListQuery, RetryResult, SettleResult, Settlement, Storage, Unsubscribe,
+  CancelResult, ChangeListener, ClaimRequest, ClaimResult, ClaimedJob, DeleteFinishedRequest, ExpiredLease, FinishedJobIds, FinishedJobsQuery, GraphDirection, HeartbeatResult,
+  InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery, RetryResult, SettleResult, Settlement, Storage, Unsubscribe,
 } from "./storage.js";
 
 interface PlannedInsert {
@@ -219,6 +219,31 @@ export class MemoryStorage implements Storage {
     const pendingByPriority = Object.fromEntries(PRIORITIES.map((p) => [p, 0])) as Record<Priority, number>;
     for (const id of this.pending) pendingByPriority[this.mustGet(id).priority]++;
     return { byStatus: { ...this.byStatus }, pendingByPriority };
+  }
+
+  async listFinishedJobIds(query: FinishedJobsQuery): Promise<FinishedJobIds> {
+    this.assertOpen();
+    const statuses = new Set(query.status);
+    const types = query.type?.length ? new Set(query.type) : undefined;
+    const after = query.finishedAfter?.getTime() ?? Number.NEGATIVE_INFINITY;
+    const before = query.finishedBefore?.getTime() ?? Number.POSITIVE_INFINITY;
+    const ids: JobId[] = [];
+    let last: StoredJob | undefined;
+    const start = query.cursor === undefined ? 0 : decodeCursor(query.cursor, this.bySeq.length) + 1;
+    for (let seq = start; seq < this.bySeq.length && ids.length < query.limit; seq++) {
+      const job = this.bySeq[seq];
+      if (job === undefined || !statuses.has(job.status) || (types !== undefined && !types.has(job.type))) continue;
+      const finished = (job.finishedAt ?? job.updatedAt).getTime();
+      if (finished < after || finished >= before) continue;
+      ids.push(job.id);
+      last = job;
+    }
+    return { ids, nextCursor: ids.length >= query.limit && last !== undefined ? encodeCursor(last.seq) : undefined };
+  }
+
+  async walkGraph(id: JobId, direction: GraphDirection, limit: number): Promise<readonly JobId[]> {
+    this.assertOpen();
+    return this.graph.walk(id, direction, Math.floor(limit), (jobId) => this.jobs.get(jobId));
   }
 
   async deleteFinishedJobs(request: DeleteFinishedRequest): Promise<number> {

@@ -406,7 +406,7 @@ export interface AffectedJobs {
  * of the whole working table, which it may plan as a scan of every edge per step: a 1,000-job chain
  * among 60,000 edges then took 43 s instead of a few ms.
  */
-const dependentsStep = (sql: Db, schema: string, where?: ReturnType<Db>) => sql`
+export const dependentsStep = (sql: Db, schema: string, where?: ReturnType<Db>) => sql`
   cross join lateral (
     select d.job_id from ${sql(schema)}.job_dependencies d
     ${where === undefined ? sql`` : sql`join ${sql(schema)}.jobs c on c.id = d.job_id and ${where}`}
