@@ -5,8 +5,10 @@ import type { Storage } from "../../src/storage/storage.js";
 import type { JobId } from "../../src/types.js";
 import { newJob, secondsFromNow } from "./builders.js";
 import { describeGraphContract } from "./contract-graph.js";
+import { describeJobGraphContract } from "./contract-job-graph.js";
 import { describeLifecycleContract } from "./contract-lifecycle.js";
 import { describeReadContract } from "./contract-reads.js";
+import { describeRedriveContract } from "./contract-redrive.js";
 import { describeRetentionContract } from "./contract-retention.js";
 import { StoreUnderTest } from "./store-under-test.js";
 
@@ -46,6 +48,8 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
     describeGraphContract(t);
     describeReadContract(t);
     describeRetentionContract(t);
+    describeJobGraphContract(t);
+    describeRedriveContract(t);
   });
 }
 
