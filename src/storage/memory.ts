@@ -5,7 +5,7 @@ import { planRestart } from "../restart.js";
 import { planRevival } from "../revival.js";
 import { DuplicateJobError, JobNotFoundError, QueueClosedError, UnknownDependencyError, ValidationError } from "../errors.js";
 import { admitJobs, type AdmissionCandidate } from "../resources.js";
-import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES } from "../types.js";
+import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES, TERMINAL_STATUSES } from "../types.js";
 import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry, NewJob, NewLogLine, Priority } from "../types.js";
 import { DependencyGraph } from "./memory-graph.js";
 import { changeOf, dependencyError, leaseOf, toRecord, update, type StoredJob } from "./memory-record.js";
@@ -223,7 +223,7 @@ export class MemoryStorage implements Storage {
 
   async listFinishedJobIds(query: FinishedJobsQuery): Promise<FinishedJobIds> {
     this.assertOpen();
-    const statuses = new Set(query.status);
+    const statuses = new Set(query.status.filter((status) => TERMINAL_STATUSES.includes(status)));
     const types = query.type?.length ? new Set(query.type) : undefined;
     const after = query.finishedAfter?.getTime() ?? Number.NEGATIVE_INFINITY;
     const before = query.finishedBefore?.getTime() ?? Number.POSITIVE_INFINITY;

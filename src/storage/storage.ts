@@ -264,7 +264,7 @@ export interface ListPage {
 export type GraphDirection = "dependencies" | "dependents";
 
 export interface FinishedJobsQuery {
-  /** Terminal statuses to match (at least one). */
+  /** Terminal statuses to match; any other matches nothing. */
   readonly status: readonly JobStatus[];
   /** Job types to match; undefined or empty: every type. */
   readonly type?: readonly string[];

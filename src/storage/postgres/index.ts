@@ -295,7 +295,7 @@ export class PostgresStorage implements Storage {
       afterSeq: query.cursor === undefined ? null : decodeCursor(query.cursor),
       limit,
     };
-    const rows = await this.guard((sql) => finishedJobIds(sql, this.schema, filter), "list finished jobs");
+    const rows = await this.guard(async (sql) => (await finishedJobIds(sql, this.schema, filter)) ?? [], "list finished jobs");
     const last = rows.at(-1);
     return { ids: rows.map((row) => row.id), nextCursor: rows.length >= limit && last !== undefined ? encodeCursor(last.seq) : undefined };
   }

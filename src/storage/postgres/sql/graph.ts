@@ -34,3 +34,7 @@ export const walkGraphIds = (sql: Db, schema: string, id: string, direction: "de
     )
     select w.id::text as id from walk w where w.id <> ${id}::uuid limit ${limit}`;
 };
+
+/** The plan of `walkGraphIds`, for the test that keeps each step on an index of the edges. */
+export const explainWalkGraph = (sql: Db, schema: string, id: string, direction: "dependencies" | "dependents", limit: number) => sql<{ "QUERY PLAN": string }[]>`
+  explain ${walkGraphIds(sql, schema, id, direction, limit)}`;
