@@ -152,7 +152,7 @@ export const routes: readonly Route[] = [
     method: "GET",
     path: "/jobs/:id/graph",
     action: "jobs:read",
-    summary: "A job's connected graph: its ancestors and descendants, transitively, at most 1,000 jobs",
+    summary: "A job's connected graph: its ancestors and descendants, transitively, at most 1,000 jobs and 4 MiB",
     params: jobIdParams,
     responses: { 200: { description: "the graph", schema: jobGraphResponse }, 400: { description: "invalid id", schema: errorBody }, 404: { description: "no such job", schema: errorBody } },
     async handle(context, { params }) {

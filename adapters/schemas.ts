@@ -154,7 +154,7 @@ export const retryManyResponse = z.object({ retried: z.number().int().describe("
 export const jobGraphResponse = z.object({
   jobs: z.array(jobJson).describe("the job first, then its ancestors, then its descendants, each nearest first"),
   edges: z.array(z.tuple([z.string(), z.string()])).describe("[dependent, dependency] between jobs of `jobs`"),
-  truncated: z.boolean().describe("more than 1,000 jobs: the nearest were kept"),
+  truncated: z.boolean().describe("past 1,000 jobs or 4 MiB of their payload, result and error JSON: the nearest were kept"),
 });
 export const logsResponse = z.object({ logs: z.array(logEntryJson) });
 export const healthResponse = z.object({

@@ -1,7 +1,7 @@
 export { Queue } from "./queue.js";
 export type { ListJobsQuery, JobPage } from "./queue.js";
 export { DEFAULT_LIST_PAGE_BYTES } from "./queue.js";
-export { MAX_GRAPH_JOBS } from "./job-graph.js";
+export { MAX_GRAPH_BYTES, MAX_GRAPH_JOBS } from "./job-graph.js";
 export type { JobGraph } from "./job-graph.js";
 export { DEFAULT_RETRY_MANY, MAX_RETRY_MANY } from "./redrive.js";
 export type { RetryManyFilter } from "./redrive.js";

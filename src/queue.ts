@@ -197,7 +197,8 @@ export class Queue {
 
   /**
    * The job's connected graph: the job, its ancestors and its descendants, transitively, with the
-   * edges between them as `[dependent, dependency]`; at most 1,000 jobs, `truncated` when more.
+   * edges between them as `[dependent, dependency]`; at most 1,000 jobs and 4 MiB of their payload,
+   * result and error JSON, the nearest kept on both sides, `truncated` when more.
    */
   async getJobGraph(id: JobId): Promise<JobGraph> {
     return readJobGraph(this.storage, this.parseId(id));

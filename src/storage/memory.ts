@@ -3,6 +3,7 @@ import { assertNever } from "../assert-never.js";
 import { planCascade } from "../cascade.js";
 import { planRestart } from "../restart.js";
 import { planRevival } from "../revival.js";
+import { jobBytes } from "../job-bytes.js";
 import { DuplicateJobError, JobNotFoundError, QueueClosedError, UnknownDependencyError, ValidationError } from "../errors.js";
 import { admitJobs, type AdmissionCandidate } from "../resources.js";
 import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES, TERMINAL_STATUSES } from "../types.js";
@@ -497,12 +498,6 @@ function toggle(set: Set<JobId>, id: JobId, present: boolean): void {
 
 function encodeCursor(seq: number): string {
   return Buffer.from(String(seq)).toString("base64url");
-}
-
-/** What `ListQuery.maxBytes` counts of a job: the UTF-8 JSON text of its payload, result and error. */
-function jobBytes(job: StoredJob): number {
-  const text = (value: unknown) => (value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value)));
-  return text(job.payload) + text(job.result) + text(job.error);
 }
 
 /** The seq below which the page starts; no cursor starts past the newest job. */

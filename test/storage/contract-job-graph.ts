@@ -79,6 +79,19 @@ export function describeJobGraphContract(t: StoreUnderTest): void {
       expect(await t.storage.walkGraph(jobs[9]!.id, "dependencies", 2)).toEqual([jobs[8]!.id, jobs[7]!.id]);
     });
 
+    it("bounded by bytes: the nearest jobs of both sides in turns, until the next would pass maxBytes", async () => {
+      // Each payload is 1,008 bytes of JSON: two fit in 2,500 bytes, the job itself not counted.
+      const jobs = chain(6).map((job) => ({ ...job, payload: { s: "x".repeat(1_000) } }));
+      await t.insert(...jobs);
+      const graph = await readJobGraph(t.storage, jobs[2]!.id, { maxJobs: 1_000, maxBytes: 2_500 });
+      expect(ids(graph.jobs)).toEqual([jobs[2]!.id, jobs[1]!.id, jobs[3]!.id]);
+      expect(graph.edges).toEqual([[jobs[2]!.id, jobs[1]!.id], [jobs[3]!.id, jobs[2]!.id]]);
+      expect(graph.truncated).toBe(true);
+      const roomy = await readJobGraph(t.storage, jobs[2]!.id, { maxJobs: 1_000, maxBytes: 6 * 1_008 });
+      expect(roomy).toMatchObject({ truncated: false });
+      expect(roomy.jobs).toHaveLength(6);
+    });
+
     it("of a job in a 1,200-job chain: 1,000 jobs, truncated, the short side whole and the long side nearest first", async () => {
       const jobs = chain(1_200);
       await t.insert(...jobs);
