@@ -1,21 +1,23 @@
-import { afterEach, expect, it } from "vitest";
+import type postgres from "postgres";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { explainFinishedJobIds } from "../../src/storage/postgres/sql/finished.js";
 import { explainWalkGraph } from "../../src/storage/postgres/sql/graph.js";
 import { adminSql, describePostgres, newPostgresStorage } from "../support/postgres.js";
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
-
 describePostgres("PostgresStorage query plans: redrive and graph walks", () => {
+  let store: Awaited<ReturnType<typeof newPostgresStorage>>;
+  let sql: postgres.Sql;
+  beforeAll(async () => {
+    store = await newPostgresStorage({ listen: false });
+    sql = adminSql();
+  });
+  afterAll(async () => {
+    await sql.end();
+    await store.cleanup();
+  });
+
   it("pages a redrive along jobs_status_idx, and walks a graph through the edge indexes, among 100,000 jobs", async () => {
-    const { schema, cleanup } = await newPostgresStorage({ listen: false });
-    const sql = adminSql();
-    cleanups.push(async () => {
-      await sql.end();
-      await cleanup();
-    });
+    const { schema } = store;
     await sql`
       insert into ${sql(schema)}.jobs (id, type, status, priority, payload, max_attempts, backoff, run_at, finished_at, attempt)
       select gen_random_uuid(), 't', case when i % 1000 = 0 then 'failed' else 'completed' end, 2, '{}'::jsonb, 1, '{}'::jsonb, now(), now(), 1
