@@ -10,6 +10,7 @@ import { describeLifecycleContract } from "./contract-lifecycle.js";
 import { describeReadContract } from "./contract-reads.js";
 import { describeRedriveContract } from "./contract-redrive.js";
 import { describeRetentionContract } from "./contract-retention.js";
+import { describeScheduleContract } from "./contract-schedules.js";
 import { StoreUnderTest } from "./store-under-test.js";
 
 /** A fresh store for one test, and how to get rid of it. The suite calls `setup()` and `close()` itself. */
@@ -50,6 +51,7 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
     describeRetentionContract(t);
     describeJobGraphContract(t);
     describeRedriveContract(t);
+    describeScheduleContract(t);
   });
 }
 
