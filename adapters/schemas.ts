@@ -85,6 +85,21 @@ export const listJobsQuery = z
   })
   .strict();
 
+/** `POST /jobs/retry`: the `retryMany` filter, dates as ISO strings; the queue checks the rest (e.g. the order of the dates). */
+export const retryManyBody = z
+  .object({
+    status: z
+      .union([z.enum(["failed", "cancelled"]), z.array(z.enum(["failed", "cancelled"])).min(1).max(2)])
+      .optional()
+      .describe('"failed" (the default), "cancelled", or both in a list'),
+    type: z.union([jobType, z.array(jobType).min(1).max(100)]).optional().describe("one type or a list; default: every type"),
+    finishedAfter: isoDate.optional().describe("jobs that finished at or after this time"),
+    finishedBefore: isoDate.optional().describe("jobs that finished before this time"),
+    limit: z.number().int().min(1).max(10_000).optional().describe("most jobs to retry (default 1,000)"),
+  })
+  .strict();
+export type RetryManyBody = z.output<typeof retryManyBody>;
+
 /** `/jobs/:id` and below. */
 export const jobIdParams = z.object({ id: jobIdSchema }).strict();
 
@@ -151,6 +166,12 @@ export const errorBody = z.object({
 export const jobResponse = z.object({ job: jobJson });
 export const jobsResponse = z.object({ jobs: z.array(jobJson) });
 export const jobPageResponse = z.object({ jobs: z.array(jobJson), nextCursor: z.string().nullable() });
+export const retryManyResponse = z.object({ retried: z.number().int().describe("jobs retried; dependents revived with them are not counted") });
+export const jobGraphResponse = z.object({
+  jobs: z.array(jobJson).describe("the job first, then its ancestors, then its descendants, each nearest first"),
+  edges: z.array(z.tuple([z.string(), z.string()])).describe("[dependent, dependency] between jobs of `jobs`"),
+  truncated: z.boolean().describe("past 1,000 jobs or 4 MiB of their payload, result and error JSON: the nearest were kept"),
+});
 export const logsResponse = z.object({ logs: z.array(logEntryJson) });
 export const healthResponse = z.object({
   status: z.enum(["ok", "unavailable"]),

@@ -1,6 +1,10 @@
 export { Queue } from "./queue.js";
 export type { ListJobsQuery, JobPage } from "./queue.js";
 export { DEFAULT_LIST_PAGE_BYTES } from "./queue.js";
+export { MAX_GRAPH_BYTES, MAX_GRAPH_JOBS } from "./job-graph.js";
+export type { JobGraph } from "./job-graph.js";
+export { DEFAULT_RETRY_MANY, MAX_RETRY_MANY } from "./redrive.js";
+export type { RetryManyFilter } from "./redrive.js";
 export { MAX_JSON_DEPTH } from "./json-value.js";
 export { MIN_JOB_DATE, MAX_JOB_DATE } from "./options.js";
 export { MemoryStorage } from "./storage/memory.js";
@@ -24,6 +28,9 @@ export type {
   RetryResult,
   ListQuery,
   ListPage,
+  FinishedJobsQuery,
+  FinishedJobIds,
+  GraphDirection,
   JobCounts,
   AttemptTransaction,
   SqlTransaction,

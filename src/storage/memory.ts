@@ -4,18 +4,19 @@ import { planCascade } from "../cascade.js";
 import { attemptClosed, attemptOpened, deriveJobLogs, type HandlerLine } from "../job-history.js";
 import { planRestart } from "../restart.js";
 import { planRevival } from "../revival.js";
+import { jobBytes } from "../job-bytes.js";
 import { DuplicateJobError, JobNotFoundError, QueueClosedError, UnknownDependencyError, ValidationError } from "../errors.js";
 import { admitJobs, type AdmissionCandidate } from "../resources.js";
-import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES } from "../types.js";
+import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES, TERMINAL_STATUSES } from "../types.js";
 import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry, NewJob, NewLogLine, Priority } from "../types.js";
 import { DependencyGraph } from "./memory-graph.js";
 import { ScheduleTable } from "./memory-schedules.js";
 import { changeOf, dependencyError, leaseOf, toRecord, update, type StoredJob } from "./memory-record.js";
 import { toJson } from "./to-json.js";
 import type {
-  CancelResult, ChangeListener, ClaimRequest, ClaimResult, ClaimedJob, DeleteFinishedRequest, ExpiredLease, FireScheduleRequest, FireScheduleResult,
-  HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery, NewSchedule, RetryResult, SettleResult, Settlement, Storage,
-  StoredSchedule, Unsubscribe,
+  CancelResult, ChangeListener, ClaimRequest, ClaimResult, ClaimedJob, DeleteFinishedRequest, ExpiredLease, FinishedJobIds, FinishedJobsQuery,
+  FireScheduleRequest, FireScheduleResult, GraphDirection, HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery,
+  NewSchedule, RetryResult, SettleResult, Settlement, Storage, StoredSchedule, Unsubscribe,
 } from "./storage.js";
 
 interface PlannedInsert {
@@ -239,6 +240,31 @@ export class MemoryStorage implements Storage {
     const pendingByPriority = Object.fromEntries(PRIORITIES.map((p) => [p, 0])) as Record<Priority, number>;
     for (const id of this.pending) pendingByPriority[this.mustGet(id).priority]++;
     return { byStatus: { ...this.byStatus }, pendingByPriority };
+  }
+
+  async listFinishedJobIds(query: FinishedJobsQuery): Promise<FinishedJobIds> {
+    this.assertOpen();
+    const statuses = new Set(query.status.filter((status) => TERMINAL_STATUSES.includes(status)));
+    const types = query.type?.length ? new Set(query.type) : undefined;
+    const after = query.finishedAfter?.getTime() ?? Number.NEGATIVE_INFINITY;
+    const before = query.finishedBefore?.getTime() ?? Number.POSITIVE_INFINITY;
+    const ids: JobId[] = [];
+    let last: StoredJob | undefined;
+    const start = query.cursor === undefined ? 0 : decodeCursor(query.cursor, this.bySeq.length) + 1;
+    for (let seq = start; seq < this.bySeq.length && ids.length < query.limit; seq++) {
+      const job = this.bySeq[seq];
+      if (job === undefined || !statuses.has(job.status) || (types !== undefined && !types.has(job.type))) continue;
+      const finished = (job.finishedAt ?? job.updatedAt).getTime();
+      if (finished < after || finished >= before) continue;
+      ids.push(job.id);
+      last = job;
+    }
+    return { ids, nextCursor: ids.length >= query.limit && last !== undefined ? encodeCursor(last.seq) : undefined };
+  }
+
+  async walkGraph(id: JobId, direction: GraphDirection, limit: number): Promise<readonly JobId[]> {
+    this.assertOpen();
+    return this.graph.walk(id, direction, Math.floor(limit), (jobId) => this.jobs.get(jobId));
   }
 
   async deleteFinishedJobs(request: DeleteFinishedRequest): Promise<number> {
@@ -519,12 +545,6 @@ function toggle(set: Set<JobId>, id: JobId, present: boolean): void {
 
 function encodeCursor(seq: number): string {
   return Buffer.from(String(seq)).toString("base64url");
-}
-
-/** What `ListQuery.maxBytes` counts of a job: the UTF-8 JSON text of its payload, result and error. */
-function jobBytes(job: StoredJob): number {
-  const text = (value: unknown) => (value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value)));
-  return text(job.payload) + text(job.result) + text(job.error);
 }
 
 /** The seq below which the page starts; no cursor starts past the newest job. */

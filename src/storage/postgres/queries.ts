@@ -245,7 +245,7 @@ export const selectExistingIds = (sql: Db, schema: string, ids: readonly string[
  * `(seq) where status = 'failed'` (cancelled, blocked likewise) lists those without walking past
  * the others. A status outside the enum matches nothing.
  */
-const statusIs = (sql: Db, status: string): ReturnType<Db> => {
+export const statusIs = (sql: Db, status: string): ReturnType<Db> => {
   switch (status) {
     case "blocked":
       return sql`j.status = 'blocked'`;
@@ -456,7 +456,7 @@ export interface AffectedJobs {
  * of the whole working table, which it may plan as a scan of every edge per step: a 1,000-job chain
  * among 60,000 edges then took 43 s instead of a few ms.
  */
-const dependentsStep = (sql: Db, schema: string, where?: ReturnType<Db>) => sql`
+export const dependentsStep = (sql: Db, schema: string, where?: ReturnType<Db>) => sql`
   cross join lateral (
     select d.job_id from ${sql(schema)}.job_dependencies d
     ${where === undefined ? sql`` : sql`join ${sql(schema)}.jobs c on c.id = d.job_id and ${where}`}
