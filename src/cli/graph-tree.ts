@@ -1,7 +1,6 @@
-import type { JobRecord } from "jobgraph";
+import type { JobGraph, JobRecord } from "jobgraph";
 import { shortId } from "./job-format.js";
 import type { Output } from "./output.js";
-import type { JobGraph } from "./pending-api.js";
 
 /**
  * A job graph as an indented tree for terminals: each root (a job with no dependency in the graph)

@@ -1,11 +1,10 @@
 import type { Command } from "commander";
-import { JobNotFoundError, type JobStatus } from "jobgraph";
+import { JOB_STATUSES, JobNotFoundError, type JobStatus } from "jobgraph";
 import { CliError } from "./cli-error.js";
 import { addArgumentCommand, withQueue } from "./connection.js";
 import { graphTree } from "./graph-tree.js";
 import { jobDetail, jobTable, logLines } from "./job-format.js";
 import { collectList, collectStatuses, integerIn, parseDate } from "./option-parsers.js";
-import { redriveApi } from "./pending-api.js";
 
 interface ListOptions {
   readonly status?: JobStatus[];
@@ -15,7 +14,7 @@ interface ListOptions {
 }
 
 interface RedriveOptions {
-  readonly status?: JobStatus[];
+  readonly status?: ("failed" | "cancelled")[];
   readonly type?: string[];
   readonly finishedAfter?: Date;
   readonly finishedBefore?: Date;
@@ -31,7 +30,7 @@ export function addJobsCommands(program: Command): void {
   jobs
     .command("list")
     .description("jobs newest first, filtered by status and type, a page at a time")
-    .option("--status <status>", "only jobs in this status (repeatable, or comma-separated)", collectStatuses())
+    .option("--status <status>", "only jobs in this status (repeatable, or comma-separated)", collectStatuses(JOB_STATUSES))
     .option("--type <type>", "only jobs of this type (repeatable, or comma-separated)", collectList)
     .option("--limit <n>", "most jobs on the page (1-1000)", integerIn(1, 1_000), 50)
     .option("--cursor <cursor>", "where the previous page ended (its nextCursor)")
@@ -63,7 +62,7 @@ export function addJobsCommands(program: Command): void {
   });
 
   addArgumentCommand(jobs, "graph", "the job's connected graph (what it waits for and what waits for it) as a tree", JOB_ID, async (id, queue, out) => {
-    const graph = await redriveApi(queue).getJobGraph(id);
+    const graph = await queue.getJobGraph(id);
     if (out.json) return out.printJson(graph);
     out.line(graphTree(out, graph, id));
     if (graph.truncated) out.note(`the graph is larger than shown: ${graph.jobs.length} jobs listed`);
@@ -93,7 +92,7 @@ export function addJobsCommands(program: Command): void {
     .option("--limit <n>", "most jobs to retry (1-10000; default 1000)", integerIn(1, 10_000))
     .action(async (options: RedriveOptions, command: Command) =>
       withQueue(command, async (queue, out) => {
-        const retried = await redriveApi(queue).retryMany({
+        const retried = await queue.retryMany({
           ...(options.status === undefined ? {} : { status: options.status }),
           ...(options.type === undefined ? {} : { type: options.type }),
           ...(options.finishedAfter === undefined ? {} : { finishedAfter: options.finishedAfter }),

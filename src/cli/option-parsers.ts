@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "commander";
-import { JOB_STATUSES, type JobStatus } from "jobgraph";
+import type { JobStatus } from "jobgraph";
 
 /** An argument parser for a whole number in [min, max]; anything else is a usage error. */
 export function integerIn(min: number, max: number): (value: string) => number {
@@ -32,13 +32,13 @@ export function parseDate(value: string): Date {
 }
 
 /** One status, repeatable or comma-separated: `--status failed,cancelled`. */
-export function collectStatuses(allowed: readonly JobStatus[] = JOB_STATUSES) {
-  return (value: string, previous: JobStatus[] | undefined): JobStatus[] => {
+export function collectStatuses<S extends JobStatus>(allowed: readonly S[]) {
+  return (value: string, previous: S[] | undefined): S[] => {
     const statuses = value.split(",").map((s) => s.trim());
     for (const status of statuses) {
       if (!(allowed as readonly string[]).includes(status)) throw new InvalidArgumentError(`expected one of ${allowed.join(", ")}`);
     }
-    return [...(previous ?? []), ...(statuses as JobStatus[])];
+    return [...(previous ?? []), ...(statuses as S[])];
   };
 }
 
