@@ -27,7 +27,7 @@ export default defineConfig([
     // `npx jobgraph`: ESM only, and the library through the package's own entries ("jobgraph",
     // "jobgraph/postgres", ...), so a handlers module that imports "jobgraph" shares its classes
     // (PermanentError, QueueError) with the queue that runs it.
-    entry: { cli: "src/cli/main.ts" },
+    entry: { cli: "cli/main.ts" },
     format: ["esm"],
     sourcemap: true,
     clean: false,

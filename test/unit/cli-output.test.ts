@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { graphTree } from "../../src/cli/graph-tree.js";
-import { colourWanted, renderTable, type Output } from "../../src/cli/output.js";
+import { graphTree } from "../../cli/graph-tree.js";
+import { colourWanted, renderTable, type Output } from "../../cli/output.js";
 import type { JobRecord, JobStatus } from "../../src/types.js";
 
 /** An output that marks statuses with brackets instead of colours, so the tree's text is checked. */
