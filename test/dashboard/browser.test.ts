@@ -1,0 +1,171 @@
+import { mkdirSync } from "node:fs";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { JobRecord } from "../../src/index.js";
+import { harness } from "../adapters/harness.js";
+import { FRAMEWORKS, type AppOptions } from "../adapters/support.js";
+import { describeBrowser, launchChromium } from "../support/chromium.js";
+import { describePostgres, eventually, newPostgresStorage } from "../support/postgres.js";
+
+// The dashboard in a real browser (Debian's Chromium through playwright-core), served by each
+// adapter from a queue on PostgreSQL. Set DASHBOARD_SCREENSHOTS=1 to refresh docs/dashboard-*.png.
+
+const screenshots = process.env.DASHBOARD_SCREENSHOTS === "1";
+
+describeBrowser("dashboard in Chromium", () => {
+  describePostgres("on PostgreSQL", () => {
+    let browser: Browser;
+    const cleanups: (() => Promise<void>)[] = [];
+    beforeAll(async () => {
+      browser = await launchChromium();
+    });
+    afterAll(async () => {
+      await browser?.close();
+      for (const cleanup of cleanups.splice(0)) await cleanup();
+    });
+
+    describe.each(FRAMEWORKS)("served by %s", (framework, start) => {
+      const setup = harness(start);
+
+      /** An app with the dashboard on a fresh schema (the worker not started), and a page that records CSP violations and errors. */
+      async function open(options: AppOptions = {}) {
+        const { storage, cleanup } = await newPostgresStorage();
+        cleanups.push(cleanup);
+        const h = await setup({ dashboard: true, ...options }, { storage, run: false });
+        const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+        const page = await context.newPage();
+        const problems: string[] = [];
+        page.on("console", (message) => {
+          if (message.type() === "error" && /Content.Security.Policy|Refused to/i.test(message.text())) problems.push(message.text());
+        });
+        page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+        cleanups.push(() => context.close());
+        const ui = `${h.api}/ui/`;
+        return { ...h, page, problems, ui };
+      }
+
+      const nodeStatus = (page: Page, id: string) => page.locator(`[data-job-id="${id}"]`).getAttribute("data-status");
+      const waitForNode = (page: Page, id: string, status: string) => page.locator(`svg [data-job-id="${id}"][data-status="${status}"]`).waitFor({ timeout: 15_000 });
+
+      it("draws a diamond graph and recolours its nodes live: pending -> running -> completed, without reloading", async () => {
+        const { queue, gates, page, problems, ui } = await open();
+        const [a, b, c, d] = (await queue.enqueueMany([
+          { key: "a", type: "gate", payload: { name: "a" } },
+          { key: "b", type: "gate", payload: { name: "b" }, dependsOn: ["a"] },
+          { key: "c", type: "gate", payload: { name: "c" }, dependsOn: ["a"] },
+          { key: "d", type: "gate", payload: { name: "d" }, dependsOn: ["b", "c"] },
+        ])) as [JobRecord, JobRecord, JobRecord, JobRecord];
+        await page.goto(`${ui}#/jobs/${d.id}/graph`);
+        await waitForNode(page, a.id, "pending");
+        for (const job of [b, c, d]) expect(await nodeStatus(page, job.id)).toBe("blocked");
+        expect(await page.locator("svg [data-job-id]").count()).toBe(4);
+        expect(await page.locator("svg path.edge").count()).toBe(4);
+        await page.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
+        await page.getByRole("status", { name: "Live updates" }).filter({ hasText: "live" }).waitFor();
+
+        await queue.start();
+        await waitForNode(page, a.id, "running");
+        gates.open("a");
+        await waitForNode(page, a.id, "completed");
+        await waitForNode(page, b.id, "running");
+        await waitForNode(page, c.id, "running");
+        expect(await nodeStatus(page, d.id)).toBe("blocked");
+        gates.open("b");
+        gates.open("c");
+        await waitForNode(page, d.id, "pending").catch(() => undefined); // may be claimed before the page sees it
+        await waitForNode(page, d.id, "running");
+        if (screenshots && framework === "express") await shoot(page, "graph");
+        gates.open("d");
+        for (const job of [a, b, c, d]) await waitForNode(page, job.id, "completed");
+        expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+
+        // A node opens its job.
+        await page.locator(`svg [data-job-id="${b.id}"]`).click();
+        await page.getByRole("heading", { name: /gate/ }).waitFor();
+        expect(page.url()).toContain(`#/jobs/${b.id}`);
+        await page.getByRole("region", { name: "Depends on" }).getByRole("link", { name: a.id.slice(0, 8) }).waitFor();
+        await page.getByRole("region", { name: "Dependents" }).getByRole("link", { name: d.id.slice(0, 8) }).waitFor();
+        if (screenshots && framework === "express") await shoot(page, "job");
+        expect(problems).toEqual([]);
+      });
+
+      it("cancels a job from its page", async () => {
+        const { api, queue, page, problems, ui } = await open();
+        const job = await queue.enqueue("report.build", { month: "2026-11" });
+        await page.goto(`${ui}#/jobs/${job.id}`);
+        await page.getByRole("heading", { name: /report\.build/ }).waitFor();
+        await expect(page.getByRole("button", { name: "Retry job" }).isDisabled()).resolves.toBe(true);
+        await page.getByRole("button", { name: "Cancel job" }).click();
+        await page.getByRole("status").filter({ hasText: "the job is cancelled" }).waitFor();
+        await page.getByRole("heading", { name: /cancelled/ }).waitFor();
+        expect((await queue.getJob(job.id))?.status).toBe("cancelled");
+        await expect(page.getByRole("button", { name: "Cancel job" }).isDisabled()).resolves.toBe(true);
+        await page.getByRole("button", { name: "Retry job" }).click();
+        await eventually(async () => ((await queue.getJob(job.id))?.status === "pending" ? true : undefined), "pending again");
+        expect(api).toContain("/api");
+        expect(problems).toEqual([]);
+      });
+
+      it("lists jobs by status with their counts, live, and finds a job by id", async () => {
+        const { queue, page, problems, ui } = await open();
+        const first = await queue.enqueue("email.send", { to: "a@example.com" });
+        await page.goto(ui);
+        await page.getByRole("table", { name: "Jobs" }).locator(`[data-job-id="${first.id}"]`).waitFor();
+        const second = await queue.enqueue("email.send", { to: "b@example.com" });
+        await page.getByRole("table", { name: "Jobs" }).locator(`[data-job-id="${second.id}"]`).waitFor();
+        await page.getByRole("navigation", { name: "Jobs by status" }).getByRole("link", { name: /pending 2/ }).waitFor();
+        await queue.start();
+        await page.getByRole("navigation", { name: "Jobs by status" }).getByRole("link", { name: /completed 2/ }).waitFor({ timeout: 15_000 });
+        await page.getByRole("combobox", { name: "Status" }).selectOption("completed");
+        await page.getByRole("table", { name: "Jobs" }).locator(`[data-job-id="${first.id}"]`).getByText("completed").waitFor();
+        if (screenshots && framework === "express") await shoot(page, "jobs");
+        await page.getByRole("textbox", { name: "Job id" }).fill(second.id);
+        await page.getByRole("button", { name: "Open job" }).click();
+        await page.getByText(second.id, { exact: true }).waitFor();
+        await page.getByRole("region", { name: "Payload" }).getByText("b@example.com").waitFor();
+        expect(problems).toEqual([]);
+      });
+
+      it("charts the metrics over time", async () => {
+        const { queue, page, problems, ui } = await open();
+        await queue.start();
+        await queue.enqueue("email.send", { to: "a@example.com" });
+        await page.goto(`${ui}#/metrics`);
+        for (const title of ["Queue length by status", "Wait time", "Failure rate", "Throughput", "Resources in use and capacity"]) {
+          await page.getByRole("img", { name: `${title} over time` }).locator("canvas").waitFor();
+        }
+        await page.getByRole("definition").filter({ hasText: "/s" }).first().waitFor();
+        if (screenshots && framework === "express") {
+          await page.locator(".u-legend").nth(4).waitFor();
+          await shoot(page, "metrics");
+        }
+        expect(problems).toEqual([]);
+      });
+
+      it("a refusing authorize keeps the page and the jobs out", async () => {
+        const secret = "secret-payload-value";
+        const everything = await open({ authorize: () => false });
+        await everything.queue.enqueue("email.send", { to: secret });
+        const refused = await everything.page.goto(everything.ui);
+        expect(refused?.status()).toBe(403);
+        expect(await everything.page.content()).not.toContain(secret);
+        expect(await everything.page.locator("#app").count()).toBe(0);
+
+        // The page itself allowed, the data refused: the page says so and shows none of it.
+        const data = await open({ authorize: (_request, action) => action === "dashboard:read" || action === "status:subscribe" });
+        const job = await data.queue.enqueue("email.send", { to: secret });
+        await data.page.goto(data.ui);
+        await data.page.getByRole("alert").filter({ hasText: "403 FORBIDDEN" }).waitFor();
+        await data.page.goto(`${data.ui}#/jobs/${job.id}`);
+        await data.page.getByRole("alert").filter({ hasText: "403 FORBIDDEN" }).waitFor();
+        expect(await data.page.content()).not.toContain(secret);
+        expect(data.problems).toEqual([]);
+      });
+    });
+  });
+});
+
+async function shoot(page: Page, name: string): Promise<void> {
+  mkdirSync("docs", { recursive: true });
+  await page.screenshot({ path: `docs/dashboard-${name}.png` });
+}
