@@ -27,7 +27,7 @@ export interface GraphLayout {
 /** Lays a job graph out left to right, dependencies before their dependents (dagre). */
 export function layoutGraph(graph: Pick<JobGraphJson, "jobs" | "edges">): GraphLayout {
   const g = new Graph({ multigraph: false });
-  g.setGraph({ rankdir: "LR", nodesep: 16, ranksep: 56, marginx: 16, marginy: 16 });
+  g.setGraph({ rankdir: "LR", nodesep: 16, ranksep: 56, marginx: 16, marginy: 16, ...(graph.jobs.length > 150 ? { ranker: "longest-path" } : {}) });
   g.setDefaultEdgeLabel(() => ({}));
   const byId = new Map(graph.jobs.map((job) => [job.id, job]));
   for (const job of graph.jobs) g.setNode(job.id, { width: NODE_WIDTH, height: NODE_HEIGHT });

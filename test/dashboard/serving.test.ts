@@ -1,7 +1,13 @@
 import { request as httpRequest } from "node:http";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { DASHBOARD_CSP } from "../../adapters/dashboard-assets.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { jobgraphRouter } from "../../adapters/express.js";
+import { DASHBOARD_CSP, DashboardAssets, DashboardAssetsMissingError, findDashboardDir } from "../../adapters/dashboard-assets.js";
+import { Queue } from "../../src/index.js";
 import { harness } from "../adapters/harness.js";
 import { FRAMEWORKS } from "../adapters/support.js";
 
@@ -120,5 +126,47 @@ describe.each(FRAMEWORKS)("dashboard served by %s", (_name, start) => {
     const answer = await rawGet(api, "/api/ui/");
     expect(answer.status).toBe(404);
     expect(answer.body.toString()).not.toMatch(/jobgraph dashboard|id="app"/);
+  });
+});
+
+describe("dashboard assets", () => {
+  it("says where it looked and what to run when the built dashboard is missing", () => {
+    const empty = mkdtempSync(join(tmpdir(), "jobgraph-ui-"));
+    try {
+      expect(() => new DashboardAssets(empty)).toThrow(DashboardAssetsMissingError);
+      expect(() => findDashboardDir(pathToFileURL(join(empty, "express.js")).href)).toThrow(/npm run build/);
+      expect(() => findDashboardDir(pathToFileURL(join(empty, "express.js")).href)).toThrow(empty);
+    } finally {
+      rmSync(empty, { recursive: true });
+    }
+  });
+
+  it("finds dist/dashboard next to a built adapter and from the adapters' source", () => {
+    const built = findDashboardDir();
+    expect(built).toMatch(/dist[\\/]dashboard$/);
+    expect(findDashboardDir(pathToFileURL(join(built, "..", "express.js")).href)).toBe(built);
+  });
+
+  it("serves only the files of its folder, read at mount: a file added later is not served", () => {
+    const dir = mkdtempSync(join(tmpdir(), "jobgraph-ui-"));
+    try {
+      writeFileSync(join(dir, "index.html"), "<!doctype html>");
+      const assets = new DashboardAssets(dir);
+      writeFileSync(join(dir, "late.js"), "x");
+      const get = (path: string) => assets.answer({ path, method: "GET", acceptEncoding: undefined, ifNoneMatch: undefined }, "/ui");
+      expect(get("/late.js").status).toBe(404);
+      expect(get("/index.html").status).toBe(200);
+      expect(get("/").headers["cache-control"]).toBe("no-cache");
+      expect(assets.answer({ path: "/", method: "POST", acceptEncoding: undefined, ifNoneMatch: undefined }, "/ui").status).toBe(405);
+      expect(get("/").body.toString()).toBe("<!doctype html>");
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it("refuses a dashboard option that is not a boolean", async () => {
+    const queue = new Queue();
+    expect(() => jobgraphRouter(queue, { dashboard: "yes" } as never)).toThrow(/dashboard/);
+    await queue.shutdown();
   });
 });
