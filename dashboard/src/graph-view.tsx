@@ -1,17 +1,20 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { api, JOB_STATUSES, type JobStatus } from "./api-client.js";
+import { api, JOB_STATUSES, type JobJson, type JobStatus } from "./api-client.js";
 import { ErrorMessage } from "./error-message.js";
 import { shortId } from "./format.js";
-import { layoutGraph, NODE_HEIGHT, NODE_WIDTH, type GraphLayout, type PlacedNode } from "./graph-layout.js";
+import { NODE_HEIGHT, NODE_WIDTH, type GraphLayout, type PlacedNode } from "./graph-shape.js";
 import { jobHref, navigate } from "./hash-route.js";
 import { useLiveStream } from "./live-stream.js";
 import { fitView, usePanZoom } from "./pan-zoom.js";
 import { useAsync } from "./use-async.js";
+import { useLayout } from "./use-layout.js";
 
 /** A job's connected graph, laid out by dagre, coloured by status and recoloured live. */
 export function GraphView({ id }: { readonly id: string }) {
   const graph = useAsync(() => api.getGraph(id), [id]);
-  const drawn = useMemo(() => (graph.value === undefined ? undefined : layoutGraph(graph.value)), [graph.value]);
+  const shape = useMemo(() => (graph.value === undefined ? undefined : { ids: graph.value.jobs.map((job) => job.id), edges: graph.value.edges }), [graph.value]);
+  const jobs = useMemo(() => new Map((graph.value?.jobs ?? []).map((job) => [job.id, job])), [graph.value]);
+  const { layout: drawn, error: layoutError } = useLayout(shape);
   const [live, setLive] = useState<ReadonlyMap<string, JobStatus>>(new Map());
   useEffect(() => setLive(new Map()), [graph.value]);
   useLiveStream(
@@ -28,13 +31,18 @@ export function GraphView({ id }: { readonly id: string }) {
         Graph of <a href={jobHref(id)} class="mono">{shortId(id)}</a>
       </h1>
       {graph.error !== undefined && <ErrorMessage error={graph.error} what="load the graph" />}
+      {layoutError !== undefined && <ErrorMessage error={layoutError} what="lay the graph out" />}
       {graph.value?.truncated === true && (
         <p class="notice" role="note">
           This graph is larger than the server returns at once: only part of it is shown.
         </p>
       )}
       <Legend />
-      {drawn === undefined ? graph.error === undefined && <p aria-busy="true">Loading…</p> : <GraphCanvas drawn={drawn} live={live} focus={id} />}
+      {drawn === undefined ? (
+        graph.error === undefined && layoutError === undefined && <p aria-busy="true">{graph.value === undefined ? "Loading…" : `Laying out ${graph.value.jobs.length} jobs…`}</p>
+      ) : (
+        <GraphCanvas drawn={drawn} jobs={jobs} live={live} focus={id} />
+      )}
     </section>
   );
 }
@@ -51,7 +59,7 @@ function Legend() {
   );
 }
 
-function GraphCanvas({ drawn, live, focus }: { readonly drawn: GraphLayout; readonly live: ReadonlyMap<string, JobStatus>; readonly focus: string }) {
+function GraphCanvas({ drawn, jobs, live, focus }: { readonly drawn: GraphLayout; readonly jobs: ReadonlyMap<string, JobJson>; readonly live: ReadonlyMap<string, JobStatus>; readonly focus: string }) {
   const box = useRef<SVGSVGElement>(null);
   const { view, setView, zoomAt, handlers } = usePanZoom({ x: 0, y: 0, scale: 1 });
   const fit = () => {
@@ -92,35 +100,36 @@ function GraphCanvas({ drawn, live, focus }: { readonly drawn: GraphLayout; read
               marker-end="url(#arrow)"
             />
           ))}
-          {drawn.nodes.map((node) => (
-            <GraphNode key={node.job.id} node={node} status={live.get(node.job.id) ?? node.job.status} focus={node.job.id === focus} />
-          ))}
+          {drawn.nodes.map((node) => {
+            const job = jobs.get(node.id);
+            return job === undefined ? null : <GraphNode key={node.id} node={node} job={job} status={live.get(node.id) ?? job.status} focus={node.id === focus} />;
+          })}
         </g>
       </svg>
     </div>
   );
 }
 
-function GraphNode({ node, status, focus }: { readonly node: PlacedNode; readonly status: JobStatus; readonly focus: boolean }) {
-  const open = () => navigate(jobHref(node.job.id));
+function GraphNode({ node, job, status, focus }: { readonly node: PlacedNode; readonly job: JobJson; readonly status: JobStatus; readonly focus: boolean }) {
+  const open = () => navigate(jobHref(job.id));
   return (
     <g
       class={`node status-${status}${focus ? " focus" : ""}`}
-      data-job-id={node.job.id}
+      data-job-id={job.id}
       data-status={status}
       transform={`translate(${node.x - NODE_WIDTH / 2} ${node.y - NODE_HEIGHT / 2})`}
       role="link"
       tabIndex={0}
-      aria-label={`${node.job.type} ${shortId(node.job.id)}: ${status}`}
+      aria-label={`${job.type} ${shortId(job.id)}: ${status}`}
       onClick={open}
       onKeyDown={(event) => event.key === "Enter" && open()}
     >
       <rect width={NODE_WIDTH} height={NODE_HEIGHT} rx={6} />
       <text x={10} y={18} class="node-type">
-        {node.job.type.length > 22 ? `${node.job.type.slice(0, 21)}…` : node.job.type}
+        {job.type.length > 22 ? `${job.type.slice(0, 21)}…` : job.type}
       </text>
       <text x={10} y={34} class="node-sub">
-        {shortId(node.job.id)} · {status}
+        {shortId(job.id)} · {status}
       </text>
     </g>
   );
