@@ -142,6 +142,49 @@ describeBrowser("dashboard in Chromium", () => {
         expect(problems).toEqual([]);
       });
 
+      it("redrives the failed jobs of a type after a confirmation", async () => {
+        const { queue, page, problems, ui } = await open();
+        const failing = await Promise.all([1, 2, 3].map((n) => queue.enqueue("fail.always", { n })));
+        const other = await queue.enqueue("email.send", { to: "x@example.com" });
+        await queue.start();
+        for (const job of failing) await queue.waitFor(job.id, { timeoutMs: 15_000 });
+        await queue.waitFor(other.id, { timeoutMs: 15_000 });
+        await page.goto(`${ui}#/redrive`);
+        await page.getByRole("textbox", { name: "Redrive type" }).fill("fail.always");
+        await page.getByRole("button", { name: "Redrive…" }).click();
+        const dialog = page.getByRole("alertdialog");
+        await dialog.getByText(/failed jobs of type fail\.always/).waitFor();
+        expect((await queue.getJob(failing[0]!.id))?.attempt).toBe(1);
+        await dialog.getByRole("button", { name: "Confirm redrive" }).click();
+        await page.getByRole("status").filter({ hasText: "Retried 3 jobs." }).waitFor();
+        for (const job of failing) await eventually(async () => ((await queue.getJob(job.id))?.attempt === 2 ? true : undefined), "a second attempt");
+        expect((await queue.getJob(other.id))?.attempt).toBe(1);
+        expect(problems).toEqual([]);
+      });
+
+      it.runIf(framework === "express")("draws a graph of 1,000 jobs, and pans and zooms it", async () => {
+        const { queue, page, problems, ui } = await open();
+        const middle = Array.from({ length: 998 }, (_, i) => ({ key: `m${i}`, type: "report.build", payload: { i }, dependsOn: ["root"] }));
+        const jobs = await queue.enqueueMany([{ key: "root", type: "report.build" }, ...middle, { key: "sink", type: "report.build", dependsOn: middle.map((m) => m.key) }]);
+        await page.goto(`${ui}#/jobs/${jobs[0]!.id}/graph`);
+        await page.locator(`svg [data-job-id="${jobs[999]!.id}"]`).waitFor({ timeout: 60_000 });
+        expect(await page.locator("svg [data-job-id]").count()).toBe(1_000);
+        const transform = () => page.locator("svg.graph-canvas > g").getAttribute("transform");
+        const fitted = await transform();
+        await page.getByRole("button", { name: "Zoom in" }).click();
+        const zoomed = await transform();
+        expect(zoomed).not.toBe(fitted);
+        const box = (await page.locator("svg.graph-canvas").boundingBox())!;
+        await page.mouse.move(box.x + 50, box.y + 50);
+        await page.mouse.down();
+        await page.mouse.move(box.x + 250, box.y + 150, { steps: 5 });
+        await page.mouse.up();
+        expect(await transform()).not.toBe(zoomed);
+        await page.getByRole("button", { name: "Fit" }).click();
+        expect(await transform()).toBe(fitted);
+        expect(problems).toEqual([]);
+      });
+
       it("a refusing authorize keeps the page and the jobs out", async () => {
         const secret = "secret-payload-value";
         const everything = await open({ authorize: () => false });
