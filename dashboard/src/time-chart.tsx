@@ -24,7 +24,8 @@ export function TimeChart({ title, unit, times, series }: { readonly title: stri
     const options: uPlot.Options = {
       width: Math.max(element.clientWidth, 200),
       height: HEIGHT,
-      scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
+      // At least the last minute across, so a few first samples do not stretch over years.
+      scales: { x: { time: true, range: (_u, min, max) => [Math.min(min, max - 60), max] }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
       axes: [{}, { label: unit, size: 60 }],
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.colour, width: 2, ...(s.dashed === true ? { dash: [6, 4] } : {}) }))],
       legend: { live: false },
