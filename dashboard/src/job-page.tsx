@@ -5,6 +5,7 @@ import { between, formatDate, formatJson, shortId } from "./format.js";
 import { graphHref, jobHref } from "./hash-route.js";
 import { useLiveStream } from "./live-stream.js";
 import { StatusBadge } from "./status-badge.js";
+import { TableHead } from "./table-head.js";
 import { useAsync, useThrottled } from "./use-async.js";
 
 /** One job: what it is, how its attempts went, its history, its neighbours; cancel and retry. */
@@ -157,17 +158,7 @@ function Attempts({ job }: { readonly job: JobJson }) {
         <p class="empty">Not run yet.</p>
       ) : (
         <table aria-label="Attempts">
-          <thead>
-            <tr>
-              <th scope="col">#</th>
-              <th scope="col">Started</th>
-              <th scope="col">Finished</th>
-              <th scope="col">Took</th>
-              <th scope="col">Outcome</th>
-              <th scope="col">Error</th>
-              <th scope="col">Worker</th>
-            </tr>
-          </thead>
+          <TableHead columns={["#", "Started", "Finished", "Took", "Outcome", "Error", "Worker"]} />
           <tbody>
             {attempts.map((attempt) => (
               <tr key={attempt.attempt}>

@@ -5,6 +5,7 @@ import { formatDate, shortId } from "./format.js";
 import { jobHref, navigate } from "./hash-route.js";
 import { useLiveStream } from "./live-stream.js";
 import { StatusBadge } from "./status-badge.js";
+import { TableHead } from "./table-head.js";
 import { useAsync, useThrottled } from "./use-async.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -123,17 +124,7 @@ function JobsTable({ jobs, changed, loading }: { readonly jobs: readonly JobJson
   if (jobs.length === 0) return <p class="empty">No jobs match.</p>;
   return (
     <table class="jobs" aria-label="Jobs">
-      <thead>
-        <tr>
-          <th scope="col">Id</th>
-          <th scope="col">Type</th>
-          <th scope="col">Status</th>
-          <th scope="col">Priority</th>
-          <th scope="col">Attempt</th>
-          <th scope="col">Created</th>
-          <th scope="col">Finished</th>
-        </tr>
-      </thead>
+      <TableHead columns={["Id", "Type", "Status", "Priority", "Attempt", "Created", "Finished"]} />
       <tbody>
         {jobs.map((job) => (
           <tr key={job.id} data-job-id={job.id}>
