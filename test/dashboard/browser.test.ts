@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JobRecord } from "../../src/index.js";
+import type { JobRecord, Storage } from "../../src/index.js";
 import { harness } from "../adapters/harness.js";
 import { FRAMEWORKS, type AppOptions } from "../adapters/support.js";
 import { describeBrowser, launchChromium } from "../support/chromium.js";
@@ -28,10 +28,14 @@ describeBrowser("dashboard in Chromium", () => {
       const setup = harness(start);
 
       /** An app with the dashboard on a fresh schema (the worker not started), and a page that records CSP violations and errors. */
-      async function open(options: AppOptions = {}) {
-        const { storage, cleanup } = await newPostgresStorage();
-        cleanups.push(cleanup);
-        const h = await setup({ dashboard: true, ...options }, { storage, run: false });
+      async function open(options: AppOptions = {}, store: "postgres" | "memory" = "postgres") {
+        let storage: Storage | undefined;
+        if (store === "postgres") {
+          const made = await newPostgresStorage();
+          cleanups.push(made.cleanup);
+          storage = made.storage;
+        }
+        const h = await setup({ dashboard: true, ...options }, { ...(storage === undefined ? {} : { storage }), run: false });
         const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
         const page = await context.newPage();
         const problems: string[] = [];
@@ -47,8 +51,8 @@ describeBrowser("dashboard in Chromium", () => {
       const nodeStatus = (page: Page, id: string) => page.locator(`[data-job-id="${id}"]`).getAttribute("data-status");
       const waitForNode = (page: Page, id: string, status: string) => page.locator(`svg [data-job-id="${id}"][data-status="${status}"]`).waitFor({ timeout: 15_000 });
 
-      it("draws a diamond graph and recolours its nodes live: pending -> running -> completed, without reloading", async () => {
-        const { queue, gates, page, problems, ui } = await open();
+      it.each(["postgres", "memory"] as const)("draws a diamond graph and recolours its nodes live: pending -> running -> completed, without reloading (%s)", async (store) => {
+        const { queue, gates, page, problems, ui } = await open({}, store);
         const [a, b, c, d] = (await queue.enqueueMany([
           { key: "a", type: "gate", payload: { name: "a" } },
           { key: "b", type: "gate", payload: { name: "b" }, dependsOn: ["a"] },
