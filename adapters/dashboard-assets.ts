@@ -34,7 +34,7 @@ interface Asset {
   readonly etag: string;
 }
 
-/** What to answer: status, headers and body (empty for 304, 301 and HEAD). */
+/** What to answer: status, headers and body (empty for 304 and 301). */
 export interface StaticAnswer {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
@@ -126,7 +126,8 @@ export class DashboardAssets {
     const gzip = asset.gzip !== undefined && acceptsGzip(request.acceptEncoding);
     const body = gzip ? (asset.gzip as Buffer) : asset.body;
     const headers = withSecurity({ ...base, "content-length": String(body.length), ...(gzip ? { "content-encoding": "gzip" } : {}) });
-    return { status: 200, headers, body: request.method === "HEAD" ? Buffer.alloc(0) : body };
+    // For HEAD too: Node's HTTP server sends no body on a HEAD answer, and the headers stay right.
+    return { status: 200, headers, body };
   }
 }
 

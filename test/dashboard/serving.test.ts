@@ -12,10 +12,10 @@ import { harness } from "../adapters/harness.js";
 import { FRAMEWORKS } from "../adapters/support.js";
 
 /** A GET with the path sent exactly as given (fetch would normalise `..` and percent-escapes away). */
-function rawGet(url: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+function rawGet(url: string, path: string, headers: Record<string, string> = {}, method = "GET"): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: target.hostname, port: target.port, path, method: "GET", headers }, (res) => {
+    const req = httpRequest({ host: target.hostname, port: target.port, path, method, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -60,6 +60,10 @@ describe.each(FRAMEWORKS)("dashboard served by %s", (_name, start) => {
       expect(gunzipSync(zipped.body).equals(plain.body)).toBe(true);
       const refused = await rawGet(api, `/api/ui/${asset}`, { "accept-encoding": "gzip;q=0" });
       expect(refused.headers["content-encoding"]).toBeUndefined();
+      const head = await rawGet(api, `/api/ui/${asset}`, {}, "HEAD");
+      expect(head.status).toBe(200);
+      expect(head.headers["content-length"]).toBe(String(plain.body.length));
+      expect(head.body.length).toBe(0);
       const again = await rawGet(api, `/api/ui/${asset}`, { "if-none-match": String(plain.headers.etag) });
       expect(again.status).toBe(304);
       expect(again.body.length).toBe(0);
