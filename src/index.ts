@@ -27,6 +27,10 @@ export type {
   JobCounts,
   AttemptTransaction,
   SqlTransaction,
+  NewSchedule,
+  StoredSchedule,
+  FireScheduleRequest,
+  FireScheduleResult,
 } from "./storage/storage.js";
 export {
   QueueError,
@@ -61,7 +65,8 @@ export { ManualClock, systemClock } from "./clock.js";
 export type { Clock, TimerHandle } from "./clock.js";
 export { admitJobs, effectivePriority, fits } from "./resources.js";
 export type { AdmissionCandidate, AdmissionRequest, Admission } from "./resources.js";
-export { JOB_STATUSES, PRIORITIES, TERMINAL_STATUSES, LIVE_STATUSES, LOG_LEVELS } from "./types.js";
+export { JOB_STATUSES, PRIORITIES, TERMINAL_STATUSES, LIVE_STATUSES, LOG_LEVELS, MISFIRE_POLICIES } from "./types.js";
+export type { ScheduleInput } from "./schedule/schedule-input.js";
 export type {
   JobId,
   JobStatus,
@@ -76,4 +81,7 @@ export type {
   LogEntry,
   LogLevel,
   JobChange,
+  MisfirePolicy,
+  ScheduleJobOptions,
+  ScheduleRecord,
 } from "./types.js";

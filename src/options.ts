@@ -182,6 +182,12 @@ const jobOverrides = {
   resources: resourcesSchema.optional(),
 };
 
+/** Enqueue options a schedule gives each job it enqueues: the per-job ones that make sense for every tick. */
+export const scheduleJobOptionsSchema = z
+  .object(jobOverrides)
+  .pick({ priority: true, maxAttempts: true, backoff: true, timeoutMs: true, resources: true })
+  .strict();
+
 /** How a submission treats a live job that already holds an idempotency key, and the caller's transaction. */
 const submissionOptions = {
   onDuplicate: z.enum(["reject", "return-existing"]).default("reject"),

@@ -27,7 +27,8 @@ import { withTimeout } from "./timeout.js";
 import { MemoryStorage } from "./storage/memory.js";
 import type { InsertedJob, SqlTransaction, Storage, Unsubscribe } from "./storage/storage.js";
 import { buildSubmission, type JobRequest } from "./submission.js";
-import { JOB_STATUSES, TERMINAL_STATUSES, type Json, type JobChange, type JobId, type JobRecord, type LogEntry } from "./types.js";
+import { planSchedule, scheduleNameSchema, toScheduleRecord, type ScheduleInput } from "./schedule/schedule-input.js";
+import { JOB_STATUSES, TERMINAL_STATUSES, type Json, type JobChange, type JobId, type JobRecord, type LogEntry, type ScheduleRecord } from "./types.js";
 
 /**
  * Default byte bound of one `listJobs` page (payload, result and error JSON of its jobs): a page of
@@ -153,13 +154,7 @@ export class Queue {
   }
 
   private async submit(requests: readonly JobRequest[], onDuplicate: "reject" | "return-existing", tx: SqlTransaction | undefined): Promise<JobRecord[]> {
-    const { jobs, positions } = await buildSubmission(requests, {
-      handlers: this.handlers,
-      capacity: this.options.capacity,
-      maxPayloadBytes: this.options.maxPayloadBytes,
-      maxGraphNodes: this.options.maxGraphNodes,
-      now: this.options.clock.now(),
-    });
+    const { jobs, positions } = await buildSubmission(requests, this.worker.submissionContext());
     const now = new Date(this.options.clock.now());
     const result = await this.storage.insertJobs(tx === undefined ? { jobs, onDuplicate, now } : { jobs, onDuplicate, now, tx });
     for (const inserted of result.jobs) if (inserted.type === "inserted") this.emit("job:enqueued", { job: inserted.job });
@@ -246,6 +241,32 @@ export class Queue {
       set?.delete(waiter as Waiter);
       if (set?.size === 0) this.waiters.delete(jobId);
     }
+  }
+
+  /**
+   * Stores a cron schedule under `name` (replacing one of that name, its next run planned afresh);
+   * every started queue on the store enqueues its ticks, each exactly once. The type need not have
+   * a handler here; when it has, the payload is checked against its schema now.
+   */
+  async schedule(name: string, input: ScheduleInput): Promise<ScheduleRecord> {
+    this.assertOpen();
+    const planned = planSchedule(name, input, new Date(this.options.clock.now()));
+    // Built once as a tick's job would be, so a payload the handler refuses fails here, not at every tick.
+    const job = await this.worker.buildScheduledJob(planned, planned.nextRunAt);
+    const stored = await this.storage.putSchedule({ ...planned, payload: job.payload });
+    this.worker.wakeTicker();
+    return toScheduleRecord(stored);
+  }
+
+  /** Deletes a schedule; answers whether one of that name existed. Jobs it already enqueued stay. */
+  async unschedule(name: string): Promise<boolean> {
+    this.assertOpen();
+    return this.storage.deleteSchedule(parseOrThrow(scheduleNameSchema, name, "schedule name"));
+  }
+
+  /** Every stored schedule, by name, with its next and last run. */
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    return (await this.storage.listSchedules()).map(toScheduleRecord);
   }
 
   /** Counts, wait and run times, failure rate, throughput, resources (see QueueMetrics). */

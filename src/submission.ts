@@ -4,24 +4,19 @@ import { ValidationError } from "./errors.js";
 import type { RegisteredHandler } from "./handler.js";
 import { payloadKey, toJsonValue } from "./json-value.js";
 import { validatePayload } from "./payload-schema.js";
-import type { BackoffPolicy, JobId, NewJob, Priority, Resources } from "./types.js";
+import type { JobId, NewJob, Resources, ScheduleJobOptions } from "./types.js";
 import { fits } from "./resources.js";
 import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./retry.js";
 
-/** One job as the caller described it, options parsed. */
-export interface JobRequest {
+/** One job as the caller described it, options parsed: a schedule's per-job options, and those of one job. */
+export interface JobRequest extends ScheduleJobOptions {
   readonly key: string;
   readonly type: string;
   readonly payload: unknown;
   readonly dependsOn: readonly string[];
-  readonly priority?: Priority | undefined;
   readonly idempotencyKey?: string | undefined;
   readonly runAt?: Date | undefined;
   readonly delayMs?: number | undefined;
-  readonly maxAttempts?: number | undefined;
-  readonly backoff?: BackoffPolicy | undefined;
-  readonly timeoutMs?: number | undefined;
-  readonly resources?: Resources | undefined;
 }
 
 /** What the submission is checked against. */

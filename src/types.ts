@@ -109,3 +109,32 @@ export interface JobChange {
   /** Set when a running job was asked to stop: its worker aborts the attempt's signal. */
   readonly cancelRequested?: boolean;
 }
+
+/** What a schedule does with ticks missed while no worker ran: one run for all of them, or none. */
+export const MISFIRE_POLICIES = ["run-once", "skip"] as const;
+export type MisfirePolicy = (typeof MISFIRE_POLICIES)[number];
+
+/** Enqueue options a schedule gives each of its jobs (the idempotency key is the schedule's own). */
+export interface ScheduleJobOptions {
+  readonly priority?: Priority | undefined;
+  readonly maxAttempts?: number | undefined;
+  readonly backoff?: BackoffPolicy | undefined;
+  readonly timeoutMs?: number | undefined;
+  readonly resources?: Resources | undefined;
+}
+
+/** A cron schedule as `listSchedules` answers it. */
+export interface ScheduleRecord {
+  readonly name: string;
+  readonly cron: string;
+  /** An IANA time zone; undefined: UTC. */
+  readonly timezone: string | undefined;
+  readonly type: string;
+  readonly payload: Json;
+  readonly options: ScheduleJobOptions;
+  readonly misfire: MisfirePolicy;
+  /** The next tick to enqueue; undefined once the expression has no tick left. */
+  readonly nextRunAt: Date | undefined;
+  /** The tick of the last job this schedule enqueued. */
+  readonly lastRunAt: Date | undefined;
+}

@@ -1,15 +1,16 @@
 import type { Clock } from "../clock.js";
 import type {
-  AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, HeartbeatResult, InsertRequest,
-  InsertResult, JobCounts, Lease, ListPage, ListQuery, RetryResult, SettleResult, Settlement, Storage, Unsubscribe,
+  AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, FireScheduleRequest,
+  FireScheduleResult, HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery, NewSchedule, RetryResult, SettleResult,
+  Settlement, Storage, StoredSchedule, Unsubscribe,
 } from "../storage/storage.js";
 import type { JobId, JobRecord, LogEntry, NewLogLine } from "../types.js";
 import { withDeadline } from "./deadline.js";
 
 /**
  * The store as a worker calls it: every call its loops wait on (claim, heartbeat, settle, rescue,
- * prune, log writes, dependency reads) fails with a `StorageError` once it has gone unanswered for
- * a lease, and asks the store to replace its connections. An answer later than a lease is of no use
+ * prune, log writes, dependency reads, schedule ticks) fails with a `StorageError` once it has gone
+ * unanswered for a lease, and asks the store to replace its connections. An answer later than a lease is of no use
  * (the leases it concerns have expired), and a call that never answers would stop the loop, the
  * settle batcher or the rescuer for good, and with them `shutdown()`. The failed call is then
  * retried by its loop, or its attempt is left to the rescuer once its lease expires.
@@ -93,6 +94,22 @@ export class LeaseBoundStorage implements Storage {
 
   listLogs(jobId: JobId): Promise<readonly LogEntry[]> {
     return this.storage.listLogs(jobId);
+  }
+
+  putSchedule(schedule: NewSchedule): Promise<StoredSchedule> {
+    return this.storage.putSchedule(schedule);
+  }
+
+  deleteSchedule(name: string): Promise<boolean> {
+    return this.storage.deleteSchedule(name);
+  }
+
+  listSchedules(): Promise<readonly StoredSchedule[]> {
+    return this.bound(this.storage.listSchedules(), "list schedules");
+  }
+
+  fireSchedule(request: FireScheduleRequest): Promise<FireScheduleResult> {
+    return this.bound(this.storage.fireSchedule(request), "fire schedule");
   }
 
   subscribe(listener: ChangeListener): Unsubscribe {

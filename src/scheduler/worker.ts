@@ -4,15 +4,18 @@ import type { QueueEventName, QueueEvents } from "../events.js";
 import type { RegisteredHandler } from "../handler.js";
 import type { MetricsRecorder, QueueMetrics } from "../metrics.js";
 import type { ResolvedQueueOptions } from "../options.js";
-import type { JobCounts, Lease, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
+import type { InsertedJob, JobCounts, Lease, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
 import { toStoredText } from "../stored-text.js";
-import type { JobChange, JobId, JobRecord, NewLogLine } from "../types.js";
+import type { JobChange, JobId, JobRecord, NewJob, NewLogLine } from "../types.js";
 import { Batcher } from "./batcher.js";
 import { LeaseBoundStorage } from "./lease-bound-storage.js";
 import type { ExecutorHost } from "./executor.js";
 import { Pruner } from "./pruner.js";
 import { Rescuer } from "./rescuer.js";
 import { Scheduler } from "./scheduler.js";
+import { ScheduleTicker } from "../schedule/ticker.js";
+import { scheduledJobRequest, type ScheduledJobSource } from "../schedule/schedule-input.js";
+import { buildSubmission, type SubmissionContext } from "../submission.js";
 
 export interface WorkerDeps {
   readonly storage: Storage;
@@ -35,6 +38,7 @@ export class Worker implements ExecutorHost {
   private readonly scheduler: Scheduler;
   private readonly rescuer: Rescuer;
   private readonly pruner: Pruner | undefined;
+  private readonly ticker: ScheduleTicker;
   private readonly settles: Batcher<Settlement, SettleResult>;
   private readonly logs: Batcher<NewLogLine, undefined>;
 
@@ -62,16 +66,26 @@ export class Worker implements ExecutorHost {
     this.pruner = retention === false
       ? undefined
       : new Pruner({ storage: this.storage, clock: this.clock, retention, reportError: (error, context) => this.reportError(error, context) });
+    this.ticker = new ScheduleTicker({
+      storage: this.storage,
+      clock: this.clock,
+      pollIntervalMs: deps.options.pollIntervalMs,
+      buildJob: (schedule, tick) => this.buildScheduledJob(schedule, tick),
+      onFired: (inserted) => this.afterScheduledInsert(inserted),
+      reportError: (error, context) => this.reportError(error, context),
+    });
   }
 
   start(): void {
     this.scheduler.start();
     this.rescuer.start();
     this.pruner?.start();
+    this.ticker.start();
   }
 
   async stop(): Promise<void> {
     const { shutdownGraceMs, stuckGraceMs } = this.deps.options;
+    await this.ticker.stop();
     await this.rescuer.stop();
     await this.pruner?.stop();
     await this.scheduler.stop(shutdownGraceMs, Math.min(stuckGraceMs, shutdownGraceMs));
@@ -81,6 +95,28 @@ export class Worker implements ExecutorHost {
 
   wake(): void {
     this.scheduler.wake();
+  }
+
+  /** A schedule was stored: the ticker looks at once (if this worker is started). */
+  wakeTicker(): void {
+    this.ticker.wake();
+  }
+
+  /** The job of a schedule's tick, validated as `enqueue` validates it (payload schema, capacity). */
+  async buildScheduledJob(schedule: ScheduledJobSource, tick: Date): Promise<NewJob> {
+    const { jobs } = await buildSubmission([scheduledJobRequest(schedule, tick)], this.submissionContext());
+    return jobs[0] as NewJob;
+  }
+
+  /** What a submission is checked against: this process's handlers, capacity and limits, now. */
+  submissionContext(): SubmissionContext {
+    const { handlers, options } = this.deps;
+    return { handlers, capacity: options.capacity, maxPayloadBytes: options.maxPayloadBytes, maxGraphNodes: options.maxGraphNodes, now: this.clock.now() };
+  }
+
+  private afterScheduledInsert(inserted: InsertedJob): void {
+    if (inserted.type === "inserted") this.deps.emit("job:enqueued", { job: inserted.job });
+    this.afterInsert([inserted.job]);
   }
 
   onChanges(changes: readonly JobChange[]): void {

@@ -8,11 +8,13 @@ import { admitJobs, type AdmissionCandidate } from "../resources.js";
 import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES } from "../types.js";
 import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry, NewJob, NewLogLine, Priority } from "../types.js";
 import { DependencyGraph } from "./memory-graph.js";
+import { ScheduleTable } from "./memory-schedules.js";
 import { changeOf, dependencyError, leaseOf, toRecord, update, type StoredJob } from "./memory-record.js";
 import { toJson } from "./to-json.js";
 import type {
-  CancelResult, ChangeListener, ClaimRequest, ClaimResult, ClaimedJob, DeleteFinishedRequest, ExpiredLease, HeartbeatResult, InsertRequest, InsertResult,
-  JobCounts, Lease, ListPage, ListQuery, RetryResult, SettleResult, Settlement, Storage, Unsubscribe,
+  CancelResult, ChangeListener, ClaimRequest, ClaimResult, ClaimedJob, DeleteFinishedRequest, ExpiredLease, FireScheduleRequest, FireScheduleResult,
+  HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery, NewSchedule, RetryResult, SettleResult, Settlement, Storage,
+  StoredSchedule, Unsubscribe,
 } from "./storage.js";
 
 interface PlannedInsert {
@@ -35,6 +37,7 @@ export class MemoryStorage implements Storage {
   private readonly graph = new DependencyGraph();
   private readonly logs = new Map<JobId, LogEntry[]>();
   private readonly listeners = new Set<ChangeListener>();
+  private readonly schedules = new ScheduleTable();
   private changes: JobChange[] = [];
   private logSeq = 0;
   private closed = false;
@@ -55,16 +58,31 @@ export class MemoryStorage implements Storage {
         { path: "tx", message: "not supported by MemoryStorage" },
       ]);
     }
-    return this.mutate(() => {
-      const planned = this.planInsert(request);
-      for (const { type, job } of planned) {
-        if (type === "existing") continue;
-        this.jobs.set(job.id, job);
-        this.bySeq.push(job);
-        this.graph.addEdges(job.id, job.dependsOn);
-        this.recordTransition(job, null, request.now, job.error);
-      }
-      return { jobs: planned.map(({ type, job }) => ({ type, job: toRecord(job) })) };
+    return this.mutate(() => this.insertNow(request));
+  }
+
+  async putSchedule(schedule: NewSchedule): Promise<StoredSchedule> {
+    this.assertOpen();
+    return this.schedules.put(schedule);
+  }
+
+  async deleteSchedule(name: string): Promise<boolean> {
+    this.assertOpen();
+    return this.schedules.delete(name);
+  }
+
+  async listSchedules(): Promise<readonly StoredSchedule[]> {
+    this.assertOpen();
+    return this.schedules.list();
+  }
+
+  async fireSchedule(request: FireScheduleRequest): Promise<FireScheduleResult> {
+    return this.mutate((): FireScheduleResult => {
+      const schedule = this.schedules.at(request.name, request.revision);
+      if (schedule === undefined) return { type: "lost" };
+      // Inserted first: a job the store refuses leaves the schedule where it was.
+      const inserted = request.job === undefined ? undefined : this.insertNow({ jobs: [request.job], onDuplicate: "return-existing", now: request.now }).jobs[0];
+      return { type: "fired", schedule: this.schedules.advance(schedule, request.nextRunAt, request.tick), job: inserted };
     });
   }
 
@@ -318,6 +336,19 @@ export class MemoryStorage implements Storage {
       this.recordTransition(victim, from, now, error);
       return id;
     });
+  }
+
+  /** Inserts inside one atomic call: planned whole first, so a refused insert stores nothing. */
+  private insertNow(request: InsertRequest): InsertResult {
+    const planned = this.planInsert(request);
+    for (const { type, job } of planned) {
+      if (type === "existing") continue;
+      this.jobs.set(job.id, job);
+      this.bySeq.push(job);
+      this.graph.addEdges(job.id, job.dependsOn);
+      this.recordTransition(job, null, request.now, job.error);
+    }
+    return { jobs: planned.map(({ type, job }) => ({ type, job: toRecord(job) })) };
   }
 
   /** Validates a whole insert and builds its records without storing anything. */

@@ -1,4 +1,6 @@
-import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry, NewJob, NewLogLine, Priority, Resources } from "../types.js";
+import type {
+  ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry, NewJob, NewLogLine, Priority, Resources, ScheduleRecord,
+} from "../types.js";
 
 /**
  * THE SEAM between the core and persistence. The core decides (priorities, backoff, retry or
@@ -97,6 +99,24 @@ export interface Storage {
    * called when changes may have been missed (a reconnect), so the subscriber re-reads state.
    */
   subscribe(listener: ChangeListener): Unsubscribe;
+
+  /**
+   * Stores a schedule under its name; one of that name is replaced (its `lastRunAt` kept, its
+   * revision moved on, so a fire planned from the old one is lost). Answers the stored schedule.
+   */
+  putSchedule(schedule: NewSchedule): Promise<StoredSchedule>;
+  /** Deletes a schedule; answers whether one of that name existed. */
+  deleteSchedule(name: string): Promise<boolean>;
+  /** Every schedule, by name. */
+  listSchedules(): Promise<readonly StoredSchedule[]>;
+  /**
+   * Fires one tick, exactly once across workers: a compare-and-set on the schedule's revision (which
+   * every put and fire moves, with its next run) sets `nextRunAt` (and `lastRunAt` when given), and
+   * in the same atomic step inserts `job` as `insertJobs` does with `onDuplicate: "return-existing"`.
+   * A revision that no longer matches (another worker fired, the schedule was replaced or deleted)
+   * changes nothing and answers `lost`.
+   */
+  fireSchedule(request: FireScheduleRequest): Promise<FireScheduleResult>;
 
   /**
    * Optional: a transaction bound to one attempt, opened on the handler's first use of its
@@ -265,3 +285,28 @@ export interface AttemptTransaction {
   /** The handler returned: from now on `handle` refuses statements (commit or rollback still end the transaction). */
   seal(): void;
 }
+
+/** A schedule as the core hands it to storage: parsed, its first tick planned. */
+export type NewSchedule = Omit<ScheduleRecord, "lastRunAt">;
+
+/** A schedule as stored, with the revision that `fireSchedule` compares and sets. */
+export interface StoredSchedule extends ScheduleRecord {
+  readonly revision: number;
+}
+
+/** One tick to fire, as planned by the core (`planTick`) from the schedule at `revision`. */
+export interface FireScheduleRequest {
+  readonly name: string;
+  readonly revision: number;
+  /** The schedule's next run after this fire. */
+  readonly nextRunAt: Date | undefined;
+  /** The tick enqueued (becomes `lastRunAt`); undefined when missed ticks are skipped. */
+  readonly tick: Date | undefined;
+  /** The tick's job; undefined when nothing is enqueued. */
+  readonly job: NewJob | undefined;
+  readonly now: Date;
+}
+
+export type FireScheduleResult =
+  | { readonly type: "fired"; readonly schedule: StoredSchedule; readonly job: InsertedJob | undefined }
+  | { readonly type: "lost" };

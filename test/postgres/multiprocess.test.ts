@@ -1,78 +1,13 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
-import { Queue } from "../../src/queue.js";
+import { expect, it } from "vitest";
 import type { GraphNodeInput } from "../../src/options.js";
-import { PostgresStorage } from "../../src/storage/postgres/index.js";
-import { adminSql, databaseUrl, describePostgres, dropSchema, eventually, freshSchemaName } from "../support/postgres.js";
+import { describePostgres, eventually } from "../support/postgres.js";
+import { startWorker, useWorkerSchema } from "./support/worker-processes.js";
 
-const WORKER = fileURLToPath(new URL("./support/worker-process.ts", import.meta.url));
-const children = new Set<ChildProcess>();
-
-/** Starts a worker process; resolves once it has started its queue. */
-function startWorker(schema: string, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", WORKER], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, JOBGRAPH_SCHEMA: schema, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  let errors = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    errors += chunk.toString();
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start: ${errors}`)), 20_000);
-    child.stdout?.on("data", (chunk: Buffer) => {
-      if (chunk.toString().includes("ready")) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited with ${code}: ${errors}`));
-    });
-  });
-}
-
-/** Stops a worker politely (SIGTERM) and waits for it to exit; SIGKILL if it takes too long. */
-async function stopWorker(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-let schema: string;
-let sql: ReturnType<typeof adminSql>;
-let producer: Queue;
-
-beforeEach(async () => {
-  schema = freshSchemaName();
-  sql = adminSql();
-  producer = new Queue({ storage: new PostgresStorage({ connectionString: databaseUrl, schema, max: 4 }) });
-  await producer.migrate();
-  await sql`create table ${sql(schema)}.ledger (job_id uuid primary key, worker text not null, attempt int not null)`;
-});
-
-afterEach(async () => {
-  await Promise.all([...children].map(stopWorker));
-  await producer.shutdown();
-  await producer.storage.close();
-  await sql.end({ timeout: 5 });
-  await dropSchema(schema);
-});
-
-// Even when a test failed half way: no worker outlives the file.
-afterAll(() => {
-  for (const child of children) child.kill("SIGKILL");
-});
+const env = useWorkerSchema();
 
 describePostgres("many worker processes on one database", () => {
   it("4 processes x concurrency 10 complete 5,000 jobs, graphs among them, each exactly once and in dependency order", async () => {
+    const { schema, sql, producer } = env;
     const workers = await Promise.all(Array.from({ length: 4 }, () => startWorker(schema, { CONCURRENCY: "10" })));
     expect(workers).toHaveLength(4);
 
@@ -127,6 +62,7 @@ describePostgres("many worker processes on one database", () => {
   }, 90_000);
 
   it("a SIGKILLed worker's running jobs are completed by another after the lease expires, one attempt more, once", async () => {
+    const { schema, sql, producer } = env;
     const leaseMs = "1500";
     const doomed = await startWorker(schema, { CONCURRENCY: "10", LEASE_MS: leaseMs, HOLD: "1" });
     const jobs = await producer.enqueueMany(Array.from({ length: 8 }, (_, i) => ({ key: `hold-${i}`, type: "ledger.hold" })));

@@ -8,6 +8,7 @@ import { describeGraphContract } from "./contract-graph.js";
 import { describeLifecycleContract } from "./contract-lifecycle.js";
 import { describeReadContract } from "./contract-reads.js";
 import { describeRetentionContract } from "./contract-retention.js";
+import { describeScheduleContract } from "./contract-schedules.js";
 import { StoreUnderTest } from "./store-under-test.js";
 
 /** A fresh store for one test, and how to get rid of it. The suite calls `setup()` and `close()` itself. */
@@ -46,6 +47,7 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
     describeGraphContract(t);
     describeReadContract(t);
     describeRetentionContract(t);
+    describeScheduleContract(t);
   });
 }
 

@@ -4,8 +4,9 @@ import { JobNotFoundError, QueueClosedError, QueueError, SchemaNotMigratedError,
 import { JOB_STATUSES, PRIORITIES } from "../../types.js";
 import type { JobChange, JobId, JobRecord, JobStatus, LogEntry, NewLogLine, Priority } from "../../types.js";
 import type {
-  AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, HeartbeatResult, InsertRequest,
-  InsertResult, JobCounts, Lease, ListPage, ListQuery, Outcome, RetryResult, SettleResult, Settlement, SqlTransaction, Storage, Unsubscribe,
+  AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, FireScheduleRequest,
+  FireScheduleResult, HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery, NewSchedule, Outcome, RetryResult,
+  SettleResult, Settlement, SqlTransaction, Storage, StoredSchedule, Unsubscribe,
 } from "../storage.js";
 import { PostgresAttemptTransaction, type AttemptSql } from "./attempt.js";
 import { claimIn, claimSimple, insertIn, insertSimple, InsertRace, isUuid, settleIn, settleSimply, settlesSimply, type Published } from "./writes.js";
@@ -17,6 +18,8 @@ import { asDriverSql, beginGuarded, Pool, type PostgresSql } from "./driver.js";
 import { migrate } from "./migrations.js";
 import * as q from "./queries.js";
 import { toJobRecord, toLease, toLogEntry } from "./rows.js";
+import { fireScheduleIn, putSchedule, toSchedule } from "./schedules.js";
+import * as s from "./sql/schedules.js";
 
 export type { AttemptSql } from "./attempt.js";
 export type { PostgresSql } from "./driver.js";
@@ -326,6 +329,38 @@ export class PostgresStorage implements Storage {
     if (!isUuid(jobId)) return [];
     const rows = await this.guard((sql) => q.selectLogs(sql, this.schema, jobId), "list logs");
     return rows.map(toLogEntry);
+  }
+
+  async putSchedule(schedule: NewSchedule): Promise<StoredSchedule> {
+    this.assertOpen();
+    return this.guard((sql) => putSchedule(sql, this.schema, schedule), "put schedule");
+  }
+
+  async deleteSchedule(name: string): Promise<boolean> {
+    this.assertOpen();
+    const rows = await this.guard((sql) => s.deleteSchedule(sql, this.schema, name), "delete schedule");
+    return rows.length > 0;
+  }
+
+  async listSchedules(): Promise<readonly StoredSchedule[]> {
+    this.assertOpen();
+    const rows = await this.guard((sql) => s.selectSchedules(sql, this.schema), "list schedules");
+    return rows.map(toSchedule);
+  }
+
+  async fireSchedule(request: FireScheduleRequest): Promise<FireScheduleResult> {
+    this.assertOpen();
+    // As in insertJobs: a concurrent insert may take the tick's key between the plan and the insert.
+    for (let round = 1; ; round++) {
+      try {
+        const done = await this.guard((sql) => this.transaction(sql, (t) => fireScheduleIn(t, this.schema, this.channel, request)), "fire schedule");
+        this.publish(done.changes);
+        return done.value;
+      } catch (err) {
+        if (err instanceof InsertRace && round < 10) continue;
+        throw err;
+      }
+    }
   }
 
   subscribe(listener: ChangeListener): Unsubscribe {

@@ -1,6 +1,7 @@
 import { SchemaTooNewError } from "../../errors.js";
 import * as q from "./queries.js";
 import type { Db } from "./queries.js";
+import { createSchedulesTable } from "./sql/schedules.js";
 
 /** One numbered schema change. Append only: a released migration is never edited. */
 export interface Migration {
@@ -35,6 +36,13 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "drop created_at index",
     async up(sql, schema) {
       await q.dropCreatedAtIndex(sql, schema);
+    },
+  },
+  {
+    version: 4,
+    name: "schedules",
+    async up(sql, schema) {
+      await createSchedulesTable(sql, schema);
     },
   },
 ];

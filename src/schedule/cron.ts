@@ -1,0 +1,44 @@
+import { Cron } from "croner";
+import { ValidationError } from "../errors.js";
+
+/** The ticks of one cron expression in one time zone, as croner computes them (DST gaps and repeats included). */
+export interface CronTicks {
+  /** The first tick strictly after `date`, or undefined when the expression has none left. */
+  after(date: Date): Date | undefined;
+  /** The last tick strictly before `date`, or undefined when there is none. */
+  before(date: Date): Date | undefined;
+}
+
+/**
+ * Parses a cron expression of 5 fields (minute precision) or 6 (seconds first) in an IANA time
+ * zone (default UTC). A bad expression or zone is a `ValidationError`.
+ * In a DST gap a fixed-time expression (`30 2 * * *`) fires at the first valid time after it and
+ * once in a repeated hour; an interval one (`*\/30 * * * *`) skips times in a gap and fires on both
+ * occurrences of a repeated time (croner's rules, as Vixie cron's).
+ */
+export function parseCron(expression: string, timezone: string | undefined): CronTicks {
+  if (timezone !== undefined) assertTimeZone(timezone);
+  let cron: Cron;
+  try {
+    cron = new Cron(expression, { timezone: timezone ?? "Etc/UTC", paused: true, mode: "5-or-6-parts" });
+  } catch (error) {
+    throw new ValidationError(`invalid cron expression ${JSON.stringify(expression)}: ${messageOf(error)}`, [{ path: "cron", message: messageOf(error) }], error);
+  }
+  return {
+    after: (date) => cron.nextRun(date) ?? undefined,
+    before: (date) => cron.previousRuns(1, date)[0],
+  };
+}
+
+/** `Intl` knows the IANA zones Node does; croner would only fail later, on the first date it converts. */
+function assertTimeZone(timezone: string): void {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: timezone });
+  } catch (error) {
+    throw new ValidationError(`unknown time zone ${JSON.stringify(timezone)}`, [{ path: "timezone", message: "not an IANA time zone" }], error);
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

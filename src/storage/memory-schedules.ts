@@ -1,0 +1,49 @@
+import type { ScheduleRecord } from "../types.js";
+import type { NewSchedule, StoredSchedule } from "./storage.js";
+import { toJson } from "./to-json.js";
+
+/** MemoryStorage's schedules: records by name, each with the revision that a fire compares and sets. */
+export class ScheduleTable {
+  private readonly byName = new Map<string, StoredSchedule>();
+
+  /** Stores a copy under its name; a replaced schedule's `lastRunAt` is kept and its revision moves on. */
+  put(schedule: NewSchedule): StoredSchedule {
+    const previous = this.byName.get(schedule.name);
+    const stored = copy({ ...schedule, lastRunAt: previous?.lastRunAt, revision: (previous?.revision ?? 0) + 1 });
+    this.byName.set(stored.name, stored);
+    return copy(stored);
+  }
+
+  delete(name: string): boolean {
+    return this.byName.delete(name);
+  }
+
+  list(): StoredSchedule[] {
+    return [...this.byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map(copy);
+  }
+
+  /** The schedule if it is still at `revision`, else undefined. */
+  at(name: string, revision: number): StoredSchedule | undefined {
+    const schedule = this.byName.get(name);
+    return schedule?.revision === revision ? schedule : undefined;
+  }
+
+  /** Moves a schedule (at `revision`, checked by `at`) to its next run. */
+  advance(schedule: StoredSchedule, nextRunAt: Date | undefined, tick: Date | undefined): StoredSchedule {
+    const moved = copy({ ...schedule, nextRunAt, lastRunAt: tick ?? schedule.lastRunAt, revision: schedule.revision + 1 });
+    this.byName.set(moved.name, moved);
+    return copy(moved);
+  }
+}
+
+/** A copy sharing nothing with its source, as PostgreSQL would hand it back. */
+function copy(schedule: ScheduleRecord & { readonly revision: number }): StoredSchedule {
+  const date = (d: Date | undefined) => (d === undefined ? undefined : new Date(d));
+  return {
+    ...schedule,
+    payload: toJson(schedule.payload),
+    options: toJson(schedule.options) as StoredSchedule["options"],
+    nextRunAt: date(schedule.nextRunAt),
+    lastRunAt: date(schedule.lastRunAt),
+  };
+}

@@ -1,0 +1,50 @@
+import type { Json, ScheduleJobOptions } from "../../types.js";
+import type { FireScheduleRequest, FireScheduleResult, NewSchedule, StoredSchedule } from "../storage.js";
+import type { Done } from "./change-set.js";
+import type { Db } from "./queries.js";
+import * as s from "./sql/schedules.js";
+import { insertIn } from "./writes.js";
+
+/** Stores a schedule (replacing one of its name); answers it as stored. */
+export async function putSchedule(sql: Db, schema: string, schedule: NewSchedule): Promise<StoredSchedule> {
+  const [row] = await s.upsertSchedule(sql, schema, {
+    name: schedule.name,
+    cron: schedule.cron,
+    timezone: schedule.timezone ?? null,
+    type: schedule.type,
+    document: { payload: schedule.payload as s.ScheduleRow["payload"], options: schedule.options as s.ScheduleRow["options"] },
+    misfire: schedule.misfire,
+    nextRunAt: schedule.nextRunAt?.toISOString() ?? null,
+  });
+  if (row === undefined) throw new Error(`schedule ${schedule.name} vanished during its upsert`);
+  return toSchedule(row);
+}
+
+/**
+ * Fires one tick inside a transaction: the compare-and-set on the schedule's revision, then the
+ * tick's job through the store's one insert path, so both commit or neither does.
+ */
+export async function fireScheduleIn(sql: Db, schema: string, channel: string, request: FireScheduleRequest): Promise<Done<FireScheduleResult>> {
+  const iso = (date: Date | undefined) => date?.toISOString() ?? null;
+  const [row] = await s.advanceSchedule(sql, schema, request.name, request.revision, iso(request.nextRunAt), iso(request.tick));
+  if (row === undefined) return { value: { type: "lost" }, changes: [] };
+  const schedule = toSchedule(row);
+  if (request.job === undefined) return { value: { type: "fired", schedule, job: undefined }, changes: [] };
+  const inserted = await insertIn(sql, schema, channel, { jobs: [request.job], onDuplicate: "return-existing", now: request.now });
+  return { value: { type: "fired", schedule, job: inserted.value.jobs[0] }, changes: inserted.changes };
+}
+
+export function toSchedule(row: s.ScheduleRow): StoredSchedule {
+  return {
+    name: row.name,
+    cron: row.cron,
+    timezone: row.timezone ?? undefined,
+    type: row.type,
+    payload: row.payload as Json,
+    options: row.options as ScheduleJobOptions,
+    misfire: row.misfire,
+    nextRunAt: row.next_run_at ?? undefined,
+    lastRunAt: row.last_run_at ?? undefined,
+    revision: Number(row.revision),
+  };
+}

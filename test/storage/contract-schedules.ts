@@ -1,0 +1,125 @@
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { UnknownDependencyError } from "../../src/errors.js";
+import type { FireScheduleRequest, NewSchedule, StoredSchedule } from "../../src/storage/storage.js";
+import { newJob, secondsFromNow } from "./builders.js";
+import type { StoreUnderTest } from "./store-under-test.js";
+
+/** A schedule with ordinary settings; override what a test is about. */
+export function newSchedule(overrides: Partial<NewSchedule> = {}): NewSchedule {
+  return {
+    name: "reports.nightly",
+    cron: "0 3 * * *",
+    timezone: "Europe/Berlin",
+    type: "reports.build",
+    payload: { kind: "daily" },
+    options: { priority: "low", maxAttempts: 2 },
+    misfire: "run-once",
+    nextRunAt: secondsFromNow(60),
+    ...overrides,
+  };
+}
+
+/** Schedules: storing by name, and the compare-and-set that fires each tick once. */
+export function describeScheduleContract(t: StoreUnderTest): void {
+  describe("schedules", () => {
+    const list = () => t.storage.listSchedules();
+    const fire = (schedule: StoredSchedule, overrides: Partial<FireScheduleRequest> = {}) => {
+      const tick = schedule.nextRunAt;
+      return t.storage.fireSchedule({
+        name: schedule.name, revision: schedule.revision, nextRunAt: secondsFromNow(120), tick,
+        job: newJob({ type: schedule.type, idempotencyKey: `schedule:${schedule.name}:${tick?.toISOString()}` }), now: new Date(), ...overrides,
+      });
+    };
+
+    it("stores a schedule as given and lists schedules by name", async () => {
+      const input = newSchedule({ payload: null, timezone: undefined, options: { resources: { cpu: 1 }, backoff: { type: "fixed", baseMs: 5, maxMs: 5, jitter: false } } });
+      const stored = await t.storage.putSchedule(input);
+      expect(stored).toEqual({ ...input, lastRunAt: undefined, revision: expect.any(Number) });
+      await t.storage.putSchedule(newSchedule({ name: "a.first" }));
+      await t.storage.putSchedule(newSchedule({ name: "zz ünïcode ✓" }));
+      expect((await list()).map((s) => s.name)).toEqual(["a.first", "reports.nightly", "zz ünïcode ✓"]);
+      expect((await list())[1]).toEqual(stored);
+    });
+
+    it("replaces a schedule of the same name, keeping its last run and moving its revision", async () => {
+      const first = await t.storage.putSchedule(newSchedule());
+      const fired = await fire(first);
+      if (fired.type !== "fired") throw new Error("the first fire was lost");
+      const replacement = newSchedule({ cron: "*/5 * * * *", timezone: "America/New_York", type: "other.type", payload: [1], misfire: "skip", nextRunAt: secondsFromNow(300) });
+      const replaced = await t.storage.putSchedule(replacement);
+      expect(replaced).toMatchObject({ ...replacement, lastRunAt: first.nextRunAt });
+      expect(replaced.revision).not.toBe(fired.schedule.revision);
+      expect(await list()).toEqual([replaced]);
+    });
+
+    it("deletes a schedule and says whether there was one", async () => {
+      await t.storage.putSchedule(newSchedule());
+      expect(await t.storage.deleteSchedule("reports.nightly")).toBe(true);
+      expect(await t.storage.deleteSchedule("reports.nightly")).toBe(false);
+      expect(await t.storage.deleteSchedule("never.there")).toBe(false);
+      expect(await list()).toEqual([]);
+    });
+
+    it("fires a tick: the job is inserted and the next run moves, in one step", async () => {
+      const schedule = await t.storage.putSchedule(newSchedule());
+      const next = secondsFromNow(120);
+      const result = await fire(schedule, { nextRunAt: next });
+      if (result.type !== "fired") throw new Error("fire was lost");
+      expect(result.job?.type).toBe("inserted");
+      expect(result.job?.job).toMatchObject({ type: "reports.build", status: "pending", idempotencyKey: `schedule:reports.nightly:${schedule.nextRunAt?.toISOString()}` });
+      expect(result.schedule).toMatchObject({ nextRunAt: next, lastRunAt: schedule.nextRunAt });
+      expect(await list()).toEqual([result.schedule]);
+      expect(await t.totalJobs()).toBe(1);
+    });
+
+    it("loses a fire planned from an old revision, and then inserts nothing", async () => {
+      const schedule = await t.storage.putSchedule(newSchedule());
+      expect((await fire(schedule)).type).toBe("fired");
+      expect(await fire(schedule)).toEqual({ type: "lost" });
+      const replaced = await t.storage.putSchedule(newSchedule());
+      expect(await fire(schedule)).toEqual({ type: "lost" });
+      await t.storage.deleteSchedule(replaced.name);
+      expect(await fire(replaced)).toEqual({ type: "lost" });
+      expect(await t.totalJobs()).toBe(1);
+    });
+
+    it("fires one of many concurrent fires of the same revision", async () => {
+      const schedule = await t.storage.putSchedule(newSchedule());
+      const results = await Promise.all(Array.from({ length: 8 }, () => fire(schedule, { job: newJob({ type: "reports.build" }) })));
+      expect(results.filter((r) => r.type === "fired")).toHaveLength(1);
+      expect(await t.totalJobs()).toBe(1);
+    });
+
+    it("skips missed ticks without a job: the next run moves, the last run stays", async () => {
+      const schedule = await t.storage.putSchedule(newSchedule());
+      const next = secondsFromNow(600);
+      const result = await fire(schedule, { job: undefined, tick: undefined, nextRunAt: next });
+      expect(result).toMatchObject({ type: "fired", job: undefined, schedule: { nextRunAt: next, lastRunAt: undefined } });
+      expect(await t.totalJobs()).toBe(0);
+    });
+
+    it("can move to no next run at all (an expression without ticks left)", async () => {
+      const schedule = await t.storage.putSchedule(newSchedule());
+      const result = await fire(schedule, { nextRunAt: undefined });
+      expect(result).toMatchObject({ type: "fired", schedule: { nextRunAt: undefined } });
+    });
+
+    it("returns the live job holding the tick's key instead of a second one", async () => {
+      const schedule = await t.storage.putSchedule(newSchedule());
+      const key = `schedule:reports.nightly:${schedule.nextRunAt?.toISOString()}`;
+      const [holder] = await t.insert(newJob({ idempotencyKey: key }));
+      const result = await fire(schedule);
+      expect(result).toMatchObject({ type: "fired", job: { type: "existing", job: { id: holder!.id } } });
+      expect(await t.totalJobs()).toBe(1);
+    });
+
+    it("changes nothing when the tick's job is refused", async () => {
+      const schedule = await t.storage.putSchedule(newSchedule());
+      await expect(fire(schedule, { job: newJob({ dependsOn: [randomUUID()] }) })).rejects.toBeInstanceOf(UnknownDependencyError);
+      expect(await list()).toEqual([schedule]);
+      expect(await t.totalJobs()).toBe(0);
+      expect((await fire(schedule)).type).toBe("fired");
+    });
+  });
+}
