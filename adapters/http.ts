@@ -11,6 +11,7 @@ import {
   createJobBody,
   errorBody,
   healthResponse,
+  jobGraphResponse,
   jobIdParams,
   jobPageResponse,
   jobResponse,
@@ -18,6 +19,8 @@ import {
   listJobsQuery,
   logsResponse,
   metricsResponse,
+  retryManyBody,
+  retryManyResponse,
 } from "./schemas.js";
 
 // The route table: one entry per route, shared by the Express and Fastify adapters.
@@ -35,7 +38,9 @@ function checkType(context: RouteContext, type: string): void {
   }
 }
 
-const date = (iso: string | undefined) => (iso === undefined ? {} : { runAt: new Date(iso) });
+/** `{ [key]: Date }` from an ISO string, or nothing when absent. */
+const dateField = <K extends string>(key: K, iso: string | undefined) => (iso === undefined ? {} : ({ [key]: new Date(iso) } as Record<K, Date>));
+const date = (iso: string | undefined) => dateField("runAt", iso);
 const json = (status: number, body: unknown): HttpResponse => ({ status, body });
 const HEALTH_PROBE_TIMEOUT_MS = 5_000;
 
@@ -82,6 +87,23 @@ export const routes: readonly Route[] = [
     },
   }),
   defineRoute({
+    method: "POST",
+    path: "/jobs/retry",
+    action: "jobs:retry",
+    summary: "Redrive: retry failed (or cancelled) jobs in bulk, oldest first, skipping those that cannot be retried",
+    body: retryManyBody,
+    responses: {
+      200: { description: "how many jobs were retried", schema: retryManyResponse },
+      400: { description: "invalid filter", schema: errorBody },
+      413: { description: "body too large", schema: errorBody },
+    },
+    async handle(context, { body }) {
+      const { finishedAfter, finishedBefore, ...filter } = body;
+      const retried = await context.queue.retryMany({ ...filter, ...dateField("finishedAfter", finishedAfter), ...dateField("finishedBefore", finishedBefore) });
+      return json(200, { retried });
+    },
+  }),
+  defineRoute({
     method: "GET",
     path: "/jobs",
     action: "jobs:read",
@@ -124,6 +146,18 @@ export const routes: readonly Route[] = [
     async handle(context, { params }) {
       const logs = await context.queue.getJobLogs(params.id);
       return json(200, { logs: logs.map(logEntryToJson) });
+    },
+  }),
+  defineRoute({
+    method: "GET",
+    path: "/jobs/:id/graph",
+    action: "jobs:read",
+    summary: "A job's connected graph: its ancestors and descendants, transitively, at most 1,000 jobs and 4 MiB",
+    params: jobIdParams,
+    responses: { 200: { description: "the graph", schema: jobGraphResponse }, 400: { description: "invalid id", schema: errorBody }, 404: { description: "no such job", schema: errorBody } },
+    async handle(context, { params }) {
+      const graph = await context.queue.getJobGraph(params.id);
+      return json(200, { jobs: graph.jobs.map(jobToJson), edges: graph.edges.map(([dependent, dependency]) => [dependent, dependency]), truncated: graph.truncated });
     },
   }),
   defineRoute({

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { JOB_STATUSES, LOG_LEVELS, PRIORITIES } from "../src/index.js";
+import { ATTEMPT_OUTCOMES, JOB_STATUSES, LOG_LEVELS, PRIORITIES } from "../src/index.js";
 
 // Request and response shapes of the HTTP API. Requests are parsed here, at the edge; the queue then
 // applies its own rules (payload schemas, capacity, graph checks). The OpenAPI document is made from these.
@@ -85,11 +85,41 @@ export const listJobsQuery = z
   })
   .strict();
 
+/** `POST /jobs/retry`: the `retryMany` filter, dates as ISO strings; the queue checks the rest (e.g. the order of the dates). */
+export const retryManyBody = z
+  .object({
+    status: z
+      .union([z.enum(["failed", "cancelled"]), z.array(z.enum(["failed", "cancelled"])).min(1).max(2)])
+      .optional()
+      .describe('"failed" (the default), "cancelled", or both in a list'),
+    type: z.union([jobType, z.array(jobType).min(1).max(100)]).optional().describe("one type or a list; default: every type"),
+    finishedAfter: isoDate.optional().describe("jobs that finished at or after this time"),
+    finishedBefore: isoDate.optional().describe("jobs that finished before this time"),
+    limit: z.number().int().min(1).max(10_000).optional().describe("most jobs to retry (default 1,000)"),
+  })
+  .strict();
+export type RetryManyBody = z.output<typeof retryManyBody>;
+
 /** `/jobs/:id` and below. */
 export const jobIdParams = z.object({ id: jobIdSchema }).strict();
 
 /** Routes that take no query parameters still reject unknown ones. */
 export const noQuery = z.object({}).strict();
+
+/** What is kept of an error: never a stack trace. */
+const errorJson = z.object({ name: z.string(), message: z.string(), code: z.string().optional() });
+export type ErrorJson = z.infer<typeof errorJson>;
+
+/** One attempt of a job: dates as ISO strings; what is not known yet (or not at all) is left out. */
+export const attemptJson = z.object({
+  attempt: z.number().int(),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  outcome: z.enum(ATTEMPT_OUTCOMES).optional().describe("how the attempt ended: the settlement stored for it"),
+  error: errorJson.optional(),
+  workerId: z.string().optional(),
+});
+export type AttemptJson = z.infer<typeof attemptJson>;
 
 /** A job as the API returns it: every field present, dates as ISO strings, absent values as null. */
 export const jobJson = z.object({
@@ -99,7 +129,7 @@ export const jobJson = z.object({
   priority: z.enum(PRIORITIES),
   payload: z.unknown(),
   result: z.unknown().describe("the handler's result once completed, else null"),
-  error: z.object({ name: z.string(), message: z.string(), code: z.string().optional() }).nullable(),
+  error: errorJson.nullable(),
   attempt: z.number().int(),
   maxAttempts: z.number().int(),
   backoff: z.object({ type: z.enum(["exponential", "fixed"]), baseMs: z.number(), maxMs: z.number(), jitter: z.boolean() }),
@@ -112,6 +142,7 @@ export const jobJson = z.object({
   updatedAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
+  attempts: z.array(attemptJson).describe("one entry per attempt started, oldest first"),
 });
 export type JobJson = z.infer<typeof jobJson>;
 
@@ -135,6 +166,12 @@ export const errorBody = z.object({
 export const jobResponse = z.object({ job: jobJson });
 export const jobsResponse = z.object({ jobs: z.array(jobJson) });
 export const jobPageResponse = z.object({ jobs: z.array(jobJson), nextCursor: z.string().nullable() });
+export const retryManyResponse = z.object({ retried: z.number().int().describe("jobs retried; dependents revived with them are not counted") });
+export const jobGraphResponse = z.object({
+  jobs: z.array(jobJson).describe("the job first, then its ancestors, then its descendants, each nearest first"),
+  edges: z.array(z.tuple([z.string(), z.string()])).describe("[dependent, dependency] between jobs of `jobs`"),
+  truncated: z.boolean().describe("past 1,000 jobs or 4 MiB of their payload, result and error JSON: the nearest were kept"),
+});
 export const logsResponse = z.object({ logs: z.array(logEntryJson) });
 export const healthResponse = z.object({
   status: z.enum(["ok", "unavailable"]),

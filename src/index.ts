@@ -1,6 +1,10 @@
 export { Queue } from "./queue.js";
 export type { ListJobsQuery, JobPage } from "./queue.js";
 export { DEFAULT_LIST_PAGE_BYTES } from "./queue.js";
+export { MAX_GRAPH_BYTES, MAX_GRAPH_JOBS } from "./job-graph.js";
+export type { JobGraph } from "./job-graph.js";
+export { DEFAULT_RETRY_MANY, MAX_RETRY_MANY } from "./redrive.js";
+export type { RetryManyFilter } from "./redrive.js";
 export { MAX_JSON_DEPTH } from "./json-value.js";
 export { MIN_JOB_DATE, MAX_JOB_DATE } from "./options.js";
 export { MemoryStorage } from "./storage/memory.js";
@@ -24,6 +28,9 @@ export type {
   RetryResult,
   ListQuery,
   ListPage,
+  FinishedJobsQuery,
+  FinishedJobIds,
+  GraphDirection,
   JobCounts,
   AttemptTransaction,
   SqlTransaction,
@@ -65,7 +72,7 @@ export { ManualClock, systemClock } from "./clock.js";
 export type { Clock, TimerHandle } from "./clock.js";
 export { admitJobs, effectivePriority, fits } from "./resources.js";
 export type { AdmissionCandidate, AdmissionRequest, Admission } from "./resources.js";
-export { JOB_STATUSES, PRIORITIES, TERMINAL_STATUSES, LIVE_STATUSES, LOG_LEVELS, MISFIRE_POLICIES } from "./types.js";
+export { JOB_STATUSES, PRIORITIES, TERMINAL_STATUSES, LIVE_STATUSES, LOG_LEVELS, MISFIRE_POLICIES, ATTEMPT_OUTCOMES } from "./types.js";
 export type { ScheduleInput } from "./schedule/schedule-input.js";
 export type {
   JobId,
@@ -76,6 +83,8 @@ export type {
   ErrorInfo,
   BackoffPolicy,
   JobRecord,
+  AttemptRecord,
+  AttemptOutcome,
   NewJob,
   NewLogLine,
   LogEntry,

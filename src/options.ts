@@ -163,7 +163,8 @@ export const handlerOptionsSchema = z
  */
 export const MIN_JOB_DATE = new Date("1970-01-01T00:00:00.000Z");
 export const MAX_JOB_DATE = new Date("9999-12-31T00:00:00.000Z");
-const storableDate = z
+/** A date both stores can keep and compare: a valid `Date` from 1970-01-01 to 9999-12-31 (UTC). */
+export const storableDate = z
   .date()
   .refine((d) => !Number.isNaN(d.getTime()), "must be a valid date")
   .refine((d) => Number.isNaN(d.getTime()) || (d >= MIN_JOB_DATE && d <= MAX_JOB_DATE), "must be from 1970-01-01 to 9999-12-31 (UTC)");
@@ -219,6 +220,13 @@ export type GraphNodeInput = z.input<typeof graphNodeSchema>;
 /** Options of one `enqueueMany` call. */
 export const enqueueManyOptionsSchema = z.object(submissionOptions).strict();
 export type EnqueueManyOptions = z.input<typeof enqueueManyOptionsSchema>;
+
+/** A filter given as one value or a list of them (as over HTTP), always a list once parsed. */
+export const oneOrMany = <T extends z.ZodType>(item: T, max: number) =>
+  z.union([item.transform((value): z.output<T>[] => [value]), z.array(item).max(max)]);
+
+/** Job types a read filters by: one or up to 100 names. */
+export const typeFilterSchema = oneOrMany(z.string().min(1).max(200).refine(storableText, "must not contain U+0000 or a lone surrogate"), 100);
 
 export const jobTypeSchema = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.:\-/]+$/, "letters, digits and _ . : - / only");
 

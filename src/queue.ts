@@ -2,7 +2,6 @@ import { EventEmitter } from "eventemitter3";
 import { z } from "zod";
 import type { TimerHandle } from "./clock.js";
 import { isJobId } from "./dag.js";
-import { storableText } from "./json-value.js";
 import { JobNotFoundError, QueueClosedError, UnknownJobTypeError, ValidationError, WaitTimeoutError } from "./errors.js";
 import type { QueueEventName, QueueEvents, QueueListener } from "./events.js";
 import type { HandlerDefinition, HandlerRef, RegisteredHandler } from "./handler.js";
@@ -14,7 +13,9 @@ import {
   graphNodeSchema,
   handlerOptionsSchema,
   jobTypeSchema,
+  oneOrMany,
   parseOrThrow,
+  typeFilterSchema,
   resolveQueueOptions,
   type EnqueueManyOptions,
   type EnqueueOptions,
@@ -22,6 +23,8 @@ import {
   type QueueOptions,
   type ResolvedQueueOptions,
 } from "./options.js";
+import { readJobGraph, type JobGraph } from "./job-graph.js";
+import { redrive, retryManySchema, type RetryManyFilter } from "./redrive.js";
 import { Worker } from "./scheduler/worker.js";
 import { withTimeout } from "./timeout.js";
 import { MemoryStorage } from "./storage/memory.js";
@@ -36,14 +39,10 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type Json, type JobChange, type JobId,
  */
 export const DEFAULT_LIST_PAGE_BYTES = 4 * 1_048_576;
 
-/** A filter given as one value or a list of them (as over HTTP), always a list once parsed. */
-const oneOrMany = <T extends z.ZodType>(item: T, max: number) =>
-  z.union([item.transform((value): z.output<T>[] => [value]), z.array(item).max(max)]);
-
 const listQuerySchema = z
   .object({
     status: oneOrMany(z.enum(JOB_STATUSES), JOB_STATUSES.length).optional(),
-    type: oneOrMany(z.string().min(1).max(200).refine(storableText, "must not contain U+0000 or a lone surrogate"), 100).optional(),
+    type: typeFilterSchema.optional(),
     limit: z.number().int().min(1).max(1_000).default(100),
     cursor: z.string().min(1).max(200).optional(),
     maxBytes: z.number().int().min(1).max(1_073_741_824).default(DEFAULT_LIST_PAGE_BYTES),
@@ -172,6 +171,32 @@ export class Queue {
   async retry(id: JobId): Promise<JobRecord> {
     this.assertOpen();
     return this.worker.retry(this.parseId(id));
+  }
+
+  /**
+   * Redrive: retries failed (by default) or cancelled jobs matching the filter in bulk, oldest first,
+   * each under the rules of `retry`; a job that cannot be retried (a dependency still failed or
+   * cancelled, its key held by a live job) is skipped. At most `limit` (default 1,000, at most
+   * 10,000); answers how many were retried (dependents revived with them are not counted).
+   */
+  async retryMany(filter: RetryManyFilter = {}): Promise<number> {
+    this.assertOpen();
+    const parsed = parseOrThrow(retryManySchema, filter, "retryMany filter");
+    const { clock } = this.options;
+    try {
+      return await redrive(this.storage, parsed, () => new Date(clock.now()));
+    } finally {
+      this.worker.wake();
+    }
+  }
+
+  /**
+   * The job's connected graph: the job, its ancestors and its descendants, transitively, with the
+   * edges between them as `[dependent, dependency]`; at most 1,000 jobs and 4 MiB of their payload,
+   * result and error JSON, the nearest kept on both sides, `truncated` when more.
+   */
+  async getJobGraph(id: JobId): Promise<JobGraph> {
+    return readJobGraph(this.storage, this.parseId(id));
   }
 
   async getJob(id: JobId): Promise<JobRecord | undefined> {

@@ -57,6 +57,22 @@ export interface JobRecord {
   readonly updatedAt: Date;
   readonly startedAt: Date | undefined;
   readonly finishedAt: Date | undefined;
+  /** One entry per attempt started, oldest first (kept across a `retry` of the job). */
+  readonly attempts: readonly AttemptRecord[];
+}
+
+/** How an attempt ended: the settlement the worker (or the lease rescue, or a shutdown) stored. */
+export const ATTEMPT_OUTCOMES = ["completed", "retry", "failed", "cancelled", "interrupted"] as const;
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+
+/** One attempt of a job: when it started and, once it ended, when and how. */
+export interface AttemptRecord {
+  readonly attempt: number;
+  readonly startedAt: Date;
+  readonly finishedAt?: Date;
+  readonly outcome?: AttemptOutcome;
+  readonly error?: ErrorInfo;
+  readonly workerId?: string;
 }
 
 /** A job as the core hands it to storage for insert: everything decided, ids made. */

@@ -1,6 +1,7 @@
 // Schema variants for measuring what parts of jobgraph's schema cost: applied to a freshly migrated
 // schema, named in SCHEMA_VARIANT (comma-separated): nofk (no foreign key from job_logs to jobs),
-// noidx (no listing indexes on jobs: status, type; created_at's went in migration 3), nologidx (no job_logs index).
+// noidx (no listing indexes on jobs: the partial ones for failed, cancelled and blocked jobs of migration 4),
+// nologidx (no job_logs index).
 import { withClient } from "./db.ts";
 
 export async function applySchemaVariants(url: string, schema: string, variants = (process.env.SCHEMA_VARIANT ?? "").split(",").filter((v) => v !== "")): Promise<void> {
@@ -10,7 +11,7 @@ export async function applySchemaVariants(url: string, schema: string, variants 
         const { rows } = await c.query("select conname from pg_constraint where conrelid = $1::regclass and contype = 'f'", [`${schema}.job_logs`]);
         for (const row of rows) await c.query(`alter table ${schema}.job_logs drop constraint ${row.conname}`);
       } else if (variant === "noidx") {
-        for (const index of ["jobs_type_idx", "jobs_status_idx", "jobs_created_at_idx"]) await c.query(`drop index if exists ${schema}.${index}`);
+        for (const index of ["jobs_failed_idx", "jobs_cancelled_idx", "jobs_blocked_idx"]) await c.query(`drop index if exists ${schema}.${index}`);
       } else if (variant === "nologidx") {
         await c.query(`drop index ${schema}.job_logs_job_idx`);
       } else {

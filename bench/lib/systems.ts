@@ -42,7 +42,7 @@ export class JobgraphSystem implements System {
   private worker: Queue | undefined;
 
   settings(concurrency: number): string {
-    return `PostgresStorage (pool ${POOL}, LISTEN on), Queue { concurrency: ${concurrency}, prefetch: ${JobgraphSystem.prefetch(concurrency)} }, defaults otherwise (history and status logs kept, leases + heartbeats, pollIntervalMs 1000)`;
+    return `PostgresStorage (pool ${POOL}, LISTEN on), Queue { concurrency: ${concurrency}, prefetch: ${JobgraphSystem.prefetch(concurrency)} }, defaults otherwise (history kept in the job row, leases + heartbeats, pollIntervalMs 1000)`;
   }
 
   /** Jobs claimed ahead of free slots, as for high volumes of short jobs (graphile-worker: a local queue of 500). */

@@ -1,4 +1,4 @@
--- claim_50_history.sql without the status log rows: what jobgraph's jobs table alone costs.
+-- claim_50_history.sql without the attempt entries: what jobgraph's jobs table alone costs.
 with c as (
   select id from jg.jobs where status = 'pending' and priority = 2 and run_at <= now()
   order by run_at, seq limit 50 for update skip locked

@@ -1,8 +1,8 @@
 import type { Clock } from "../clock.js";
 import type {
-  AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, FireScheduleRequest,
-  FireScheduleResult, HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery, NewSchedule, RetryResult, SettleResult,
-  Settlement, Storage, StoredSchedule, Unsubscribe,
+  AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, FinishedJobIds, FinishedJobsQuery,
+  FireScheduleRequest, FireScheduleResult, GraphDirection, HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery,
+  NewSchedule, RetryResult, SettleResult, Settlement, Storage, StoredSchedule, Unsubscribe,
 } from "../storage/storage.js";
 import type { JobId, JobRecord, LogEntry, NewLogLine } from "../types.js";
 import { withDeadline } from "./deadline.js";
@@ -82,6 +82,14 @@ export class LeaseBoundStorage implements Storage {
 
   countJobs(): Promise<JobCounts> {
     return this.storage.countJobs();
+  }
+
+  listFinishedJobIds(query: FinishedJobsQuery): Promise<FinishedJobIds> {
+    return this.storage.listFinishedJobIds(query);
+  }
+
+  walkGraph(id: JobId, direction: GraphDirection, limit: number): Promise<readonly JobId[]> {
+    return this.storage.walkGraph(id, direction, limit);
   }
 
   deleteFinishedJobs(request: DeleteFinishedRequest): Promise<number> {

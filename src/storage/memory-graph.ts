@@ -1,4 +1,5 @@
 import type { CascadedJob } from "../revival.js";
+import type { GraphDirection } from "./storage.js";
 import type { JobId, JobStatus } from "../types.js";
 
 /** What the dependency bookkeeping reads of a stored job. */
@@ -65,5 +66,24 @@ export class DependencyGraph {
       }
     }
     return found.sort((a, b) => a.seq - b.seq).map(({ id, cancelCause, dependsOn }) => ({ id, cancelCause, dependsOn }));
+  }
+
+  /**
+   * The distinct jobs reachable from `id` in one direction, breadth first (nearest first), without
+   * `id` itself, at most `limit`: what `Storage.walkGraph` answers.
+   */
+  walk(id: JobId, direction: GraphDirection, limit: number, lookup: GraphLookup): JobId[] {
+    const next = (from: JobId) => (direction === "dependents" ? this.dependentsOf(from) : (lookup(from)?.dependsOn ?? []));
+    const seen = new Set<JobId>([id]);
+    const found: JobId[] = [];
+    for (let i = -1; i < found.length && found.length < limit; i++) {
+      for (const reached of next(i < 0 ? id : (found[i] as JobId))) {
+        if (found.length >= limit) break;
+        if (seen.has(reached) || lookup(reached) === undefined) continue;
+        seen.add(reached);
+        found.push(reached);
+      }
+    }
+    return found;
   }
 }

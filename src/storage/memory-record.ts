@@ -1,4 +1,5 @@
-import type { JobChange, JobId, JobRecord } from "../types.js";
+import type { TransitionRecord } from "../job-history.js";
+import type { AttemptRecord, JobChange, JobId, JobRecord } from "../types.js";
 import type { Lease } from "./storage.js";
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -14,6 +15,8 @@ export interface StoredJob extends Mutable<JobRecord> {
   cancelRequested: boolean;
   /** The dependency whose failure cancelled this job, if that is why it is cancelled. */
   cancelCause: JobId | undefined;
+  /** Status changes not made by a claim or settle, as `deriveJobLogs` reads them. */
+  transitions: TransitionRecord[];
 }
 
 /** A typed `Object.assign` for the fields a status change touches. */
@@ -29,6 +32,7 @@ export function toRecord(job: StoredJob): JobRecord {
     attempt: job.attempt, maxAttempts: job.maxAttempts, backoff: { ...job.backoff }, dependsOn: [...job.dependsOn],
     idempotencyKey: job.idempotencyKey, resources: { ...job.resources }, timeoutMs: job.timeoutMs, runAt: new Date(job.runAt),
     createdAt: new Date(job.createdAt), updatedAt: new Date(job.updatedAt), startedAt: copyDate(job.startedAt), finishedAt: copyDate(job.finishedAt),
+    attempts: job.attempts.map(copyAttempt),
   };
 }
 
@@ -47,4 +51,10 @@ export { dependencyError } from "../cascade.js";
 
 function copyDate(date: Date | undefined): Date | undefined {
   return date === undefined ? undefined : new Date(date);
+}
+
+function copyAttempt(entry: AttemptRecord): AttemptRecord {
+  const copy: AttemptRecord = { ...entry, startedAt: new Date(entry.startedAt) };
+  const finished = entry.finishedAt === undefined ? copy : { ...copy, finishedAt: new Date(entry.finishedAt) };
+  return entry.error === undefined ? finished : { ...finished, error: { ...entry.error } };
 }

@@ -1,20 +1,22 @@
 import { randomUUID } from "node:crypto";
 import { assertNever } from "../assert-never.js";
 import { planCascade } from "../cascade.js";
+import { attemptClosed, attemptOpened, deriveJobLogs, type HandlerLine } from "../job-history.js";
 import { planRestart } from "../restart.js";
 import { planRevival } from "../revival.js";
+import { jobBytes } from "../job-bytes.js";
 import { DuplicateJobError, JobNotFoundError, QueueClosedError, UnknownDependencyError, ValidationError } from "../errors.js";
 import { admitJobs, type AdmissionCandidate } from "../resources.js";
-import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES } from "../types.js";
+import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES, TERMINAL_STATUSES } from "../types.js";
 import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry, NewJob, NewLogLine, Priority } from "../types.js";
 import { DependencyGraph } from "./memory-graph.js";
 import { ScheduleTable } from "./memory-schedules.js";
 import { changeOf, dependencyError, leaseOf, toRecord, update, type StoredJob } from "./memory-record.js";
 import { toJson } from "./to-json.js";
 import type {
-  CancelResult, ChangeListener, ClaimRequest, ClaimResult, ClaimedJob, DeleteFinishedRequest, ExpiredLease, FireScheduleRequest, FireScheduleResult,
-  HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery, NewSchedule, RetryResult, SettleResult, Settlement, Storage,
-  StoredSchedule, Unsubscribe,
+  CancelResult, ChangeListener, ClaimRequest, ClaimResult, ClaimedJob, DeleteFinishedRequest, ExpiredLease, FinishedJobIds, FinishedJobsQuery,
+  FireScheduleRequest, FireScheduleResult, GraphDirection, HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery,
+  NewSchedule, RetryResult, SettleResult, Settlement, Storage, StoredSchedule, Unsubscribe,
 } from "./storage.js";
 
 interface PlannedInsert {
@@ -35,11 +37,11 @@ export class MemoryStorage implements Storage {
   private readonly liveKeys = new Map<string, JobId>();
   private readonly byStatus = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
   private readonly graph = new DependencyGraph();
-  private readonly logs = new Map<JobId, LogEntry[]>();
+  /** Handler lines by job, in the order they were stored. */
+  private readonly logs = new Map<JobId, HandlerLine[]>();
   private readonly listeners = new Set<ChangeListener>();
   private readonly schedules = new ScheduleTable();
   private changes: JobChange[] = [];
-  private logSeq = 0;
   private closed = false;
 
   async setup(): Promise<void> {
@@ -106,7 +108,8 @@ export class MemoryStorage implements Storage {
           status: "running", attempt: job.attempt + 1, startedAt: now, leaseToken: randomUUID(),
           leaseExpiresAt: new Date(now.getTime() + request.leaseMs), cancelRequested: false,
         });
-        this.recordTransition(job, "pending", now);
+        job.attempts = attemptOpened(job.attempts, { attempt: job.attempt, startedAt: now, workerId: request.workerId });
+        this.track(job, "pending", now);
         return { job: toRecord(job), lease: leaseOf(job) };
       });
       return { claimed, unschedulable: admission.unschedulable };
@@ -239,6 +242,31 @@ export class MemoryStorage implements Storage {
     return { byStatus: { ...this.byStatus }, pendingByPriority };
   }
 
+  async listFinishedJobIds(query: FinishedJobsQuery): Promise<FinishedJobIds> {
+    this.assertOpen();
+    const statuses = new Set(query.status.filter((status) => TERMINAL_STATUSES.includes(status)));
+    const types = query.type?.length ? new Set(query.type) : undefined;
+    const after = query.finishedAfter?.getTime() ?? Number.NEGATIVE_INFINITY;
+    const before = query.finishedBefore?.getTime() ?? Number.POSITIVE_INFINITY;
+    const ids: JobId[] = [];
+    let last: StoredJob | undefined;
+    const start = query.cursor === undefined ? 0 : decodeCursor(query.cursor, this.bySeq.length) + 1;
+    for (let seq = start; seq < this.bySeq.length && ids.length < query.limit; seq++) {
+      const job = this.bySeq[seq];
+      if (job === undefined || !statuses.has(job.status) || (types !== undefined && !types.has(job.type))) continue;
+      const finished = (job.finishedAt ?? job.updatedAt).getTime();
+      if (finished < after || finished >= before) continue;
+      ids.push(job.id);
+      last = job;
+    }
+    return { ids, nextCursor: ids.length >= query.limit && last !== undefined ? encodeCursor(last.seq) : undefined };
+  }
+
+  async walkGraph(id: JobId, direction: GraphDirection, limit: number): Promise<readonly JobId[]> {
+    this.assertOpen();
+    return this.graph.walk(id, direction, Math.floor(limit), (jobId) => this.jobs.get(jobId));
+  }
+
   async deleteFinishedJobs(request: DeleteFinishedRequest): Promise<number> {
     this.assertOpen();
     const cutoffs: Partial<Record<JobStatus, Date | undefined>> = {
@@ -261,14 +289,16 @@ export class MemoryStorage implements Storage {
     for (const line of lines) if (!this.jobs.has(line.jobId)) throw new JobNotFoundError(line.jobId);
     const entries = lines.map((line) => ({ line, data: line.data === undefined ? undefined : toJson(line.data) }));
     for (const { line, data } of entries) {
-      const entry: LogEntry = { seq: ++this.logSeq, at: new Date(line.at), attempt: line.attempt, kind: "log", level: line.level, message: line.message };
+      const entry: HandlerLine = { at: new Date(line.at), attempt: line.attempt, level: line.level, message: line.message };
       this.logsOf(line.jobId).push(data === undefined ? entry : { ...entry, data });
     }
   }
 
   async listLogs(jobId: JobId): Promise<readonly LogEntry[]> {
     this.assertOpen();
-    return (this.logs.get(jobId) ?? []).map((entry) => {
+    const job = this.jobs.get(jobId);
+    if (job === undefined) return [];
+    return deriveJobLogs(job, this.logs.get(jobId) ?? []).map((entry) => {
       const copy: LogEntry = { ...entry, at: new Date(entry.at) };
       return entry.data === undefined ? copy : { ...copy, data: structuredClone(entry.data) };
     });
@@ -284,27 +314,29 @@ export class MemoryStorage implements Storage {
     const job = this.holding(lease.jobId, lease.token);
     if (job === undefined) return { type: "lost", jobId: lease.jobId };
     update(job, { leaseToken: undefined, leaseExpiresAt: undefined, cancelRequested: false });
+    const error = outcome.type === "completed" || outcome.type === "interrupted" ? undefined : outcome.error;
+    job.attempts = attemptClosed(job.attempts, { finishedAt: now, outcome: outcome.type, ...(error ? { error } : {}) });
     let unblocked: readonly JobId[] = [];
     let cancelled: readonly JobId[] = [];
     switch (outcome.type) {
       case "completed":
         update(job, { status: "completed", result, finishedAt: now });
-        this.recordTransition(job, "running", now);
+        this.track(job, "running", now);
         unblocked = this.unblockDependents(job, now);
         break;
       case "retry":
         update(job, { status: "pending", error: { ...outcome.error }, runAt: new Date(outcome.runAt) });
-        this.recordTransition(job, "running", now, outcome.error);
+        this.track(job, "running", now);
         break;
       case "failed":
       case "cancelled":
         update(job, { status: outcome.type, error: { ...outcome.error }, finishedAt: now });
-        this.recordTransition(job, "running", now, outcome.error);
+        this.track(job, "running", now);
         cancelled = this.cascade(job, now);
         break;
       case "interrupted":
         update(job, { status: "pending", attempt: Math.max(0, job.attempt - 1) });
-        this.recordTransition(job, "running", now);
+        this.track(job, "running", now);
         break;
       default:
         assertNever(outcome);
@@ -346,7 +378,10 @@ export class MemoryStorage implements Storage {
       this.jobs.set(job.id, job);
       this.bySeq.push(job);
       this.graph.addEdges(job.id, job.dependsOn);
-      this.recordTransition(job, null, request.now, job.error);
+      if (job.status !== "pending") {
+        job.transitions.push({ at: request.now, from: null, to: job.status, attempt: 0, ...(job.error ? { error: { ...job.error } } : {}) });
+      }
+      this.track(job, null, request.now);
     }
     return { jobs: planned.map(({ type, job }) => ({ type, job: toRecord(job) })) };
   }
@@ -391,12 +426,21 @@ export class MemoryStorage implements Storage {
       backoff: { ...node.backoff }, dependsOn, idempotencyKey: node.idempotencyKey, resources: { ...node.resources },
       timeoutMs: node.timeoutMs, runAt: new Date(node.runAt), createdAt: now, updatedAt: now, startedAt: undefined,
       finishedAt: broken ? now : undefined, seq, unfinished, leaseToken: undefined, leaseExpiresAt: undefined,
-      cancelRequested: false, cancelCause: broken?.id,
+      cancelRequested: false, cancelCause: broken?.id, attempts: [], transitions: [],
     };
   }
 
-  /** Keeps indexes, counts, the status log and the change feed in step with a status change already applied to `job`. */
-  private recordTransition(job: StoredJob, from: JobStatus | null, now: Date, error?: ErrorInfo): void {
+  /**
+   * Records a status change not made by a claim or settle (already applied to `job`) in its
+   * history, and keeps indexes, counts and the change feed in step.
+   */
+  private recordTransition(job: StoredJob, from: JobStatus, now: Date, error?: ErrorInfo): void {
+    job.transitions.push({ at: now, from, to: job.status, attempt: job.attempt, ...(error ? { error: { ...error } } : {}) });
+    this.track(job, from, now);
+  }
+
+  /** Keeps indexes, counts and the change feed in step with a status change already applied to `job`. */
+  private track(job: StoredJob, from: JobStatus | null, now: Date): void {
     job.updatedAt = now;
     if (from !== null) this.byStatus[from]--;
     this.byStatus[job.status]++;
@@ -405,8 +449,6 @@ export class MemoryStorage implements Storage {
     const key = job.idempotencyKey;
     if (key !== undefined && LIVE.has(job.status)) this.liveKeys.set(key, job.id);
     else if (key !== undefined && this.liveKeys.get(key) === job.id) this.liveKeys.delete(key);
-    const data = error === undefined ? { from } : { from, error: { ...error } };
-    this.logsOf(job.id).push({ seq: ++this.logSeq, at: now, attempt: job.attempt, kind: "status", message: job.status, data });
     this.changes.push(changeOf(job, now));
   }
 
@@ -459,7 +501,7 @@ export class MemoryStorage implements Storage {
     return job;
   }
 
-  private logsOf(id: JobId): LogEntry[] {
+  private logsOf(id: JobId): HandlerLine[] {
     let entries = this.logs.get(id);
     if (entries === undefined) this.logs.set(id, (entries = []));
     return entries;
@@ -503,12 +545,6 @@ function toggle(set: Set<JobId>, id: JobId, present: boolean): void {
 
 function encodeCursor(seq: number): string {
   return Buffer.from(String(seq)).toString("base64url");
-}
-
-/** What `ListQuery.maxBytes` counts of a job: the UTF-8 JSON text of its payload, result and error. */
-function jobBytes(job: StoredJob): number {
-  const text = (value: unknown) => (value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value)));
-  return text(job.payload) + text(job.result) + text(job.error);
 }
 
 /** The seq below which the page starts; no cursor starts past the newest job. */

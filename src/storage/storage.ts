@@ -81,6 +81,20 @@ export interface Storage {
   countJobs(): Promise<JobCounts>;
 
   /**
+   * Ids of finished jobs matching `query`, oldest first (by insertion order, so a job's dependencies
+   * come before it), at most `limit`, with a cursor to the next page when the page is full. A job's
+   * finish time is `finishedAt`, or `updatedAt` when it has none (as retention judges it).
+   */
+  listFinishedJobIds(query: FinishedJobsQuery): Promise<FinishedJobIds>;
+
+  /**
+   * The distinct jobs reachable from `id` along dependency edges, transitively, in one direction
+   * (`dependencies`: what it waits for; `dependents`: what waits for it), nearest first, without
+   * `id` itself, at most `limit`. An unknown id reaches nothing.
+   */
+  walkGraph(id: JobId, direction: GraphDirection, limit: number): Promise<readonly JobId[]>;
+
+  /**
    * Retention: deletes jobs in the given terminal statuses whose `finishedAt` (for a cancelled job
    * that never ran: `updatedAt`) is older than that status's cutoff, with their logs and edges, at
    * most `limit` per call, oldest first. A job any of whose dependents is still blocked, pending or
@@ -263,6 +277,28 @@ export interface ListQuery {
 
 export interface ListPage {
   readonly jobs: readonly JobRecord[];
+  readonly nextCursor: string | undefined;
+}
+
+/** Which way `walkGraph` follows the edges. */
+export type GraphDirection = "dependencies" | "dependents";
+
+export interface FinishedJobsQuery {
+  /** Terminal statuses to match; any other matches nothing. */
+  readonly status: readonly JobStatus[];
+  /** Job types to match; undefined or empty: every type. */
+  readonly type?: readonly string[];
+  /** Inclusive lower bound of the finish time. */
+  readonly finishedAfter?: Date;
+  /** Exclusive upper bound of the finish time. */
+  readonly finishedBefore?: Date;
+  readonly limit: number;
+  /** `nextCursor` of the previous page. */
+  readonly cursor?: string;
+}
+
+export interface FinishedJobIds {
+  readonly ids: readonly JobId[];
   readonly nextCursor: string | undefined;
 }
 

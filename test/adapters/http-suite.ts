@@ -270,6 +270,10 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         expect(res.status).toBe(200);
         const statuses = res.json.logs.filter((l: { kind: string }) => l.kind === "status").map((l: { message: string }) => l.message);
         expect(statuses).toEqual(["pending", "running", "completed"]);
+        // The attempts, in the job's HTTP form: dates as ISO strings, nothing absent sent as a key.
+        const { attempts } = (await request("GET", `${api}/jobs/${created.id}`)).json.job;
+        expect(attempts).toEqual([{ attempt: 1, startedAt: expect.any(String), finishedAt: expect.any(String), outcome: "completed", workerId: expect.any(String) }]);
+        for (const date of [attempts[0].startedAt, attempts[0].finishedAt]) expect(new Date(date).toISOString()).toBe(date);
         expect((await request("GET", `${api}/jobs/${randomUUID()}/logs`)).status).toBe(404);
         expect((await request("GET", `${api}/jobs/zzz/logs`)).status).toBe(400);
       });
@@ -301,6 +305,89 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         const failed = await request("GET", `${api}/jobs/${created.id}`);
         expect(failed.json.job).toMatchObject({ status: "failed", error: { name: "PermanentError", message: "card declined" } });
         expect((await request("POST", `${api}/jobs/${created.id}/retry`)).status).toBe(200);
+      });
+    });
+
+    describe("redrive and the graph", () => {
+      /** Jobs of `fail.always`, failed. */
+      async function failedJobs(api: string, queue: Queue, count: number): Promise<string[]> {
+        const ids: string[] = [];
+        for (let i = 0; i < count; i++) ids.push((await request("POST", `${api}/jobs`, { type: "fail.always" })).json.job.id);
+        for (const id of ids) expect((await queue.waitFor(id)).status).toBe("failed");
+        return ids;
+      }
+
+      it("POST /jobs/retry retries the failed jobs matching the filter and answers how many", async () => {
+        const { api, queue } = await setup();
+        const [first] = await failedJobs(api, queue, 2);
+        const finished = (await queue.getJob(first!))!.finishedAt!.toISOString();
+        expect((await request("POST", `${api}/jobs/retry`, { type: "report.build" })).json).toEqual({ retried: 0 });
+        expect((await request("POST", `${api}/jobs/retry`, { status: "failed", finishedBefore: finished })).json).toEqual({ retried: 0 });
+        const res = await request("POST", `${api}/jobs/retry`, { status: ["failed"], type: "fail.always", finishedAfter: "2000-01-01T00:00:00Z", limit: 10 });
+        expect(res.status).toBe(200);
+        expect(res.json).toEqual({ retried: 2 });
+        const history = await queue.getJobLogs(first!);
+        expect(history.filter((entry) => entry.kind === "status" && entry.message === "pending").map((entry) => entry.data)).toContainEqual({ from: "failed" });
+      });
+
+      it.each([
+        ["a status that is not failed or cancelled", { status: "pending" }],
+        ["an empty status list", { status: [] }],
+        ["an unknown field", { type: "fail.always", olderThan: "1d" }],
+        ["a date that is not ISO 8601", { finishedAfter: "yesterday" }],
+        ["a date past year 9999 once its offset is applied", { finishedBefore: "9999-12-31T23:00:00-02:00" }],
+        ["finishedAfter later than finishedBefore", { finishedAfter: "2030-01-02T00:00:00Z", finishedBefore: "2030-01-01T00:00:00Z" }],
+        ["a limit of 0", { limit: 0 }],
+        ["a limit past 10,000", { limit: 10_001 }],
+        ["a limit as text", { limit: "5" }],
+        ["a type of the wrong kind", { type: 5 }],
+        ["a JSON array body", [{ status: "failed" }]],
+        ["a JSON string body", "\"failed\""],
+        ["null", "null"],
+        ["no body", undefined],
+      ])("POST /jobs/retry: 400 VALIDATION on %s, nothing retried", async (_label, body) => {
+        const { api, queue } = await setup();
+        const [id] = await failedJobs(api, queue, 1);
+        const res = await request("POST", `${api}/jobs/retry`, body);
+        expect(res.status).toBe(400);
+        expect(res.json.error.code).toBe("VALIDATION");
+        assertNoStack(res.text);
+        expect((await queue.getJob(id!))?.status).toBe("failed");
+      });
+
+      it("GET /jobs/:id/graph: ancestors and descendants with edges as [dependent, dependency]; 404 and 400", async () => {
+        const { api } = await setup({}, { run: false });
+        const batch = await request("POST", `${api}/jobs/batch`, {
+          jobs: [
+            { key: "top", type: "report.build" },
+            { key: "left", type: "report.build", dependsOn: ["top"] },
+            { key: "right", type: "report.build", dependsOn: ["top"] },
+            { key: "bottom", type: "report.build", dependsOn: ["left", "right"] },
+          ],
+        });
+        const [top, left, , bottom] = batch.json.jobs.map((job: { id: string }) => job.id);
+        const res = await request("GET", `${api}/jobs/${left}/graph`);
+        expect(res.status).toBe(200);
+        expect(res.json.jobs.map((job: { id: string }) => job.id)).toEqual([left, top, bottom]);
+        expect(res.json.jobs[0]).toMatchObject({ id: left, status: "blocked", dependsOn: [top] });
+        expect(res.json.edges).toEqual([[left, top], [bottom, left]]);
+        expect(res.json.truncated).toBe(false);
+        expect((await request("GET", `${api}/jobs/${randomUUID()}/graph`)).json.error.code).toBe("JOB_NOT_FOUND");
+        expect((await request("GET", `${api}/jobs/${randomUUID()}/graph`)).status).toBe(404);
+        expect((await request("GET", `${api}/jobs/nope/graph`)).status).toBe(400);
+        expect((await request("GET", `${api}/jobs/${left}/graph?depth=2`)).status).toBe(400);
+      });
+
+      it("a refusing authorize retries nothing and shows no graph", async () => {
+        const { api, queue } = await setup({ authorize: (req) => (req.headers.authorization === "Bearer admin" ? true : { status: 403 }) });
+        const { id } = await queue.enqueue("fail.always");
+        expect((await queue.waitFor(id)).status).toBe("failed");
+        const refused = await request("POST", `${api}/jobs/retry`, {});
+        expect(refused.status).toBe(403);
+        expect(refused.json.error.code).toBe("FORBIDDEN");
+        expect((await queue.getJob(id!))?.status).toBe("failed");
+        expect((await request("GET", `${api}/jobs/${id}/graph`)).status).toBe(403);
+        expect((await request("GET", `${api}/jobs/${id}/graph`, undefined, { authorization: "Bearer admin" })).status).toBe(200);
       });
     });
 
@@ -393,8 +480,18 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         expect(res.status).toBe(200);
         expect(res.json.openapi).toBe("3.1.0");
         expect(Object.keys(res.json.paths).sort()).toEqual(
-          ["/api/health", "/api/jobs", "/api/jobs/batch", "/api/jobs/{id}", "/api/jobs/{id}/cancel", "/api/jobs/{id}/logs", "/api/jobs/{id}/retry", "/api/metrics", "/api/openapi.json"].sort(),
+          [
+            "/api/health", "/api/jobs", "/api/jobs/batch", "/api/jobs/retry", "/api/jobs/{id}", "/api/jobs/{id}/cancel", "/api/jobs/{id}/graph",
+            "/api/jobs/{id}/logs", "/api/jobs/{id}/retry", "/api/metrics", "/api/openapi.json",
+          ].sort(),
         );
+        const redrive = res.json.paths["/api/jobs/retry"].post;
+        expect(redrive["x-jobgraph-action"]).toBe("jobs:retry");
+        expect(Object.keys(redrive.requestBody.content["application/json"].schema.properties)).toEqual(["status", "type", "finishedAfter", "finishedBefore", "limit"]);
+        expect(redrive.responses["200"].content["application/json"].schema.properties.retried.type).toBe("integer");
+        const graph = res.json.paths["/api/jobs/{id}/graph"].get;
+        expect(graph["x-jobgraph-action"]).toBe("jobs:read");
+        expect(Object.keys(graph.responses["200"].content["application/json"].schema.properties)).toEqual(["jobs", "edges", "truncated"]);
         const create = res.json.paths["/api/jobs"].post;
         expect(create.requestBody.content["application/json"].schema.required).toEqual(["type"]);
         expect(create.requestBody.content["application/json"].schema.additionalProperties).toBe(false);
@@ -459,6 +556,8 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
           ["GET", `/jobs/${id}/logs`, "jobs:read"],
           ["POST", `/jobs/${id}/cancel`, "jobs:cancel"],
           ["POST", `/jobs/${id}/retry`, "jobs:retry"],
+          ["POST", "/jobs/retry", "jobs:retry", {}],
+          ["GET", `/jobs/${id}/graph`, "jobs:read"],
           ["GET", "/metrics", "metrics:read"],
           ["GET", "/health", "health:read"],
           ["GET", "/openapi.json", "openapi:read"],

@@ -282,7 +282,9 @@ export class FaultDb {
     const [row] = await sql<{ lost: number; duplicated: number; mismatched: number; completions: number }[]>`
       with wanted as (select unnest(${sql.array([...ids])}::uuid[]) as id),
       effects as (select job_id, count(*)::int as n from ${sql(schema)}.ledger group by job_id),
-      done as (select l.job_id, count(*)::int as n from ${sql(schema)}.job_logs l where l.kind = 'status' and l.message = 'completed' group by l.job_id)
+      done as (
+        select j.id as job_id, count(*)::int as n from ${sql(schema)}.jobs j cross join lateral jsonb_array_elements(j.attempts) a
+        where j.id in (select id from wanted) and a->>'outcome' = 'completed' group by j.id)
       select
         count(*) filter (where j.status is distinct from 'completed' or e.n is null)::int as lost,
         coalesce(sum(greatest(e.n - 1, 0)), 0)::int + coalesce(sum(greatest(d.n - 1, 0)), 0)::int as duplicated,

@@ -6,13 +6,13 @@ const children = new Children();
 let db: FaultDb;
 useFaultDb(children, (created) => (db = created));
 
-/** Jobs whose last status entry is not `completed`: something wrote after the completion. */
+/** Jobs whose history does not end with their completion: something wrote after it (or it never came). */
 async function writtenAfterCompletion(db: FaultDb): Promise<number> {
   const { sql, schema } = db;
   const [row] = await sql<{ n: number }[]>`
-    select count(*)::int as n from (
-      select distinct on (job_id) job_id, message from ${sql(schema)}.job_logs where kind = 'status' order by job_id, seq desc
-    ) last where last.message <> 'completed'`;
+    select count(*)::int as n from ${sql(schema)}.jobs j
+    where (j.attempts -> -1 ->> 'outcome') is distinct from 'completed'
+      or exists (select 1 from jsonb_array_elements(j.transitions) t where (t->>'at')::timestamptz >= (j.attempts -> -1 ->> 'finishedAt')::timestamptz)`;
   return row?.n ?? -1;
 }
 

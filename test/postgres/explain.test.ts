@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from "vitest";
-import { explainClaimCandidates, explainClaimRunnable } from "../../src/storage/postgres/queries.js";
+import { explainClaimCandidates, explainClaimRunnable, explainListJobRows, explainLiveKeyHolders } from "../../src/storage/postgres/queries.js";
 import { adminSql, describePostgres, newPostgresStorage } from "../support/postgres.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -7,24 +7,39 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
-describePostgres("PostgresStorage query plans", () => {
-  it("finds claim candidates through the partial index among 100,000 finished jobs", async () => {
-    const { schema, cleanup } = await newPostgresStorage({ listen: false });
-    const sql = adminSql();
-    cleanups.push(async () => {
-      await sql.end();
-      await cleanup();
-    });
-    await sql`
-      insert into ${sql(schema)}.jobs (id, type, status, priority, payload, max_attempts, backoff, run_at, finished_at, attempt)
-      select gen_random_uuid(), 't', 'completed', (i % 4)::smallint, '{}'::jsonb, 1, '{}'::jsonb, now() - interval '1 hour', now(), 1
-      from generate_series(1, 100000) as i`;
+/** A schema holding `others` jobs in each status but completed, then 100,000 newer completed ones, analyzed. */
+async function crowdedSchema(others: number) {
+  const { schema, cleanup } = await newPostgresStorage({ listen: false });
+  const sql = adminSql();
+  cleanups.push(async () => {
+    await sql.end();
+    await cleanup();
+  });
+  for (const status of ["pending", "blocked", "failed", "cancelled"]) {
     await sql`
       insert into ${sql(schema)}.jobs (id, type, status, priority, payload, max_attempts, backoff, run_at)
-      select gen_random_uuid(), 't', 'pending', (i % 4)::smallint, '{}'::jsonb, 1, '{}'::jsonb, now() - interval '1 minute'
-      from generate_series(1, 50) as i`;
-    await sql`analyze ${sql(schema)}.jobs`;
-    const plan = (await explainClaimCandidates(sql, schema, ["t"], 20)).map((row) => row["QUERY PLAN"]).join("\n");
+      select gen_random_uuid(), 't', ${status}, (i % 4)::smallint, '{}'::jsonb, 1, '{}'::jsonb, now() - interval '1 minute'
+      from generate_series(1, ${others}::int) as i`;
+  }
+  await sql`
+    insert into ${sql(schema)}.jobs (id, type, status, priority, payload, max_attempts, backoff, run_at, lease_expires_at, attempt)
+    select gen_random_uuid(), 't', 'running', 2, '{}'::jsonb, 1, '{}'::jsonb, now(), now() + interval '1 minute', 1
+    from generate_series(1, ${others}::int) as i`;
+  // Newer than every other job: a walk down seq would pass all of them first.
+  await sql`
+    insert into ${sql(schema)}.jobs (id, type, status, priority, payload, max_attempts, backoff, run_at, finished_at, attempt)
+    select gen_random_uuid(), 't', 'completed', (i % 4)::smallint, '{}'::jsonb, 1, '{}'::jsonb, now() - interval '1 hour', now(), 1
+    from generate_series(1, 100000) as i`;
+  await sql`analyze ${sql(schema)}.jobs`;
+  return { schema, sql };
+}
+
+const planOf = (rows: { "QUERY PLAN": string }[]) => rows.map((row) => row["QUERY PLAN"]).join("\n");
+
+describePostgres("PostgresStorage query plans", () => {
+  it("finds claim candidates through the partial index among 100,000 finished jobs", async () => {
+    const { schema, sql } = await crowdedSchema(50);
+    const plan = planOf(await explainClaimCandidates(sql, schema, ["t"], 20));
     expect(plan).toContain("jobs_claim_idx");
     expect(plan).not.toMatch(/Seq Scan/);
   });
@@ -58,5 +73,34 @@ describePostgres("PostgresStorage query plans", () => {
     const subtree = (end === -1 ? below : below.slice(0, end)).join("\n");
     expect(subtree).toContain("jobs_pkey");
     expect(subtree).not.toContain("jobs_claim_idx");
+  });
+
+  it.each([
+    ["failed", "jobs_failed_idx"],
+    ["cancelled", "jobs_cancelled_idx"],
+    ["blocked", "jobs_blocked_idx"],
+  ])("lists %s jobs among 100,000 completed ones through %s", async (status, index) => {
+    const { schema, sql } = await crowdedSchema(50);
+    const filter = { statuses: [status], types: [], beforeSeq: null, limit: 20, maxBytes: 1_000_000 };
+    const plan = planOf(await explainListJobRows(sql, schema, filter));
+    expect(plan).toContain(index);
+    expect(plan).not.toMatch(/Seq Scan/);
+    const paged = planOf(await explainListJobRows(sql, schema, { ...filter, statuses: [status, "failed"], beforeSeq: "1000" }));
+    expect(paged).toContain(index);
+    expect(paged).not.toMatch(/Seq Scan/);
+  });
+
+  it("finds the live holders of idempotency keys through the partial idempotency index", async () => {
+    const { schema, sql } = await crowdedSchema(50);
+    const plan = planOf(await explainLiveKeyHolders(sql, schema, ["a", "b"]));
+    expect(plan).toContain("jobs_idempotency_idx");
+    expect(plan).not.toMatch(/Seq Scan on jobs/);
+  });
+
+  it("lists running jobs among 100,000 completed ones without walking past them", async () => {
+    const { schema, sql } = await crowdedSchema(50);
+    const plan = planOf(await explainListJobRows(sql, schema, { statuses: ["running"], types: [], beforeSeq: null, limit: 20, maxBytes: 1_000_000 }));
+    expect(plan).toContain("jobs_rescue_idx");
+    expect(plan).not.toMatch(/Seq Scan/);
   });
 });

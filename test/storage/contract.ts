@@ -5,8 +5,11 @@ import type { Storage } from "../../src/storage/storage.js";
 import type { JobId } from "../../src/types.js";
 import { newJob, secondsFromNow } from "./builders.js";
 import { describeGraphContract } from "./contract-graph.js";
+import { describeHistoryContract } from "./contract-history.js";
+import { describeJobGraphContract } from "./contract-job-graph.js";
 import { describeLifecycleContract } from "./contract-lifecycle.js";
 import { describeReadContract } from "./contract-reads.js";
+import { describeRedriveContract } from "./contract-redrive.js";
 import { describeRetentionContract } from "./contract-retention.js";
 import { describeScheduleContract } from "./contract-schedules.js";
 import { StoreUnderTest } from "./store-under-test.js";
@@ -47,7 +50,10 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
     describeGraphContract(t);
     describeReadContract(t);
     describeRetentionContract(t);
+    describeJobGraphContract(t);
+    describeRedriveContract(t);
     describeScheduleContract(t);
+    describeHistoryContract(t);
   });
 }
 

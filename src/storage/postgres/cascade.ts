@@ -29,7 +29,7 @@ export async function cascadeIn(sql: Db, schema: string, roots: readonly Cascade
   for (const victim of victims) {
     const row = cancelled.get(victim.id);
     if (row === undefined) continue;
-    changes.status(row, row.previous, row.error);
+    changes.status(row);
     const list = byRoot.get(victim.root);
     if (list === undefined) byRoot.set(victim.root, [victim.id]);
     else list.push(victim.id);

@@ -1,4 +1,4 @@
-import type { ErrorInfo, JobStatus } from "../../types.js";
+import type { JobStatus } from "../../types.js";
 import * as q from "./queries.js";
 import type { Db } from "./queries.js";
 import { chunkNotifications, type StoredChange } from "./rows.js";
@@ -13,28 +13,25 @@ export interface Done<T> {
 }
 
 /**
- * Collects the status changes of one transaction, then writes their status log entries and
- * their notifications in one statement, inside that transaction.
+ * Collects the status changes of one transaction, then sends their notifications in one
+ * statement inside that transaction (the history is in the rows the statements changed).
  */
 export class ChangeSet {
-  private readonly logs: q.StatusLogRow[] = [];
   private readonly changes: StoredChange[] = [];
 
-  /** A status change: logged (`data: { from, error? }`) and notified. */
-  status(job: { id: string; type: string; status: JobStatus; attempt: number }, from: JobStatus | null, error?: ErrorInfo | null): void {
-    const data = error === undefined || error === null ? { from } : { from, error };
-    this.logs.push({ job_id: job.id, attempt: job.attempt, message: job.status, data });
+  /** A status change: notified. */
+  status(job: { id: string; type: string; status: JobStatus; attempt: number }): void {
     this.changes.push({ id: job.id, type: job.type, status: job.status, attempt: job.attempt });
   }
 
-  /** A cancel request on a running job: notified, not logged (its status did not change). */
+  /** A cancel request on a running job: notified with its flag (its status did not change). */
   cancelRequest(job: { id: string; type: string; status: JobStatus; attempt: number }): void {
     this.changes.push({ id: job.id, type: job.type, status: job.status, attempt: job.attempt, cancelRequested: true });
   }
 
-  /** Writes the log entries and sends the notifications; returns what to publish after commit. */
-  async record(sql: Db, schema: string, channel: string): Promise<Published> {
-    if (this.changes.length > 0) await q.recordChanges(sql, schema, channel, this.logs, chunkNotifications(this.changes));
+  /** Sends the notifications; returns what to publish after commit. */
+  async record(sql: Db, channel: string): Promise<Published> {
+    if (this.changes.length > 0) await q.notifyChanges(sql, channel, chunkNotifications(this.changes));
     return this.changes;
   }
 }

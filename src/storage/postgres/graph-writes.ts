@@ -26,7 +26,7 @@ export async function cancelIn(sql: Db, schema: string, channel: string, request
   const changes = new ChangeSet();
 
   const direct = waiting.length > 0 ? await q.cancelWaiting(sql, schema, waiting) : [];
-  for (const row of direct) changes.status(row, row.previous);
+  for (const row of direct) changes.status(row);
   const victimsByRoot = await cascadeIn(sql, schema, direct.map((row) => ({ id: row.id, status: row.status })), changes);
   const asked = running.length > 0 ? await q.requestCancel(sql, schema, running) : [];
   for (const row of asked) changes.cancelRequest(row);
@@ -41,7 +41,7 @@ export async function cancelIn(sql: Db, schema: string, channel: string, request
   const askedIds = new Set(asked.map((row) => row.id));
   return {
     value: { cancelled: [...cancelled], cancelRequested: running.filter((id) => askedIds.has(id)), notFound },
-    changes: await changes.record(sql, schema, channel),
+    changes: await changes.record(sql, channel),
   };
 }
 
@@ -75,7 +75,7 @@ export async function retryIn(sql: Db, schema: string, channel: string, id: JobI
   const changes = new ChangeSet();
   const [restarted] = await q.restartJob(sql, schema, id, { status: restart.status, unfinished: restart.status === "blocked" ? restart.unfinished : 0 });
   if (restarted === undefined) throw new InvalidStateError(id, job.status, "retry");
-  changes.status(restarted, job.status);
+  changes.status(restarted);
   if (plan.reattributed.length > 0) {
     await q.reattributeCancellations(
       sql,
@@ -90,12 +90,12 @@ export async function retryIn(sql: Db, schema: string, channel: string, id: JobI
     // Logged parents before children, as planned.
     for (const { id: revivedId } of plan.revive) {
       const row = revived.get(revivedId);
-      if (row !== undefined) changes.status(row, "cancelled");
+      if (row !== undefined) changes.status(row);
     }
   }
   return {
     value: { job: toJobRecord(restarted), revived: plan.revive.map((r) => r.id) },
-    changes: await changes.record(sql, schema, channel),
+    changes: await changes.record(sql, channel),
   };
 }
 

@@ -4,9 +4,9 @@ import { JobNotFoundError, QueueClosedError, QueueError, SchemaNotMigratedError,
 import { JOB_STATUSES, PRIORITIES } from "../../types.js";
 import type { JobChange, JobId, JobRecord, JobStatus, LogEntry, NewLogLine, Priority } from "../../types.js";
 import type {
-  AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, FireScheduleRequest,
-  FireScheduleResult, HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery, NewSchedule, Outcome, RetryResult,
-  SettleResult, Settlement, SqlTransaction, Storage, StoredSchedule, Unsubscribe,
+  AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, FinishedJobIds, FinishedJobsQuery,
+  FireScheduleRequest, FireScheduleResult, GraphDirection, HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery,
+  NewSchedule, Outcome, RetryResult, SettleResult, Settlement, SqlTransaction, Storage, StoredSchedule, Unsubscribe,
 } from "../storage.js";
 import { PostgresAttemptTransaction, type AttemptSql } from "./attempt.js";
 import { claimIn, claimSimple, insertIn, insertSimple, InsertRace, isUuid, settleIn, settleSimply, settlesSimply, type Published } from "./writes.js";
@@ -17,7 +17,10 @@ import { retryTransient } from "./transient.js";
 import { asDriverSql, beginGuarded, Pool, type PostgresSql } from "./driver.js";
 import { migrate } from "./migrations.js";
 import * as q from "./queries.js";
-import { toJobRecord, toLease, toLogEntry } from "./rows.js";
+import { deriveJobLogs } from "../../job-history.js";
+import { finishedJobIds } from "./sql/finished.js";
+import { walkGraphIds } from "./sql/graph.js";
+import { toHandlerLines, toJobHistory, toJobRecord, toLease } from "./rows.js";
 import { fireScheduleIn, putSchedule, toSchedule } from "./schedules.js";
 import * as s from "./sql/schedules.js";
 
@@ -284,6 +287,31 @@ export class PostgresStorage implements Storage {
     return { byStatus, pendingByPriority };
   }
 
+  async listFinishedJobIds(query: FinishedJobsQuery): Promise<FinishedJobIds> {
+    this.assertOpen();
+    const limit = Math.floor(query.limit);
+    if (!(limit >= 1) || query.status.length === 0) return { ids: [], nextCursor: undefined };
+    const filter = {
+      statuses: query.status,
+      types: query.type ?? [],
+      finishedAfter: query.finishedAfter ?? null,
+      finishedBefore: query.finishedBefore ?? null,
+      afterSeq: query.cursor === undefined ? null : decodeCursor(query.cursor),
+      limit,
+    };
+    const rows = await this.guard(async (sql) => (await finishedJobIds(sql, this.schema, filter)) ?? [], "list finished jobs");
+    const last = rows.at(-1);
+    return { ids: rows.map((row) => row.id), nextCursor: rows.length >= limit && last !== undefined ? encodeCursor(last.seq) : undefined };
+  }
+
+  async walkGraph(id: JobId, direction: GraphDirection, limit: number): Promise<readonly JobId[]> {
+    this.assertOpen();
+    const bound = Math.floor(limit);
+    if (!isUuid(id) || !(bound >= 1)) return [];
+    const rows = await this.guard((sql) => walkGraphIds(sql, this.schema, id, direction, bound), "walk graph");
+    return rows.map((row) => row.id);
+  }
+
   async deleteFinishedJobs(request: DeleteFinishedRequest): Promise<number> {
     this.assertOpen();
     const limit = Math.max(0, Math.floor(request.limit));
@@ -327,8 +355,8 @@ export class PostgresStorage implements Storage {
   async listLogs(jobId: JobId): Promise<readonly LogEntry[]> {
     this.assertOpen();
     if (!isUuid(jobId)) return [];
-    const rows = await this.guard((sql) => q.selectLogs(sql, this.schema, jobId), "list logs");
-    return rows.map(toLogEntry);
+    const [row] = await this.guard((sql) => q.selectHistory(sql, this.schema, jobId), "list logs");
+    return row === undefined ? [] : deriveJobLogs(toJobHistory(row), toHandlerLines(row.lines));
   }
 
   async putSchedule(schedule: NewSchedule): Promise<StoredSchedule> {

@@ -1,6 +1,7 @@
 import { SchemaTooNewError } from "../../errors.js";
 import * as q from "./queries.js";
 import type { Db } from "./queries.js";
+import * as history from "./sql/history.js";
 import { createSchedulesTable } from "./sql/schedules.js";
 
 /** One numbered schema change. Append only: a released migration is never edited. */
@@ -40,6 +41,17 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
+    name: "history in the job row",
+    async up(sql, schema) {
+      await history.addHistoryColumns(sql, schema);
+      await history.foldStatusRowsIntoAttempts(sql, schema);
+      await history.foldStatusRowsIntoTransitions(sql, schema);
+      await history.deleteStatusRows(sql, schema);
+      for (const statement of history.reindexForHistoryInRow(sql, schema)) await statement;
+    },
+  },
+  {
+    version: 5,
     name: "schedules",
     async up(sql, schema) {
       await createSchedulesTable(sql, schema);

@@ -2,6 +2,7 @@ import type postgres from "postgres";
 import type { ErrorInfo, JobStatus } from "../../types.js";
 import { textArray } from "./driver.js";
 import type { JobRow } from "./rows.js";
+import { attemptClosed, attemptOpened, transitionAppended, transitionEntry } from "./sql/history.js";
 
 // Every SQL statement PostgresStorage runs, one function per statement. Identifiers go through
 // `sql(schema)`; every value is a parameter. Lists travel as one jsonb document, which keeps
@@ -16,7 +17,7 @@ type JsonDoc = postgres.JSONValue;
 const jobColumns = (sql: Db, schema: string) => sql`
   j.id::text as id, j.seq::text as seq, j.type, j.status, j.priority, j.payload, j.result, j.error, j.attempt,
   j.max_attempts, j.backoff, j.idempotency_key, j.resources, j.timeout_ms, j.run_at, j.created_at, j.updated_at,
-  j.started_at, j.finished_at, j.lease_token::text as lease_token, j.lease_expires_at, j.cancel_requested,
+  j.started_at, j.finished_at, j.lease_token::text as lease_token, j.lease_expires_at, j.cancel_requested, j.attempts,
   array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position) as depends_on`;
 
 /**
@@ -145,12 +146,12 @@ export const dropCreatedAtIndex = (sql: Db, schema: string) => sql`drop index if
 export const lockExistingJobs = (sql: Db, schema: string, ids: readonly string[]) => sql<{ id: string; status: JobStatus }[]>`
   select j.id::text as id, j.status from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)}) order by j.id for share`;
 
-/** Live jobs holding any of `keys`. */
+/** Live jobs holding any of `keys` (matching the partial idempotency index's predicate in full). */
 export const liveKeyHolders = (sql: Db, schema: string, keys: readonly string[]) =>
   sql<{ id: string; status: JobStatus; idempotency_key: string }[]>`
   select j.id::text as id, j.status, j.idempotency_key from ${sql(schema)}.jobs j
   where j.idempotency_key in (select jsonb_array_elements_text(${sql.json(keys as JsonDoc)}))
-    and j.status in ('blocked', 'pending', 'running')
+    and j.status in ('blocked', 'pending', 'running') and j.idempotency_key is not null
   for share`;
 
 /** One new job, its status decided, as the insert statement reads it. */
@@ -174,15 +175,17 @@ export interface JobInsertRow {
 /** Inserts jobs in order; a live idempotency key taken meanwhile skips the row (the caller re-plans). */
 export const insertJobRows = (sql: Db, schema: string, rows: readonly JobInsertRow[]) => sql<{ id: string }[]>`
   insert into ${sql(schema)}.jobs (id, type, status, priority, payload, max_attempts, backoff, idempotency_key,
-    resources, timeout_ms, run_at, pending_dependencies, error, cancel_cause, finished_at)
+    resources, timeout_ms, run_at, pending_dependencies, error, cancel_cause, finished_at, transitions)
   select r.id, r.type, r.status, r.priority, coalesce(e.doc->'payload', 'null'::jsonb), r.max_attempts, e.doc->'backoff', r.idempotency_key,
     e.doc->'resources', r.timeout_ms, r.run_at, r.pending_dependencies, e.doc->'error', r.cancel_cause,
-    case when r.status = 'cancelled' then now() end
+    case when r.status = 'cancelled' then now() end,
+    case when r.status = 'pending' then '[]'::jsonb
+         else ${transitionEntry(sql, { from: sql`null::text`, to: sql`r.status`, attempt: sql`0`, error: sql`e.doc->'error'` })} end
   from jsonb_array_elements(${sql.json(rows as unknown as JsonDoc)}) with ordinality as e(doc, ord)
   cross join lateral jsonb_to_record(e.doc) as r(id uuid, type text, status text, priority smallint, max_attempts int,
     idempotency_key text, timeout_ms int, run_at timestamptz, pending_dependencies int, cancel_cause uuid)
   order by e.ord
-  on conflict (idempotency_key) where status in ('blocked', 'pending', 'running') do nothing
+  on conflict (idempotency_key) where status in ('blocked', 'pending', 'running') and idempotency_key is not null do nothing
   returning id::text as id`;
 
 /** What `insertRunnableJobs` returns of each row: what the database decided, not what the caller sent. */
@@ -195,8 +198,7 @@ export interface InsertedRow {
 }
 
 /**
- * Inserts jobs without dependencies as pending, writes their 'pending' log entries and notifies,
- * in one statement. A live idempotency key taken meanwhile skips its row (the caller then plans
+ * Inserts jobs without dependencies as pending and notifies, in one statement. A live idempotency key taken meanwhile skips its row (the caller then plans
  * the insert under locks); an existing id fails the statement. Returns, of each inserted row, only
  * what the caller does not already know (a bulk insert would otherwise read every payload back).
  */
@@ -210,11 +212,11 @@ export const insertRunnableJobs = (sql: Db, schema: string, channel: string, row
     cross join lateral jsonb_to_record(e.doc) as r(id uuid, type text, priority smallint, max_attempts int,
       idempotency_key text, timeout_ms int, run_at timestamptz)
     order by e.ord
-    on conflict (idempotency_key) where status in ('blocked', 'pending', 'running') do nothing
+    on conflict (idempotency_key) where status in ('blocked', 'pending', 'running') and idempotency_key is not null do nothing
     returning j.id::text as id, j.seq, j.type, j.status, j.attempt, j.run_at, j.created_at, j.updated_at
   ),
-  changed as (select i.seq as ord, i.id, i.type, i.status, i.attempt, '{"from":null}'::jsonb as data from inserted i),
-  ${loggedAndNotified(sql, schema, channel)}
+  changed as (select i.seq as ord, i.id, i.type, i.status, i.attempt from inserted i),
+  ${notifiedChanges(sql, channel)}
   select i.id, i.seq::text as seq, i.run_at, i.created_at, i.updated_at, (select n from notified) as notified from inserted i`;
 
 /** One edge of the graph; `position` keeps `dependsOn` in its given order. */
@@ -239,34 +241,62 @@ export const selectExistingIds = (sql: Db, schema: string, ids: readonly string[
   select j.id::text as id from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)})`;
 
 /**
+ * A status test written out as a constant, so that the planner can match it to a partial index:
+ * `(seq) where status = 'failed'` (cancelled, blocked likewise) lists those without walking past
+ * the others. A status outside the enum matches nothing.
+ */
+export const statusIs = (sql: Db, status: string): ReturnType<Db> => {
+  switch (status) {
+    case "blocked":
+      return sql`j.status = 'blocked'`;
+    case "pending":
+      return sql`j.status = 'pending'`;
+    case "running":
+      return sql`j.status = 'running'`;
+    case "completed":
+      return sql`j.status = 'completed'`;
+    case "failed":
+      return sql`j.status = 'failed'`;
+    case "cancelled":
+      return sql`j.status = 'cancelled'`;
+    default:
+      return sql`false`;
+  }
+};
+
+/**
  * A page of jobs, newest first; `beforeSeq` is the cursor (exclusive). Empty filters match all.
- * The recursive CTE steps down `jobs_seq_idx` one matching job at a time, adding up each one's size
- * (the JSON text of payload, result and error), and stops at the first job that does not fit: past
- * `limit` jobs or past `maxBytes` (the first job always fits). That job is looked at, to know that
- * more follow (`scanned` counts it), but not returned, so no job past the page is ever sent.
+ * `cand` takes, per status asked for, its newest `limit + 1` matching jobs' seqs (through that
+ * status's partial index where there is one; through `jobs_seq_idx` otherwise). The recursive CTE
+ * then steps down them one at a time, adding up each one's size (the JSON text of payload, result
+ * and error), and stops at the first job that does not fit: past `limit` jobs or past `maxBytes`
+ * (the first job always fits). That job is looked at, to know that more follow (`scanned` counts
+ * it), but not returned, so no job past the page is ever sent.
  */
 export const listJobRows = (
   sql: Db,
   schema: string,
   filter: { statuses: readonly string[]; types: readonly string[]; beforeSeq: string | null; limit: number; maxBytes: number },
 ) => {
-  const matches = sql`
-    ${filter.statuses.length > 0 ? sql`and j.status in (select jsonb_array_elements_text(${sql.json(filter.statuses as JsonDoc)}))` : sql``}
-    ${filter.types.length > 0 ? sql`and j.type in (select jsonb_array_elements_text(${sql.json(filter.types as JsonDoc)}))` : sql``}`;
+  const types = filter.types.length > 0 ? sql`and j.type = any(${textArray(sql, filter.types)}::text[])` : sql``;
+  const before = filter.beforeSeq !== null ? sql`and j.seq < ${filter.beforeSeq}::bigint` : sql``;
+  const arm = (status: ReturnType<Db>): ReturnType<Db> => sql`
+    (select j.seq from ${sql(schema)}.jobs j where ${status} ${types} ${before} order by j.seq desc limit ${filter.limit + 1}::int)`;
+  const statuses = [...new Set(filter.statuses)];
+  const arms = statuses.length === 0 ? [arm(sql`true`)] : statuses.map((status) => arm(statusIs(sql, status)));
+  const candidates = arms.reduce((all, next): ReturnType<Db> => sql`${all} union all ${next}`);
   const size = sql`(octet_length(coalesce(j.payload::text, '')) + octet_length(coalesce(j.result::text, '')) + octet_length(coalesce(j.error::text, '')))::bigint`;
   return sql<(JobRow & { scanned: number })[]>`
-    with recursive page (seq, n, total, in_page) as (
-      (select j.seq, 1, ${size}, true from ${sql(schema)}.jobs j
-       where true ${matches} ${filter.beforeSeq !== null ? sql`and j.seq < ${filter.beforeSeq}::bigint` : sql``}
-       order by j.seq desc limit 1)
+    with recursive cand as materialized (${candidates}),
+    page (seq, n, total, in_page) as (
+      (select j.seq, 1, ${size}, true
+       from (select c.seq from cand c order by c.seq desc limit 1) first
+       join ${sql(schema)}.jobs j on j.seq = first.seq)
       union all
-      (select next.seq, p.n + 1, p.total + next.size, p.n + 1 <= ${filter.limit}::int and p.total + next.size <= ${filter.maxBytes}::bigint
+      (select j.seq, p.n + 1, p.total + ${size}, p.n + 1 <= ${filter.limit}::int and p.total + ${size} <= ${filter.maxBytes}::bigint
        from page p
-       cross join lateral (
-         select j.seq, ${size} as size from ${sql(schema)}.jobs j
-         where j.seq < p.seq ${matches}
-         order by j.seq desc limit 1
-       ) next
+       cross join lateral (select c.seq from cand c where c.seq < p.seq order by c.seq desc limit 1) next
+       join ${sql(schema)}.jobs j on j.seq = next.seq
        where p.in_page)
     )
     select ${jobColumns(sql, schema)}, (select count(*) from page)::int as scanned
@@ -324,7 +354,7 @@ export const leaseJobs = (sql: Db, schema: string, ids: readonly string[], worke
   update ${sql(schema)}.jobs j set
     status = 'running', attempt = j.attempt + 1, started_at = now(), updated_at = now(),
     lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => ${leaseMs}::float8 / 1000),
-    worker_id = ${workerId}, cancel_requested = false
+    worker_id = ${workerId}, cancel_requested = false, ${attemptOpened(sql, workerId)}
   where j.id = any(array${uuidList(sql, ids)})
   returning ${jobColumns(sql, schema)}`;
 
@@ -341,8 +371,8 @@ export type ClaimRow = { readonly simple: boolean; readonly db_now: Date } & ({ 
 
 /**
  * The whole claim in one statement when no candidate needs resources: lock the oldest `limit`
- * runnable jobs of each level, take the best `limit` by effective priority, lease them, write
- * their 'running' log entries and notify. When some candidate needs resources it leases nothing
+ * runnable jobs of each level, take the best `limit` by effective priority, lease them (opening
+ * their attempt entries) and notify. When some candidate needs resources it leases nothing
  * and answers `simple: false` (its locks end with the statement); the caller then admits in JS.
  */
 export const claimRunnable = (sql: Db, schema: string, channel: string, claim: ClaimParameters) => sql<ClaimRow[]>`${claimStatement(sql, schema, channel, claim)}`;
@@ -384,12 +414,12 @@ const claimStatement = (sql: Db, schema: string, channel: string, claim: ClaimPa
     update ${sql(schema)}.jobs j set
       status = 'running', attempt = j.attempt + 1, started_at = now(), updated_at = now(),
       lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => ${claim.leaseMs}::float8 / 1000),
-      worker_id = ${claim.workerId}, cancel_requested = false
+      worker_id = ${claim.workerId}, cancel_requested = false, ${attemptOpened(sql, claim.workerId)}
     where j.id = any(array(select c.id from chosen c))
     returning ${jobColumns(sql, schema)}
   ),
-  changed as (select l.seq::bigint as ord, l.id, l.type, l.status, l.attempt, '{"from":"pending"}'::jsonb as data from leased l),
-  ${loggedAndNotified(sql, schema, channel)}
+  changed as (select l.seq::bigint as ord, l.id, l.type, l.status, l.attempt from leased l),
+  ${notifiedChanges(sql, channel)}
   select g.simple, (select n from notified) as notified, now() as db_now, l.*
   from gate g left join leased l on true`;
 
@@ -426,7 +456,7 @@ export interface AffectedJobs {
  * of the whole working table, which it may plan as a scan of every edge per step: a 1,000-job chain
  * among 60,000 edges then took 43 s instead of a few ms.
  */
-const dependentsStep = (sql: Db, schema: string, where?: ReturnType<Db>) => sql`
+export const dependentsStep = (sql: Db, schema: string, where?: ReturnType<Db>) => sql`
   cross join lateral (
     select d.job_id from ${sql(schema)}.job_dependencies d
     ${where === undefined ? sql`` : sql`join ${sql(schema)}.jobs c on c.id = d.job_id and ${where}`}
@@ -490,7 +520,8 @@ export const settleLeases = (sql: Db, schema: string, settlements: readonly Sett
     attempt = case when s.kind = 'interrupted' then greatest(j.attempt - 1, 0) else j.attempt end,
     run_at = case when s.kind = 'retry' then s.run_at else j.run_at end,
     finished_at = case when s.kind in ('completed', 'failed', 'cancelled') then now() else j.finished_at end,
-    lease_token = null, lease_expires_at = null, worker_id = null, cancel_requested = false, updated_at = now()
+    lease_token = null, lease_expires_at = null, worker_id = null, cancel_requested = false, updated_at = now(),
+    ${attemptClosed(sql)}
   from s
   where j.id = s.id and j.lease_token = s.token and j.status = 'running'
   returning ${jobColumns(sql, schema)}, s.ord`;
@@ -503,11 +534,14 @@ const unblockAssignments = (sql: Db) => sql`
   pending_dependencies = greatest(j.pending_dependencies - c.n, 0),
   status = case when j.pending_dependencies - c.n <= 0 then 'pending' else 'blocked' end,
   run_at = case when j.pending_dependencies - c.n <= 0 then greatest(j.run_at, now()) else j.run_at end,
-  updated_at = case when j.pending_dependencies - c.n <= 0 then now() else j.updated_at end`;
+  updated_at = case when j.pending_dependencies - c.n <= 0 then now() else j.updated_at end,
+  transitions = case when j.pending_dependencies - c.n <= 0
+    then j.transitions || ${transitionEntry(sql, { from: sql`'blocked'::text`, to: sql`'pending'::text`, attempt: sql`j.attempt` })}
+    else j.transitions end`;
 
 /**
  * Stores outcomes that cascade nothing (completed, retry, interrupted), each a CAS on (id, lease
- * token, running); unblocks the dependents of the completed ones; writes every status log entry
+ * token, running), closing their attempt entries; unblocks the dependents of the completed ones
  * and notifies, all in one statement. Run it after `lockAffected` in the same transaction: its
  * snapshot must be taken after that lock waited out inserts adding edges to these jobs. Returns
  * the settled rows (`kind` = the outcome, with `ord`) and the unblocked ones (`kind` = 'unblocked').
@@ -527,11 +561,11 @@ export const settleAndUnblock = (sql: Db, schema: string, channel: string, settl
       attempt = case when s.kind = 'interrupted' then greatest(j.attempt - 1, 0) else j.attempt end,
       run_at = case when s.kind = 'retry' then s.run_at else j.run_at end,
       finished_at = case when s.kind = 'completed' then now() else j.finished_at end,
-      lease_token = null, lease_expires_at = null, worker_id = null, cancel_requested = false, updated_at = now()
+      lease_token = null, lease_expires_at = null, worker_id = null, cancel_requested = false, updated_at = now(),
+      ${attemptClosed(sql)}
     from s
     where j.id = s.id and j.lease_token = s.token and j.status = 'running' and s.kind in ('completed', 'retry', 'interrupted')
-    returning ${jobColumns(sql, schema)}, s.ord, s.kind,
-      case when s.kind = 'retry' then jsonb_build_object('from', 'running', 'error', s.error) else '{"from":"running"}'::jsonb end as data
+    returning ${jobColumns(sql, schema)}, s.ord, s.kind
   ),
   counts as (
     select d.job_id, count(*)::int as n from ${sql(schema)}.job_dependencies d
@@ -542,15 +576,15 @@ export const settleAndUnblock = (sql: Db, schema: string, channel: string, settl
     update ${sql(schema)}.jobs j set ${unblockAssignments(sql)}
     from counts c
     where j.id = c.job_id and j.status = 'blocked'
-    returning ${jobColumns(sql, schema)}, null::int as ord, 'unblocked'::text as kind, '{"from":"blocked"}'::jsonb as data
+    returning ${jobColumns(sql, schema)}, null::int as ord, 'unblocked'::text as kind
   ),
   changed as (
-    select t.ord::bigint as ord, t.id, t.type, t.status, t.attempt, t.data from settled t
+    select t.ord::bigint as ord, t.id, t.type, t.status, t.attempt from settled t
     union all
-    select ${settlements.length} + row_number() over (order by u.seq::bigint), u.id, u.type, u.status, u.attempt, u.data
+    select ${settlements.length} + row_number() over (order by u.seq::bigint), u.id, u.type, u.status, u.attempt
     from unblocked u where u.status = 'pending'
   ),
-  ${loggedAndNotified(sql, schema, channel)}
+  ${notifiedChanges(sql, channel)}
   select x.*, (select n from notified) as notified
   from (select * from settled union all select * from unblocked) x`;
 
@@ -619,7 +653,8 @@ export interface CascadeVictimRow {
 /** Cancels the planned cascade victims still blocked or pending, each with its cause and error. */
 export const cancelDependents = (sql: Db, schema: string, victims: readonly CascadeVictimRow[]) => sql<ChangeRow[]>`
   update ${sql(schema)}.jobs j set
-    status = 'cancelled', finished_at = now(), updated_at = now(), cancel_cause = (e.doc->>'cause')::uuid, error = e.doc->'error'
+    status = 'cancelled', finished_at = now(), updated_at = now(), cancel_cause = (e.doc->>'cause')::uuid, error = e.doc->'error',
+    ${transitionAppended(sql, { from: sql`j.status`, to: sql`'cancelled'::text`, attempt: sql`j.attempt`, error: sql`e.doc->'error'` })}
   from jsonb_array_elements(${sql.json(victims as unknown as JsonDoc)}) as e(doc),
     ${sql(schema)}.jobs o
   where j.id = (e.doc->>'id')::uuid and o.id = j.id and j.status in ('blocked', 'pending')
@@ -638,7 +673,8 @@ export const lockJobsForChange = (sql: Db, schema: string, ids: readonly string[
 
 /** Cancels blocked or pending jobs (a user's cancel: no error). */
 export const cancelWaiting = (sql: Db, schema: string, ids: readonly string[]) => sql<ChangeRow[]>`
-  update ${sql(schema)}.jobs j set status = 'cancelled', finished_at = now(), updated_at = now(), cancel_cause = null
+  update ${sql(schema)}.jobs j set status = 'cancelled', finished_at = now(), updated_at = now(), cancel_cause = null,
+    ${transitionAppended(sql, { from: sql`j.status`, to: sql`'cancelled'::text`, attempt: sql`j.attempt` })}
   from (select j0.id, j0.status from ${sql(schema)}.jobs j0 where j0.id = any(array${uuidList(sql, ids)})) as o
   where j.id = o.id and j.status in ('blocked', 'pending')
   returning j.id::text as id, j.type, j.status, j.attempt, o.status as previous, null::jsonb as error`;
@@ -682,7 +718,8 @@ export const restartJob = (sql: Db, schema: string, id: string, restart: { statu
   update ${sql(schema)}.jobs j set
     status = ${restart.status}, attempt = 0, error = null, result = null, finished_at = null, started_at = null,
     run_at = now(), updated_at = now(), cancel_cause = null, cancel_requested = false, pending_dependencies = ${restart.unfinished},
-    lease_token = null, lease_expires_at = null, worker_id = null
+    lease_token = null, lease_expires_at = null, worker_id = null,
+    ${transitionAppended(sql, { from: sql`j.status`, to: sql`${restart.status}::text`, attempt: sql`0` })}
   where j.id = ${id}::uuid and j.status in ('failed', 'cancelled')
   returning ${jobColumns(sql, schema)}`;
 
@@ -695,7 +732,8 @@ export interface RevivalRow {
 export const reviveDependents = (sql: Db, schema: string, rows: readonly RevivalRow[]) => sql<ChangeRow[]>`
   update ${sql(schema)}.jobs j set
     status = 'blocked', error = null, finished_at = null, cancel_cause = null, updated_at = now(),
-    pending_dependencies = r.pending_dependencies
+    pending_dependencies = r.pending_dependencies,
+    ${transitionAppended(sql, { from: sql`'cancelled'::text`, to: sql`'blocked'::text`, attempt: sql`j.attempt` })}
   from jsonb_to_recordset(${sql.json(rows as unknown as JsonDoc)}) as r(id uuid, pending_dependencies int)
   where j.id = r.id and j.status = 'cancelled'
   returning j.id::text as id, j.type, j.status, j.attempt, 'cancelled' as previous, null::jsonb as error`;
@@ -719,17 +757,12 @@ const MAX_TUPLE_BYTES = 1000;
 const CHUNK_BYTES = 6500;
 
 /**
- * Two CTEs over a CTE `changed(ord, id, type, status, attempt, data)` of one statement's status
- * changes: `logged` writes their status log entries in `ord` order, `notified` sends them as
- * few notifications as fit (JSON arrays of `[id, type, status, attempt]`). Both commit or roll
- * back with the statement's transaction. `notified` must be read by the statement to run.
+ * CTEs over a CTE `changed(ord, id, type, status, attempt)` of one statement's status changes:
+ * `notified` sends them, in `ord` order, as few notifications as fit (JSON arrays of
+ * `[id, type, status, attempt]`), which go out only if the statement's transaction commits.
+ * `notified` must be read by the statement to run.
  */
-const loggedAndNotified = (sql: Db, schema: string, channel: string) => sql`
-  logged as (
-    insert into ${sql(schema)}.job_logs (job_id, at, attempt, kind, message, data)
-    select x.id::uuid, now(), x.attempt, 'status', x.status, x.data from changed x order by x.ord
-    returning 1
-  ),
+const notifiedChanges = (sql: Db, channel: string) => sql`
   tuples as (
     select x.ord, case when octet_length(t.full) > ${MAX_TUPLE_BYTES} then json_build_array(x.id, '', x.status, x.attempt)::text else t.full end as t
     from changed x cross join lateral (select json_build_array(x.id, x.type, x.status, x.attempt)::text as full) t
@@ -741,30 +774,6 @@ const loggedAndNotified = (sql: Db, schema: string, channel: string) => sql`
   )`;
 
 
-/** One status log entry as the statement reads it. */
-export interface StatusLogRow {
-  readonly job_id: string;
-  readonly attempt: number;
-  readonly message: JobStatus;
-  readonly data: unknown;
-}
-
-/**
- * Writes status log entries (in order) and sends the change notifications, in one statement of
- * the transaction that made the changes: both become visible only if it commits.
- */
-export const recordChanges = (sql: Db, schema: string, channel: string, logs: readonly StatusLogRow[], notifications: readonly string[]) => sql`
-  with logged as (
-    insert into ${sql(schema)}.job_logs (job_id, at, attempt, kind, message, data)
-    select r.job_id, now(), r.attempt, 'status', r.message, e.doc->'data'
-    from jsonb_array_elements(${sql.json(logs as unknown as JsonDoc)}) with ordinality as e(doc, ord)
-    cross join lateral jsonb_to_record(e.doc) as r(job_id uuid, attempt int, message text)
-    order by e.ord
-    returning 1
-  )
-  select (select count(*) from logged) as logged, pg_notify(${channel}, n) as notified
-  from jsonb_array_elements_text(${sql.json(notifications as JsonDoc)}) as n`;
-
 /** Starts listening on the change channel (on the feed's own connection). */
 export const listen = (sql: Db, channel: string) => sql`listen ${sql(channel)}`;
 
@@ -772,7 +781,7 @@ export const listen = (sql: Db, channel: string) => sql`listen ${sql(channel)}`;
 export const listeningOn = (sql: Db, channel: string) => sql<{ listening: boolean }[]>`
   select ${channel}::text = any(array(select pg_listening_channels())) as listening`;
 
-/** Sends notifications without log entries. */
+/** Sends notifications (inside the transaction that made the changes: they go out if it commits). */
 export const notifyChanges = (sql: Db, channel: string, notifications: readonly string[]) => sql`
   select pg_notify(${channel}, n) from jsonb_array_elements_text(${sql.json(notifications as JsonDoc)}) as n`;
 
@@ -793,10 +802,19 @@ export const insertLogLines = (sql: Db, schema: string, lines: readonly LogLineR
   cross join lateral jsonb_to_record(e.doc) as r(job_id uuid, at timestamptz, attempt int, level text, message text)
   order by e.ord`;
 
-export const selectLogs = (sql: Db, schema: string, jobId: string) =>
-  sql<{ seq: string; at: Date; attempt: number; kind: "status" | "log"; level: string | null; message: string; data: unknown }[]>`
-  select l.seq::text as seq, l.at, l.attempt, l.kind, l.level, l.message, l.data
-  from ${sql(schema)}.job_logs l where l.job_id = ${jobId}::uuid order by l.seq`;
+/** A job's history as `deriveJobLogs` reads it: the row's creation, attempts and transitions, and its handler lines in order. */
+export interface HistoryRow {
+  readonly created_at: Date;
+  readonly attempts: unknown;
+  readonly transitions: unknown;
+  readonly lines: { at: string; attempt: number; level: string; message: string; data: unknown }[];
+}
+
+export const selectHistory = (sql: Db, schema: string, jobId: string) => sql<HistoryRow[]>`
+  select j.created_at, j.attempts, j.transitions,
+    coalesce((select json_agg(json_build_object('at', l.at, 'attempt', l.attempt, 'level', l.level, 'message', l.message, 'data', l.data) order by l.seq)
+              from ${sql(schema)}.job_logs l where l.job_id = j.id and l.kind = 'log'), '[]'::json) as lines
+  from ${sql(schema)}.jobs j where j.id = ${jobId}::uuid`;
 
 /** Cutoffs per terminal status (null: keep that status) and the most jobs to delete. */
 export interface RetentionRow {
@@ -808,8 +826,8 @@ export interface RetentionRow {
 
 /**
  * Deletes finished jobs older than their status's cutoff, oldest first, skipping rows another
- * transaction holds and jobs with a dependent still blocked, pending or running. Their logs and
- * edges go with them through the foreign keys' `on delete cascade`.
+ * transaction holds and jobs with a dependent still blocked, pending or running. Their history
+ * goes with the row; their handler lines and edges through the foreign keys' `on delete cascade`.
  */
 export const deleteFinishedJobs = (sql: Db, schema: string, r: RetentionRow) => sql`
   delete from ${sql(schema)}.jobs j where j.id in (
@@ -824,6 +842,14 @@ export const deleteFinishedJobs = (sql: Db, schema: string, r: RetentionRow) => 
     order by coalesce(c.finished_at, c.updated_at), c.seq
     limit ${r.limit}
     for update of c skip locked)`;
+
+/** For EXPLAIN in tests and diagnostics: the plan of `liveKeyHolders`. */
+export const explainLiveKeyHolders = (sql: Db, schema: string, keys: readonly string[]) => sql<{ "QUERY PLAN": string }[]>`
+  explain ${liveKeyHolders(sql, schema, keys)}`;
+
+/** For EXPLAIN in tests and diagnostics: the plan of a page of `listJobRows`. */
+export const explainListJobRows = (sql: Db, schema: string, filter: Parameters<typeof listJobRows>[2]) => sql<{ "QUERY PLAN": string }[]>`
+  explain ${listJobRows(sql, schema, filter)}`;
 
 /** For EXPLAIN in tests and diagnostics: the plan of one claim-candidate scan. */
 export const explainClaimCandidates = (sql: Db, schema: string, types: readonly string[], perLevel: number) => sql<{ "QUERY PLAN": string }[]>`

@@ -1,5 +1,7 @@
 import { PRIORITIES } from "../../types.js";
-import type { BackoffPolicy, ErrorInfo, Json, JobChange, JobRecord, JobStatus, LogEntry, LogLevel, Priority, Resources } from "../../types.js";
+import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../../types.js";
+import type { AttemptOutcome, AttemptRecord, BackoffPolicy, ErrorInfo, Json, JobChange, JobRecord, JobStatus, LogLevel, Priority, Resources } from "../../types.js";
+import type { HandlerLine, JobHistory, TransitionRecord } from "../../job-history.js";
 import type { Lease } from "../storage.js";
 
 /** A `jobs` row as the queries select it (int8 columns come back as text). */
@@ -26,6 +28,8 @@ export interface JobRow {
   readonly lease_token: string | null;
   readonly lease_expires_at: Date | null;
   readonly cancel_requested: boolean;
+  /** jsonb: the attempt entries, dates as text. */
+  readonly attempts: unknown;
   readonly depends_on: readonly string[];
 }
 
@@ -59,6 +63,7 @@ export function toJobRecord(row: JobRow): JobRecord {
     updatedAt: row.updated_at,
     startedAt: row.started_at ?? undefined,
     finishedAt: row.finished_at ?? undefined,
+    attempts: attemptsOf(row.attempts),
   };
 }
 
@@ -67,19 +72,67 @@ export function toLease(row: JobRow): Lease {
   return { jobId: row.id, token: row.lease_token ?? "", attempt: row.attempt };
 }
 
-/** A `job_logs` row as a `LogEntry`; absent level and data stay absent. */
-export function toLogEntry(row: {
-  seq: string;
-  at: Date;
-  attempt: number;
-  kind: "status" | "log";
-  level: string | null;
-  message: string;
-  data: unknown;
-}): LogEntry {
-  const entry: LogEntry = { seq: Number(row.seq), at: row.at, attempt: row.attempt, kind: row.kind, message: row.message };
-  const withLevel = row.level === null ? entry : { ...entry, level: row.level as LogLevel };
-  return row.data === null ? withLevel : { ...withLevel, data: row.data as Json };
+/** The `attempts` jsonb as records; an entry that is not one is left out. */
+export function attemptsOf(value: unknown): AttemptRecord[] {
+  return objects(value).flatMap((entry): AttemptRecord[] => {
+    const startedAt = dateOf(entry["startedAt"]);
+    if (typeof entry["attempt"] !== "number" || startedAt === undefined) return [];
+    const record: { -readonly [K in keyof AttemptRecord]: AttemptRecord[K] } = { attempt: entry["attempt"], startedAt };
+    const finishedAt = dateOf(entry["finishedAt"]);
+    if (finishedAt !== undefined) record.finishedAt = finishedAt;
+    if ((ATTEMPT_OUTCOMES as readonly unknown[]).includes(entry["outcome"])) record.outcome = entry["outcome"] as AttemptOutcome;
+    const error = errorOf(entry["error"]);
+    if (error !== undefined) record.error = error;
+    if (typeof entry["workerId"] === "string") record.workerId = entry["workerId"];
+    return [record];
+  });
+}
+
+/** The `transitions` jsonb as records; an entry that is not one is left out. */
+export function transitionsOf(value: unknown): TransitionRecord[] {
+  return objects(value).flatMap((entry): TransitionRecord[] => {
+    const at = dateOf(entry["at"]);
+    const from = entry["from"] === null ? null : statusOf(entry["from"]);
+    const to = statusOf(entry["to"]);
+    if (at === undefined || from === undefined || to === undefined || typeof entry["attempt"] !== "number") return [];
+    const error = errorOf(entry["error"]);
+    const record: TransitionRecord = { at, from, to, attempt: entry["attempt"] };
+    return [error === undefined ? record : { ...record, error }];
+  });
+}
+
+/** A `selectHistory` row as `deriveJobLogs` reads it. */
+export function toJobHistory(row: { created_at: Date; attempts: unknown; transitions: unknown }): JobHistory {
+  return { createdAt: row.created_at, attempts: attemptsOf(row.attempts), transitions: transitionsOf(row.transitions) };
+}
+
+/** Handler lines as `selectHistory` aggregates them; absent data stays absent. */
+export function toHandlerLines(lines: readonly { at: string; attempt: number; level: string; message: string; data: unknown }[]): HandlerLine[] {
+  return lines.map((line) => {
+    const entry: HandlerLine = { at: new Date(line.at), attempt: line.attempt, level: line.level as LogLevel, message: line.message };
+    return line.data === null ? entry : { ...entry, data: line.data as Json };
+  });
+}
+
+function objects(value: unknown): Record<string, unknown>[] {
+  return Array.isArray(value) ? value.filter((entry): entry is Record<string, unknown> => typeof entry === "object" && entry !== null) : [];
+}
+
+function dateOf(value: unknown): Date | undefined {
+  if (typeof value !== "string") return undefined;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+function statusOf(value: unknown): JobStatus | undefined {
+  return (JOB_STATUSES as readonly unknown[]).includes(value) ? (value as JobStatus) : undefined;
+}
+
+function errorOf(value: unknown): ErrorInfo | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { name, message, code } = value as Record<string, unknown>;
+  if (typeof name !== "string" || typeof message !== "string") return undefined;
+  return typeof code === "string" ? { name, message, code } : { name, message };
 }
 
 /** A change as it travels in a notification: `[id, type, status, attempt, cancelRequested?]`. */

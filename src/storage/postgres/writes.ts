@@ -57,7 +57,7 @@ export async function insertSimple(sql: Db, schema: string, channel: string, req
         id: row.id, type: job.type, status: "pending", priority: job.priority, payload: toJson(job.payload), result: undefined,
         error: undefined, attempt: 0, maxAttempts: job.maxAttempts, backoff: { ...job.backoff }, dependsOn: [],
         idempotencyKey: job.idempotencyKey, resources: { ...job.resources }, timeoutMs: job.timeoutMs, runAt: row.run_at,
-        createdAt: row.created_at, updatedAt: row.updated_at, startedAt: undefined, finishedAt: undefined,
+        createdAt: row.created_at, updatedAt: row.updated_at, startedAt: undefined, finishedAt: undefined, attempts: [],
       },
     };
   });
@@ -125,7 +125,7 @@ export async function insertIn(sql: Db, schema: string, channel: string, request
     planned.set(node.id, status);
     if (key !== undefined && LIVE.has(status)) batchKeys.set(key, { id: node.id, status });
     results.push({ type: "inserted", id: node.id });
-    changes.status({ id: node.id, type: node.type, status, attempt: 0 }, null, error);
+    changes.status({ id: node.id, type: node.type, status, attempt: 0 });
   }
 
   if (rows.length > 0) {
@@ -133,7 +133,7 @@ export async function insertIn(sql: Db, schema: string, channel: string, request
     if (inserted.length !== rows.length) throw new InsertRace("an idempotency key was taken concurrently");
   }
   if (edges.length > 0) await q.insertEdges(sql, schema, edges);
-  const published = await changes.record(sql, schema, channel);
+  const published = await changes.record(sql, channel);
   const records = new Map((await q.selectJobs(sql, schema, [...new Set(results.map((r) => r.id))])).map((row) => [row.id, toJobRecord(row)]));
   return {
     value: {
@@ -184,10 +184,10 @@ export async function claimIn(sql: Db, schema: string, channel: string, request:
   const claimed = admission.admitted.flatMap((id) => {
     const row = leased.get(id);
     if (row === undefined) return [];
-    changes.status(row, "pending");
+    changes.status(row);
     return [{ job: toJobRecord(row), lease: toLease(row) }];
   });
-  return { value: { claimed, unschedulable: admission.unschedulable }, changes: await changes.record(sql, schema, channel) };
+  return { value: { claimed, unschedulable: admission.unschedulable }, changes: await changes.record(sql, channel) };
 }
 
 /** Outcomes that cancel no dependents: such a batch settles in one statement after its locks. */
@@ -252,11 +252,7 @@ export async function settleIn(sql: Db, schema: string, channel: string, settlem
   const settled = await q.settleLeases(sql, schema, wellFormed);
   const byOrd = new Map(settled.map((row) => [row.ord, row]));
   const changes = new ChangeSet();
-  for (const row of settled) {
-    const outcome = settlements[row.ord]?.outcome;
-    const error = outcome !== undefined && "error" in outcome ? outcome.error : undefined;
-    changes.status(row, "running", error);
-  }
+  for (const row of settled) changes.status(row);
 
   const completed = settled.filter((row) => row.status === "completed");
   const unblockedBy = new Map<number, JobId[]>();
@@ -264,7 +260,7 @@ export async function settleIn(sql: Db, schema: string, channel: string, settlem
     const ordOf = new Map(completed.map((row) => [row.id, row.ord]));
     for (const row of bySeq(await q.unblockDependents(sql, schema, completed.map((r) => r.id)))) {
       if (row.status !== "pending") continue;
-      changes.status(row, row.previous);
+      changes.status(row);
       // Credited to the last completion in the batch that it waited for, as if settled one by one.
       const ord = Math.max(...row.depends_on.map((id) => ordOf.get(id) ?? -1));
       unblockedBy.set(ord, [...(unblockedBy.get(ord) ?? []), row.id]);
@@ -274,7 +270,7 @@ export async function settleIn(sql: Db, schema: string, channel: string, settlem
   const broken = settled.filter((row) => row.status === "failed" || row.status === "cancelled");
   const cancelledBy = await cascadeIn(sql, schema, broken.map((row) => ({ id: row.id, status: row.status })), changes);
 
-  const published = await changes.record(sql, schema, channel);
+  const published = await changes.record(sql, channel);
   const value = settlements.map(({ lease }, ord): SettleResult => {
     const row = byOrd.get(ord);
     if (row === undefined) return { type: "lost", jobId: lease.jobId };
