@@ -94,6 +94,9 @@ describeBrowser("dashboard in Chromium", () => {
         expect(page.url()).toContain(`#/jobs/${b.id}`);
         await page.getByRole("region", { name: "Depends on" }).getByRole("link", { name: a.id.slice(0, 8) }).waitFor();
         await page.getByRole("region", { name: "Dependents" }).getByRole("link", { name: d.id.slice(0, 8) }).waitFor();
+        const attempt = page.getByRole("table", { name: "Attempts" }).getByRole("row").nth(1);
+        await attempt.getByRole("cell", { name: "completed", exact: true }).waitFor();
+        expect(await attempt.getByRole("cell").first().textContent()).toBe("1");
         expect(problems).toEqual([]);
       });
 
