@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 import { api, ApiError, type JobJson, type LogEntryJson } from "./api-client.js";
 import { ErrorMessage } from "./error-message.js";
 import { between, formatDate, formatJson, shortId } from "./format.js";
@@ -12,12 +12,15 @@ import { useAsync, useThrottled } from "./use-async.js";
 export function JobPage({ id }: { readonly id: string }) {
   const job = useAsync(() => api.getJob(id), [id]);
   const logs = useAsync(() => api.getLogs(id), [id]);
-  const dependents = useAsync(() => api.getGraph(id).then((graph) => graph.edges.filter(([, dependency]) => dependency === id).map(([dependent]) => dependent)), [id]);
+  const graph = useAsync(() => api.getGraph(id), [id]);
+  const neighbours = useMemo(() => new Map((graph.value?.jobs ?? []).map((other) => [other.id, other])), [graph.value]);
+  const dependents = (graph.value?.edges ?? []).filter(([, dependency]) => dependency === id).map(([dependent]) => dependent);
   const refresh = useThrottled(() => {
     job.reload();
     logs.reload();
+    graph.reload();
   }, 300);
-  useLiveStream((event) => (event.kind === "reset" || event.change.id === id) && refresh(), [id, refresh]);
+  useLiveStream((event) => (event.kind === "reset" || event.change.id === id || neighbours.has(event.change.id)) && refresh(), [id, refresh, neighbours]);
 
   if (job.error !== undefined && job.value === undefined) {
     return (
@@ -39,8 +42,8 @@ export function JobPage({ id }: { readonly id: string }) {
       <div class="columns">
         <JobFacts job={value} />
         <div>
-          <Neighbours title="Depends on" ids={value.dependsOn} />
-          <Neighbours title="Dependents" ids={dependents.value ?? []} />
+          <Neighbours title="Depends on" ids={value.dependsOn} jobs={neighbours} />
+          <Neighbours title="Dependents" ids={dependents} jobs={neighbours} />
           <p>
             <a href={graphHref(value.id)}>Show the graph</a>
           </p>
@@ -119,7 +122,7 @@ function JobFacts({ job }: { readonly job: JobJson }) {
   );
 }
 
-function Neighbours({ title, ids }: { readonly title: string; readonly ids: readonly string[] }) {
+function Neighbours({ title, ids, jobs }: { readonly title: string; readonly ids: readonly string[]; readonly jobs: ReadonlyMap<string, JobJson> }) {
   return (
     <section aria-label={title}>
       <h2>{title}</h2>
@@ -132,6 +135,12 @@ function Neighbours({ title, ids }: { readonly title: string; readonly ids: read
               <a href={jobHref(id)} class="mono" title={id}>
                 {shortId(id)}
               </a>
+              {jobs.get(id) !== undefined && (
+                <>
+                  {" "}
+                  {jobs.get(id)?.type} <StatusBadge status={(jobs.get(id) as JobJson).status} />
+                </>
+              )}
             </li>
           ))}
         </ul>

@@ -206,16 +206,16 @@ describeBrowser("dashboard in Chromium", () => {
           { key: "prices", type: "etl.transform", payload: { gate: "slow" }, dependsOn: ["products"] },
           { key: "load", type: "etl.load", payload: { gate: "slow" }, dependsOn: ["join", "prices"] },
           { key: "report", type: "report.build", payload: { gate: "slow" }, dependsOn: ["load"] },
-          { key: "notify", type: "email.send", payload: { to: "ops@example.com" }, dependsOn: ["report"] },
+          { key: "notify", type: "email.send", payload: { to: "ops@example.com" }, dependsOn: ["report", "publish"] },
           { key: "publish", type: "report.publish", dependsOn: ["join"], maxAttempts: 1 },
         ]);
         gates.open("done");
         await queue.start();
         for (let i = 0; i < 12; i++) await queue.enqueue("email.send", { to: `user${i}@example.com` });
         await queue.enqueue("fail.always", { card: "4242" });
-        await page.goto(`${ui}#/jobs/${jobs[5]!.id}/graph`);
+        await page.goto(`${ui}#/jobs/${jobs[7]!.id}/graph`);
         await page.locator(`svg [data-job-id="${jobs[8]!.id}"][data-status="failed"]`).waitFor({ timeout: 15_000 });
-        await page.locator(`svg [data-job-id="${jobs[4]!.id}"][data-status="running"]`).waitFor({ timeout: 15_000 });
+        await page.locator(`svg [data-job-id="${jobs[2]!.id}"][data-status="running"]`).waitFor({ timeout: 15_000 });
         await shoot(page, "graph");
         await page.goto(`${ui}#/jobs/${jobs[3]!.id}`);
         await page.getByRole("region", { name: "History" }).getByText("completed").first().waitFor();
