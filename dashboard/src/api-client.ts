@@ -1,80 +1,22 @@
 // The dashboard's only way to the queue: the public HTTP routes of the adapter that serves it.
 
+import type { z } from "zod";
+import type { AttemptJson, ErrorJson, jobGraphResponse, JobJson, LogEntryJson } from "../../adapters/schemas.js";
+import type { QueueMetrics } from "../../src/index.js";
+
+// The wire types are the adapters' own (type-only: nothing of the server reaches the bundle), so a
+// change to a route's answer breaks the dashboard's type check, not the page.
+export type { AttemptJson, JobJson, LogEntryJson };
+export type JobError = ErrorJson;
+
 export const JOB_STATUSES = ["blocked", "pending", "running", "completed", "failed", "cancelled"] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
+export type JobStatus = JobJson["status"];
 
-export interface JobError {
-  readonly name: string;
-  readonly message: string;
-  readonly code?: string;
-}
+/** `GET /jobs/:id/graph`: the jobs, `[dependent, dependency]` edges, and whether it was cut short. */
+export type JobGraphJson = z.infer<typeof jobGraphResponse>;
 
-export interface AttemptJson {
-  readonly attempt: number;
-  readonly startedAt: string;
-  readonly finishedAt?: string | null;
-  readonly outcome?: string | null;
-  readonly error?: JobError | null;
-  readonly workerId?: string | null;
-}
-
-export interface JobJson {
-  readonly id: string;
-  readonly type: string;
-  readonly status: JobStatus;
-  readonly priority: string;
-  readonly payload: unknown;
-  readonly result: unknown;
-  readonly error: JobError | null;
-  readonly attempt: number;
-  readonly maxAttempts: number;
-  readonly dependsOn: readonly string[];
-  readonly idempotencyKey: string | null;
-  readonly resources: Readonly<Record<string, number>>;
-  readonly timeoutMs: number | null;
-  readonly runAt: string;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly startedAt: string | null;
-  readonly finishedAt: string | null;
-  readonly attempts?: readonly AttemptJson[];
-}
-
-export interface LogEntryJson {
-  readonly seq: number;
-  readonly at: string;
-  readonly attempt: number;
-  readonly kind: "status" | "log";
-  readonly level?: string;
-  readonly message: string;
-  readonly data?: unknown;
-}
-
-export interface JobGraphJson {
-  readonly jobs: readonly JobJson[];
-  /** `[dependent, dependency]` pairs. */
-  readonly edges: readonly (readonly [string, string])[];
-  readonly truncated: boolean;
-}
-
-export interface Percentiles {
-  readonly count: number;
-  readonly p50: number;
-  readonly p95: number;
-  readonly p99: number;
-}
-
-export interface MetricsJson {
-  readonly jobs: { readonly byStatus: Readonly<Record<JobStatus, number>>; readonly pendingByPriority: Readonly<Record<string, number>> };
-  readonly waitTimeMs: Percentiles;
-  readonly runTimeMs: Percentiles;
-  readonly failureRate: number;
-  readonly throughputPerSecond: number;
-  readonly running: number;
-  readonly concurrency: number;
-  readonly resources: { readonly capacity: Readonly<Record<string, number>>; readonly inUse: Readonly<Record<string, number>> };
-  readonly unschedulable: number;
-}
+/** `GET /metrics` as JSON: `queue.metrics()`, all numbers. */
+export type MetricsJson = QueueMetrics;
 
 export interface JobFilter {
   readonly status?: JobStatus | undefined;
