@@ -5,11 +5,10 @@
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx examples/worker.ts
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import postgres from "postgres";
-import { z } from "zod";
 import { Queue } from "jobgraph";
-import { PostgresStorage, attemptSql } from "jobgraph/postgres";
+import { PostgresStorage } from "jobgraph/postgres";
+import defineHandlers from "./worker-handlers.js";
 
 const url = process.env.DATABASE_URL;
 if (url === undefined || url === "") {
@@ -19,7 +18,6 @@ if (url === undefined || url === "") {
 
 // The application's own pool: jobgraph uses it too, and ctx.tx writes to the application's tables.
 const sql = postgres(url, { max: 10, onnotice: () => undefined });
-await sql`create table if not exists public.example_receipts (job_id uuid primary key, recipient text not null, sent_at timestamptz not null default now())`;
 
 const queue = new Queue({
   storage: new PostgresStorage({ sql, schema: "jobgraph_example" }),
@@ -31,25 +29,8 @@ queue.on("job:completed", ({ job, runTimeMs }) => console.log(`completed ${job.t
 queue.on("job:failed", ({ job, error }) => console.log(`failed ${job.type} ${job.id}: ${error.message}`));
 queue.on("queue:error", ({ error, context }) => console.error(`queue error (${context}):`, error));
 
-queue.defineHandler("email.send", {
-  payload: z.object({ to: z.string().min(3), subject: z.string().max(200) }).strict(),
-  retry: { maxAttempts: 3 },
-  run: async ({ to }, ctx) => {
-    await sleep(1_000, undefined, { signal: ctx.signal });
-    // Recorded in the transaction that completes the job: a job that runs twice (a lost lease) records once.
-    await attemptSql(ctx)`insert into public.example_receipts (job_id, recipient) values (${ctx.job.id}, ${to})`;
-    return { messageId: `m-${ctx.job.id.slice(0, 8)}` };
-  },
-});
-
-queue.defineHandler("report.build", {
-  payload: z.object({ month: z.string().regex(/^\d{4}-\d{2}$/) }).strict(),
-  resources: { cpu: 1 },
-  run: async ({ month }, ctx) => {
-    await sleep(2_000, undefined, { signal: ctx.signal });
-    return { month, rows: 1_234, inputs: Object.keys(ctx.dependencies).length };
-  },
-});
+// The same handlers `jobgraph worker --handlers examples/worker-handlers.ts` runs (docker-compose.yml).
+await defineHandlers(queue);
 
 let stopping: Promise<void> | undefined;
 const stop = (signal: string) => {

@@ -160,4 +160,17 @@ describe.each(consumers)("a new project with $name", (consumer) => {
     const { stdout } = await run(process.execPath, ["--import", "./settle-batch.mjs", join("out", file)], { cwd: dir, encoding: "utf8", timeout: 30_000 });
     expect(stdout.trim()).toBe("completed { settled: 42 }");
   }, 60_000);
+
+  it("gets the jobgraph command: it runs without the optional postgres, and a command that needs it says what to install", async () => {
+    const bin = join(dir, "node_modules/.bin/jobgraph");
+    const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+    const { stdout } = await run(bin, ["--version"], { cwd: dir, encoding: "utf8", timeout: 30_000 });
+    expect(stdout.trim()).toBe(version);
+    const env = { ...process.env, DATABASE_URL: "postgres://nobody@127.0.0.1:1/none" };
+    const failed = (await run(bin, ["stats"], { cwd: dir, env, encoding: "utf8", timeout: 30_000 }).then(
+      () => ({ code: 0, stderr: "" }),
+      (error: { code?: unknown; stderr?: string }) => ({ code: error.code, stderr: error.stderr ?? "" }),
+    )) as { code: unknown; stderr: string };
+    expect(failed).toEqual({ code: 1, stderr: "error: install postgres to use the jobgraph command: npm install postgres\n" });
+  }, 60_000);
 });
