@@ -9,6 +9,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // The adapters' dashboard tests serve dist/dashboard: built here when missing.
+    globalSetup: ["test/dashboard/global-setup.ts"],
     // The JSON report is what .ci/run counts; the default reporter is for people.
     reporters: ["default", ["json", { outputFile: "test-results/vitest.json" }]],
   },

@@ -10,7 +10,8 @@ export type AuthorizeAction =
   | "metrics:read"
   | "health:read"
   | "openapi:read"
-  | "status:subscribe";
+  | "status:subscribe"
+  | "dashboard:read";
 
 /** Every action, for hooks that switch on them. */
 export const AUTHORIZE_ACTIONS: readonly AuthorizeAction[] = [
@@ -22,6 +23,7 @@ export const AUTHORIZE_ACTIONS: readonly AuthorizeAction[] = [
   "health:read",
   "openapi:read",
   "status:subscribe",
+  "dashboard:read",
 ];
 
 /** A refusal that says which status to answer: 401 (who are you?) or 403 (not you). */

@@ -6,6 +6,7 @@ import type { Queue } from "../src/index.js";
 import { checkAuthorization, checkOrigin, type Authorize, type AuthorizeAction } from "./authorize.js";
 import { createRouteContext, pathOptions, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
 import { refusePrototypeKeys } from "./json-body.js";
+import { DASHBOARD_CSP, staticRequest } from "./dashboard-assets.js";
 import { failure, frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
 import { requirePeer } from "./peer.js";
 import { MAX_CLIENT_MESSAGE_BYTES, StatusStream, type StatusStreamOptions } from "./status-stream.js";
@@ -56,6 +57,14 @@ export function jobgraphRouter(queue: Queue, options: JobgraphRouterOptions = {}
     ];
     if (route.method === "GET") router.get(route.path, ...handlers);
     else router.post(route.path, ...handlers);
+  }
+  const dashboard = context.dashboard;
+  if (dashboard !== undefined) {
+    const securePage = (_req: Request, res: Response, next: NextFunction) => void (res.set("content-security-policy", DASHBOARD_CSP), next());
+    router.get(["/ui", "/ui/*splat"], securePage, authorizeFor("dashboard:read"), (req: Request, res: Response) => {
+      const answer = dashboard.answer(staticRequest(req.url, "/ui".length, req.method, req.headers), `${req.baseUrl}/ui`);
+      res.status(answer.status).set(answer.headers).end(answer.body);
+    });
   }
   for (const { path, action, allow } of pathOptions) router.options(path, authorizeFor(action), (_req: Request, res: Response) => void res.set("Allow", allow).status(204).end());
   // Body parser errors (malformed JSON, too large) and anything unexpected: never Express's HTML page.

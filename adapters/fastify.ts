@@ -5,6 +5,7 @@ import { PeerDependencyMissingError, type Queue } from "../src/index.js";
 import { checkAuthorization, checkOrigin, type AuthorizeAction } from "./authorize.js";
 import { createRouteContext, pathOptions, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
 import { parseJsonBody } from "./json-body.js";
+import { DASHBOARD_CSP, staticRequest } from "./dashboard-assets.js";
 import { failure, frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
 import { importPeer } from "./peer.js";
 import { MAX_CLIENT_MESSAGE_BYTES, StatusStream } from "./status-stream.js";
@@ -88,6 +89,22 @@ export const jobgraphPlugin: FastifyPluginAsync<JobgraphPluginOptions> = async (
 
   for (const { path, action, allow } of pathOptions) {
     app.route({ method: "OPTIONS", url: path, onRequest: authorizeFor(action), handler: async (_request, reply) => reply.header("allow", allow).code(204).send() });
+  }
+
+  const dashboard = context.dashboard;
+  if (dashboard !== undefined) {
+    const securePage = async (_request: FastifyRequest, reply: FastifyReply) => void reply.header("content-security-policy", DASHBOARD_CSP);
+    for (const url of ["/ui", "/ui/*"]) {
+      app.route({
+        method: "GET",
+        url,
+        onRequest: [securePage, authorizeFor("dashboard:read")],
+        handler: async (request, reply) => {
+          const answer = dashboard.answer(staticRequest(request.url, app.prefix.length + "/ui".length, request.method, request.headers), `${app.prefix}/ui`);
+          return reply.code(answer.status).headers(answer.headers).send(answer.body);
+        },
+      });
+    }
   }
 
   if (!app.hasDecorator("websocketServer")) {

@@ -2,6 +2,7 @@ import type { Registry } from "prom-client";
 import { z } from "zod";
 import type { Queue } from "../src/index.js";
 import type { Authorize } from "./authorize.js";
+import { DashboardAssets } from "./dashboard-assets.js";
 import { importPeer } from "./peer.js";
 import type { PrometheusExporter } from "./prometheus.js";
 import type { StatusStreamOptions } from "./status-stream.js";
@@ -17,6 +18,8 @@ export interface JobgraphHttpOptions<Req> {
   /** The prom-client registry for `GET /metrics` in Prometheus text (default: a new one per adapter). */
   readonly registry?: PrometheusRegistry;
   readonly statusStream?: StatusStreamOptions;
+  /** Serve the web dashboard at `<prefix>/ui/`, behind `authorize` with the action "dashboard:read" (default false). */
+  readonly dashboard?: boolean;
   /** Told about every error answered as a generic 500 (the client never sees it). Default: console.error. */
   readonly onError?: (error: unknown) => void;
 }
@@ -38,6 +41,8 @@ export interface RouteContext {
   /** The exporter, loaded with prom-client; rejects with a `PeerDependencyMissingError` when prom-client is not installed. */
   readonly prometheus: () => Promise<PrometheusExporter>;
   readonly onError: (error: unknown) => void;
+  /** The dashboard's files, loaded at mount when `dashboard: true`. */
+  readonly dashboard: DashboardAssets | undefined;
 }
 
 const optionsSchema = z
@@ -58,6 +63,7 @@ const optionsSchema = z
       .strict()
       .optional(),
     onError: z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", "must be a function").optional(),
+    dashboard: z.boolean().optional(),
   })
   .strict();
 
@@ -75,6 +81,7 @@ export function createRouteContext(queue: Queue, options: object): RouteContext 
     bodyLimitBytes: typed.bodyLimitBytes ?? 1024 * 1024,
     prometheus: loadExporter(queue, typed.registry),
     onError: typed.onError ?? ((error) => console.error("jobgraph: internal error answered as 500", error)),
+    dashboard: typed.dashboard === true ? new DashboardAssets() : undefined,
   };
 }
 

@@ -14,6 +14,7 @@ interface ServeFlags extends WorkerFlags {
   readonly prefix: string;
   readonly worker?: boolean;
   readonly token?: string;
+  readonly dashboard: boolean;
 }
 
 /** `jobgraph serve`: the HTTP API and the status socket on Fastify; `--worker` runs handlers too. */
@@ -26,6 +27,7 @@ export function addServeCommand(program: Command): void {
       .option("--host <address>", "address to listen on (0.0.0.0: every interface)", "127.0.0.1")
       .option("--prefix <path>", "where the routes are mounted", "/api")
       .option("--token <token>", "require Authorization: Bearer <token> on every route and the socket (default: $JOBGRAPH_API_TOKEN)")
+      .option("--no-dashboard", "do not serve the web dashboard at <prefix>/ui/")
       .option("--worker", "run jobs in this process too (needs --handlers)")
       .option("--handlers <module>", "with --worker: the module defining the handlers"),
   ).action(async (flags: ServeFlags, command: Command) => {
@@ -45,6 +47,7 @@ export function addServeCommand(program: Command): void {
       await app.register(jobgraphPlugin, {
         queue: opened.queue,
         prefix,
+        dashboard: flags.dashboard,
         ...(token === undefined ? {} : { authorize: (request: { headers: Record<string, unknown> }) => bearerMatches(request.headers.authorization, token) || { status: 401 as const } }),
         onError: (error: unknown) => out.note(`error: ${(error as Error).message ?? String(error)}`),
       });
@@ -61,8 +64,9 @@ export function addServeCommand(program: Command): void {
     const { port } = app.server.address() as { port: number };
     const base = `http://${flags.host.includes(":") ? `[${flags.host}]` : flags.host}:${port}${flags.prefix === "/" ? "" : flags.prefix.replace(/\/+$/, "")}`;
     if (token === undefined && !["127.0.0.1", "::1", "localhost"].includes(flags.host)) out.note(`warning: serving ${flags.host} without --token: anyone who reaches it can enqueue and cancel jobs`);
-    if (out.json) process.stdout.write(`${JSON.stringify({ event: "listening", url: base, port, schema, worker: flags.worker === true })}\n`);
-    else out.line(`jobgraph serving ${base}/jobs (status socket ${base.replace(/^http/, "ws")}/ws) from schema ${schema}${flags.worker === true ? ", running jobs" : ""}`);
+    const dashboard = flags.dashboard ? `${base}/ui/` : null;
+    if (out.json) process.stdout.write(`${JSON.stringify({ event: "listening", url: base, port, schema, worker: flags.worker === true, dashboard })}\n`);
+    else out.line(`jobgraph serving ${base}/jobs (status socket ${base.replace(/^http/, "ws")}/ws) from schema ${schema}${flags.worker === true ? ", running jobs" : ""}${dashboard === null ? "" : `; dashboard ${dashboard}`}`);
   });
 }
 

@@ -18,6 +18,7 @@ export interface AppOptions {
   readonly registry?: Registry;
   readonly statusStream?: StatusStreamOptions;
   readonly onError?: (error: unknown) => void;
+  readonly dashboard?: boolean;
 }
 
 /** A server on 127.0.0.1 with the routes at `/api` and the socket at `/api/ws`. */

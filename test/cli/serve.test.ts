@@ -33,6 +33,11 @@ describePostgres("jobgraph serve on PostgreSQL", () => {
   it("serves the HTTP API (migrating the schema first) and stops on SIGTERM with exit 0", async () => {
     const { server, base } = await serve();
     expect((await fetch(`${base}/health`)).status).toBe(200);
+    const page = await fetch(`${base}/ui/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-security-policy")).toMatch(/^default-src 'self'/);
+    expect(await page.text()).toMatch(/<div id="app">/);
+    expect(server.stdout).toMatch(new RegExp(`; dashboard ${base}/ui/$`, "m"));
     const created = await fetch(`${base}/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ type: "test.echo", payload: { n: 3 } }) });
     expect(created.status).toBe(201);
     const { job } = (await created.json()) as { job: { id: string; status: string } };
@@ -71,13 +76,14 @@ describePostgres("jobgraph serve on PostgreSQL", () => {
     expect((await fetch(`${base}/jobs`, { headers: { authorization: "Bearer s3cret" } })).status).toBe(200);
   });
 
-  it("with --json prints one listening event", async () => {
-    const server = new CliProcess(["serve", "--port", "0", "--json"], env);
+  it("with --json prints one listening event; --no-dashboard serves no dashboard", async () => {
+    const server = new CliProcess(["serve", "--port", "0", "--json", "--no-dashboard"], env);
     running.add(server);
     const [line] = await server.waitForLine(/^\{"event":"listening".*$/, "the listening event");
     const event = JSON.parse(line) as { url: string; port: number };
-    expect(event).toEqual({ event: "listening", url: `http://127.0.0.1:${event.port}/api`, port: expect.any(Number), schema: queues.schema, worker: false });
+    expect(event).toEqual({ event: "listening", url: `http://127.0.0.1:${event.port}/api`, port: expect.any(Number), schema: queues.schema, worker: false, dashboard: null });
     expect((await fetch(`${event.url}/health`)).status).toBe(200);
+    expect((await fetch(`${event.url}/ui/`)).status).toBe(404);
   });
 
   it("a port already taken is a failure (exit 1) that says so", async () => {

@@ -39,4 +39,25 @@ describe("the built package", () => {
     const output = JSON.parse(runNode(args, smoke(load)).trim().split("\n").pop() ?? "{}") as unknown;
     expect(output).toEqual({ status: "completed", result: { echoed: { n: 1 } }, code: "VALIDATION" });
   });
+
+  it.each([
+    ["import (ESM)", ["--input-type=module", "-e"], `import { Queue } from "jobgraph"; import { jobgraphRouter } from "jobgraph/express"; import express from "express";`],
+    ["require (CJS)", ["-e"], `const { Queue } = require("jobgraph"); const { jobgraphRouter } = require("jobgraph/express"); const express = require("express");`],
+  ])("serves the built dashboard from dist/dashboard when loaded with %s", (_name, args, load) => {
+    const script = `${load}
+      const queue = new Queue();
+      const app = express().use("/api", jobgraphRouter(queue, { dashboard: true }));
+      const server = app.listen(0, "127.0.0.1", async () => {
+        const base = "http://127.0.0.1:" + server.address().port + "/api/ui/";
+        const page = await fetch(base);
+        const html = await page.text();
+        const script = /src="(assets\\/main-[A-Z0-9]+\\.js)"/.exec(html)[1];
+        const asset = await fetch(base + script);
+        console.log(JSON.stringify({ page: page.status, csp: page.headers.get("content-security-policy"), asset: asset.status, cache: asset.headers.get("cache-control") }));
+        server.close();
+        await queue.shutdown();
+      });`;
+    const output = JSON.parse(runNode(args, script).trim().split("\n").pop() ?? "{}") as unknown;
+    expect(output).toEqual({ page: 200, csp: expect.stringMatching(/^default-src 'self'/), asset: 200, cache: "public, max-age=31536000, immutable" });
+  });
 });
