@@ -35,11 +35,12 @@ const dependenciesOf = (sql: Db, schema: string, ids: ReturnType<Db>) => sql`
   group by d.job_id`;
 
 /**
- * A jsonb array of strings as a set of uuids. Compare with `= any(array${uuidList(...)})`: the
- * planner then looks the ids up in the index, where `in (subquery)` guesses 100 rows and scans
- * the whole table once it holds a few thousand jobs.
+ * A list of strings as a set of uuids, sent as one text array (half the server's work per id of a
+ * jsonb document taken apart by `jsonb_array_elements_text`). Compare with
+ * `= any(array${uuidList(...)})`: the planner then looks the ids up in the index, where
+ * `in (subquery)` guesses 100 rows and scans the whole table once it holds a few thousand jobs.
  */
-const uuidList = (sql: Db, ids: readonly string[]) => sql`(select x::uuid from jsonb_array_elements_text(${sql.json(ids as JsonDoc)}) x)`;
+const uuidList = (sql: Db, ids: readonly string[]) => sql`(select x::uuid from unnest(${textArray(sql, ids)}::text[]) x)`;
 
 // ---- migrations ------------------------------------------------------------------------------
 
