@@ -8,6 +8,7 @@ import pg from "pg";
 import { JobgraphSystem } from "./lib/systems.ts";
 import { resetSystem, waitAllDone } from "./lib/workloads.ts";
 import { commandLine, parseCommandLine, UsageError, wholeNumber } from "./lib/args.ts";
+import { backendCpu, backendCpuSpent } from "./lib/backend-cpu.ts";
 
 const usage = "node --import tsx bench/profile.ts [jobs=10000] [concurrency=10]";
 const [n, concurrency] = commandLine((argv) => {
@@ -42,6 +43,7 @@ const cpuTimes = () => {
   const total = fields.reduce((a, b) => a + b, 0);
   return { busy: total - fields[3]! - fields[4]!, total };
 };
+const dbBefore = await backendCpu(system.url);
 let handled = 0;
 let first = 0;
 let cpuAtFirst = cpuTimes();
@@ -53,6 +55,7 @@ await system.startWorker(concurrency, () => {
 });
 const end = await waitAllDone(system, () => handled, n, 300_000);
 const cpuAtEnd = cpuTimes();
+const dbSpent = backendCpuSpent(dbBefore, await backendCpu(system.url));
 await system.stopWorker();
 await new Promise((r) => setTimeout(r, 1_500));
 const after = await stats();
@@ -64,6 +67,8 @@ console.log(
     jobsPerSecond: Math.round((n / (end - first)) * 1000),
     // Of all cores of the machine (worker process and PostgreSQL together), while processing.
     cpuBusyPercent: Math.round((100 * (cpuAtEnd.busy - cpuAtFirst.busy)) / (cpuAtEnd.total - cpuAtFirst.total)),
+    // CPU time of PostgreSQL's backends for this database per job (null when the server is elsewhere).
+    dbCpuUsPerJob: dbSpent === null ? null : Math.round(dbSpent / n),
     perJob: { commits: per("commits"), rowsInserted: per("inserted"), rowsUpdated: per("updated"), statusLogRows: per("logs") },
   }),
 );

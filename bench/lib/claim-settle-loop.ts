@@ -6,6 +6,7 @@ import { PostgresStorage } from "../../src/storage/postgres/index.ts";
 import { DEFAULT_BACKOFF } from "../../src/retry.ts";
 import { withClient } from "./db.ts";
 import { applySchemaVariants } from "./schema-variants.ts";
+import { backendCpu, backendCpuSpent } from "./backend-cpu.ts";
 
 export interface ClaimSettleRun {
   readonly jobs: number;
@@ -15,6 +16,8 @@ export interface ClaimSettleRun {
   readonly settleUsPerJob: number;
   readonly jobsPerSecond: number;
   readonly processCpuUsPerJob: number;
+  /** CPU time of the database's backends per job (null when the server is not on this machine). */
+  readonly dbCpuUsPerJob: number | null;
 }
 
 /**
@@ -63,6 +66,7 @@ export async function claimSettleLoop(url: string, opts: { jobs: number; batch: 
     let settleMs = 0;
     let done = 0;
     const cpu = process.cpuUsage();
+    const dbBefore = await backendCpu(url);
     for (;;) {
       const t0 = performance.now();
       const { claimed } = await store.claimJobs({ workerId: "w", types: ["t"], limit: opts.batch, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: 30_000, now: new Date() });
@@ -74,10 +78,12 @@ export async function claimSettleLoop(url: string, opts: { jobs: number; batch: 
       done += claimed.length;
     }
     const used = process.cpuUsage(cpu);
+    const dbSpent = backendCpuSpent(dbBefore, await backendCpu(url));
     return {
       jobs: done, batch: opts.batch, retained: opts.retained,
       claimUsPerJob: Math.round((claimMs / done) * 1000), settleUsPerJob: Math.round((settleMs / done) * 1000),
       jobsPerSecond: Math.round(done / ((claimMs + settleMs) / 1000)), processCpuUsPerJob: Math.round((used.user + used.system) / done),
+      dbCpuUsPerJob: dbSpent === null ? null : Math.round(dbSpent / done),
     };
   } finally {
     await store.close();

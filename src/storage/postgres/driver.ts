@@ -45,14 +45,14 @@ export function isVersion4(sql: postgres.ISql<{}>): boolean {
 const TEXT_ARRAY_OID = 1009;
 
 /**
- * A list of strings as a parameter to cast with `::text[]`. postgres.js 3.4 needs the type named
+ * A list of strings (or nulls) as a parameter to cast with `::text[]`. postgres.js 3.4 needs the type named
  * (`sql.array(xs, oid)`), because it infers an array's type from types it loads on a connection's
  * first query, and a claim can be that first query; postgres.js 4 removed `sql.array` (it throws
  * ARRAY_REMOVED) and sends an array as it is, for the cast in the query to type.
  */
-export function textArray(sql: postgres.ISql<{}>, values: readonly string[]): postgres.ParameterOrFragment<never> {
+export function textArray(sql: postgres.ISql<{}>, values: readonly (string | null)[]): postgres.ParameterOrFragment<never> {
   if (isVersion4(sql)) return [...values] as unknown as postgres.ParameterOrFragment<never>;
-  return sql.array([...values], TEXT_ARRAY_OID) as unknown as postgres.ParameterOrFragment<never>;
+  return sql.array([...values] as string[], TEXT_ARRAY_OID) as unknown as postgres.ParameterOrFragment<never>;
 }
 
 /** A promise that never settles: what a transaction callback returns once its connection is gone. */
