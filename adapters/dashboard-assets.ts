@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
 import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { failure, type HttpErrorCode } from "./http-errors.js";
 
 // The dashboard's built files (dist/dashboard), served by both adapters under `<prefix>/ui/`. Every
 // file is read once, at mount, into a table keyed by its path: a request only ever looks a key up
@@ -32,6 +33,8 @@ interface Asset {
   readonly contentType: string;
   readonly cacheControl: string;
   readonly etag: string;
+  /** The gzip representation's own strong ETag (RFC 9110: each content coding has its own). */
+  readonly gzipEtag: string;
 }
 
 /** What to answer: status, headers and body (empty for 304 and 301). */
@@ -96,34 +99,39 @@ export class DashboardAssets {
       const key = relative(dir, file).split(sep).join("/");
       const gzipFile = `${file}.gz`;
       const extension = /\.[a-z0-9]+$/i.exec(key)?.[0].toLowerCase() ?? "";
+      const hash = createHash("sha256").update(body).digest("base64url").slice(0, 22);
       this.files.set(key, {
         body,
         gzip: existsSync(gzipFile) ? readFileSync(gzipFile) : undefined,
         contentType: CONTENT_TYPES[extension] ?? "application/octet-stream",
         cacheControl: HASHED.test(key) ? IMMUTABLE : "no-cache",
-        etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`,
+        etag: `"${hash}"`,
+        gzipEtag: `"${hash}-gz"`,
       });
     }
   }
 
   /**
-   * Answers one request. `""` redirects to `/ui/` (the page's relative URLs need the slash); a file
-   * of the table is served; any other path without a file extension gets index.html (the page
-   * routes itself); the rest is 404.
+   * Answers one request. `""` redirects to `/ui/` (the page's relative URLs need the slash); `/` and
+   * `/index.html` are the page; any other path is served only if it names a file exactly (the page
+   * routes itself with the URL's fragment, so there is no fallback); the rest is 404. `OPTIONS` is
+   * 204 with `Allow`. Errors are `{ error: { code, message } }`, with the same security headers.
    */
   answer(request: StaticRequest, uiPath: string): StaticAnswer {
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return plain(405, "method not allowed", { allow: "GET, HEAD" });
-    }
-    if (request.path === "") return { status: 301, headers: { location: `${uiPath}/`, "content-security-policy": DASHBOARD_CSP }, body: Buffer.alloc(0) };
-    const key = decodeKey(request.path);
-    const asset = key === undefined ? undefined : (this.files.get(key === "" ? "index.html" : key) ?? (isPagePath(key) ? this.files.get("index.html") : undefined));
-    if (asset === undefined) return plain(404, "not found");
-    const base = { "content-type": asset.contentType, "cache-control": asset.cacheControl, etag: asset.etag, vary: "Accept-Encoding" };
-    if (request.ifNoneMatch !== undefined && request.ifNoneMatch.split(",").some((tag) => tag.trim().replace(/^W\//, "") === asset.etag)) {
+    if (request.method === "OPTIONS") return { status: 204, headers: withSecurity({ allow: ALLOW }), body: Buffer.alloc(0) };
+    if (request.method !== "GET" && request.method !== "HEAD") return errorAnswer(405, "BAD_REQUEST", "method not allowed", { allow: ALLOW });
+    // Never `//host/...` (a protocol-relative URL leaves the site), whatever the mount prefix.
+    if (request.path === "") return { status: 301, headers: withSecurity({ location: `/${uiPath.replace(/^\/+/, "")}/` }), body: Buffer.alloc(0) };
+    const key = fileKey(request.path);
+    if (key === null) return errorAnswer(400, "BAD_REQUEST", "the request URL is malformed");
+    const asset = key === undefined ? undefined : this.files.get(key);
+    if (asset === undefined) return errorAnswer(404, "NOT_FOUND", "no dashboard file at this path");
+    const gzip = asset.gzip !== undefined && acceptsGzip(request.acceptEncoding);
+    const etag = gzip ? asset.gzipEtag : asset.etag;
+    const base = { "content-type": asset.contentType, "cache-control": asset.cacheControl, etag, vary: "Accept-Encoding" };
+    if (request.ifNoneMatch !== undefined && request.ifNoneMatch.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag)) {
       return { status: 304, headers: withSecurity(base), body: Buffer.alloc(0) };
     }
-    const gzip = asset.gzip !== undefined && acceptsGzip(request.acceptEncoding);
     const body = gzip ? (asset.gzip as Buffer) : asset.body;
     const headers = withSecurity({ ...base, "content-length": String(body.length), ...(gzip ? { "content-encoding": "gzip" } : {}) });
     // For HEAD too: Node's HTTP server sends no body on a HEAD answer, and the headers stay right.
@@ -131,22 +139,28 @@ export class DashboardAssets {
   }
 }
 
-/** `/assets/a.js` -> `assets/a.js`; undefined for anything that does not decode to a plain relative path. */
-function decodeKey(path: string): string | undefined {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(path);
-  } catch {
-    return undefined;
-  }
-  const key = decoded.replace(/^\/+/, "");
-  if (key.length > 512 || /[\\\0]/.test(key) || key.split("/").some((part) => part === ".." || part === ".")) return undefined;
-  return key;
-}
+const ALLOW = "GET, HEAD, OPTIONS";
 
-/** A page the client-side router may show (no file extension), as opposed to a missing file. */
-function isPagePath(key: string): boolean {
-  return !/\.[a-z0-9]+$/i.test(key);
+/**
+ * `/` -> `index.html`, `/assets/a.js` -> `assets/a.js`, each segment percent-decoded on its own;
+ * undefined for a path that names no file (empty, `.` or `..` segments, a decoded `/`, `\` or NUL,
+ * too long); null for one that does not percent-decode.
+ */
+function fileKey(path: string): string | undefined | null {
+  if (path === "/") return "index.html";
+  if (!path.startsWith("/") || path.length > 1024) return undefined;
+  const segments: string[] = [];
+  for (const raw of path.slice(1).split("/")) {
+    let segment: string;
+    try {
+      segment = decodeURIComponent(raw);
+    } catch {
+      return null;
+    }
+    if (segment === "" || segment === "." || segment === ".." || /[/\\\0]/.test(segment)) return undefined;
+    segments.push(segment);
+  }
+  return segments.join("/");
 }
 
 function acceptsGzip(header: string | undefined): boolean {
@@ -158,13 +172,20 @@ function acceptsGzip(header: string | undefined): boolean {
   });
 }
 
+/** The headers every answer under `/ui` carries, errors included. */
+export const DASHBOARD_SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "content-security-policy": DASHBOARD_CSP,
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+};
+
 function withSecurity(headers: Record<string, string>): Record<string, string> {
-  return { ...headers, "content-security-policy": DASHBOARD_CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer" };
+  return { ...headers, ...DASHBOARD_SECURITY_HEADERS };
 }
 
-function plain(status: number, text: string, extra: Record<string, string> = {}): StaticAnswer {
-  const body = Buffer.from(text);
-  return { status, headers: withSecurity({ "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache", "content-length": String(body.length), ...extra }), body };
+function errorAnswer(status: number, code: HttpErrorCode, message: string, extra: Record<string, string> = {}): StaticAnswer {
+  const body = Buffer.from(JSON.stringify(failure(status, code, message).body));
+  return { status, headers: withSecurity({ "content-type": "application/json; charset=utf-8", "cache-control": "no-cache", "content-length": String(body.length), ...extra }), body };
 }
 
 function listFiles(dir: string): string[] {

@@ -6,8 +6,8 @@ import type { Queue } from "../src/index.js";
 import { checkAuthorization, checkOrigin, type Authorize, type AuthorizeAction } from "./authorize.js";
 import { createRouteContext, pathOptions, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
 import { refusePrototypeKeys } from "./json-body.js";
-import { DASHBOARD_CSP, staticRequest } from "./dashboard-assets.js";
-import { failure, frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
+import { DASHBOARD_CSP, DASHBOARD_SECURITY_HEADERS, staticRequest } from "./dashboard-assets.js";
+import { failure, frameworkFailure, INTERNAL_ERROR, toHttpFailure, type HttpFailure } from "./http-errors.js";
 import { requirePeer } from "./peer.js";
 import { MAX_CLIENT_MESSAGE_BYTES, StatusStream, type StatusStreamOptions } from "./status-stream.js";
 
@@ -29,7 +29,7 @@ export function jobgraphRouter(queue: Queue, options: JobgraphRouterOptions = {}
     try {
       refusePrototypeKeys(req.body);
     } catch (error) {
-      return next(Object.assign(error as Error, { status: 400 }));
+      return next(error);
     }
     next();
   };
@@ -50,7 +50,7 @@ export function jobgraphRouter(queue: Queue, options: JobgraphRouterOptions = {}
           hasBody: hasBody(req),
           contentType: req.headers["content-type"],
           accept: req.headers.accept,
-          basePath: req.baseUrl,
+          basePath: mountPath(req.baseUrl),
         });
         send(res, result);
       },
@@ -61,23 +61,37 @@ export function jobgraphRouter(queue: Queue, options: JobgraphRouterOptions = {}
   const dashboard = context.dashboard;
   if (dashboard !== undefined) {
     const securePage = (_req: Request, res: Response, next: NextFunction) => void (res.set("content-security-policy", DASHBOARD_CSP), next());
-    router.get(["/ui", "/ui/*splat"], securePage, authorizeFor("dashboard:read"), (req: Request, res: Response) => {
-      const answer = dashboard.answer(staticRequest(req.url, "/ui".length, req.method, req.headers), `${req.baseUrl}/ui`);
+    const serve = (req: Request, res: Response) => {
+      const answer = dashboard.answer(staticRequest(req.url, "/ui".length, req.method, req.headers), `${mountPath(req.baseUrl)}/ui`);
       res.status(answer.status).set(answer.headers).end(answer.body);
-    });
+    };
+    router.get(["/ui", "/ui/*splat"], securePage, authorizeFor("dashboard:read"), serve);
+    router.options(["/ui", "/ui/*splat"], securePage, authorizeFor("dashboard:read"), serve);
   }
   for (const { path, action, allow } of pathOptions) router.options(path, authorizeFor(action), (_req: Request, res: Response) => void res.set("Allow", allow).status(204).end());
   // Body parser errors (malformed JSON, too large) and anything unexpected: never Express's HTML page.
-  router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+  router.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(error);
     // A path that does not percent-decode ("/jobs/%zz") fails in the router, before any body is read.
-    if (error instanceof URIError) return send(res, failure(400, "BAD_REQUEST", "the request URL is malformed"));
+    // Under /ui it is still a dashboard answer, with the dashboard's headers.
+    if (error instanceof URIError) {
+      if (/^\/ui(\/|$)/.test(req.path)) res.set(DASHBOARD_SECURITY_HEADERS);
+      return send(res, failure(400, "BAD_REQUEST", "the request URL is malformed"));
+    }
+    // A refused body (prototype keys) says why.
+    const refused = toHttpFailure(error);
+    if (refused !== undefined) return send(res, refused);
     const status = (error as { status?: unknown }).status;
     const known = frameworkFailure(typeof status === "number" ? status : undefined, context.bodyLimitBytes);
     if (known === undefined) context.onError(error);
     send(res, known ?? INTERNAL_ERROR);
   });
   return router;
+}
+
+/** The mount path without a trailing slash (`app.use("/a/b/", router)` -> `/a/b`; `/` -> ``). */
+function mountPath(baseUrl: string): string {
+  return baseUrl.replace(/\/+$/, "");
 }
 
 function hasBody(req: IncomingMessage): boolean {

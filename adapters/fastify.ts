@@ -5,8 +5,8 @@ import { PeerDependencyMissingError, type Queue } from "../src/index.js";
 import { checkAuthorization, checkOrigin, type AuthorizeAction } from "./authorize.js";
 import { createRouteContext, pathOptions, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
 import { parseJsonBody } from "./json-body.js";
-import { DASHBOARD_CSP, staticRequest } from "./dashboard-assets.js";
-import { failure, frameworkFailure, INTERNAL_ERROR, type HttpFailure } from "./http-errors.js";
+import { DASHBOARD_CSP, DASHBOARD_SECURITY_HEADERS, staticRequest } from "./dashboard-assets.js";
+import { failure, frameworkFailure, HttpError, INTERNAL_ERROR, toHttpFailure, type HttpFailure } from "./http-errors.js";
 import { importPeer } from "./peer.js";
 import { MAX_CLIENT_MESSAGE_BYTES, StatusStream } from "./status-stream.js";
 
@@ -30,6 +30,8 @@ export const jobgraphPlugin: FastifyPluginAsync<JobgraphPluginOptions> = async (
   const { queue, ...rest } = pluginOptions;
   const options = Object.fromEntries(Object.entries(rest).filter(([key]) => !FASTIFY_KEYS.has(key))) as Omit<JobgraphPluginOptions, "queue">;
   const context = createRouteContext(queue, options);
+  // Fastify keeps a trailing slash of the prefix ("/", "/a/b/") in `app.prefix` but not in the routes' paths.
+  const mount = app.prefix.replace(/\/+$/, "");
   const authorizeFor = (action: AuthorizeAction) => async (request: FastifyRequest, reply: FastifyReply) => {
     const refusal =
       (action === "status:subscribe" ? checkOrigin(request.raw as IncomingMessage, options.statusStream?.allowedOrigins) : undefined) ??
@@ -44,6 +46,8 @@ export const jobgraphPlugin: FastifyPluginAsync<JobgraphPluginOptions> = async (
   };
 
   app.setErrorHandler((error: FastifyError, _request, reply) => {
+    const refused = toHttpFailure(error);
+    if (refused !== undefined) return send(reply, refused);
     const known = frameworkFailure(error.statusCode, context.bodyLimitBytes);
     if (known === undefined) context.onError(error);
     return send(reply, known ?? INTERNAL_ERROR);
@@ -59,7 +63,8 @@ export const jobgraphPlugin: FastifyPluginAsync<JobgraphPluginOptions> = async (
   const parseJson = async (_request: FastifyRequest, text: string): Promise<unknown> => {
     try {
       return parseJsonBody(text);
-    } catch {
+    } catch (error) {
+      if (error instanceof HttpError) throw error;
       throw Object.assign(new Error("malformed JSON"), { statusCode: 400 });
     }
   };
@@ -80,7 +85,7 @@ export const jobgraphPlugin: FastifyPluginAsync<JobgraphPluginOptions> = async (
           hasBody: request.headers["transfer-encoding"] !== undefined || (request.headers["content-length"] ?? "0") !== "0",
           contentType: request.headers["content-type"],
           accept: request.headers.accept,
-          basePath: app.prefix,
+          basePath: mount,
         });
         return send(reply, result);
       },
@@ -96,11 +101,11 @@ export const jobgraphPlugin: FastifyPluginAsync<JobgraphPluginOptions> = async (
     const securePage = async (_request: FastifyRequest, reply: FastifyReply) => void reply.header("content-security-policy", DASHBOARD_CSP);
     for (const url of ["/ui", "/ui/*"]) {
       app.route({
-        method: "GET",
+        method: ["GET", "OPTIONS"],
         url,
         onRequest: [securePage, authorizeFor("dashboard:read")],
         handler: async (request, reply) => {
-          const answer = dashboard.answer(staticRequest(request.url, app.prefix.length + "/ui".length, request.method, request.headers), `${app.prefix}/ui`);
+          const answer = dashboard.answer(staticRequest(request.url, mount.length + "/ui".length, request.method, request.headers), `${mount}/ui`);
           return reply.code(answer.status).headers(answer.headers).send(answer.body);
         },
       });
@@ -142,6 +147,19 @@ function closeWhenAnswered(_request: IncomingMessage, socket: Duplex): void {
     if (response.writableFinished) socket.destroy();
     else response.once("finish", () => socket.destroy());
   });
+}
+
+/**
+ * For Fastify's `frameworkErrors` option, which only the application can set: a URL that does not
+ * percent-decode (`/api/ui/%ff`) is refused by Fastify's router before any plugin sees it. With
+ * `Fastify({ frameworkErrors: jobgraphFrameworkErrors })` it is a 400 `BAD_REQUEST` in the jobgraph
+ * error shape, with the dashboard's security headers; other router errors keep their status.
+ */
+export function jobgraphFrameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  reply.headers(DASHBOARD_SECURITY_HEADERS);
+  if (error.code === "FST_ERR_BAD_URL") return void send(reply, failure(400, "BAD_REQUEST", "the request URL is malformed"));
+  const status = typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 400;
+  void send(reply, status >= 500 ? INTERNAL_ERROR : failure(status, "BAD_REQUEST", "bad request"));
 }
 
 function send(reply: FastifyReply, result: HttpResponse | HttpFailure): FastifyReply {

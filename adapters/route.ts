@@ -60,6 +60,8 @@ export function defineRoute<P extends z.ZodType = z.ZodUndefined, Q extends z.Zo
   handle(context: RouteContext, input: ParsedInput<z.output<P>, z.output<Q>, z.output<B>>): Promise<HttpResponse>;
 }): Route {
   const query = route.query ?? noQuery;
+  // A route whose body fields are all optional (`POST /jobs/retry`) takes a request without a body as `{}`.
+  const emptyBody = route.body?.safeParse({}).success === true ? {} : undefined;
   return {
     method: route.method,
     path: route.path,
@@ -77,7 +79,7 @@ export function defineRoute<P extends z.ZodType = z.ZodUndefined, Q extends z.Zo
         const parsed = {
           params: (route.params === undefined ? undefined : parse(route.params, input.params, "path")) as z.output<P>,
           query: parse(query, input.query ?? {}, "query") as z.output<Q>,
-          body: (route.body === undefined ? undefined : parse(route.body, input.body, "body")) as z.output<B>,
+          body: (route.body === undefined ? undefined : parse(route.body, input.body === undefined && !input.hasBody ? emptyBody : input.body, "body")) as z.output<B>,
           accept: input.accept,
           basePath: input.basePath,
         };

@@ -104,10 +104,18 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
           expect(res.json.error.code).toBe("MALFORMED_JSON");
           assertNoStack(res.text);
         }
-        for (const text of ['{"type":"t","payload":{"__proto__":{"admin":true}}}', '{"type":"t","payload":{"constructor":{"prototype":{"admin":true}}}}']) {
+        for (const [text, key] of [
+          ['{"type":"t","payload":{"__proto__":{"admin":true}}}', "__proto__"],
+          ['{"type":"t","payload":{"constructor":{"prototype":{"admin":true}}}}', "constructor.prototype"],
+          ['{"__proto__":{"limit":1}}', "__proto__"],
+        ] as const) {
+          // Valid JSON, refused for what it holds: the answer names the key, not a syntax error.
           const res = await request("POST", `${api}/jobs`, text);
           expect(res.status).toBe(400);
-          expect(res.json.error.code).toBe("MALFORMED_JSON");
+          expect(res.json.error).toEqual({ code: "VALIDATION", message: `the request body has a forbidden key: ${key}` });
+          const retry = await request("POST", `${api}/jobs/retry`, text);
+          expect(retry.json.error.code).toBe("VALIDATION");
+          expect(retry.json.error.message).toContain(key);
         }
         const empty = await request("POST", `${api}/jobs/${randomUUID()}/cancel`, "", { "content-type": "application/json" });
         expect(empty.json.error.code).toBe("JOB_NOT_FOUND");
@@ -330,6 +338,21 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         expect(history.filter((entry) => entry.kind === "status" && entry.message === "pending").map((entry) => entry.data)).toContainEqual({ from: "failed" });
       });
 
+      it("POST /jobs/retry: a request without a body is the empty filter; a malformed or blank-but-present body is still a 400", async () => {
+        const { api, queue } = await setup();
+        const ids = await failedJobs(api, queue, 2);
+        expect((await request("POST", `${api}/jobs/retry`, "{", { "content-type": "application/json" })).json.error.code).toBe("MALFORMED_JSON");
+        expect((await request("POST", `${api}/jobs/retry`, "null", { "content-type": "application/json" })).json.error.code).toBe("VALIDATION");
+        for (const id of ids) expect((await queue.getJob(id))?.status).toBe("failed");
+        const empty = await request("POST", `${api}/jobs/retry`, "", { "content-type": "application/json" });
+        expect(empty.status).toBe(200);
+        expect(empty.json).toEqual({ retried: 2 });
+        for (const id of ids) expect((await queue.waitFor(id)).status).toBe("failed");
+        const none = await request("POST", `${api}/jobs/retry`, undefined);
+        expect(none.status).toBe(200);
+        expect(none.json).toEqual({ retried: 2 });
+      });
+
       it.each([
         ["a status that is not failed or cancelled", { status: "pending" }],
         ["an empty status list", { status: [] }],
@@ -344,7 +367,6 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         ["a JSON array body", [{ status: "failed" }]],
         ["a JSON string body", "\"failed\""],
         ["null", "null"],
-        ["no body", undefined],
       ])("POST /jobs/retry: 400 VALIDATION on %s, nothing retried", async (_label, body) => {
         const { api, queue } = await setup();
         const [id] = await failedJobs(api, queue, 1);

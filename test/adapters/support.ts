@@ -4,7 +4,7 @@ import express from "express";
 import Fastify from "fastify";
 import { WebSocket } from "ws";
 import { attachStatusSocket } from "../../adapters/express.js";
-import { jobgraphPlugin } from "../../adapters/fastify.js";
+import { jobgraphFrameworkErrors, jobgraphPlugin } from "../../adapters/fastify.js";
 import type { AuthorizeAction, Refusal, StatusStreamOptions } from "../../adapters/http.js";
 import type { Registry } from "prom-client";
 import { jobgraphRouter } from "../../adapters/express.js";
@@ -59,7 +59,7 @@ export const startExpressApp: StartApp = async (queue, options = {}) => {
 };
 
 export const startFastifyApp: StartApp = async (queue, options = {}) => {
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false, frameworkErrors: jobgraphFrameworkErrors });
   await app.register(jobgraphPlugin, { queue, prefix: "/api", ...options });
   await app.listen({ host: "127.0.0.1", port: 0 });
   return {

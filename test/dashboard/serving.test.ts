@@ -1,11 +1,15 @@
-import { request as httpRequest } from "node:http";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
+import express from "express";
+import Fastify from "fastify";
 import { jobgraphRouter } from "../../adapters/express.js";
+import { jobgraphPlugin } from "../../adapters/fastify.js";
 import { DASHBOARD_CSP, DashboardAssets, DashboardAssetsMissingError, findDashboardDir } from "../../adapters/dashboard-assets.js";
 import { Queue } from "../../src/index.js";
 import { harness } from "../adapters/harness.js";
@@ -70,18 +74,76 @@ describe.each(FRAMEWORKS)("dashboard served by %s", (_name, start) => {
     }
   });
 
-  it("redirects /ui to /ui/, answers index.html for page paths and 404 for a missing file", async () => {
+  it("redirects /ui to /ui/ and serves only /ui/, /ui/index.html and exact file names: every other path is a 404", async () => {
     const { api } = await setup({ dashboard: true }, { run: false });
     const bare = await rawGet(api, "/api/ui");
     expect(bare.status).toBe(301);
     expect(bare.headers.location).toBe("/api/ui/");
     const index = (await rawGet(api, "/api/ui/")).body.toString();
-    const page = await rawGet(api, "/api/ui/jobs/123");
-    expect(page.status).toBe(200);
-    expect(page.body.toString()).toBe(index);
-    const missing = await rawGet(api, "/api/ui/assets/nope-ABCDEFGH.js");
-    expect(missing.status).toBe(404);
-    expect(missing.headers["content-security-policy"]).toBe(DASHBOARD_CSP);
+    expect((await rawGet(api, "/api/ui/index.html")).body.toString()).toBe(index);
+    const script = assetPaths(index).find((p) => p.endsWith(".js")) as string;
+    expect((await rawGet(api, `/api/ui/${script}`)).status).toBe(200);
+    const missing = [
+      "/api/ui/jobs/123",
+      "/api/ui/nonexistent",
+      "/api/ui/assets/",
+      "/api/ui/assets/nope-ABCDEFGH.js",
+      `/api/ui/x/${script}`,
+      `/api/ui/${script.replace("/", "%2f")}`,
+      `/api/ui/${script.replace("/", "%2F")}`,
+      `/api/ui//${script}`,
+    ];
+    for (const path of missing) {
+      const answer = await rawGet(api, path);
+      expect(answer.status, path).toBe(404);
+      expect(JSON.parse(answer.body.toString()), path).toEqual({ error: { code: "NOT_FOUND", message: "no dashboard file at this path" } });
+      expect(answer.headers["content-security-policy"], path).toBe(DASHBOARD_CSP);
+      expect(answer.headers["x-content-type-options"], path).toBe("nosniff");
+      expect(answer.headers["referrer-policy"], path).toBe("no-referrer");
+    }
+  });
+
+  it("answers a path that does not percent-decode with a 400 in the error shape, with the dashboard's headers", async () => {
+    const { api } = await setup({ dashboard: true }, { run: false });
+    for (const path of ["/api/ui/%ff", "/api/ui/%zz", "/api/ui/assets/%e0%a4%a"]) {
+      const answer = await rawGet(api, path);
+      expect(answer.status, path).toBe(400);
+      expect(answer.headers["content-type"], path).toMatch(/^application\/json/);
+      expect(JSON.parse(answer.body.toString()), path).toEqual({ error: { code: "BAD_REQUEST", message: "the request URL is malformed" } });
+      expect(answer.headers["content-security-policy"], path).toBe(DASHBOARD_CSP);
+      expect(answer.headers["x-content-type-options"], path).toBe("nosniff");
+      expect(answer.headers["referrer-policy"], path).toBe("no-referrer");
+    }
+  });
+
+  it("gives the gzip and identity representations different ETags, each answered 304 on its own", async () => {
+    const { api } = await setup({ dashboard: true }, { run: false });
+    const html = (await rawGet(api, "/api/ui/")).body.toString();
+    for (const path of ["/api/ui/", ...assetPaths(html).map((asset) => `/api/ui/${asset}`)]) {
+      const plain = await rawGet(api, path);
+      const zipped = await rawGet(api, path, { "accept-encoding": "gzip" });
+      expect(zipped.headers["content-encoding"], path).toBe("gzip");
+      expect(plain.headers.etag, path).toMatch(/^"[\w-]+"$/);
+      expect(zipped.headers.etag, path).toBe(String(plain.headers.etag).replace(/"$/, '-gz"'));
+      expect((await rawGet(api, path, { "accept-encoding": "gzip", "if-none-match": String(zipped.headers.etag) })).status, path).toBe(304);
+      expect((await rawGet(api, path, { "if-none-match": String(plain.headers.etag) })).status, path).toBe(304);
+      // A tag of the other representation is not a match.
+      expect((await rawGet(api, path, { "if-none-match": String(zipped.headers.etag) })).status, path).toBe(200);
+      expect((await rawGet(api, path, { "accept-encoding": "gzip", "if-none-match": String(plain.headers.etag) })).status, path).toBe(200);
+    }
+  });
+
+  it("answers OPTIONS under /ui with 204 and Allow, behind dashboard:read", async () => {
+    const actions: string[] = [];
+    const { api } = await setup({ dashboard: true, authorize: (request, action) => (actions.push(action), request.headers["x-user"] === "ok") }, { run: false });
+    for (const path of ["/api/ui/", "/api/ui", "/api/ui/index.html"]) {
+      const answer = await rawGet(api, path, { "x-user": "ok" }, "OPTIONS");
+      expect(answer.status, path).toBe(204);
+      expect(answer.headers.allow, path).toBe("GET, HEAD, OPTIONS");
+      expect(answer.headers["content-security-policy"], path).toBe(DASHBOARD_CSP);
+      expect((await rawGet(api, path, {}, "OPTIONS")).status, path).toBe(403);
+    }
+    expect(new Set(actions)).toEqual(new Set(["dashboard:read"]));
   });
 
   it("never serves a file outside its folder, whatever the path", async () => {
@@ -108,8 +170,8 @@ describe.each(FRAMEWORKS)("dashboard served by %s", (_name, start) => {
       const text = answer.body.toString();
       expect(text, path).not.toMatch(/"name": "jobgraph"|root:x:|\[fonts\]|DashboardAssets/);
       expect([200, 400, 404, 414, 431], path).toContain(answer.status);
-      // Only page paths fall back to index.html; nothing else is ever a 200.
-      if (answer.status === 200) expect(text, path).toMatch(/^<!doctype html>/);
+      // No fallback to index.html: nothing here names a file.
+      expect(answer.status, path).not.toBe(200);
     }
   });
 
@@ -130,6 +192,60 @@ describe.each(FRAMEWORKS)("dashboard served by %s", (_name, start) => {
     const answer = await rawGet(api, "/api/ui/");
     expect(answer.status).toBe(404);
     expect(answer.body.toString()).not.toMatch(/jobgraph dashboard|id="app"/);
+  });
+});
+
+/** A server with the routes mounted at `prefix` exactly as given (trailing slash and all); its base URL. */
+async function mountAt(framework: "express" | "fastify", prefix: string, queue: Queue): Promise<{ url: string; close: () => Promise<void> }> {
+  if (framework === "express") {
+    const app = express();
+    if (prefix === "") app.use(jobgraphRouter(queue, { dashboard: true }));
+    else app.use(prefix, jobgraphRouter(queue, { dashboard: true }));
+    const server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+  const app = Fastify({ logger: false });
+  await app.register(jobgraphPlugin, { queue, prefix, dashboard: true });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  return {
+    url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+    close: async () => {
+      app.server.closeAllConnections();
+      await app.close();
+    },
+  };
+}
+
+describe.each(["express", "fastify"] as const)("dashboard mounted by %s at a prefix with a trailing slash", (framework) => {
+  it.each([
+    ["/", "/ui/"],
+    ["/a/b/", "/a/b/ui/"],
+    ["", "/ui/"],
+    ["/a/b", "/a/b/ui/"],
+  ])("prefix %j: /ui redirects to %s, which serves the page; no Location ever starts with //", async (prefix, page) => {
+    const queue = new Queue();
+    const server = await mountAt(framework, prefix, queue);
+    try {
+      const bare = await rawGet(server.url, page.slice(0, -1));
+      expect(bare.status).toBe(301);
+      expect(bare.headers.location).toBe(page);
+      const index = await rawGet(server.url, page);
+      expect(index.status).toBe(200);
+      expect(index.body.toString()).toMatch(/^<!doctype html>/);
+      const script = assetPaths(index.body.toString()).find((p) => p.endsWith(".js")) as string;
+      expect((await rawGet(server.url, `${page}${script}`)).status).toBe(200);
+      expect((await rawGet(server.url, `${page.slice(0, -1)}?x=1`)).headers.location).toBe(page);
+    } finally {
+      await server.close();
+      await queue.shutdown();
+    }
   });
 });
 
