@@ -55,7 +55,7 @@ export const jobgraphPlugin: FastifyPluginAsync<JobgraphPluginOptions> = async (
 
   // Under the plugin's prefix, an unknown path answers our error shape too, not Fastify's. Without a
   // prefix the 404 handler would be the whole application's, which is the application's to set.
-  if (app.prefix !== "") app.setNotFoundHandler((request, reply) => send(reply, failure(404, "NOT_FOUND", `no route ${request.method} ${(request.url.split("?")[0] ?? "").slice(0, 200)}`)));
+  if (mount !== "") app.setNotFoundHandler((request, reply) => send(reply, failure(404, "NOT_FOUND", `no route ${request.method} ${(request.url.split("?")[0] ?? "").slice(0, 200)}`)));
 
   // Our own JSON parser, in this plugin only: the same prototype-key refusal as Express, and an
   // empty body counts as none (bodiless POSTs such as /cancel may still carry a JSON content type).

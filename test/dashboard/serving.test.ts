@@ -29,6 +29,16 @@ function rawGet(url: string, path: string, headers: Record<string, string> = {},
   });
 }
 
+/** An error answer under /ui: the error shape, as JSON, with every security header of the dashboard. */
+function expectDashboardError(answer: Awaited<ReturnType<typeof rawGet>>, path: string, status: number, code: string, message: string): void {
+  expect(answer.status, path).toBe(status);
+  expect(answer.headers["content-type"], path).toMatch(/^application\/json/);
+  expect(JSON.parse(answer.body.toString()), path).toEqual({ error: { code, message } });
+  expect(answer.headers["content-security-policy"], path).toBe(DASHBOARD_CSP);
+  expect(answer.headers["x-content-type-options"], path).toBe("nosniff");
+  expect(answer.headers["referrer-policy"], path).toBe("no-referrer");
+}
+
 const assetPaths = (html: string) => [...html.matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((m) => m[1] as string);
 
 describe.each(FRAMEWORKS)("dashboard served by %s", (_name, start) => {
@@ -95,11 +105,7 @@ describe.each(FRAMEWORKS)("dashboard served by %s", (_name, start) => {
     ];
     for (const path of missing) {
       const answer = await rawGet(api, path);
-      expect(answer.status, path).toBe(404);
-      expect(JSON.parse(answer.body.toString()), path).toEqual({ error: { code: "NOT_FOUND", message: "no dashboard file at this path" } });
-      expect(answer.headers["content-security-policy"], path).toBe(DASHBOARD_CSP);
-      expect(answer.headers["x-content-type-options"], path).toBe("nosniff");
-      expect(answer.headers["referrer-policy"], path).toBe("no-referrer");
+      expectDashboardError(answer, path, 404, "NOT_FOUND", "no dashboard file at this path");
     }
   });
 
@@ -107,12 +113,7 @@ describe.each(FRAMEWORKS)("dashboard served by %s", (_name, start) => {
     const { api } = await setup({ dashboard: true }, { run: false });
     for (const path of ["/api/ui/%ff", "/api/ui/%zz", "/api/ui/assets/%e0%a4%a"]) {
       const answer = await rawGet(api, path);
-      expect(answer.status, path).toBe(400);
-      expect(answer.headers["content-type"], path).toMatch(/^application\/json/);
-      expect(JSON.parse(answer.body.toString()), path).toEqual({ error: { code: "BAD_REQUEST", message: "the request URL is malformed" } });
-      expect(answer.headers["content-security-policy"], path).toBe(DASHBOARD_CSP);
-      expect(answer.headers["x-content-type-options"], path).toBe("nosniff");
-      expect(answer.headers["referrer-policy"], path).toBe("no-referrer");
+      expectDashboardError(answer, path, 400, "BAD_REQUEST", "the request URL is malformed");
     }
   });
 
