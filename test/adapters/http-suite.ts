@@ -124,6 +124,15 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         expect(xml.json.error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
       });
 
+      it("400 BAD_REQUEST in the error shape for a path that does not percent-decode", async () => {
+        const { api } = await setup({}, { run: false });
+        for (const [method, path] of [["GET", "/jobs/%ff"], ["GET", "/jobs/%zz/logs"], ["POST", "/jobs/%e0%a4%a/cancel"]] as const) {
+          const res = await request(method, `${api}${path}`);
+          expect(res.status, path).toBe(400);
+          expect(res.json, path).toEqual({ error: { code: "BAD_REQUEST", message: "the request URL is malformed" } });
+        }
+      });
+
       it("413 PAYLOAD_TOO_LARGE past bodyLimitBytes, and past the 1 MiB default", async () => {
         const small = await setup({ bodyLimitBytes: 1_024 });
         const res = await request("POST", `${small.api}/jobs`, { type: "report.build", payload: { blob: "x".repeat(2_000) } });
