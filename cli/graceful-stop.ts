@@ -3,9 +3,10 @@ import type { Output } from "./output.js";
 
 /**
  * On SIGTERM or SIGINT, runs `stop` (the queue's graceful shutdown) and exits 0 once it is done, 1 if
- * it failed; a second signal exits at once, with the usual 128 + signal number.
+ * it failed; a second signal exits at once, with the usual 128 + signal number. `graceMs` null: the
+ * process runs no jobs.
  */
-export function stopOnSignals(out: Output, graceMs: number, stop: () => Promise<void>): void {
+export function stopOnSignals(out: Output, graceMs: number | null, stop: () => Promise<void>): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -13,7 +14,9 @@ export function stopOnSignals(out: Output, graceMs: number, stop: () => Promise<
       process.exit(128 + constants.signals[signal]);
     }
     stopping = true;
-    out.note(`${signal}: no new jobs; running ones have ${graceMs} ms to finish (${signal} again exits at once)`);
+    // A process that runs no jobs (`serve` without --worker) has no grace to announce.
+    const what = graceMs === null ? "stopping" : `no new jobs; running ones have ${graceMs} ms to finish`;
+    out.note(`${signal}: ${what} (${signal} again exits at once)`);
     stop().then(
       () => {
         out.note("stopped");

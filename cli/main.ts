@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { isQueueError, StorageError, ValidationError } from "jobgraph";
+import { isQueueError, SchemaNotMigratedError, StorageError, ValidationError } from "jobgraph";
 import { createRequire } from "node:module";
 import { CliError, UsageError } from "./cli-error.js";
 import { addGlobalOptions } from "./connection.js";
@@ -12,7 +12,11 @@ import { addServeCommand } from "./serve.js";
 import { addStatsCommand } from "./stats.js";
 import { addWorkerCommand } from "./worker.js";
 
-/** Exit codes: 0 done, 1 the command failed (a job not found, no database), 2 the command line was wrong. */
+/**
+ * Exit codes: 0 done, 1 the command failed (a job not found, no database), 2 the command line was wrong
+ * (commander's own errors, a UsageError, and any ValidationError: every value a command hands the
+ * queue, an id, a cron expression, a time zone, a schema name, a payload, came from its command line).
+ */
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
@@ -55,13 +59,19 @@ export async function run(argv: readonly string[]): Promise<number> {
     }
     const code = isQueueError(error) || error instanceof CliError ? error.code : "ERROR";
     const issues = error instanceof ValidationError ? error.issues : [];
-    report(json, code, messageWithCause(error), issues);
-    return EXIT_FAILURE;
+    report(json, code, messageForCli(error), issues);
+    return error instanceof ValidationError ? EXIT_USAGE : EXIT_FAILURE;
   }
 }
 
-/** The error's message, and for a store's failure the driver's reason ("database ... does not exist"). */
-function messageWithCause(error: unknown): string {
+/**
+ * The error's message, and for a store's failure the driver's reason ("database ... does not exist");
+ * a schema not migrated names the command that migrates, not the library's call.
+ */
+function messageForCli(error: unknown): string {
+  if (error instanceof SchemaNotMigratedError) {
+    return `the jobgraph tables do not exist in schema ${JSON.stringify(error.schema)}: run \`jobgraph migrate\` first (worker and serve migrate too, unless given --no-migrate)`;
+  }
   const message = (error as Error)?.message ?? String(error);
   if (!(error instanceof StorageError)) return message;
   const cause = (error.cause as { message?: unknown } | undefined)?.message;
@@ -77,7 +87,9 @@ function report(json: boolean, code: string, message: string, issues: readonly {
     process.stderr.write(`${toJsonText({ error: { code, message, ...(issues.length === 0 ? {} : { details: { issues } }) } })}\n`);
     return;
   }
-  process.stderr.write(`error: ${message}\n${issues.map((issue) => `  ${issue.path === "" ? "" : `${issue.path}: `}${issue.message}\n`).join("")}`);
+  // An issue the message already says ("invalid schedule: timezone: ...") is not said twice.
+  const lines = issues.map((issue) => `${issue.path === "" ? "" : `${issue.path}: `}${issue.message}`).filter((line) => !message.includes(line));
+  process.stderr.write(`error: ${message}\n${lines.map((line) => `  ${line}\n`).join("")}`);
 }
 
 const code = await run(process.argv);

@@ -5,6 +5,7 @@ import { connectionOf, openQueue, outputOf, type OpenQueue } from "./connection.
 import { stopOnSignals } from "./graceful-stop.js";
 import { integerIn } from "./option-parsers.js";
 import { importOptionalPeer } from "./optional-peer.js";
+import { reportQueueErrors } from "./queue-error-report.js";
 import { shutdownGraceOf, startRunner } from "./worker.js";
 import { addWorkerOptions, type WorkerFlags } from "./worker-options.js";
 
@@ -39,7 +40,8 @@ export function addServeCommand(program: Command): void {
     const { schema } = connectionOf(command);
     const [{ fastify }, { jobgraphPlugin }] = await Promise.all([importOptionalPeer("fastify", "jobgraph serve", () => import("fastify")), import("jobgraph/fastify")]);
     const opened: OpenQueue =
-      flags.worker === true ? await startRunner(command, { ...flags, handlers: flags.handlers as string }, out) : await openQueue(command, { logger: console }, { max: 10 });
+      flags.worker === true ? await startRunner(command, { ...flags, handlers: flags.handlers as string }, out) : await openQueue(command, { logger: false }, { max: 10 });
+    if (flags.worker !== true) reportQueueErrors(opened.queue, out);
     const app = fastify({ logger: false });
     try {
       if (flags.worker !== true && flags.migrate) await opened.queue.migrate();
@@ -57,7 +59,7 @@ export function addServeCommand(program: Command): void {
       await opened.close();
       throw error instanceof CliError || error instanceof UsageError ? error : new CliError("SERVE", `cannot serve: ${(error as Error).message ?? String(error)}`, { cause: error });
     }
-    stopOnSignals(out, shutdownGraceOf(flags), async () => {
+    stopOnSignals(out, flags.worker === true ? shutdownGraceOf(flags) : null, async () => {
       await opened.close(); // first: closes the status sockets with 1001 once nothing runs
       await app.close();
     });

@@ -3,6 +3,7 @@ import { openQueue, outputOf, connectionOf, type OpenQueue } from "./connection.
 import { stopOnSignals } from "./graceful-stop.js";
 import { loadHandlers } from "./handlers-module.js";
 import type { Output } from "./output.js";
+import { reportQueueErrors } from "./queue-error-report.js";
 import { addWorkerOptions, reportJobEvents, workerPoolSize, workerQueueOptions, type WorkerFlags } from "./worker-options.js";
 
 /** The queue's own default, said in the shutdown message when no flag set it. */
@@ -34,6 +35,7 @@ export async function startRunner(command: Command, flags: WorkerFlags & { handl
   try {
     const types = await loadHandlers(flags.handlers, opened.queue);
     reportJobEvents(opened.queue, out);
+    reportQueueErrors(opened.queue, out);
     // Without migrating, a schema that is not there must stop the worker now, not fail every claim.
     if (!flags.migrate) await opened.queue.metrics();
     await opened.queue.start({ migrate: flags.migrate });

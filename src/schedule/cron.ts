@@ -17,10 +17,10 @@ export interface CronTicks {
  * occurrences of a repeated time (croner's rules, as Vixie cron's).
  */
 export function parseCron(expression: string, timezone: string | undefined): CronTicks {
-  if (timezone !== undefined) assertTimeZone(timezone);
+  const zone = timezone === undefined ? "Etc/UTC" : canonicalTimeZone(timezone);
   let cron: Cron;
   try {
-    cron = new Cron(expression, { timezone: timezone ?? "Etc/UTC", paused: true, mode: "5-or-6-parts" });
+    cron = new Cron(expression, { timezone: zone, paused: true, mode: "5-or-6-parts" });
   } catch (error) {
     throw new ValidationError(`invalid cron expression ${JSON.stringify(expression)}: ${messageOf(error)}`, [{ path: "cron", message: messageOf(error) }], error);
   }
@@ -30,10 +30,17 @@ export function parseCron(expression: string, timezone: string | undefined): Cro
   };
 }
 
-/** `Intl` knows the IANA zones Node does; croner would only fail later, on the first date it converts. */
-function assertTimeZone(timezone: string): void {
+/**
+ * The IANA zone spelled as `Intl` spells it when only the case differs (`europe/berlin` ->
+ * `Europe/Berlin`), so a schedule lists by one name. A link to another zone keeps its own name:
+ * Node's ICU resolves some current names to older ones (`Asia/Kolkata` -> `Asia/Calcutta`).
+ * `Intl` knows the zones Node does; croner would only fail later, on the first date it converts:
+ * an unknown zone is a `ValidationError`.
+ */
+export function canonicalTimeZone(timezone: string): string {
   try {
-    new Intl.DateTimeFormat("en-US", { timeZone: timezone });
+    const resolved = new Intl.DateTimeFormat("en-US", { timeZone: timezone }).resolvedOptions().timeZone;
+    return resolved.toLowerCase() === timezone.toLowerCase() ? resolved : timezone;
   } catch (error) {
     throw new ValidationError(`unknown time zone ${JSON.stringify(timezone)}`, [{ path: "timezone", message: "not an IANA time zone" }], error);
   }

@@ -3,7 +3,7 @@ import { ValidationError } from "../errors.js";
 import { storableText } from "../json-value.js";
 import { jobTypeSchema, parseOrThrow, scheduleJobOptionsSchema } from "../options.js";
 import type { NewSchedule, StoredSchedule } from "../storage/storage.js";
-import { parseCron } from "./cron.js";
+import { canonicalTimeZone, parseCron } from "./cron.js";
 import type { JobRequest } from "../submission.js";
 import { MISFIRE_POLICIES, type ScheduleJobOptions, type ScheduleRecord } from "../types.js";
 
@@ -54,15 +54,17 @@ export function scheduledJobRequest(schedule: ScheduledJobSource, tick: Date): J
 export type PlannedSchedule = Omit<NewSchedule, "payload" | "nextRunAt"> & { readonly payload: unknown; readonly nextRunAt: Date };
 
 /**
- * Parses `queue.schedule(name, input)`: the name, the input, the cron expression in its time zone,
- * and the first tick after `now`. An expression without one (`0 0 30 2 *`) is refused.
+ * Parses `queue.schedule(name, input)`: the name, the input, the cron expression in its time zone
+ * (kept by its canonical name), and the first tick after `now`. An expression without one (`0 0 30 2 *`) is refused.
  */
 export function planSchedule(name: unknown, input: unknown, now: Date): PlannedSchedule {
   const scheduleName = parseOrThrow(scheduleNameSchema, name, "schedule name");
   const parsed = parseOrThrow(scheduleInputSchema, input, "schedule");
-  const nextRunAt = parseCron(parsed.cron, parsed.timezone).after(now);
+  // Stored as Intl spells it: `europe/berlin` is listed as `Europe/Berlin`.
+  const timezone = parsed.timezone === undefined ? undefined : canonicalTimeZone(parsed.timezone);
+  const nextRunAt = parseCron(parsed.cron, timezone).after(now);
   if (nextRunAt === undefined) throw new ValidationError(`cron expression ${JSON.stringify(parsed.cron)} never fires`, [{ path: "cron", message: "has no future tick" }]);
-  return { ...parsed, timezone: parsed.timezone, payload: parsed.payload, name: scheduleName, nextRunAt };
+  return { ...parsed, timezone, payload: parsed.payload, name: scheduleName, nextRunAt };
 }
 
 /** A stored schedule as `listSchedules` answers it: without the store's revision. */

@@ -73,9 +73,9 @@ describePostgres("jobgraph jobs graph and jobs redrive on PostgreSQL", () => {
     expect(await producer.getJob(post.id)).toMatchObject({ status: "blocked" });
   });
 
-  it("jobs redrive with finished-after later than finished-before is refused by the queue (exit 1)", async () => {
+  it("jobs redrive with finished-after later than finished-before is refused by the queue: a usage error (exit 2)", async () => {
     const result = await runCli(["jobs", "redrive", "--finished-after", "2030-01-01", "--finished-before", "2020-01-01", "--json"], env);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect((JSON.parse(result.stderr) as { error: { code: string } }).error.code).toBe("VALIDATION");
   });
 });

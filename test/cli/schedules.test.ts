@@ -57,9 +57,11 @@ describePostgres("jobgraph schedules on PostgreSQL", () => {
     [["--cron", "* * * * *", "--type", "t", "--timezone", "Mars/Olympus"]],
     [["--cron", "* * * * *", "--type", "no spaces allowed"]],
     [["--cron", "* * * * *", "--type", "t", "--options", '{"priority":"urgent"}']],
-  ])("a schedule the queue refuses (%j) fails with VALIDATION and stores nothing", async (flags) => {
+    [["--cron", "61 * * * *", "--type", "t"]],
+    [["--cron", "", "--type", "t"]],
+  ])("a schedule the queue refuses (%j) is a usage error (exit 2) with VALIDATION, and stores nothing", async (flags) => {
     const result = await runCli(["schedules", "add", "bad", ...flags, "--json"], env);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect((JSON.parse(result.stderr) as { error: { code: string } }).error.code).toBe("VALIDATION");
     expect(await runCliJson<ScheduleJson[]>(["schedules", "list"], env)).toEqual([]);
   });
@@ -78,6 +80,20 @@ describePostgres("jobgraph schedules on PostgreSQL", () => {
       await worker.exited;
       await runCli(["schedules", "remove", "every-second"], env);
     }
+  });
+
+  it("a refused schedule's reason is printed once for people", async () => {
+    const result = await runCli(["schedules", "add", "bad", "--cron", "* * * * *", "--type", "t", "--timezone", ""], env);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^error: invalid schedule: timezone: /);
+    expect(result.stderr.match(/timezone: /g)).toHaveLength(1);
+  });
+
+  it("a time zone typed in the wrong case is kept by its canonical name", async () => {
+    const added = await runCliJson<ScheduleJson>(["schedules", "add", "berlin", "--cron", "0 3 * * *", "--type", "t", "--timezone", "europe/berlin"], env);
+    expect(added.timezone).toBe("Europe/Berlin");
+    expect((await runCliJson<ScheduleJson[]>(["schedules", "list"], env)).map((s) => s.timezone)).toEqual(["Europe/Berlin"]);
+    await runCli(["schedules", "remove", "berlin"], env);
   });
 
   it("an unknown misfire policy is a usage error", async () => {

@@ -30,7 +30,7 @@ describePostgres("jobgraph serve on PostgreSQL", () => {
 
   afterAll(async () => queues.cleanup());
 
-  it("serves the HTTP API (migrating the schema first) and stops on SIGTERM with exit 0", async () => {
+  it("serves the HTTP API (migrating the schema first) and stops on SIGTERM with exit 0, promising no grace to jobs it does not run", async () => {
     const { server, base } = await serve();
     expect((await fetch(`${base}/health`)).status).toBe(200);
     const page = await fetch(`${base}/ui/`);
@@ -47,6 +47,8 @@ describePostgres("jobgraph serve on PostgreSQL", () => {
     expect(shown.job.status).toBe("pending");
     server.signal("SIGTERM");
     expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(server.stderr).toMatch(/^SIGTERM: stopping \(SIGTERM again exits at once\)$/m);
+    expect(server.stderr).not.toMatch(/ms to finish/);
     await (await queues.producer()).cancel(job.id);
   });
 
@@ -67,6 +69,7 @@ describePostgres("jobgraph serve on PostgreSQL", () => {
     socket.close();
     server.signal("SIGINT");
     expect((await server.exited).code).toBe(0);
+    expect(server.stderr).toMatch(/^SIGINT: no new jobs; running ones have 30000 ms to finish/m);
   });
 
   it("with --token refuses requests without the bearer token", async () => {

@@ -359,6 +359,14 @@ describe("schedule input", () => {
     expect((await tq.queue.listSchedules())[0]).toMatchObject({ name, timezone: "Asia/Kolkata" });
   });
 
+  it("keeps a time zone by its canonical name, and reads the expression in it", async () => {
+    const tq = queueAt("2026-01-01T00:00:00Z");
+    const stored = await tq.queue.schedule("berlin", { cron: "0 3 * * *", type: "t", timezone: "europe/berlin" });
+    // 03:00 in Berlin (UTC+1 in January) is 02:00 UTC.
+    expect(stored).toMatchObject({ timezone: "Europe/Berlin", nextRunAt: new Date("2026-01-01T02:00:00Z") });
+    expect((await tq.queue.listSchedules())[0]).toMatchObject({ name: "berlin", timezone: "Europe/Berlin" });
+  });
+
   it("lets a schedule's job be enqueued with a payload the local handler accepts, checked again at each tick", async () => {
     const tq = queueAt("2026-01-01T00:00:00Z");
     const errors = recordEvents(tq.queue, ["queue:error"]);

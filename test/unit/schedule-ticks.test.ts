@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/errors.js";
-import { parseCron } from "../../src/schedule/cron.js";
+import { canonicalTimeZone, parseCron } from "../../src/schedule/cron.js";
 import { misfireGraceMs, planTick } from "../../src/schedule/plan-tick.js";
 
 const at = (iso: string) => new Date(iso);
@@ -63,6 +63,24 @@ describe("parseCron", () => {
     ["an empty time zone", "* * * * *", ""],
   ])("refuses %s with a ValidationError", (_, cron, timezone) => {
     expect(() => parseCron(cron, timezone)).toThrow(ValidationError);
+  });
+});
+
+describe("canonicalTimeZone", () => {
+  it.each([
+    ["europe/berlin", "Europe/Berlin"],
+    ["EUROPE/BERLIN", "Europe/Berlin"],
+    ["america/new_york", "America/New_York"],
+    ["utc", "UTC"],
+    // A link keeps its name: Node's ICU would answer the older Asia/Calcutta.
+    ["Asia/Kolkata", "Asia/Kolkata"],
+    ["US/Eastern", "US/Eastern"],
+  ])("spells %s as %s", (given, canonical) => {
+    expect(canonicalTimeZone(given)).toBe(canonical);
+  });
+
+  it.each([["Mars/Olympus"], [""], ["Europe/Berlin\u0000"], ["../../etc/passwd"]])("refuses %j with a ValidationError", (zone) => {
+    expect(() => canonicalTimeZone(zone)).toThrow(ValidationError);
   });
 });
 
