@@ -38,11 +38,12 @@ export function addServeCommand(program: Command): void {
     const out = outputOf(command);
     const token = flags.token ?? (process.env.JOBGRAPH_API_TOKEN || undefined);
     const { schema } = connectionOf(command);
-    const [{ fastify }, { jobgraphPlugin }] = await Promise.all([importOptionalPeer("fastify", "jobgraph serve", () => import("fastify")), import("jobgraph/fastify")]);
+    const [{ fastify }, { jobgraphPlugin, jobgraphFrameworkErrors }] = await Promise.all([importOptionalPeer("fastify", "jobgraph serve", () => import("fastify")), import("jobgraph/fastify")]);
     const opened: OpenQueue =
       flags.worker === true ? await startRunner(command, { ...flags, handlers: flags.handlers as string }, out) : await openQueue(command, { logger: false }, { max: 10 });
     if (flags.worker !== true) reportQueueErrors(opened.queue, out);
-    const app = fastify({ logger: false });
+    // frameworkErrors: a URL that does not percent-decode gets jobgraph's error shape, not Fastify's own.
+    const app = fastify({ logger: false, frameworkErrors: jobgraphFrameworkErrors });
     try {
       if (flags.worker !== true && flags.migrate) await opened.queue.migrate();
       const prefix = flags.prefix === "/" ? "" : flags.prefix.replace(/\/+$/, "");

@@ -38,6 +38,11 @@ describePostgres("jobgraph serve on PostgreSQL", () => {
     expect(page.headers.get("content-security-policy")).toMatch(/^default-src 'self'/);
     expect(await page.text()).toMatch(/<div id="app">/);
     expect(server.stdout).toMatch(new RegExp(`; dashboard ${base}/ui/$`, "m"));
+    // A URL that does not percent-decode: jobgraph's error shape with the dashboard's headers, not Fastify's own answer.
+    const undecodable = await fetch(`${base}/ui/%ff`);
+    expect(undecodable.status).toBe(400);
+    expect(undecodable.headers.get("content-security-policy")).toMatch(/^default-src 'self'/);
+    expect(((await undecodable.json()) as { error: { code: string } }).error.code).toBe("BAD_REQUEST");
     const created = await fetch(`${base}/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ type: "test.echo", payload: { n: 3 } }) });
     expect(created.status).toBe(201);
     const { job } = (await created.json()) as { job: { id: string; status: string } };
