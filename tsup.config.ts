@@ -18,7 +18,7 @@ export default defineConfig([
     clean: ["!cli.js", "!cli.js.map"],
     target,
     // ESM-only packages, bundled so that the CommonJS build can require them.
-    noExternal: ["p-timeout"],
+    noExternal: ["p-timeout", "uuid"],
     // `import.meta.url` in the CommonJS build (adapters/peer.ts requires the optional peers from there).
     shims: true,
     external: ["postgres", "express", "fastify", "@fastify/websocket", "ws", "prom-client"],

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { planGraph } from "./dag.js";
 import { ValidationError } from "./errors.js";
 import type { RegisteredHandler } from "./handler.js";
@@ -7,6 +6,7 @@ import { validatePayload } from "./payload-schema.js";
 import type { JobId, NewJob, Resources, ScheduleJobOptions } from "./types.js";
 import { fits } from "./resources.js";
 import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./retry.js";
+import { newJobId } from "./job-id.js";
 
 /** One job as the caller described it, options parsed: a schedule's per-job options, and those of one job. */
 export interface JobRequest extends ScheduleJobOptions {
@@ -42,7 +42,7 @@ export interface Submission {
  */
 export async function buildSubmission(requests: readonly JobRequest[], context: SubmissionContext): Promise<Submission> {
   const plan = planGraph(requests, { maxNodes: context.maxGraphNodes });
-  const ids: JobId[] = requests.map(() => randomUUID());
+  const ids: JobId[] = requests.map(() => newJobId());
   const jobs: NewJob[] = [];
   const positions: number[] = new Array<number>(requests.length);
   for (const index of plan.order) {

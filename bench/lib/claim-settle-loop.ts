@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { PostgresStorage } from "../../src/storage/postgres/index.ts";
 import { DEFAULT_BACKOFF } from "../../src/retry.ts";
+import { newJobId } from "../../src/job-id.ts";
 import { withClient } from "./db.ts";
 import { applySchemaVariants } from "./schema-variants.ts";
 import { backendCpu, backendCpuSpent } from "./backend-cpu.ts";
@@ -23,6 +24,7 @@ export interface ClaimSettleRun {
 /**
  * Fills `schema`'s jobs table with `count` completed jobs, each with one finished attempt when the
  * schema keeps attempts in the row, then vacuums and analyzes it, as a long-running queue would be.
+ * Their ids are time-ordered as the core makes them (UUID version 7, a day old, a millisecond apart).
  */
 async function fillRetained(url: string, schema: string, count: number): Promise<void> {
   if (count === 0) return;
@@ -37,10 +39,11 @@ async function fillRetained(url: string, schema: string, count: number): Promise
       await c.query(`
         insert into ${schema}.jobs (id, type, status, priority, payload, result, attempt, max_attempts, backoff, resources,
           run_at, started_at, finished_at${history ? ", attempts" : ""})
-        select gen_random_uuid(), 't', 'completed', 2, jsonb_build_object('i', g), 'null'::jsonb, 1, 3, '{}'::jsonb, '{}'::jsonb,
+        select (lpad(to_hex((extract(epoch from now() - interval '1 day') * 1000)::bigint + $2 + g), 12, '0') || '7'
+                || substr(md5(g::text), 1, 3) || '8' || substr(md5(g::text), 4, 15))::uuid, 't', 'completed', 2, jsonb_build_object('i', g), 'null'::jsonb, 1, 3, '{}'::jsonb, '{}'::jsonb,
           now() - interval '1 day', now() - interval '1 day', now() - interval '1 day'
           ${history ? ", jsonb_build_array(jsonb_build_object('attempt', 1, 'startedAt', now() - interval '1 day', 'finishedAt', now() - interval '1 day', 'outcome', 'completed', 'workerId', 'w'))" : ""}
-        from generate_series(1, $1) g`, [n]);
+        from generate_series(1, $1) g`, [n, done]);
     }
     await c.query(`vacuum analyze ${schema}.jobs`);
   });
@@ -56,7 +59,7 @@ export async function claimSettleLoop(url: string, opts: { jobs: number; batch: 
     await fillRetained(url, schema, opts.retained);
     for (let i = 0; i < opts.jobs; i += 5_000) {
       const jobs = Array.from({ length: Math.min(5_000, opts.jobs - i) }, (_, k) => ({
-        id: randomUUID(), type: "t", priority: "normal" as const, payload: { i: i + k }, maxAttempts: 3, backoff: DEFAULT_BACKOFF, dependsOn: [],
+        id: newJobId(), type: "t", priority: "normal" as const, payload: { i: i + k }, maxAttempts: 3, backoff: DEFAULT_BACKOFF, dependsOn: [],
         idempotencyKey: undefined, resources: {}, timeoutMs: undefined, runAt: new Date(Date.now() - 1_000),
       }));
       await store.insertJobs({ jobs, onDuplicate: "reject", now: new Date() });
