@@ -4,6 +4,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
+import { defineReportHandler } from "./report-handler.js";
 import { Queue, type Storage } from "jobgraph";
 
 async function openStorage(): Promise<{ storage: Storage | undefined; label: string }> {
@@ -26,14 +27,7 @@ export async function createServiceQueue(): Promise<{ queue: Queue; label: strin
       return { messageId: `m-${ctx.job.id.slice(0, 8)}` };
     },
   });
-  queue.defineHandler("report.build", {
-    payload: z.object({ month: z.string().regex(/^\d{4}-\d{2}$/) }).strict(),
-    resources: { cpu: 1 },
-    run: async ({ month }, ctx) => {
-      await sleep(2_000, undefined, { signal: ctx.signal });
-      return { month, rows: 1_234, inputs: Object.keys(ctx.dependencies).length };
-    },
-  });
+  defineReportHandler(queue);
   await queue.start();
   return { queue, label };
 }

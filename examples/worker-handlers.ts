@@ -12,6 +12,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import postgres from "postgres";
 import { z } from "zod";
+import { defineReportHandler } from "./report-handler.js";
 import type { Queue } from "jobgraph";
 import { attemptSql } from "jobgraph/postgres";
 
@@ -35,12 +36,5 @@ export default async function defineHandlers(queue: Queue): Promise<void> {
     },
   });
 
-  queue.defineHandler("report.build", {
-    payload: z.object({ month: z.string().regex(/^\d{4}-\d{2}$/) }).strict(),
-    resources: { cpu: 1 },
-    run: async ({ month }, ctx) => {
-      await sleep(2_000, undefined, { signal: ctx.signal });
-      return { month, rows: 1_234, inputs: Object.keys(ctx.dependencies).length };
-    },
-  });
+  defineReportHandler(queue);
 }
