@@ -5,8 +5,9 @@ import type { JobRow } from "./rows.js";
 import { attemptClosed, attemptOpened, transitionAppended, transitionEntry } from "./sql/history.js";
 
 // Every SQL statement PostgresStorage runs, one function per statement. Identifiers go through
-// `sql(schema)`; every value is a parameter. Lists travel as one jsonb document, which keeps
-// batches at one statement, handles empty lists, and keeps JSON `null` payloads distinct from SQL NULL.
+// `sql(schema)`; every value is a parameter. A batch is one statement: id lists and the settle's
+// columns travel as text arrays (`textArray`), rows holding JSON documents as one jsonb document,
+// which keeps JSON `null` payloads distinct from SQL NULL; both handle empty lists.
 
 /** A connection, a pool or a transaction: anything that runs a tagged template. */
 export type Db = postgres.ISql<{}>;
