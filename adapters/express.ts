@@ -6,7 +6,7 @@ import type { Queue } from "../src/index.js";
 import { checkAuthorization, checkOrigin, type Authorize, type AuthorizeAction } from "./authorize.js";
 import { createRouteContext, pathOptions, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
 import { refusePrototypeKeys } from "./json-body.js";
-import { DASHBOARD_CSP, DASHBOARD_SECURITY_HEADERS, staticRequest } from "./dashboard-assets.js";
+import { DASHBOARD_SECURITY_HEADERS, staticRequest } from "./dashboard-assets.js";
 import { failure, frameworkFailure, INTERNAL_ERROR, toHttpFailure, type HttpFailure } from "./http-errors.js";
 import { requirePeer } from "./peer.js";
 import { MAX_CLIENT_MESSAGE_BYTES, StatusStream, type StatusStreamOptions } from "./status-stream.js";
@@ -60,7 +60,7 @@ export function jobgraphRouter(queue: Queue, options: JobgraphRouterOptions = {}
   }
   const dashboard = context.dashboard;
   if (dashboard !== undefined) {
-    const securePage = (_req: Request, res: Response, next: NextFunction) => void (res.set("content-security-policy", DASHBOARD_CSP), next());
+    const securePage = (_req: Request, res: Response, next: NextFunction) => void (res.set(DASHBOARD_SECURITY_HEADERS), next());
     const serve = (req: Request, res: Response) => {
       const answer = dashboard.answer(staticRequest(req.url, "/ui".length, req.method, req.headers), `${mountPath(req.baseUrl)}/ui`);
       res.status(answer.status).set(answer.headers).end(answer.body);

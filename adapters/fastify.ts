@@ -5,7 +5,7 @@ import { PeerDependencyMissingError, type Queue } from "../src/index.js";
 import { checkAuthorization, checkOrigin, type AuthorizeAction } from "./authorize.js";
 import { createRouteContext, pathOptions, routes, type HttpResponse, type JobgraphHttpOptions } from "./http.js";
 import { parseJsonBody } from "./json-body.js";
-import { DASHBOARD_CSP, DASHBOARD_SECURITY_HEADERS, staticRequest } from "./dashboard-assets.js";
+import { DASHBOARD_SECURITY_HEADERS, staticRequest } from "./dashboard-assets.js";
 import { failure, frameworkFailure, HttpError, INTERNAL_ERROR, toHttpFailure, type HttpFailure } from "./http-errors.js";
 import { importPeer } from "./peer.js";
 import { MAX_CLIENT_MESSAGE_BYTES, StatusStream } from "./status-stream.js";
@@ -98,7 +98,7 @@ export const jobgraphPlugin: FastifyPluginAsync<JobgraphPluginOptions> = async (
 
   const dashboard = context.dashboard;
   if (dashboard !== undefined) {
-    const securePage = async (_request: FastifyRequest, reply: FastifyReply) => void reply.header("content-security-policy", DASHBOARD_CSP);
+    const securePage = async (_request: FastifyRequest, reply: FastifyReply) => void reply.headers(DASHBOARD_SECURITY_HEADERS);
     for (const url of ["/ui", "/ui/*"]) {
       app.route({
         method: ["GET", "OPTIONS"],

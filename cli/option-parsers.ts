@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "commander";
+import { z } from "zod";
 import type { JobStatus } from "jobgraph";
 
 /** An argument parser for a whole number in [min, max]; anything else is a usage error. */
@@ -24,11 +25,21 @@ export function parseCapacity(value: string): Record<string, number> {
   return capacity;
 }
 
-/** A date as ISO 8601 (`2026-12-04`, `2026-12-04T10:00:00Z`). */
+const isoDate = z.iso.date();
+const isoDateTime = z.iso.datetime({ offset: true });
+
+/**
+ * A date as ISO 8601: a day (`2026-12-04`, midnight UTC) or a time with its offset
+ * (`2026-12-04T10:00:00Z`, `...+01:00`). Refused: days that do not exist (`2026-02-31`, which
+ * `Date` would roll over to March) and times without an offset (`Date` would read them in the
+ * host's time zone), as over HTTP.
+ */
 export function parseDate(value: string): Date {
-  const date = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim()) ? new Date(value.trim()) : new Date(NaN);
-  if (Number.isNaN(date.getTime())) throw new InvalidArgumentError("expected an ISO 8601 date, e.g. 2026-12-04 or 2026-12-04T10:00:00Z");
-  return date;
+  const text = value.trim();
+  if (!isoDate.safeParse(text).success && !isoDateTime.safeParse(text).success) {
+    throw new InvalidArgumentError("expected an ISO 8601 date, e.g. 2026-12-04 or 2026-12-04T10:00:00Z");
+  }
+  return new Date(text);
 }
 
 /** One status, repeatable or comma-separated: `--status failed,cancelled`. */

@@ -1,5 +1,5 @@
 import type { Queue } from "jobgraph";
-import type { Output } from "./output.js";
+import { oneLine, type Output } from "./output.js";
 
 /** The same error (code, message, context without its timestamps) is printed at most once per window. */
 export const REPEAT_WINDOW_MS = 60_000;
@@ -22,7 +22,7 @@ export function errorCoalescer(now: () => number = Date.now, windowMs = REPEAT_W
   const seen = new Map<string, { printedAt: number; suppressed: number }>();
   return (error, context) => {
     const code = errorCode(error);
-    const message = oneLineText(messageOf(error));
+    const message = oneLine(messageOf(error), 2_000);
     const key = `${code}\u0000${message}\u0000${context.replace(ISO_TIME, "")}`;
     const at = now();
     const last = seen.get(key);
@@ -33,7 +33,7 @@ export function errorCoalescer(now: () => number = Date.now, windowMs = REPEAT_W
     // Bounded: a flood of distinct errors cannot grow the map without end.
     if (last === undefined && seen.size >= 1_000) seen.clear();
     seen.set(key, { printedAt: at, suppressed: 0 });
-    return { code, message, context: oneLineText(context), suppressed: last?.suppressed ?? 0 };
+    return { code, message, context: oneLine(context, 2_000), suppressed: last?.suppressed ?? 0 };
   };
 }
 
@@ -64,4 +64,3 @@ function messageOf(error: unknown): string {
   }
 }
 
-const oneLineText = (text: string) => text.replace(/\s+/g, " ").trim().slice(0, 2_000);

@@ -89,6 +89,9 @@ describe("jobgraph usage", () => {
     [["jobs", "redrive", "--status", "completed"], /expected one of failed, cancelled/],
     [["jobs", "redrive", "--finished-after", "yesterday"], /expected an ISO 8601 date/],
     [["jobs", "redrive", "--finished-before", "2026-13-45"], /expected an ISO 8601 date/],
+    // A day that does not exist (Date would roll it over to March 3), a time without its offset (the host's zone).
+    [["jobs", "redrive", "--finished-after", "2026-02-31"], /expected an ISO 8601 date/],
+    [["jobs", "redrive", "--finished-after", "2026-12-04T10:00:00"], /expected an ISO 8601 date/],
     [["schedules", "add", "n", "--cron", "* * * * *", "--type", "t", "--payload", "{nope"], /expected JSON/],
   ])("a bad value %j is a usage error", async (args, message) => expectUsageError(args, message));
 

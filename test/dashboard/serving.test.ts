@@ -184,6 +184,8 @@ describe.each(FRAMEWORKS)("dashboard served by %s", (_name, start) => {
       expect(answer.status, path).toBe(403);
       expect(answer.body.toString()).not.toMatch(/<!doctype|<script/i);
       expect(answer.headers["content-security-policy"]).toBe(DASHBOARD_CSP);
+      expect(answer.headers["x-content-type-options"], path).toBe("nosniff");
+      expect(answer.headers["referrer-policy"], path).toBe("no-referrer");
     }
     expect(new Set(actions)).toEqual(new Set(["dashboard:read"]));
   });
