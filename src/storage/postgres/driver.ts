@@ -41,18 +41,16 @@ export function isVersion4(sql: postgres.ISql<{}>): boolean {
   return typeof (sql as { batch?: unknown }).batch === "function";
 }
 
-/** text[], named for postgres.js 3.4 (see `textArray`). */
-const TEXT_ARRAY_OID = 1009;
-
 /**
- * A list of strings (or nulls) as a parameter to cast with `::text[]`. postgres.js 3.4 needs the type named
- * (`sql.array(xs, oid)`), because it infers an array's type from types it loads on a connection's
- * first query, and a claim can be that first query; postgres.js 4 removed `sql.array` (it throws
- * ARRAY_REMOVED) and sends an array as it is, for the cast in the query to type.
+ * A list of strings (or nulls) as one parameter to cast with `::text[]`: a PostgreSQL array literal,
+ * sent as a plain string, so it means the same to postgres.js 3.4 and 4 whatever types the
+ * connection has loaded. (postgres.js 3.4 serialises a JS array only once it knows the array types,
+ * which it loads on a connection's first query, and not at all with `fetch_types: false`: it would
+ * send `a,b` and the server refuse it; postgres.js 4 removed `sql.array`.) Every element is quoted,
+ * with `\` and `"` escaped; `null` is SQL NULL.
  */
-export function textArray(sql: postgres.ISql<{}>, values: readonly (string | null)[]): postgres.ParameterOrFragment<never> {
-  if (isVersion4(sql)) return [...values] as unknown as postgres.ParameterOrFragment<never>;
-  return sql.array([...values] as string[], TEXT_ARRAY_OID) as unknown as postgres.ParameterOrFragment<never>;
+export function textArray(values: readonly (string | null)[]): string {
+  return `{${values.map((v) => (v === null ? "NULL" : `"${v.replace(/[\\"]/g, "\\$&")}"`)).join(",")}}`;
 }
 
 /** A promise that never settles: what a transaction callback returns once its connection is gone. */

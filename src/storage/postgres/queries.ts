@@ -23,15 +23,15 @@ const jobFields = (sql: Db) => sql`
 /** The columns of a job row, with its dependencies in their given order; `j` is the jobs alias. */
 const jobColumns = (sql: Db, schema: string) => sql`
   ${jobFields(sql)},
-  array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position) as depends_on`;
+  to_jsonb(array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position)) as depends_on`;
 
 /**
  * The dependencies, in their given order, of the jobs whose text ids `ids` (a query) yields, as
- * rows `(job_id uuid, depends_on text[])`; a job without any has no row. One index scan for a whole
+ * rows `(job_id uuid, depends_on jsonb)` (a JSON array of text ids); a job without any has no row. One index scan for a whole
  * batch, where a subquery per returned row (as in `jobColumns`) runs a scan of its own for each.
  */
 const dependenciesOf = (sql: Db, schema: string, ids: ReturnType<Db>) => sql`
-  select d.job_id, array_agg(d.depends_on_id::text order by d.position) as depends_on
+  select d.job_id, jsonb_agg(d.depends_on_id::text order by d.position) as depends_on
   from ${sql(schema)}.job_dependencies d where d.job_id = any(array(select x::uuid from (${ids}) as i(x)))
   group by d.job_id`;
 
@@ -41,7 +41,7 @@ const dependenciesOf = (sql: Db, schema: string, ids: ReturnType<Db>) => sql`
  * `= any(array${uuidList(...)})`: the planner then looks the ids up in the index, where
  * `in (subquery)` guesses 100 rows and scans the whole table once it holds a few thousand jobs.
  */
-const uuidList = (sql: Db, ids: readonly string[]) => sql`(select x::uuid from unnest(${textArray(sql, ids)}::text[]) x)`;
+const uuidList = (sql: Db, ids: readonly string[]) => sql`(select x::uuid from unnest(${textArray(ids)}::text[]) x)`;
 
 // ---- migrations ------------------------------------------------------------------------------
 
@@ -294,7 +294,7 @@ export const listJobRows = (
   schema: string,
   filter: { statuses: readonly string[]; types: readonly string[]; beforeSeq: string | null; limit: number; maxBytes: number },
 ) => {
-  const types = filter.types.length > 0 ? sql`and j.type = any(${textArray(sql, filter.types)}::text[])` : sql``;
+  const types = filter.types.length > 0 ? sql`and j.type = any(${textArray(filter.types)}::text[])` : sql``;
   const before = filter.beforeSeq !== null ? sql`and j.seq < ${filter.beforeSeq}::bigint` : sql``;
   const arm = (status: ReturnType<Db>): ReturnType<Db> => sql`
     (select j.seq from ${sql(schema)}.jobs j where ${status} ${types} ${before} order by j.seq desc limit ${filter.limit + 1}::int)`;
@@ -344,7 +344,7 @@ export interface CandidateRow {
 
 const candidatesAt = (sql: Db, schema: string, priority: number, types: readonly string[], perLevel: number) => sql`
   select j.id, j.priority, j.run_at, j.seq, j.resources from ${sql(schema)}.jobs j
-  where j.status = 'pending' and j.priority = ${priority} and j.run_at <= now() and j.type = any(${textArray(sql, types)}::text[])
+  where j.status = 'pending' and j.priority = ${priority} and j.run_at <= now() and j.type = any(${textArray(types)}::text[])
   order by j.run_at, j.seq
   limit ${perLevel}
   for update skip locked`;
@@ -437,7 +437,7 @@ const claimStatement = (sql: Db, schema: string, channel: string, claim: ClaimPa
   deps as (${dependenciesOf(sql, schema, sql`select l.id from leased l`)}),
   changed as (select l.seq::bigint as ord, l.id, l.type, l.status, l.attempt from leased l),
   ${notifiedChanges(sql, channel)}
-  select g.simple, (select n from notified) as notified, now() as db_now, l.*, coalesce(dp.depends_on, '{}'::text[]) as depends_on
+  select g.simple, (select n from notified) as notified, now() as db_now, l.*, coalesce(dp.depends_on, '[]'::jsonb) as depends_on
   from gate g left join leased l on true left join deps dp on dp.job_id = l.id::uuid`;
 
 // ---- leases ----------------------------------------------------------------------------------
@@ -528,7 +528,7 @@ const jsonText = (value: unknown): string => JSON.stringify(value) ?? "null";
  * completion (`null` when there is none) and SQL NULL otherwise; `error` likewise for an error.
  */
 const settlementInput = (sql: Db, settlements: readonly SettlementRow[]) => {
-  const column = (pick: (row: SettlementRow) => string | null) => sql`${textArray(sql, settlements.map(pick))}::text[]`;
+  const column = (pick: (row: SettlementRow) => string | null) => sql`${textArray(settlements.map(pick))}::text[]`;
   return sql`
     select u.ord::int as ord, u.id::uuid as id, u.token::uuid as token, u.kind, u.result::jsonb as result, u.error::jsonb as error,
       u.run_at::timestamptz as run_at
@@ -616,7 +616,7 @@ export const settleAndUnblock = (sql: Db, schema: string, channel: string, settl
     from unblocked u where u.status = 'pending'
   ),
   ${notifiedChanges(sql, channel)}
-  select x.*, coalesce(dp.depends_on, '{}'::text[]) as depends_on, (select n from notified) as notified
+  select x.*, coalesce(dp.depends_on, '[]'::jsonb) as depends_on, (select n from notified) as notified
   from touched x left join deps dp on dp.job_id = x.id::uuid`;
 
 // ---- graph -----------------------------------------------------------------------------------
@@ -646,7 +646,7 @@ export const unblockDependents = (sql: Db, schema: string, completedIds: readonl
   from counts c
   where j.id = c.job_id and j.status = 'blocked'
   returning j.id::text as id, j.type, j.status, j.attempt, 'blocked' as previous, null::jsonb as error, j.seq::text as seq,
-    array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id) as depends_on`;
+    to_jsonb(array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id)) as depends_on`;
 
 /** A job below a failed or cancelled one that a cascade may cancel, as `planCascade` reads it. */
 export interface CascadeCandidateRow {
@@ -671,7 +671,7 @@ export const selectCascadeCandidates = (sql: Db, schema: string, rootIds: readon
     select x.job_id from below b ${dependentsStep(sql, schema)}
   )
   select j.id::text as id, j.status, j.seq::text as seq,
-    array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position) as depends_on
+    to_jsonb(array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position)) as depends_on
   from ${sql(schema)}.jobs j where j.id = any(array(select id from below)) and j.status in ('blocked', 'pending')`;
 
 /** One cascade victim to cancel, blamed on `cause` with `error`. */
@@ -697,7 +697,7 @@ export const cancelDependents = (sql: Db, schema: string, victims: readonly Casc
 export const lockJobsForChange = (sql: Db, schema: string, ids: readonly string[]) =>
   sql<{ id: string; type: string; status: JobStatus; attempt: number; idempotency_key: string | null; depends_on: string[] }[]>`
   select j.id::text as id, j.type, j.status, j.attempt, j.idempotency_key,
-    array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position) as depends_on
+    to_jsonb(array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position)) as depends_on
   from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)})
   order by j.id
   for no key update`;
@@ -735,7 +735,7 @@ export const lockCascadedBelow = (sql: Db, schema: string, rootId: string) => sq
     select x.job_id from below b ${dependentsStep(sql, schema, sql`c.status = 'cancelled' and c.cancel_cause is not null`)}
   )
   select j.id::text as id, j.cancel_cause::text as cancel_cause, j.idempotency_key,
-    array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position) as depends_on
+    to_jsonb(array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position)) as depends_on
   from ${sql(schema)}.jobs j where j.id = any(array(select id from below)) and j.status = 'cancelled'
   order by j.seq
   for no key update`;
