@@ -2,7 +2,8 @@
 // and NOTIFYs per job. Run under the CPU profiler to see where the worker's time goes:
 //   node --import tsx --cpu-prof --cpu-prof-dir=bench/results bench/profile.ts [jobs] [concurrency]
 //   node bench/top-functions.ts bench/results/<file>.cpuprofile
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { JobgraphSystem } from "./lib/systems.ts";
@@ -44,17 +45,34 @@ const cpuTimes = () => {
   return { busy: total - fields[3]! - fields[4]!, total };
 };
 const dbBefore = await backendCpu(system.url);
+// JOBGRAPH_BENCH_CPU_PROFILE=<file>: a CPU profile of the processing alone (first handler call to the last).
+const profileFile = process.env.JOBGRAPH_BENCH_CPU_PROFILE;
+const inspector = profileFile === undefined ? undefined : new Session();
+inspector?.connect();
+await inspector?.post("Profiler.enable");
 let handled = 0;
 let first = 0;
 let cpuAtFirst = cpuTimes();
+let workerCpuAtFirst = process.cpuUsage();
+let loopAtFirst = performance.eventLoopUtilization();
 await system.startWorker(concurrency, () => {
   if (handled++ === 0) {
     first = performance.now();
     cpuAtFirst = cpuTimes();
+    workerCpuAtFirst = process.cpuUsage();
+    loopAtFirst = performance.eventLoopUtilization();
+    void inspector?.post("Profiler.start");
   }
 });
 const end = await waitAllDone(system, () => handled, n, 300_000);
 const cpuAtEnd = cpuTimes();
+const workerCpu = process.cpuUsage(workerCpuAtFirst);
+const loop = performance.eventLoopUtilization(loopAtFirst);
+if (inspector !== undefined && profileFile !== undefined) {
+  const { profile } = await inspector.post("Profiler.stop");
+  writeFileSync(profileFile, JSON.stringify(profile));
+  inspector.disconnect();
+}
 const dbSpent = backendCpuSpent(dbBefore, await backendCpu(system.url));
 await system.stopWorker();
 await new Promise((r) => setTimeout(r, 1_500));
@@ -69,6 +87,10 @@ console.log(
     cpuBusyPercent: Math.round((100 * (cpuAtEnd.busy - cpuAtFirst.busy)) / (cpuAtEnd.total - cpuAtFirst.total)),
     // CPU time of PostgreSQL's backends for this database per job (null when the server is elsewhere).
     dbCpuUsPerJob: dbSpent === null ? null : Math.round(dbSpent / n),
+    // CPU time of this process (the worker: its own work, the driver, garbage collection) per job.
+    workerCpuUsPerJob: Math.round((workerCpu.user + workerCpu.system) / n),
+    // How busy the worker's event loop was while processing: near 100 means the process, not the database, is the bound.
+    eventLoopBusyPercent: Math.round(100 * loop.utilization),
     perJob: { commits: per("commits"), rowsInserted: per("inserted"), rowsUpdated: per("updated"), statusLogRows: per("logs") },
   }),
 );

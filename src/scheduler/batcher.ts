@@ -1,3 +1,5 @@
+const DRAINED: Promise<void> = Promise.resolve();
+
 interface Waiting<T, R> {
   readonly item: T;
   readonly resolve: (result: R) => void;
@@ -28,8 +30,13 @@ export class Batcher<T, R> {
     });
   }
 
-  /** Resolves once everything added so far is written. */
-  async drain(): Promise<void> {
+  /** Resolves once everything added so far is written (at once when nothing is waiting: a settle asks before each outcome). */
+  drain(): Promise<void> {
+    if (this.waiting.length === 0 && this.inFlight === undefined && !this.scheduled) return DRAINED;
+    return this.drainAll();
+  }
+
+  private async drainAll(): Promise<void> {
     while (this.waiting.length > 0 || this.inFlight !== undefined || this.scheduled) {
       if (this.inFlight !== undefined) await this.inFlight;
       else await new Promise<void>((resolve) => setImmediate(resolve));

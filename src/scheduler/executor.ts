@@ -6,7 +6,7 @@ import { toJsonValue } from "../json-value.js";
 import type { MetricsRecorder } from "../metrics.js";
 import { validatePayload } from "../payload-schema.js";
 import { MAX_STORED_TEXT_BYTES, toStoredText } from "../stored-text.js";
-import type { AttemptTransaction, ClaimedJob, Lease, Outcome, SettleResult, Storage } from "../storage/storage.js";
+import type { AttemptTransaction, ClaimedJob, Lease, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
 import { LOG_LEVELS, type Json, type JobId, type LogLevel, type NewLogLine } from "../types.js";
 import { CANCELLED, failureOutcome } from "./outcome.js";
 
@@ -23,7 +23,7 @@ export interface ExecutorHost {
   readonly metrics: MetricsRecorder;
   readonly stuckGraceMs: number;
   readonly maxPayloadBytes: number;
-  settle(lease: Lease, outcome: Outcome): Promise<SettleResult>;
+  settle(settlement: Settlement): Promise<SettleResult>;
   appendLog(line: NewLogLine): void;
   flushLogs(): Promise<void>;
   emit<E extends QueueEventName>(event: E, payload: QueueEvents[E]): void;
@@ -43,7 +43,9 @@ export class Executor {
   /** Resolves once the handler has returned (or never ran), before its outcome is stored. */
   readonly returned: Promise<void>;
   private markReturned: () => void = () => undefined;
-  private readonly controller = new AbortController();
+  /** Made when the handler first reads `ctx.signal` (most never do); `abortReason` is its reason once aborted. */
+  private controller: AbortController | undefined;
+  private abortReason: Error | undefined;
   private abortCause: AbortCause | undefined;
   /** Set once an outcome was stored or given up on; later outcomes are discarded. */
   private settled = false;
@@ -79,7 +81,8 @@ export class Executor {
   abort(cause: AbortCause): void {
     if (this.abortCause !== undefined || this.handlerReturned) return;
     this.abortCause = cause;
-    this.controller.abort(this.reasonFor(cause));
+    this.abortReason = this.reasonFor(cause);
+    this.controller?.abort(this.abortReason);
     switch (cause) {
       case "lease-lost":
         this.settled = true;
@@ -121,7 +124,6 @@ export class Executor {
     try {
       const payload = await this.parsePayload();
       const dependencies = await this.loadDependencies();
-      this.transaction = host.storage.openAttemptTransaction?.(this.lease);
       if (job.timeoutMs !== undefined) {
         this.timers.push(host.clock.setTimer(() => this.abort("timeout"), job.timeoutMs));
       }
@@ -155,13 +157,19 @@ export class Executor {
   }
 
   private context(dependencies: Record<JobId, Json | undefined>): JobContext {
-    const { host, lease, transaction } = this;
+    const { host, lease } = this;
+    const signal = () => this.signal();
+    const tx = () => this.attemptTransaction()?.handle;
     return {
       job: this.claimed.job,
       attempt: lease.attempt,
-      signal: this.controller.signal,
+      get signal() {
+        return signal();
+      },
       dependencies,
-      tx: transaction?.handle,
+      get tx() {
+        return tx();
+      },
       log: (level: LogLevel, message: string, data?: unknown) => {
         const safeLevel = LOG_LEVELS.includes(level) ? level : "info";
         let json: Json | undefined;
@@ -174,6 +182,27 @@ export class Executor {
         host.appendLog(json === undefined ? line : { ...line, data: json });
       },
     };
+  }
+
+  /** The attempt's signal, made on first read: aborted already if the attempt was. */
+  private signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  /**
+   * The store's attempt transaction, made when the handler first reads `ctx.tx` (most never do). Read
+   * only after the handler returned, it is sealed at once: it may open no transaction nobody ends.
+   */
+  private attemptTransaction(): AttemptTransaction | undefined {
+    if (this.transaction === undefined) {
+      this.transaction = this.host.storage.openAttemptTransaction?.(this.lease);
+      if (this.handlerReturned) this.transaction?.seal();
+    }
+    return this.transaction;
   }
 
   /** Stores `outcome` unless an earlier one was; chained so the attempt's logs precede it. */
@@ -205,7 +234,7 @@ export class Executor {
     }
     for (const delayMs of SETTLE_RETRY_DELAYS_MS) {
       try {
-        return await this.host.settle(this.lease, outcome);
+        return await this.host.settle({ lease: this.lease, outcome, job: this.claimed.job });
       } catch (error) {
         // The settle is a CAS on the lease, so trying again after an outage cannot apply it twice.
         if (!(error instanceof StorageError)) throw error;
@@ -213,7 +242,7 @@ export class Executor {
         await new Promise<void>((resolve) => this.host.clock.setTimer(resolve, delayMs));
       }
     }
-    return this.host.settle(this.lease, outcome);
+    return this.host.settle({ lease: this.lease, outcome, job: this.claimed.job });
   }
 
   private async rollback(): Promise<void> {

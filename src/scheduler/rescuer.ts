@@ -41,6 +41,7 @@ export class Rescuer {
     const settlements: Settlement[] = expired.map(({ job, lease }) => ({
       lease,
       outcome: rescueOutcome(job, lease.attempt),
+      job,
     }));
     const results = await storage.settle(settlements, new Date(now));
     let settled = 0;

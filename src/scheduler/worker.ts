@@ -4,7 +4,7 @@ import type { QueueEventName, QueueEvents } from "../events.js";
 import type { RegisteredHandler } from "../handler.js";
 import type { MetricsRecorder, QueueMetrics } from "../metrics.js";
 import type { ResolvedQueueOptions } from "../options.js";
-import type { InsertedJob, JobCounts, Lease, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
+import type { InsertedJob, JobCounts, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
 import { toStoredText } from "../stored-text.js";
 import type { JobChange, JobId, JobRecord, NewJob, NewLogLine } from "../types.js";
 import { Batcher } from "./batcher.js";
@@ -170,8 +170,8 @@ export class Worker implements ExecutorHost {
     };
   }
 
-  settle(lease: Lease, outcome: Outcome): Promise<SettleResult> {
-    return this.settles.add({ lease, outcome });
+  settle(settlement: Settlement): Promise<SettleResult> {
+    return this.settles.add(settlement);
   }
 
   appendLog(line: NewLogLine): void {

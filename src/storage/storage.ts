@@ -222,6 +222,12 @@ export type Outcome =
 export interface Settlement {
   readonly lease: Lease;
   readonly outcome: Outcome;
+  /**
+   * The job as its lease was claimed (the claim's or the expired lease's record), when the caller has
+   * it: a store may build the settled record from it and what the settle changed, instead of reading
+   * the whole row back.
+   */
+  readonly job?: JobRecord;
 }
 
 export type SettleResult =

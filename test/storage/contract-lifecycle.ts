@@ -42,6 +42,34 @@ export function describeLifecycleContract(t: StoreUnderTest): void {
       expect(await t.status(d.id)).toBe("pending");
     });
 
+    it("given the job as claimed, answers the record that a read returns afterwards, for every outcome it may get", async () => {
+      const outcomes = [
+        { type: "completed", result: { b: [1, "two"], a: null } },
+        { type: "completed", result: null },
+        { type: "retry", error: attemptError(), runAt: secondsFromNow(60) },
+        { type: "interrupted" },
+      ] as const;
+      const jobs = outcomes.map(() => newJob({ type: "claimed-record", payload: { keep: "me" } }));
+      const dependent = newJob({ type: "after", dependsOn: [jobs[0]!.id] });
+      await t.insert(...jobs, dependent);
+      const { claimed } = await t.claim(["claimed-record"], { limit: outcomes.length });
+      expect(claimed).toHaveLength(outcomes.length);
+      const byId = new Map(claimed.map((c) => [c.job.id, c]));
+      const settlements = jobs.map((job, i) => {
+        const held = byId.get(job.id)!;
+        return { lease: held.lease, outcome: outcomes[i]!, job: held.job };
+      });
+      const results = await t.storage.settle(settlements, new Date());
+      for (const [i, result] of results.entries()) {
+        if (result.type !== "settled") throw new Error(`settlement ${i} was lost`);
+        expect(result.job).toEqual(await t.job(jobs[i]!.id));
+      }
+      expect(results[0]).toMatchObject({ unblocked: [dependent.id] });
+      // A stale lease with its job is still lost, and changes nothing.
+      const again = await t.storage.settle([settlements[1]!], new Date());
+      expect(again).toEqual([{ type: "lost", jobId: jobs[1]!.id }]);
+    });
+
     it("cascades a failure to every transitive dependent, and to nothing else", async () => {
       const graph = await insertGraph();
       const { lease } = await t.claimOne("root");

@@ -1,5 +1,5 @@
 import type postgres from "postgres";
-import type { ErrorInfo, JobStatus } from "../../types.js";
+import type { ErrorInfo, JobStatus, Json } from "../../types.js";
 import { textArray } from "./driver.js";
 import type { JobRow } from "./rows.js";
 import { attemptClosed, attemptOpened, transitionAppended, transitionEntry } from "./sql/history.js";
@@ -572,15 +572,51 @@ const unblockAssignments = (sql: Db) => sql`
     then j.transitions || ${transitionEntry(sql, { from: sql`'blocked'::text`, to: sql`'pending'::text`, attempt: sql`j.attempt` })}
     else j.transitions end`;
 
+/** A row of `settleAndUnblock`: a settled job (`kind` its outcome) or an unblocked one (`kind` = 'unblocked'). */
+export type SettledRow = SettledJobRow | UnblockedRow;
+
+/**
+ * A settled job as `settleAndUnblock` reports it: what the settle changed (the rest of the row is as
+ * the claim read it), `last_attempt` being the attempt entry it closed.
+ */
+export interface SettledJobRow {
+  readonly kind: Exclude<SettlementRow["kind"], "failed" | "cancelled">;
+  readonly ord: number;
+  readonly id: string;
+  readonly type: string;
+  readonly status: JobStatus;
+  readonly attempt: number;
+  readonly result: Json | null;
+  readonly error: ErrorInfo | null;
+  readonly run_at: Date;
+  readonly updated_at: Date;
+  readonly finished_at: Date | null;
+  readonly last_attempt: unknown;
+}
+
+/** A dependent that a completion of the batch unblocked (or brought closer to it: `status` still 'blocked'). */
+export interface UnblockedRow {
+  readonly kind: "unblocked";
+  readonly ord: null;
+  readonly id: string;
+  readonly seq: string;
+  readonly type: string;
+  readonly status: JobStatus;
+  readonly attempt: number;
+  readonly depends_on: readonly string[];
+}
+
 /**
  * Stores outcomes that cascade nothing (completed, retry, interrupted), each a CAS on (id, lease
  * token, running), closing their attempt entries; unblocks the dependents of the completed ones
  * and notifies, all in one statement. Run it after `lockAffected` in the same transaction: its
  * snapshot must be taken after that lock waited out inserts adding edges to these jobs. Returns
- * the settled rows (`kind` = the outcome, with `ord`) and the unblocked ones (`kind` = 'unblocked').
+ * what changed only (a whole job row is several times as much to send and to parse): the settled
+ * jobs' changed columns with their settlement's `ord`, and the unblocked jobs' ids with their
+ * dependencies (whom to credit).
  */
 export const settleAndUnblock = (sql: Db, schema: string, channel: string, settlements: readonly SettlementRow[]) =>
-  sql<(JobRow & { ord: number | null; kind: SettlementRow["kind"] | "unblocked" })[]>`
+  sql<SettledRow[]>`
   with s as (${settlementInput(sql, settlements)}),
   settled as (
     update ${sql(schema)}.jobs j set
@@ -594,7 +630,8 @@ export const settleAndUnblock = (sql: Db, schema: string, channel: string, settl
       ${attemptClosed(sql)}
     from s
     where j.id = s.id and j.lease_token = s.token and j.status = 'running' and s.kind in ('completed', 'retry', 'interrupted')
-    returning ${jobFields(sql)}, s.ord, s.kind
+    returning s.ord, s.kind, j.id::text as id, j.seq, j.type, j.status, j.attempt, case when s.kind = 'completed' then j.result end as result,
+      j.error, j.run_at, j.updated_at, j.finished_at, j.attempts -> -1 as last_attempt
   ),
   counts as (
     select d.job_id, count(*)::int as n from ${sql(schema)}.job_dependencies d
@@ -605,19 +642,23 @@ export const settleAndUnblock = (sql: Db, schema: string, channel: string, settl
     update ${sql(schema)}.jobs j set ${unblockAssignments(sql)}
     from counts c
     where j.id = c.job_id and j.status = 'blocked'
-    returning ${jobFields(sql)}, null::int as ord, 'unblocked'::text as kind
+    returning j.id::text as id, j.seq, j.type, j.status, j.attempt
   ),
-  touched as (select * from settled union all select * from unblocked),
-  deps as (${dependenciesOf(sql, schema, sql`select b.id from touched b`)}),
+  deps as (${dependenciesOf(sql, schema, sql`select u.id from unblocked u`)}),
   changed as (
     select t.ord::bigint as ord, t.id, t.type, t.status, t.attempt from settled t
     union all
-    select ${settlements.length} + row_number() over (order by u.seq::bigint), u.id, u.type, u.status, u.attempt
+    select ${settlements.length} + row_number() over (order by u.seq), u.id, u.type, u.status, u.attempt
     from unblocked u where u.status = 'pending'
   ),
   ${notifiedChanges(sql, channel)}
-  select x.*, coalesce(dp.depends_on, '[]'::jsonb) as depends_on, (select n from notified) as notified
-  from touched x left join deps dp on dp.job_id = x.id::uuid`;
+  select t.kind, t.ord, t.id, null::text as seq, t.type, t.status, t.attempt, t.result, t.error, t.run_at, t.updated_at, t.finished_at,
+    t.last_attempt, null::jsonb as depends_on, (select n from notified) as notified
+  from settled t
+  union all
+  select 'unblocked', null, u.id, u.seq::text, u.type, u.status, u.attempt, null, null, null, null, null, null,
+    coalesce(dp.depends_on, '[]'::jsonb), null
+  from unblocked u left join deps dp on dp.job_id = u.id::uuid`;
 
 // ---- graph -----------------------------------------------------------------------------------
 

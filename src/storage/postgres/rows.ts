@@ -3,6 +3,7 @@ import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../../types.js";
 import type { AttemptOutcome, AttemptRecord, BackoffPolicy, ErrorInfo, Json, JobChange, JobRecord, JobStatus, LogLevel, Priority, Resources } from "../../types.js";
 import type { HandlerLine, JobHistory, TransitionRecord } from "../../job-history.js";
 import type { Lease } from "../storage.js";
+import type { SettledJobRow } from "./queries.js";
 
 /** A `jobs` row as the queries select it (int8 columns come back as text). */
 export interface JobRow {
@@ -64,6 +65,24 @@ export function toJobRecord(row: JobRow): JobRecord {
     startedAt: row.started_at ?? undefined,
     finishedAt: row.finished_at ?? undefined,
     attempts: attemptsOf(row.attempts),
+  };
+}
+
+/**
+ * The record of a job settled by `settleAndUnblock`: the job as its lease was claimed, with what the
+ * settle changed. Nothing else of a running job's row changes while its lease is held.
+ */
+export function settledRecord(claimed: JobRecord, row: SettledJobRow): JobRecord {
+  return {
+    ...claimed,
+    status: row.status,
+    result: row.status === "completed" ? (row.result ?? null) : undefined,
+    error: row.error ?? undefined,
+    attempt: row.attempt,
+    runAt: row.run_at,
+    updatedAt: row.updated_at,
+    finishedAt: row.finished_at ?? undefined,
+    attempts: [...claimed.attempts.slice(0, -1), ...attemptsOf([row.last_attempt])],
   };
 }
 

@@ -12,7 +12,7 @@ import * as q from "./queries.js";
 import type { Db } from "./queries.js";
 import { toJson } from "../to-json.js";
 import type { Pipeline } from "./pipelined.js";
-import { priorityOf, toJobRecord, toLease, type JobRow, type StoredChange } from "./rows.js";
+import { priorityOf, settledRecord, toJobRecord, toLease, type JobRow, type StoredChange } from "./rows.js";
 
 export type { Published } from "./change-set.js";
 
@@ -199,8 +199,10 @@ export function settlesSimply(settlements: readonly Settlement[]): boolean {
 }
 
 /**
- * A batch of outcomes that cancel nothing, as two statements to run in order in one transaction:
- * lock what it may change in id order, then settle, unblock, log and notify in one statement.
+ * A batch of outcomes that cancel nothing, as statements to run in order in one transaction: lock
+ * what it may change in id order, then settle, unblock and notify in one statement. The settle
+ * reports only what it changed; a settlement that does not carry its job as claimed has the whole
+ * row read back by a third statement.
  */
 export function settleSimply(sql: Db, schema: string, channel: string, settlements: readonly Settlement[]): Pipeline<Done<SettleResult[]>> {
   const rows = settlementRows(settlements);
@@ -210,14 +212,17 @@ export function settleSimply(sql: Db, schema: string, channel: string, settlemen
     cascading: [],
   });
   const settle = q.settleAndUnblock(sql, schema, channel, rows);
+  const unknown = settlements.filter((settlement) => settlement.job === undefined).map(({ lease }) => lease.jobId).filter(isUuid);
+  const statements = unknown.length === 0 ? [lock, settle] : [lock, settle, q.selectJobs(sql, schema, unknown)];
   return {
-    statements: [lock, settle] as unknown as Pipeline<Done<SettleResult[]>>["statements"],
+    statements: statements as unknown as Pipeline<Done<SettleResult[]>>["statements"],
     finish: (results) => {
       const changed = (results[1] ?? []) as unknown as Awaited<ReturnType<typeof q.settleAndUnblock>>;
-      const settled = changed.filter((row) => row.kind !== "unblocked");
-      const unblocked = bySeq(changed.filter((row) => row.kind === "unblocked" && row.status === "pending"));
+      const readBack = new Map(((results[2] ?? []) as unknown as JobRow[]).map((row) => [row.id, row]));
+      const settled = changed.filter((row): row is q.SettledJobRow => row.kind !== "unblocked");
+      const unblocked = bySeq(changed.filter((row): row is q.UnblockedRow => row.kind === "unblocked" && row.status === "pending"));
       const changes: StoredChange[] = [...settled, ...unblocked].map((row) => ({ id: row.id, type: row.type, status: row.status, attempt: row.attempt }));
-      const ordOf = new Map(settled.filter((row) => row.status === "completed").map((row) => [row.id, row.ord ?? -1]));
+      const ordOf = new Map(settled.filter((row) => row.status === "completed").map((row) => [row.id, row.ord]));
       const unblockedBy = new Map<number, JobId[]>();
       for (const row of unblocked) {
         // Credited to the last completion in the batch that it waited for, as if settled one by one.
@@ -225,10 +230,12 @@ export function settleSimply(sql: Db, schema: string, channel: string, settlemen
         unblockedBy.set(ord, [...(unblockedBy.get(ord) ?? []), row.id]);
       }
       const byOrd = new Map(settled.map((row) => [row.ord, row]));
-      const value = settlements.map(({ lease }, ord): SettleResult => {
+      const value = settlements.map(({ lease, job }, ord): SettleResult => {
         const row = byOrd.get(ord);
-        if (row === undefined) return { type: "lost", jobId: lease.jobId };
-        return { type: "settled", job: toJobRecord(row), unblocked: unblockedBy.get(ord) ?? [], cancelled: [] };
+        const whole = readBack.get(lease.jobId.toLowerCase());
+        if (row === undefined || (job === undefined && whole === undefined)) return { type: "lost", jobId: lease.jobId };
+        const record = job === undefined ? toJobRecord(whole as JobRow) : settledRecord(job, row);
+        return { type: "settled", job: record, unblocked: unblockedBy.get(ord) ?? [], cancelled: [] };
       });
       return { value, changes };
     },
