@@ -17,6 +17,10 @@ export const MAX_JSON_DEPTH = 1_000;
  * Each property is read once, by an iterative walk, so no input can exhaust the call stack.
  */
 export function toJsonValue(value: unknown, what: string, maxBytes = Number.POSITIVE_INFINITY): Json {
+  // What most handlers return (nothing, a flag, a count) is its own JSON: no copy to make.
+  if (value === undefined || value === null) return null;
+  if (typeof value === "boolean") return value;
+  if (typeof value === "number") return Number.isFinite(value) ? value : null;
   let copy: unknown;
   try {
     copy = plainCopy(value, what, maxBytes);

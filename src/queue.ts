@@ -392,6 +392,7 @@ export class Queue {
 
   /** Calls each listener on its own, so one that throws breaks neither the others nor the queue. */
   private emit<E extends QueueEventName>(event: E, payload: QueueEvents[E]): void {
+    if (event !== "queue:error" && this.emitter.listenerCount(event) === 0) return;
     const listeners = this.emitter.listeners(event);
     if (event === "queue:error" && listeners.length === 0) {
       this.logUnhandled(payload as QueueEvents["queue:error"]);

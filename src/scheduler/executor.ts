@@ -13,6 +13,8 @@ import { CANCELLED, failureOutcome } from "./outcome.js";
 /** Waits between tries of a settle that failed on a storage error; then the lease's expiry takes over. */
 const SETTLE_RETRY_DELAYS_MS = [100, 400, 1_600] as const;
 
+const NO_DEPENDENCIES: Record<JobId, Json | undefined> = Object.freeze({});
+
 /** Why an attempt's signal aborted. */
 export type AbortCause = "timeout" | "cancel" | "shutdown" | "lease-lost";
 
@@ -122,8 +124,9 @@ export class Executor {
     host.emit("job:started", { job, attempt: this.lease.attempt });
     let outcome: Outcome;
     try {
-      const payload = await this.parsePayload();
-      const dependencies = await this.loadDependencies();
+      // Most handlers have no schema and most jobs no dependencies: no promise to wait for then.
+      const payload = this.handler.payload === undefined ? job.payload : await this.parsePayload();
+      const dependencies = job.dependsOn.length === 0 ? NO_DEPENDENCIES : await this.loadDependencies();
       if (job.timeoutMs !== undefined) {
         this.timers.push(host.clock.setTimer(() => this.abort("timeout"), job.timeoutMs));
       }

@@ -185,7 +185,8 @@ export class Scheduler {
       const handler = handlers.get(job.job.type);
       if (handler === undefined) continue; // cannot happen: we claim only registered types
       // Reserved from the claim on: a prefetched attempt holds what it was admitted with.
-      this.free = reserve(this.free, job.job.resources);
+      const needs = Object.keys(job.job.resources).length > 0;
+      if (needs) this.free = reserve(this.free, job.job.resources);
       let start: () => void = () => undefined;
       const slot = new Promise<void>((resolve) => (start = resolve));
       const executor = new Executor(job, handler, this.deps.host, slot);
@@ -196,7 +197,7 @@ export class Scheduler {
       // batched with others and need not hold them, so the next claim overlaps the settle.
       void executor.returned.then(() => {
         this.slotted.delete(executor);
-        this.free = release(this.free, job.job.resources);
+        if (needs) this.free = release(this.free, job.job.resources);
         this.startWaiting();
         this.wake();
       });
