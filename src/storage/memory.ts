@@ -5,14 +5,15 @@ import { attemptClosed, attemptOpened, deriveJobLogs, type HandlerLine } from ".
 import { planRestart } from "../restart.js";
 import { planRevival } from "../revival.js";
 import { jobBytes } from "../job-bytes.js";
-import { DuplicateJobError, JobNotFoundError, QueueClosedError, UnknownDependencyError, ValidationError } from "../errors.js";
+import { DuplicateJobError, JobNotFoundError, QueueClosedError, ValidationError } from "../errors.js";
 import { admitJobs, type AdmissionCandidate } from "../resources.js";
 import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES, TERMINAL_STATUSES } from "../types.js";
-import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry, NewJob, NewLogLine, Priority } from "../types.js";
+import type { ErrorInfo, Json, JobChange, JobId, JobRecord, JobStatus, LogEntry, NewLogLine, Priority } from "../types.js";
 import { DependencyGraph } from "./memory-graph.js";
 import { ScheduleTable } from "./memory-schedules.js";
 import { changeOf, dependencyError, leaseOf, toRecord, update, type StoredJob } from "./memory-record.js";
 import { toJson } from "./to-json.js";
+import { planInsert } from "../insert-plan.js";
 import type {
   CancelResult, ChangeListener, ClaimRequest, ClaimResult, ClaimedJob, DeleteFinishedRequest, ExpiredLease, FinishedJobIds, FinishedJobsQuery,
   FireScheduleRequest, FireScheduleResult, GraphDirection, HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery,
@@ -388,46 +389,23 @@ export class MemoryStorage implements Storage {
 
   /** Validates a whole insert and builds its records without storing anything. */
   private planInsert({ jobs, onDuplicate, now }: InsertRequest): PlannedInsert[] {
-    const batchIds = new Set(jobs.map((job) => job.id));
-    const planned = new Map<JobId, StoredJob>();
-    const batchKeys = new Map<string, StoredJob>();
-    const replacedBy = new Map<JobId, JobId>();
-    const find = (id: JobId) => planned.get(id) ?? this.jobs.get(id);
-    return jobs.map((node): PlannedInsert => {
-      if (this.jobs.has(node.id) || planned.has(node.id)) throw new ValidationError(`job id already exists: ${node.id}`);
-      const dependsOn = [...new Set(node.dependsOn.map((id) => replacedBy.get(id) ?? id))];
-      for (const id of dependsOn) if (find(id) === undefined && !batchIds.has(id)) throw new UnknownDependencyError(id, node.id);
-      const key = node.idempotencyKey;
-      const holder = key === undefined ? undefined : (batchKeys.get(key) ?? this.liveHolder(key));
-      if (key !== undefined && holder !== undefined) {
-        if (onDuplicate === "reject") throw new DuplicateJobError(holder.id, holder.status, key);
-        replacedBy.set(node.id, holder.id);
-        return { type: "existing", job: holder };
-      }
-      const job = this.newStoredJob(node, dependsOn, this.bySeq.length + planned.size, now, find);
-      planned.set(job.id, job);
-      if (key !== undefined && LIVE.has(job.status)) batchKeys.set(key, job);
+    const plan = planInsert(jobs, onDuplicate, { stored: (id) => this.jobs.get(id), liveHolder: (key) => this.liveHolder(key) });
+    let seq = this.bySeq.length;
+    const made = new Map<JobId, StoredJob>();
+    return plan.map((entry): PlannedInsert => {
+      // The job holding the key may be one made earlier in this batch.
+      if (entry.type === "existing") return { type: "existing", job: made.get(entry.holder.id) ?? this.mustGet(entry.holder.id) };
+      const { node, status, cause } = entry;
+      const job: StoredJob = {
+        id: node.id, type: node.type, status, priority: node.priority, payload: toJson(node.payload), result: undefined,
+        error: entry.error, attempt: 0, maxAttempts: node.maxAttempts, backoff: { ...node.backoff }, dependsOn: [...entry.dependsOn],
+        idempotencyKey: node.idempotencyKey, resources: { ...node.resources }, timeoutMs: node.timeoutMs, runAt: new Date(node.runAt),
+        createdAt: now, updatedAt: now, startedAt: undefined, finishedAt: cause ? now : undefined, seq: seq++, unfinished: entry.unfinished,
+        leaseToken: undefined, leaseExpiresAt: undefined, cancelRequested: false, cancelCause: cause?.id, attempts: [], transitions: [],
+      };
+      made.set(job.id, job);
       return { type: "inserted", job };
     });
-  }
-
-  private newStoredJob(node: NewJob, dependsOn: JobId[], seq: number, now: Date, find: (id: JobId) => StoredJob | undefined): StoredJob {
-    let unfinished = 0;
-    let broken: StoredJob | undefined;
-    for (const id of dependsOn) {
-      const dependency = find(id);
-      if (dependency?.status === "failed" || dependency?.status === "cancelled") broken ??= dependency;
-      if (dependency?.status !== "completed") unfinished++;
-    }
-    const status: JobStatus = broken ? "cancelled" : unfinished > 0 ? "blocked" : "pending";
-    return {
-      id: node.id, type: node.type, status, priority: node.priority, payload: toJson(node.payload), result: undefined,
-      error: broken && dependencyError(broken.id, broken.status), attempt: 0, maxAttempts: node.maxAttempts,
-      backoff: { ...node.backoff }, dependsOn, idempotencyKey: node.idempotencyKey, resources: { ...node.resources },
-      timeoutMs: node.timeoutMs, runAt: new Date(node.runAt), createdAt: now, updatedAt: now, startedAt: undefined,
-      finishedAt: broken ? now : undefined, seq, unfinished, leaseToken: undefined, leaseExpiresAt: undefined,
-      cancelRequested: false, cancelCause: broken?.id, attempts: [], transitions: [],
-    };
   }
 
   /**
