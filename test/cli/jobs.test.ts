@@ -10,7 +10,7 @@ import { assertBuilt, cliEnv, runCli, runCliJson, runCliOnTerminal } from "./cli
 /** A job as `--json` prints it: dates as ISO strings, absent fields as null. */
 type JobJson = Omit<JobRecord, "runAt" | "createdAt" | "updatedAt" | "startedAt" | "finishedAt" | "result" | "error" | "idempotencyKey" | "timeoutMs"> & {
   readonly result: unknown;
-  readonly error: { name: string; message: string; code: string | null } | null;
+  readonly error: { name: string; message: string; code?: string } | null;
   readonly createdAt: string;
   readonly finishedAt: string | null;
   readonly idempotencyKey: string | null;
