@@ -33,5 +33,15 @@ export default defineConfig([
     clean: false,
     target,
     external: [/^jobgraph(\/|$)/, "postgres", "fastify", "@fastify/websocket", "ws"],
+    // The adapters' modules the command line shares (job-json, peer) import the library as
+    // "../src/index.js": here it is "jobgraph" too, or the bundle would carry a second copy of it.
+    esbuildPlugins: [
+      {
+        name: "adapters-import-jobgraph",
+        setup(build) {
+          build.onResolve({ filter: /^\.\.\/src\/index\.js$/ }, (args) => (/[\\/]adapters[\\/][^\\/]+$/.test(args.importer) ? { path: "jobgraph", external: true } : undefined));
+        },
+      },
+    ],
   },
 ]);

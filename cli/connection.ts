@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { Queue, type QueueOptions } from "jobgraph";
 import { UsageError } from "./cli-error.js";
-import { importOptionalPeer } from "./optional-peer.js";
+import { importPeer } from "../adapters/peer.js";
 import { processOutput, type Output } from "./output.js";
 
 /** The options every command takes (given before or after the command's name). */
@@ -62,7 +62,7 @@ export async function openQueue(
   storageOptions: { max?: number; listen?: boolean } = { max: 2, listen: false },
 ): Promise<OpenQueue> {
   const { url, schema } = connectionOf(command);
-  const { PostgresStorage } = await importOptionalPeer("postgres", "the jobgraph command", () => import("jobgraph/postgres"));
+  const { PostgresStorage } = await importPeer("postgres", "the jobgraph command", () => import("jobgraph/postgres"));
   const storage = new PostgresStorage({ connectionString: url, schema, ...storageOptions });
   const queue = new Queue({ ...queueOptions, storage });
   return {

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { JOB_STATUSES, JobNotFoundError, type JobStatus } from "jobgraph";
+import { jobToJson, logEntryToJson } from "../adapters/job-json.js";
 import { CliError } from "./cli-error.js";
 import { addArgumentCommand, withQueue } from "./connection.js";
 import { graphTree } from "./graph-tree.js";
@@ -23,7 +24,10 @@ interface RedriveOptions {
 
 const JOB_ID = { name: "id", description: "the job's id" } as const;
 
-/** `jobgraph jobs list|show|logs|graph|cancel|retry|redrive`. */
+/**
+ * `jobgraph jobs list|show|logs|graph|cancel|retry|redrive`. With `--json`, jobs and log entries are
+ * printed as the HTTP API answers them (adapters/job-json.ts), so a script may read either.
+ */
 export function addJobsCommands(program: Command): void {
   const jobs = program.command("jobs").description("look at jobs and act on them");
 
@@ -42,7 +46,7 @@ export function addJobsCommands(program: Command): void {
           ...(options.type === undefined ? {} : { type: options.type }),
           ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
         });
-        if (out.json) return out.printJson({ jobs: page.jobs, nextCursor: page.nextCursor });
+        if (out.json) return out.printJson({ jobs: page.jobs.map(jobToJson), nextCursor: page.nextCursor ?? null });
         out.line(page.jobs.length === 0 ? "no jobs" : jobTable(out, page.jobs));
         if (page.nextCursor !== undefined) out.note(`more: --cursor ${page.nextCursor}`);
       }),
@@ -51,19 +55,19 @@ export function addJobsCommands(program: Command): void {
   addArgumentCommand(jobs, "show", "one job: status, attempts, payload, result, error", JOB_ID, async (id, queue, out) => {
     const job = await queue.getJob(id);
     if (job === undefined) throw new JobNotFoundError(id);
-    if (out.json) return out.printJson(job);
+    if (out.json) return out.printJson(jobToJson(job));
     out.line(jobDetail(out, job));
   });
 
   addArgumentCommand(jobs, "logs", "a job's history: status changes and its handler's log lines, in order", JOB_ID, async (id, queue, out) => {
     const entries = await queue.getJobLogs(id);
-    if (out.json) return out.printJson(entries);
+    if (out.json) return out.printJson(entries.map(logEntryToJson));
     out.line(entries.length === 0 ? "no entries" : logLines(out, entries));
   });
 
   addArgumentCommand(jobs, "graph", "the job's connected graph (what it waits for and what waits for it) as a tree", JOB_ID, async (id, queue, out) => {
     const graph = await queue.getJobGraph(id);
-    if (out.json) return out.printJson(graph);
+    if (out.json) return out.printJson({ jobs: graph.jobs.map(jobToJson), edges: graph.edges, truncated: graph.truncated });
     out.line(graphTree(out, graph, id));
     if (graph.truncated) out.note(`the graph is larger than shown: ${graph.jobs.length} jobs listed`);
   });
@@ -72,13 +76,13 @@ export function addJobsCommands(program: Command): void {
     const job = await queue.cancel(id);
     // The store leaves a finished job as it is: nothing was cancelled, and a script should know.
     if (job.status === "completed" || job.status === "failed") throw new CliError("NOT_CANCELLED", `job ${job.id} is already ${job.status}: nothing to cancel`);
-    if (out.json) return out.printJson(job);
+    if (out.json) return out.printJson(jobToJson(job));
     out.line(job.status === "running" ? `cancel requested for ${job.id} (${job.type}): its handler's signal aborts` : `cancelled ${job.id} (${job.type})`);
   });
 
   addArgumentCommand(jobs, "retry", "run a failed or cancelled job again, with a fresh attempt budget", JOB_ID, async (id, queue, out) => {
     const job = await queue.retry(id);
-    if (out.json) return out.printJson(job);
+    if (out.json) return out.printJson(jobToJson(job));
     out.line(`retried ${job.id} (${job.type}): now ${out.status(job.status)}`);
   });
 

@@ -4,7 +4,7 @@ import { CliError, UsageError } from "./cli-error.js";
 import { connectionOf, openQueue, outputOf, type OpenQueue } from "./connection.js";
 import { stopOnSignals } from "./graceful-stop.js";
 import { integerIn } from "./option-parsers.js";
-import { importOptionalPeer } from "./optional-peer.js";
+import { importPeer } from "../adapters/peer.js";
 import { reportQueueErrors } from "./queue-error-report.js";
 import { shutdownGraceOf, startRunner } from "./worker.js";
 import { addWorkerOptions, type WorkerFlags } from "./worker-options.js";
@@ -38,7 +38,7 @@ export function addServeCommand(program: Command): void {
     const out = outputOf(command);
     const token = flags.token ?? (process.env.JOBGRAPH_API_TOKEN || undefined);
     const { schema } = connectionOf(command);
-    const [{ fastify }, { jobgraphPlugin, jobgraphFrameworkErrors }] = await Promise.all([importOptionalPeer("fastify", "jobgraph serve", () => import("fastify")), import("jobgraph/fastify")]);
+    const [{ fastify }, { jobgraphPlugin, jobgraphFrameworkErrors }] = await Promise.all([importPeer("fastify", "jobgraph serve", () => import("fastify")), import("jobgraph/fastify")]);
     const opened: OpenQueue =
       flags.worker === true ? await startRunner(command, { ...flags, handlers: flags.handlers as string }, out) : await openQueue(command, { logger: false }, { max: 10 });
     if (flags.worker !== true) reportQueueErrors(opened.queue, out);

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { connect } from "node:net";
 import { afterEach } from "vitest";
 import { z } from "zod";
-import { MemoryStorage, PermanentError, Queue, type JobId, type JobRecord, type QueueOptions } from "../../src/index.js";
+import { MemoryStorage, PermanentError, Queue, type JobCounts, type JobId, type JobRecord, type QueueOptions } from "../../src/index.js";
 import type { AppOptions, RunningApp, StartApp } from "./support.js";
 
 /** A job that runs until the test opens its gate. */
@@ -34,6 +34,15 @@ export class BrokenReadStorage extends MemoryStorage {
       throw new Error('relation "jobgraph.jobs" does not exist\n    at Connection.parseE (/srv/app/node_modules/postgres/src/connection.js:790:38)');
     }
     return super.getJob(id);
+  }
+}
+
+/** A store that counts its `countJobs` calls: what one `queue.metrics()` costs in queries. */
+export class CountingStorage extends MemoryStorage {
+  countJobsCalls = 0;
+  override async countJobs(): Promise<JobCounts> {
+    this.countJobsCalls++;
+    return super.countJobs();
   }
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_LIST_PAGE_BYTES, Queue } from "../../src/index.js";
 import { assertNoStack, request, StatusClient, type StartApp } from "./support.js";
-import { BrokenReadStorage, harness, parsePrometheus, rawUpgrade, upgradeAnswer } from "./harness.js";
+import { BrokenReadStorage, CountingStorage, harness, parsePrometheus, rawUpgrade, upgradeAnswer } from "./harness.js";
 import { checkConventions, parseExposition, PROMETHEUS_FAMILIES, typesOf, valueOf } from "./prometheus-text.js";
 import { describeStatusSocket } from "./stream-suite.js";
 
@@ -439,6 +439,22 @@ export function describeHttpAdapter(name: string, start: StartApp): void {
         // A Prometheus scraper's Accept header.
         const scraped = await request("GET", `${api}/metrics`, undefined, { accept: "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1" });
         expect(parsePrometheus(scraped.text).get('jobgraph_jobs{status="pending"}')).toBe(1);
+      });
+
+      it("GET /metrics in Prometheus text counts the jobs in the store once per scrape, not once per family", async () => {
+        const storage = new CountingStorage();
+        const { api } = await setup({}, { run: false, storage });
+        await request("POST", `${api}/jobs`, { type: "report.build" });
+        for (const scrape of [1, 2, 3]) {
+          const answer = await request("GET", `${api}/metrics`, undefined, { accept: "text/plain" });
+          expect(parsePrometheus(answer.text).get('jobgraph_jobs{status="pending"}')).toBe(1);
+          expect(storage.countJobsCalls, `after scrape ${scrape}`).toBe(scrape);
+        }
+        // Scrapes that overlap may share one count; each still gets one.
+        const overlapping = await Promise.all([1, 2].map(() => request("GET", `${api}/metrics`, undefined, { accept: "text/plain" })));
+        for (const answer of overlapping) expect(parsePrometheus(answer.text).get('jobgraph_jobs{status="pending"}')).toBe(1);
+        expect(storage.countJobsCalls).toBeGreaterThanOrEqual(4);
+        expect(storage.countJobsCalls).toBeLessThanOrEqual(5);
       });
 
       it("GET /metrics in Prometheus text: counters, histograms in seconds and gauges, moving as jobs complete and fail", async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { jobToJson } from "../../adapters/job-json.js";
 import { PermanentError } from "../../src/errors.js";
 import type { Queue } from "../../src/queue.js";
 import type { JobRecord } from "../../src/types.js";
@@ -9,7 +10,7 @@ import { assertBuilt, cliEnv, runCli, runCliJson, runCliOnTerminal } from "./cli
 /** A job as `--json` prints it: dates as ISO strings, absent fields as null. */
 type JobJson = Omit<JobRecord, "runAt" | "createdAt" | "updatedAt" | "startedAt" | "finishedAt" | "result" | "error" | "idempotencyKey" | "timeoutMs"> & {
   readonly result: unknown;
-  readonly error: { name: string; message: string; code: string | null } | null;
+  readonly error: { name: string; message: string; code?: string } | null;
   readonly createdAt: string;
   readonly finishedAt: string | null;
   readonly idempotencyKey: string | null;
@@ -136,6 +137,24 @@ describePostgres("jobgraph jobs, stats and migrate on PostgreSQL", () => {
     expect(new Date(json.createdAt).toISOString()).toBe(json.createdAt);
     const failedShown = await runCli(["jobs", "show", failed.id], env);
     expect(failedShown.stdout).toMatch(/^error\s+PermanentError: always fails$/m);
+  });
+
+  it("jobs show --json and jobs list --json print each job exactly as GET /jobs/:id does, to the byte", async () => {
+    // The HTTP adapters answer with adapters/job-json.ts: an allow-list of fields in a fixed order
+    // (a stored error or backoff comes back from jsonb with its keys in jsonb's order), absent job
+    // fields as null, absent attempt fields left out.
+    const asHttp = async (id: string) => jobToJson((await producer.getJob(id)) as JobRecord);
+    const text = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+    for (const job of [completed, failed, pending]) {
+      const shown = await runCli(["jobs", "show", job.id, "--json"], env);
+      expect(shown.code).toBe(0);
+      expect(shown.stdout, job.type).toBe(text(await asHttp(job.id)));
+    }
+    const listed = await runCli(["jobs", "list", "--json"], env);
+    expect(listed.code).toBe(0);
+    const ids = (JSON.parse(listed.stdout) as { jobs: { id: string }[] }).jobs.map((j) => j.id);
+    expect(ids).toHaveLength(4);
+    expect(listed.stdout).toBe(text({ jobs: await Promise.all(ids.map(asHttp)), nextCursor: null }));
   });
 
   it("jobs show of an unknown id fails with JOB_NOT_FOUND; a malformed id is a usage error with VALIDATION", async () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -30,6 +30,14 @@ describe("the built package", () => {
     expect(existsSync(`${root}/dist/index.js`)).toBe(true);
     expect(existsSync(`${root}/dist/index.cjs`)).toBe(true);
     expect(existsSync(`${root}/dist/index.d.ts`)).toBe(true);
+  });
+
+  it("bundles the command line without a copy of the library: it reaches it through the package's entries", () => {
+    // What the command line shares with the adapters (adapters/peer.ts, adapters/job-json.ts) imports
+    // the library too: one copy of its classes, the one a handlers module importing "jobgraph" gets.
+    const { sources } = JSON.parse(readFileSync(`${root}/dist/cli.js.map`, "utf8")) as { sources: string[] };
+    expect(sources).toContain("../adapters/peer.ts");
+    expect(sources.filter((source) => !/^\.\.\/(cli|adapters)\//.test(source))).toEqual([]);
   });
 
   it.each([

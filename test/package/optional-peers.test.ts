@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -7,13 +7,13 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const OPTIONAL_PEERS = ["ws", "prom-client", "@fastify/websocket"];
+const OPTIONAL_PEERS = ["ws", "prom-client", "@fastify/websocket", "postgres"];
 
 /**
  * A project with the built package installed as a copy of what `npm pack` ships (dist and
- * package.json), its dependencies and express and fastify, but none of ws, prom-client and
- * @fastify/websocket: the adapters must load and serve their routes without them, and the features
- * that need them must say which package to install.
+ * package.json), its dependencies and express and fastify, but none of ws, prom-client,
+ * @fastify/websocket and postgres: the adapters must load and serve their routes without them, and
+ * the features that need them (the command line's database among them) must say which package to install.
  */
 let project: string;
 
@@ -96,6 +96,15 @@ describe("the adapters without their optional peers (ws, prom-client, @fastify/w
     }
     expect(output).toBe("");
   }, 150_000);
+
+  it("runs the command line, which names postgres when a command needs the database and postgres is missing", () => {
+    const cli = join(project, "node_modules", "jobgraph", "dist", "cli.js");
+    const run = (args: readonly string[]) => spawnSync(process.execPath, [cli, ...args], { cwd: project, encoding: "utf8", timeout: 30_000 });
+    expect(run(["--version"])).toMatchObject({ status: 0, stdout: `${(JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version}\n` });
+    const stats = run(["stats", "--json", "--database-url", "postgres://nobody@127.0.0.1:1/none"]);
+    expect(stats.status).toBe(1);
+    expect(JSON.parse(stats.stderr)).toEqual({ error: { code: "PEER_DEPENDENCY_MISSING", message: "install postgres to use the jobgraph command: npm install postgres" } });
+  });
 
   it.each([
     ["import (ESM)", "main.mjs", `import { Queue, isQueueError } from "jobgraph"; import { jobgraphRouter, attachStatusSocket } from "jobgraph/express"; import { jobgraphPlugin } from "jobgraph/fastify"; import express from "express"; import Fastify from "fastify";`],
