@@ -16,13 +16,17 @@ import { ChangeFeed, listenerApplicationName } from "./listener.js";
 import { retryTransient } from "./transient.js";
 import { asDriverSql, beginGuarded, Pool, type PostgresSql } from "./driver.js";
 import { migrate } from "./migrations.js";
-import * as q from "./queries.js";
 import { deriveJobLogs } from "../../job-history.js";
 import { finishedJobIds } from "./sql/finished.js";
 import { walkGraphIds } from "./sql/graph.js";
 import { toHandlerLines, toJobHistory, toJobRecord, toLease } from "./rows.js";
 import { fireScheduleIn, putSchedule, toSchedule } from "./schedules.js";
 import * as s from "./sql/schedules.js";
+import type { Db } from "./sql/fragments.js";
+import { extendLeases } from "./sql/leases.js";
+import { insertLogLines, selectHistory } from "./sql/logs.js";
+import { countByStatusAndPriority, listJobRows, selectExistingIds, selectExpiredLeases, selectJobs } from "./sql/reads.js";
+import { deleteFinishedJobs } from "./sql/retention.js";
 
 export type { AttemptSql } from "./attempt.js";
 export type { PostgresSql } from "./driver.js";
@@ -123,7 +127,7 @@ export class PostgresStorage implements Storage {
   async setup(): Promise<void> {
     this.assertOpen();
     // Unbounded: a migration may wait on the advisory lock while another process migrates.
-    await this.guard((sql) => migrate(<T>(fn: (tx: q.Db) => Promise<T>) => beginGuarded(sql, (tx) => fn(tx)), this.schema), "migrate", false);
+    await this.guard((sql) => migrate(<T>(fn: (tx: Db) => Promise<T>) => beginGuarded(sql, (tx) => fn(tx)), this.schema), "migrate", false);
   }
 
   async close(): Promise<void> {
@@ -197,7 +201,7 @@ export class PostgresStorage implements Storage {
     if (leases.length === 0) return [];
     const wellFormed = leases.filter((lease) => isUuid(lease.jobId) && isUuid(lease.token));
     const rows = await this.guard(
-      (sql) => retryTransient(() => q.extendLeases(sql, this.schema, wellFormed.map((lease) => ({ id: lease.jobId, token: lease.token })), leaseMs)),
+      (sql) => retryTransient(() => extendLeases(sql, this.schema, wellFormed.map((lease) => ({ id: lease.jobId, token: lease.token })), leaseMs)),
       "heartbeat",
     );
     const held = new Map(rows.map((row) => [`${row.id}/${row.token}`, row.cancel_requested]));
@@ -224,7 +228,7 @@ export class PostgresStorage implements Storage {
   async findExpiredLeases(_now: Date, limit: number): Promise<readonly ExpiredLease[]> {
     this.assertOpen();
     if (limit <= 0) return [];
-    const rows = await this.guard((sql) => q.selectExpiredLeases(sql, this.schema, limit), "find expired leases");
+    const rows = await this.guard((sql) => selectExpiredLeases(sql, this.schema, limit), "find expired leases");
     return rows.map((row) => ({ job: toJobRecord(row), lease: toLease(row) }));
   }
 
@@ -253,7 +257,7 @@ export class PostgresStorage implements Storage {
     this.assertOpen();
     const valid = [...new Set(ids)].filter(isUuid);
     if (valid.length === 0) return [];
-    const rows = await this.guard((sql) => q.selectJobs(sql, this.schema, valid), "get jobs");
+    const rows = await this.guard((sql) => selectJobs(sql, this.schema, valid), "get jobs");
     return rows.map(toJobRecord);
   }
 
@@ -265,7 +269,7 @@ export class PostgresStorage implements Storage {
     // Past the largest bigint is no bound at all.
     const maxBytes = Math.min(Math.max(0, Math.floor(query.maxBytes ?? Number.MAX_SAFE_INTEGER)), Number.MAX_SAFE_INTEGER);
     const rows = await this.guard(
-      (sql) => q.listJobRows(sql, this.schema, { statuses: query.status ?? [], types: query.type ?? [], beforeSeq, limit, maxBytes }),
+      (sql) => listJobRows(sql, this.schema, { statuses: query.status ?? [], types: query.type ?? [], beforeSeq, limit, maxBytes }),
       "list jobs",
     );
     const last = rows.at(-1);
@@ -275,7 +279,7 @@ export class PostgresStorage implements Storage {
 
   async countJobs(): Promise<JobCounts> {
     this.assertOpen();
-    const rows = await this.guard((sql) => q.countByStatusAndPriority(sql, this.schema), "count jobs");
+    const rows = await this.guard((sql) => countByStatusAndPriority(sql, this.schema), "count jobs");
     const byStatus = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
     const pendingByPriority = Object.fromEntries(PRIORITIES.map((p) => [p, 0])) as Record<Priority, number>;
     for (const row of rows) {
@@ -322,7 +326,7 @@ export class PostgresStorage implements Storage {
       cancelledBefore: request.cancelledBefore ?? null,
       limit,
     };
-    const result = await this.guard((sql) => retryTransient(() => q.deleteFinishedJobs(sql, this.schema, retention)), "delete finished jobs");
+    const result = await this.guard((sql) => retryTransient(() => deleteFinishedJobs(sql, this.schema, retention)), "delete finished jobs");
     return result.count;
   }
 
@@ -340,11 +344,11 @@ export class PostgresStorage implements Storage {
       ...(line.data === undefined ? {} : { data: line.data }),
     }));
     try {
-      await this.guard((sql) => q.insertLogLines(sql, this.schema, rows), "append logs");
+      await this.guard((sql) => insertLogLines(sql, this.schema, rows), "append logs");
     } catch (err) {
       if ((err as { cause?: { code?: unknown } }).cause?.code === "23503") {
         const ids = [...new Set(lines.map((line) => line.jobId))];
-        const found = new Set((await this.guard((sql) => q.selectExistingIds(sql, this.schema, ids), "append logs")).map((row) => row.id));
+        const found = new Set((await this.guard((sql) => selectExistingIds(sql, this.schema, ids), "append logs")).map((row) => row.id));
         const unknown = ids.find((id) => !found.has(id));
         if (unknown !== undefined) throw new JobNotFoundError(unknown);
       }
@@ -355,7 +359,7 @@ export class PostgresStorage implements Storage {
   async listLogs(jobId: JobId): Promise<readonly LogEntry[]> {
     this.assertOpen();
     if (!isUuid(jobId)) return [];
-    const [row] = await this.guard((sql) => q.selectHistory(sql, this.schema, jobId), "list logs");
+    const [row] = await this.guard((sql) => selectHistory(sql, this.schema, jobId), "list logs");
     return row === undefined ? [] : deriveJobLogs(toJobHistory(row), toHandlerLines(row.lines));
   }
 

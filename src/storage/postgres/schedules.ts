@@ -1,7 +1,7 @@
 import type { Json, ScheduleJobOptions } from "../../types.js";
 import type { FireScheduleRequest, FireScheduleResult, NewSchedule, StoredSchedule } from "../storage.js";
 import type { Done } from "./change-set.js";
-import type { Db } from "./queries.js";
+import type { Db } from "./sql/fragments.js";
 import * as s from "./sql/schedules.js";
 import { insertIn } from "./writes.js";
 

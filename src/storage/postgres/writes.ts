@@ -8,11 +8,15 @@ import type { ClaimRequest, ClaimResult, InsertRequest, InsertResult, InsertedJo
 import { dependencyError } from "../../cascade.js";
 import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
-import * as q from "./queries.js";
-import type { Db } from "./queries.js";
 import { toJson } from "../to-json.js";
 import type { Pipeline } from "./pipelined.js";
 import { priorityOf, settledRecord, toJobRecord, toLease, type JobRow, type StoredChange } from "./rows.js";
+import { type ClaimRow, claimRunnable, leaseJobs, lockClaimCandidates } from "./sql/claim.js";
+import type { Db } from "./sql/fragments.js";
+import { type EdgeRow, insertEdges, type InsertedRow, insertJobRows, insertRunnableJobs, type JobInsertRow, liveKeyHolders, lockExistingJobs } from "./sql/insert.js";
+import { lockAffected } from "./sql/lock-affected.js";
+import { selectJobs } from "./sql/reads.js";
+import { settleAndUnblock, type SettledJobRow, settleLeases, type SettlementRow, unblockDependents, type UnblockedRow } from "./sql/settle.js";
 
 export type { Published } from "./change-set.js";
 
@@ -32,14 +36,14 @@ export async function insertSimple(sql: Db, schema: string, channel: string, req
   const keyed = jobs.filter((job) => job.idempotencyKey !== undefined).length;
   if (jobs.some((job) => job.dependsOn.length > 0) || (keyed > 0 && jobs.length > 1)) return undefined;
   if (new Set(jobs.map((job) => job.id)).size !== jobs.length || !jobs.every((job) => isUuid(job.id))) return undefined;
-  const rows = jobs.map((node): q.JobInsertRow => ({
+  const rows = jobs.map((node): JobInsertRow => ({
     id: node.id, type: node.type, status: "pending", priority: PRIORITIES.indexOf(node.priority), payload: node.payload,
     max_attempts: node.maxAttempts, backoff: node.backoff, idempotency_key: node.idempotencyKey ?? null, resources: node.resources,
     timeout_ms: node.timeoutMs ?? null, run_at: node.runAt.toISOString(), pending_dependencies: 0, error: null, cancel_cause: null,
   }));
-  let inserted: q.InsertedRow[];
+  let inserted: InsertedRow[];
   try {
-    inserted = await q.insertRunnableJobs(sql, schema, channel, rows);
+    inserted = await insertRunnableJobs(sql, schema, channel, rows);
   } catch (err) {
     // An id that exists already: the planned insert reports it properly.
     if ((err as { code?: unknown }).code === "23505") return undefined;
@@ -74,13 +78,13 @@ export async function insertIn(sql: Db, schema: string, channel: string, request
   if (malformed !== undefined) throw new ValidationError(`job id is not a UUID: ${malformed.id}`);
   const referenced = [...new Set(jobs.flatMap((job) => job.dependsOn))].filter((id) => !batchIds.has(id));
   const lookup = [...referenced, ...batchIds].filter(isUuid);
-  const stored = new Map((await q.lockExistingJobs(sql, schema, lookup)).map((row) => [row.id, row.status]));
+  const stored = new Map((await lockExistingJobs(sql, schema, lookup)).map((row) => [row.id, row.status]));
   for (const id of batchIds) if (stored.has(id)) throw new ValidationError(`job id already exists: ${id}`);
 
   const keys = [...new Set(jobs.flatMap((job) => (job.idempotencyKey === undefined ? [] : [job.idempotencyKey])))];
   const holders = new Map<string, { id: JobId; status: JobStatus }>();
   if (keys.length > 0) {
-    for (const row of await q.liveKeyHolders(sql, schema, keys)) {
+    for (const row of await liveKeyHolders(sql, schema, keys)) {
       holders.set(row.idempotency_key, { id: row.id, status: row.status });
       stored.set(row.id, row.status);
     }
@@ -91,8 +95,8 @@ export async function insertIn(sql: Db, schema: string, channel: string, request
   const batchKeys = new Map<string, { id: JobId; status: JobStatus }>();
   const statusOf = (id: JobId) => planned.get(id) ?? stored.get(id);
   const results: { type: InsertedJob["type"]; id: JobId }[] = [];
-  const rows: q.JobInsertRow[] = [];
-  const edges: q.EdgeRow[] = [];
+  const rows: JobInsertRow[] = [];
+  const edges: EdgeRow[] = [];
   const changes = new ChangeSet();
 
   for (const node of jobs) {
@@ -129,12 +133,12 @@ export async function insertIn(sql: Db, schema: string, channel: string, request
   }
 
   if (rows.length > 0) {
-    const inserted = await q.insertJobRows(sql, schema, rows);
+    const inserted = await insertJobRows(sql, schema, rows);
     if (inserted.length !== rows.length) throw new InsertRace("an idempotency key was taken concurrently");
   }
-  if (edges.length > 0) await q.insertEdges(sql, schema, edges);
+  if (edges.length > 0) await insertEdges(sql, schema, edges);
   const published = await changes.record(sql, channel);
-  const records = new Map((await q.selectJobs(sql, schema, [...new Set(results.map((r) => r.id))])).map((row) => [row.id, toJobRecord(row)]));
+  const records = new Map((await selectJobs(sql, schema, [...new Set(results.map((r) => r.id))])).map((row) => [row.id, toJobRecord(row)]));
   return {
     value: {
       jobs: results.map(({ type, id }): InsertedJob => {
@@ -153,11 +157,11 @@ export async function insertIn(sql: Db, schema: string, channel: string, request
  * then claims with `claimIn`, which admits in JS.
  */
 export async function claimSimple(sql: Db, schema: string, channel: string, request: ClaimRequest): Promise<Done<ClaimResult> | undefined> {
-  const rows = await q.claimRunnable(sql, schema, channel, {
+  const rows = await claimRunnable(sql, schema, channel, {
     types: request.types, limit: request.limit, workerId: request.workerId, leaseMs: request.leaseMs, starvationMs: request.starvationMs,
   });
   if (rows[0]?.simple !== true) return undefined;
-  const leased = rows.filter((row): row is q.ClaimRow & JobRow => row.id !== null);
+  const leased = rows.filter((row): row is ClaimRow & JobRow => row.id !== null);
   const rank = (row: JobRow & { db_now: Date }) => effectivePriority(priorityOf(row.priority), row.run_at, row.db_now, request.starvationMs);
   const ordered = leased
     .map((row) => ({ row, level: rank(row) }))
@@ -171,7 +175,7 @@ export async function claimSimple(sql: Db, schema: string, channel: string, requ
 
 /** Locks candidates, lets `admitJobs` choose on the database clock, and leases the chosen ones. */
 export async function claimIn(sql: Db, schema: string, channel: string, request: ClaimRequest, perLevel: number): Promise<Done<ClaimResult>> {
-  const candidates = await q.lockClaimCandidates(sql, schema, request.types, perLevel);
+  const candidates = await lockClaimCandidates(sql, schema, request.types, perLevel);
   const first = candidates[0];
   if (first === undefined) return { value: { claimed: [], unschedulable: [] }, changes: [] };
   const admission = admitJobs(
@@ -179,7 +183,7 @@ export async function claimIn(sql: Db, schema: string, channel: string, request:
     { slots: request.limit, free: request.free, capacity: request.capacity, starvationMs: request.starvationMs, now: first.db_now },
   );
   if (admission.admitted.length === 0) return { value: { claimed: [], unschedulable: admission.unschedulable }, changes: [] };
-  const leased = new Map((await q.leaseJobs(sql, schema, admission.admitted, request.workerId, request.leaseMs)).map((row) => [row.id, row]));
+  const leased = new Map((await leaseJobs(sql, schema, admission.admitted, request.workerId, request.leaseMs)).map((row) => [row.id, row]));
   const changes = new ChangeSet();
   const claimed = admission.admitted.flatMap((id) => {
     const row = leased.get(id);
@@ -206,21 +210,21 @@ export function settlesSimply(settlements: readonly Settlement[]): boolean {
  */
 export function settleSimply(sql: Db, schema: string, channel: string, settlements: readonly Settlement[]): Pipeline<Done<SettleResult[]>> {
   const rows = settlementRows(settlements);
-  const lock = q.lockAffected(sql, schema, {
+  const lock = lockAffected(sql, schema, {
     named: rows.map((row) => row.id),
     unblocking: rows.filter((row) => row.kind === "completed").map((row) => row.id),
     cascading: [],
   });
-  const settle = q.settleAndUnblock(sql, schema, channel, rows);
+  const settle = settleAndUnblock(sql, schema, channel, rows);
   const unknown = settlements.filter((settlement) => settlement.job === undefined).map(({ lease }) => lease.jobId).filter(isUuid);
-  const statements = unknown.length === 0 ? [lock, settle] : [lock, settle, q.selectJobs(sql, schema, unknown)];
+  const statements = unknown.length === 0 ? [lock, settle] : [lock, settle, selectJobs(sql, schema, unknown)];
   return {
     statements: statements as unknown as Pipeline<Done<SettleResult[]>>["statements"],
     finish: (results) => {
-      const changed = (results[1] ?? []) as unknown as Awaited<ReturnType<typeof q.settleAndUnblock>>;
+      const changed = (results[1] ?? []) as unknown as Awaited<ReturnType<typeof settleAndUnblock>>;
       const readBack = new Map(((results[2] ?? []) as unknown as JobRow[]).map((row) => [row.id, row]));
-      const settled = changed.filter((row): row is q.SettledJobRow => row.kind !== "unblocked");
-      const unblocked = bySeq(changed.filter((row): row is q.UnblockedRow => row.kind === "unblocked" && row.status === "pending"));
+      const settled = changed.filter((row): row is SettledJobRow => row.kind !== "unblocked");
+      const unblocked = bySeq(changed.filter((row): row is UnblockedRow => row.kind === "unblocked" && row.status === "pending"));
       const changes: StoredChange[] = [...settled, ...unblocked].map((row) => ({ id: row.id, type: row.type, status: row.status, attempt: row.attempt }));
       const ordOf = new Map(settled.filter((row) => row.status === "completed").map((row) => [row.id, row.ord]));
       const unblockedBy = new Map<number, JobId[]>();
@@ -251,12 +255,12 @@ export async function settleIn(sql: Db, schema: string, channel: string, settlem
     return finish(results);
   }
   const wellFormed = settlementRows(settlements);
-  await q.lockAffected(sql, schema, {
+  await lockAffected(sql, schema, {
     named: wellFormed.map((row) => row.id),
     unblocking: wellFormed.filter((row) => row.kind === "completed").map((row) => row.id),
     cascading: wellFormed.filter((row) => row.kind === "failed" || row.kind === "cancelled").map((row) => row.id),
   });
-  const settled = await q.settleLeases(sql, schema, wellFormed);
+  const settled = await settleLeases(sql, schema, wellFormed);
   const byOrd = new Map(settled.map((row) => [row.ord, row]));
   const changes = new ChangeSet();
   for (const row of settled) changes.status(row);
@@ -265,7 +269,7 @@ export async function settleIn(sql: Db, schema: string, channel: string, settlem
   const unblockedBy = new Map<number, JobId[]>();
   if (completed.length > 0) {
     const ordOf = new Map(completed.map((row) => [row.id, row.ord]));
-    for (const row of bySeq(await q.unblockDependents(sql, schema, completed.map((r) => r.id)))) {
+    for (const row of bySeq(await unblockDependents(sql, schema, completed.map((r) => r.id)))) {
       if (row.status !== "pending") continue;
       changes.status(row);
       // Credited to the last completion in the batch that it waited for, as if settled one by one.
@@ -287,8 +291,8 @@ export async function settleIn(sql: Db, schema: string, channel: string, settlem
 }
 
 /** The batch as the settle statements read it; a malformed id or token cannot hold a lease and is left out. */
-function settlementRows(settlements: readonly Settlement[]): q.SettlementRow[] {
-  const rows = settlements.map(({ lease, outcome }, ord): q.SettlementRow => {
+function settlementRows(settlements: readonly Settlement[]): SettlementRow[] {
+  const rows = settlements.map(({ lease, outcome }, ord): SettlementRow => {
     const base = { ord, id: lease.jobId, token: lease.token, kind: outcome.type };
     switch (outcome.type) {
       case "completed":
