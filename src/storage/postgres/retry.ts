@@ -1,55 +1,20 @@
 import { DuplicateJobError, InvalidStateError, JobNotFoundError } from "../../errors.js";
 import type { JobId, JobStatus } from "../../types.js";
-import type { CancelResult, RetryResult } from "../storage.js";
+import type { RetryResult } from "../storage.js";
 import { dependencyError } from "../../cascade.js";
 import { planRestart } from "../../restart.js";
 import { planRevival } from "../../revival.js";
-import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
+import { isUuid } from "./is-uuid.js";
 import { toJobRecord } from "./rows.js";
-import { isUuid } from "./writes.js";
-import { cancelWaiting, lockCascadedBelow, lockJobsForChange, lockStatuses, reattributeCancellations, requestCancel, restartJob, reviveDependents } from "./sql/cancel-retry.js";
+import { lockCascadedBelow, lockJobsForChange, lockStatuses, reattributeCancellations, restartJob, reviveDependents } from "./sql/cancel-retry.js";
 import type { Db } from "./sql/fragments.js";
 import { liveKeyHolders } from "./sql/insert.js";
-import { lockAffected } from "./sql/lock-affected.js";
 import { selectJobs } from "./sql/reads.js";
-
-/** Cancels waiting jobs (and their dependents) and asks running ones to stop, in one transaction. */
-export async function cancelIn(sql: Db, schema: string, channel: string, requested: readonly JobId[]): Promise<Done<CancelResult>> {
-  const ids = [...new Set(requested)];
-  const valid = ids.filter(isUuid);
-  if (valid.length > 0) await lockAffected(sql, schema, { named: valid, unblocking: [], cascading: valid });
-  const locked = new Map((await lockJobsForChange(sql, schema, ids.filter(isUuid))).map((row) => [row.id, row]));
-  const notFound = ids.filter((id) => !locked.has(id));
-  const waiting = ids.filter((id) => {
-    const status = locked.get(id)?.status;
-    return status === "blocked" || status === "pending";
-  });
-  const running = ids.filter((id) => locked.get(id)?.status === "running");
-  const changes = new ChangeSet();
-
-  const direct = waiting.length > 0 ? await cancelWaiting(sql, schema, waiting) : [];
-  for (const row of direct) changes.status(row);
-  const victimsByRoot = await cascadeIn(sql, schema, direct.map((row) => ({ id: row.id, status: row.status })), changes);
-  const asked = running.length > 0 ? await requestCancel(sql, schema, running) : [];
-  for (const row of asked) changes.cancelRequest(row);
-
-  const cancelledIds = new Set(direct.map((row) => row.id));
-  const cancelled = new Set<JobId>();
-  for (const id of waiting) {
-    if (!cancelledIds.has(id)) continue;
-    cancelled.add(id);
-    for (const victim of victimsByRoot.get(id) ?? []) cancelled.add(victim);
-  }
-  const askedIds = new Set(asked.map((row) => row.id));
-  return {
-    value: { cancelled: [...cancelled], cancelRequested: running.filter((id) => askedIds.has(id)), notFound },
-    changes: await changes.record(sql, channel),
-  };
-}
+import type { StoreContext } from "./store-context.js";
 
 /** Restarts a failed or cancelled job and revives the dependents its failure cancelled. */
-export async function retryIn(sql: Db, schema: string, channel: string, id: JobId): Promise<Done<RetryResult>> {
+async function retryIn(sql: Db, schema: string, channel: string, id: JobId): Promise<Done<RetryResult>> {
   // The dependencies are locked FOR SHARE (none settles or restarts before this restart commits with
   // its count of them) before the job itself: a retry of one of them locks it, then its cascaded
   // dependents, this job among them, so this order cannot deadlock with it.
@@ -115,4 +80,12 @@ async function assertKeysFree(sql: Db, schema: string, jobs: readonly { id: JobI
     if (sibling !== undefined) throw new DuplicateJobError(sibling, "blocked", job.idempotency_key);
     claimed.set(job.idempotency_key, job.id);
   }
+}
+
+/** `PostgresStorage.retryJob`, in a transaction of its own. */
+export async function retryJob(store: StoreContext, id: JobId): Promise<RetryResult> {
+  if (!isUuid(id)) throw new JobNotFoundError(id);
+  const done = await store.guard((sql) => store.transaction(sql, (t) => retryIn(t, store.schema, store.channel, id)), "retry");
+  store.publish(done.changes);
+  return done.value;
 }
