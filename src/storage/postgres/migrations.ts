@@ -1,63 +1,22 @@
 import { SchemaTooNewError } from "../../errors.js";
-import * as history from "./sql/history.js";
-import { createSchedulesTable } from "./sql/schedules.js";
 import type { Db } from "./sql/fragments.js";
 import { appliedMigrations, createMigrationsTable, createSchema, lockMigrations, migrationsTableExists, recordMigration, schemaExists } from "./sql/migration-ledger.js";
-import { createDependenciesIndex, createDependenciesTable, createFinishedIndex, createJobsIndexes, createJobsTable, createLogsIndex, createLogsTable, dropCreatedAtIndex } from "./sql/schema.js";
+import { initialSchemaMigration } from "./migrations/001-initial-schema.js";
+import { retentionIndexMigration } from "./migrations/002-retention-index.js";
+import { dropCreatedAtIndexMigration } from "./migrations/003-drop-created-at-index.js";
+import { historyInJobRowMigration } from "./migrations/004-history-in-job-row.js";
+import { schedulesMigration } from "./migrations/005-schedules.js";
+import type { Migration } from "./migrations/migration.js";
 
-/** One numbered schema change. Append only: a released migration is never edited. */
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly up: (sql: Db, schema: string) => Promise<void>;
-}
+export type { Migration } from "./migrations/migration.js";
 
 /** Every migration, in order; `version` is its 1-based position. */
 export const MIGRATIONS: readonly Migration[] = [
-  {
-    version: 1,
-    name: "initial schema",
-    async up(sql, schema) {
-      await createJobsTable(sql, schema);
-      for (const index of createJobsIndexes(sql, schema)) await index;
-      await createDependenciesTable(sql, schema);
-      await createDependenciesIndex(sql, schema);
-      await createLogsTable(sql, schema);
-      await createLogsIndex(sql, schema);
-    },
-  },
-  {
-    version: 2,
-    name: "retention index",
-    async up(sql, schema) {
-      await createFinishedIndex(sql, schema);
-    },
-  },
-  {
-    version: 3,
-    name: "drop created_at index",
-    async up(sql, schema) {
-      await dropCreatedAtIndex(sql, schema);
-    },
-  },
-  {
-    version: 4,
-    name: "history in the job row",
-    async up(sql, schema) {
-      await history.addHistoryColumns(sql, schema);
-      await history.foldStatusRowsIntoAttempts(sql, schema);
-      await history.foldStatusRowsIntoTransitions(sql, schema);
-      await history.deleteStatusRows(sql, schema);
-      for (const statement of history.reindexForHistoryInRow(sql, schema)) await statement;
-    },
-  },
-  {
-    version: 5,
-    name: "schedules",
-    async up(sql, schema) {
-      await createSchedulesTable(sql, schema);
-    },
-  },
+  initialSchemaMigration,
+  retentionIndexMigration,
+  dropCreatedAtIndexMigration,
+  historyInJobRowMigration,
+  schedulesMigration,
 ];
 
 /** The newest schema version this code knows. */
