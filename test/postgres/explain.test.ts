@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from "vitest";
-import { explainClaimCandidates, explainClaimRunnable, explainListJobRows, explainLiveKeyHolders } from "../../src/storage/postgres/queries.js";
+import { explainClaimCandidates, explainClaimRunnable, explainListJobRows, explainLiveKeyHolders } from "../../src/storage/postgres/sql/explain.js";
 import { adminSql, describePostgres, newPostgresStorage } from "../support/postgres.js";
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -1,18 +1,18 @@
 import { randomUUID } from "node:crypto";
 import type postgres from "postgres";
 import { MIGRATIONS } from "../../src/storage/postgres/index.js";
-import * as q from "../../src/storage/postgres/queries.js";
-import type { Db } from "../../src/storage/postgres/queries.js";
+import type { Db } from "../../src/storage/postgres/sql/fragments.js";
+import { createMigrationsTable, createSchema, recordMigration } from "../../src/storage/postgres/sql/migration-ledger.js";
 
 /** Sets a schema up as the code of `version` did: migrations 1 to `version`, recorded. */
 export async function schemaAtVersion(sql: postgres.Sql, schema: string, version: number): Promise<void> {
   await sql.begin(async (tx) => {
     const db = tx as unknown as Db;
-    await q.createSchema(db, schema);
-    await q.createMigrationsTable(db, schema);
+    await createSchema(db, schema);
+    await createMigrationsTable(db, schema);
     for (const migration of MIGRATIONS.filter((m) => m.version <= version)) {
       await migration.up(db, schema);
-      await q.recordMigration(db, schema, migration.version, migration.name);
+      await recordMigration(db, schema, migration.version, migration.name);
     }
   });
 }

@@ -1,8 +1,8 @@
 import { dependencyError, indexDependents, planCascade, type CascadeRoot } from "../../cascade.js";
 import type { JobId } from "../../types.js";
 import type { ChangeSet } from "./change-set.js";
-import * as q from "./queries.js";
-import type { Db } from "./queries.js";
+import { cancelDependents, selectCascadeCandidates } from "./sql/cascade.js";
+import type { Db } from "./sql/fragments.js";
 
 /**
  * Cancels every blocked or pending transitive dependent of `roots` (jobs this transaction just
@@ -13,7 +13,7 @@ import type { Db } from "./queries.js";
 export async function cascadeIn(sql: Db, schema: string, roots: readonly CascadeRoot[], changes: ChangeSet): Promise<Map<JobId, JobId[]>> {
   const byRoot = new Map<JobId, JobId[]>();
   if (roots.length === 0) return byRoot;
-  const candidates = await q.selectCascadeCandidates(sql, schema, roots.map((root) => root.id));
+  const candidates = await selectCascadeCandidates(sql, schema, roots.map((root) => root.id));
   if (candidates.length === 0) return byRoot;
 
   const byId = new Map(candidates.map((row) => [row.id, { id: row.id, status: row.status, seq: Number(row.seq), dependsOn: row.depends_on }]));
@@ -22,7 +22,7 @@ export async function cascadeIn(sql: Db, schema: string, roots: readonly Cascade
   if (victims.length === 0) return byRoot;
 
   const cancelled = new Map(
-    (await q.cancelDependents(sql, schema, victims.map((v) => ({ id: v.id, cause: v.cause, error: dependencyError(v.cause, v.causeStatus) })))).map(
+    (await cancelDependents(sql, schema, victims.map((v) => ({ id: v.id, cause: v.cause, error: dependencyError(v.cause, v.causeStatus) })))).map(
       (row) => [row.id, row],
     ),
   );

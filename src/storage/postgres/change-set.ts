@@ -1,7 +1,7 @@
 import type { JobStatus } from "../../types.js";
-import * as q from "./queries.js";
-import type { Db } from "./queries.js";
 import { chunkNotifications, type StoredChange } from "./rows.js";
+import type { Db } from "./sql/fragments.js";
+import { notifyChanges } from "./sql/notify.js";
 
 /** Changes a transaction made, to publish once it committed. */
 export type Published = readonly StoredChange[];
@@ -31,7 +31,7 @@ export class ChangeSet {
 
   /** Sends the notifications; returns what to publish after commit. */
   async record(sql: Db, channel: string): Promise<Published> {
-    if (this.changes.length > 0) await q.notifyChanges(sql, channel, chunkNotifications(this.changes));
+    if (this.changes.length > 0) await notifyChanges(sql, channel, chunkNotifications(this.changes));
     return this.changes;
   }
 }

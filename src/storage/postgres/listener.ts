@@ -1,7 +1,7 @@
 import postgres from "postgres";
 import type { JobChange } from "../../types.js";
 import type { ChangeListener, Unsubscribe } from "../storage.js";
-import * as q from "./queries.js";
+import * as q from "./sql/notify.js";
 import { fromChangeTuple } from "./rows.js";
 
 /** Waits before LISTEN is tried again after a loss, by consecutive failures; jittered, capped at the last. */

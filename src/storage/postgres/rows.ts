@@ -3,7 +3,7 @@ import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../../types.js";
 import type { AttemptOutcome, AttemptRecord, BackoffPolicy, ErrorInfo, Json, JobChange, JobRecord, JobStatus, LogLevel, Priority, Resources } from "../../types.js";
 import type { HandlerLine, JobHistory, TransitionRecord } from "../../job-history.js";
 import type { Lease } from "../storage.js";
-import type { SettledJobRow } from "./queries.js";
+import type { SettledJobRow } from "./sql/settle.js";
 
 /** A `jobs` row as the queries select it (int8 columns come back as text). */
 export interface JobRow {

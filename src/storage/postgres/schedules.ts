@@ -1,12 +1,13 @@
 import type { Json, ScheduleJobOptions } from "../../types.js";
 import type { FireScheduleRequest, FireScheduleResult, NewSchedule, StoredSchedule } from "../storage.js";
 import type { Done } from "./change-set.js";
-import type { Db } from "./queries.js";
+import { InsertRace, insertIn } from "./insert.js";
+import type { Db } from "./sql/fragments.js";
 import * as s from "./sql/schedules.js";
-import { insertIn } from "./writes.js";
+import type { StoreContext } from "./store-context.js";
 
 /** Stores a schedule (replacing one of its name); answers it as stored. */
-export async function putSchedule(sql: Db, schema: string, schedule: NewSchedule): Promise<StoredSchedule> {
+async function upsertSchedule(sql: Db, schema: string, schedule: NewSchedule): Promise<StoredSchedule> {
   const [row] = await s.upsertSchedule(sql, schema, {
     name: schedule.name,
     cron: schedule.cron,
@@ -24,7 +25,7 @@ export async function putSchedule(sql: Db, schema: string, schedule: NewSchedule
  * Fires one tick inside a transaction: the compare-and-set on the schedule's revision, then the
  * tick's job through the store's one insert path, so both commit or neither does.
  */
-export async function fireScheduleIn(sql: Db, schema: string, channel: string, request: FireScheduleRequest): Promise<Done<FireScheduleResult>> {
+async function fireScheduleIn(sql: Db, schema: string, channel: string, request: FireScheduleRequest): Promise<Done<FireScheduleResult>> {
   const iso = (date: Date | undefined) => date?.toISOString() ?? null;
   const [row] = await s.advanceSchedule(sql, schema, request.name, request.revision, iso(request.nextRunAt), iso(request.tick));
   if (row === undefined) return { value: { type: "lost" }, changes: [] };
@@ -34,7 +35,39 @@ export async function fireScheduleIn(sql: Db, schema: string, channel: string, r
   return { value: { type: "fired", schedule, job: inserted.value.jobs[0] }, changes: inserted.changes };
 }
 
-export function toSchedule(row: s.ScheduleRow): StoredSchedule {
+/** `PostgresStorage.putSchedule`. */
+export async function putSchedule(store: StoreContext, schedule: NewSchedule): Promise<StoredSchedule> {
+  return store.guard((sql) => upsertSchedule(sql, store.schema, schedule), "put schedule");
+}
+
+/** `PostgresStorage.deleteSchedule`: whether there was one of that name. */
+export async function deleteSchedule(store: StoreContext, name: string): Promise<boolean> {
+  const rows = await store.guard((sql) => s.deleteSchedule(sql, store.schema, name), "delete schedule");
+  return rows.length > 0;
+}
+
+/** `PostgresStorage.listSchedules`, by name. */
+export async function listSchedules(store: StoreContext): Promise<readonly StoredSchedule[]> {
+  const rows = await store.guard((sql) => s.selectSchedules(sql, store.schema), "list schedules");
+  return rows.map(toSchedule);
+}
+
+/** `PostgresStorage.fireSchedule`: one tick, in a transaction of its own. */
+export async function fireSchedule(store: StoreContext, request: FireScheduleRequest): Promise<FireScheduleResult> {
+  // As in insertJobs: a concurrent insert may take the tick's key between the plan and the insert.
+  for (let round = 1; ; round++) {
+    try {
+      const done = await store.guard((sql) => store.transaction(sql, (t) => fireScheduleIn(t, store.schema, store.channel, request)), "fire schedule");
+      store.publish(done.changes);
+      return done.value;
+    } catch (err) {
+      if (err instanceof InsertRace && round < 10) continue;
+      throw err;
+    }
+  }
+}
+
+function toSchedule(row: s.ScheduleRow): StoredSchedule {
   return {
     name: row.name,
     cron: row.cron,

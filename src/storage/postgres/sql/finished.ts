@@ -1,6 +1,6 @@
 import type postgres from "postgres";
 import { TERMINAL_STATUSES } from "../../../types.js";
-import { statusIs, type Db } from "../queries.js";
+import { statusIs, type Db } from "./fragments.js";
 
 // Finished jobs by filter, oldest first, for a redrive (`listFinishedJobIds`).
 

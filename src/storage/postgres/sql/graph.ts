@@ -1,5 +1,4 @@
-import type { Db } from "../queries.js";
-import { dependentsStep } from "../queries.js";
+import { dependentsStep, type Db } from "./fragments.js";
 
 // Walks of a job's graph for `walkGraph`: one recursive query per direction, through the edge indexes.
 

@@ -1,4 +1,4 @@
-import type { Db } from "../queries.js";
+import type { Db } from "./fragments.js";
 
 // A job's history in its row (schema generation 2): `attempts` gets an entry from the claim and has
 // it closed by the settle; `transitions` gets one from every other statement that changes a status.

@@ -1,6 +1,6 @@
 import type postgres from "postgres";
 import type { MisfirePolicy } from "../../../types.js";
-import type { Db } from "../queries.js";
+import type { Db } from "./fragments.js";
 
 // The statements of cron schedules, one function per statement, as tagged templates.
 

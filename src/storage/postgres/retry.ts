@@ -1,68 +1,36 @@
 import { DuplicateJobError, InvalidStateError, JobNotFoundError } from "../../errors.js";
 import type { JobId, JobStatus } from "../../types.js";
-import type { CancelResult, RetryResult } from "../storage.js";
+import type { RetryResult } from "../storage.js";
 import { dependencyError } from "../../cascade.js";
 import { planRestart } from "../../restart.js";
 import { planRevival } from "../../revival.js";
-import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
-import * as q from "./queries.js";
-import type { Db } from "./queries.js";
+import { isUuid } from "./is-uuid.js";
 import { toJobRecord } from "./rows.js";
-import { isUuid } from "./writes.js";
-
-/** Cancels waiting jobs (and their dependents) and asks running ones to stop, in one transaction. */
-export async function cancelIn(sql: Db, schema: string, channel: string, requested: readonly JobId[]): Promise<Done<CancelResult>> {
-  const ids = [...new Set(requested)];
-  const valid = ids.filter(isUuid);
-  if (valid.length > 0) await q.lockAffected(sql, schema, { named: valid, unblocking: [], cascading: valid });
-  const locked = new Map((await q.lockJobsForChange(sql, schema, ids.filter(isUuid))).map((row) => [row.id, row]));
-  const notFound = ids.filter((id) => !locked.has(id));
-  const waiting = ids.filter((id) => {
-    const status = locked.get(id)?.status;
-    return status === "blocked" || status === "pending";
-  });
-  const running = ids.filter((id) => locked.get(id)?.status === "running");
-  const changes = new ChangeSet();
-
-  const direct = waiting.length > 0 ? await q.cancelWaiting(sql, schema, waiting) : [];
-  for (const row of direct) changes.status(row);
-  const victimsByRoot = await cascadeIn(sql, schema, direct.map((row) => ({ id: row.id, status: row.status })), changes);
-  const asked = running.length > 0 ? await q.requestCancel(sql, schema, running) : [];
-  for (const row of asked) changes.cancelRequest(row);
-
-  const cancelledIds = new Set(direct.map((row) => row.id));
-  const cancelled = new Set<JobId>();
-  for (const id of waiting) {
-    if (!cancelledIds.has(id)) continue;
-    cancelled.add(id);
-    for (const victim of victimsByRoot.get(id) ?? []) cancelled.add(victim);
-  }
-  const askedIds = new Set(asked.map((row) => row.id));
-  return {
-    value: { cancelled: [...cancelled], cancelRequested: running.filter((id) => askedIds.has(id)), notFound },
-    changes: await changes.record(sql, channel),
-  };
-}
+import { lockCascadedBelow, lockJobsForChange, lockStatuses, reattributeCancellations, restartJob, reviveDependents } from "./sql/cancel-retry.js";
+import type { Db } from "./sql/fragments.js";
+import { liveKeyHolders } from "./sql/insert.js";
+import { selectJobs } from "./sql/reads.js";
+import type { StoreContext } from "./store-context.js";
 
 /** Restarts a failed or cancelled job and revives the dependents its failure cancelled. */
-export async function retryIn(sql: Db, schema: string, channel: string, id: JobId): Promise<Done<RetryResult>> {
+async function retryIn(sql: Db, schema: string, channel: string, id: JobId): Promise<Done<RetryResult>> {
   // The dependencies are locked FOR SHARE (none settles or restarts before this restart commits with
   // its count of them) before the job itself: a retry of one of them locks it, then its cascaded
   // dependents, this job among them, so this order cannot deadlock with it.
-  const [unlocked] = await q.selectJobs(sql, schema, [id]);
+  const [unlocked] = await selectJobs(sql, schema, [id]);
   if (unlocked === undefined) throw new JobNotFoundError(id);
   const dependencies = new Map(
-    unlocked.depends_on.length > 0 ? (await q.lockStatuses(sql, schema, unlocked.depends_on)).map((row) => [row.id, row.status]) : [],
+    unlocked.depends_on.length > 0 ? (await lockStatuses(sql, schema, unlocked.depends_on)).map((row) => [row.id, row.status]) : [],
   );
-  const [job] = await q.lockJobsForChange(sql, schema, [id]);
+  const [job] = await lockJobsForChange(sql, schema, [id]);
   if (job === undefined) throw new JobNotFoundError(id);
   const restart = planRestart({ id, status: job.status, dependsOn: job.depends_on }, (dependency) => dependencies.get(dependency));
 
-  const cascaded = await q.lockCascadedBelow(sql, schema, id);
+  const cascaded = await lockCascadedBelow(sql, schema, id);
   const inside = new Set([id, ...cascaded.map((row) => row.id)]);
   const outside = [...new Set(cascaded.flatMap((row) => row.depends_on))].filter((dependency) => !inside.has(dependency));
-  const statuses = new Map<JobId, JobStatus>(outside.length > 0 ? (await q.lockStatuses(sql, schema, outside)).map((row) => [row.id, row.status]) : []);
+  const statuses = new Map<JobId, JobStatus>(outside.length > 0 ? (await lockStatuses(sql, schema, outside)).map((row) => [row.id, row.status]) : []);
   const plan = planRevival(
     id,
     cascaded.map((row) => ({ id: row.id, cancelCause: row.cancel_cause, dependsOn: row.depends_on })),
@@ -73,11 +41,11 @@ export async function retryIn(sql: Db, schema: string, channel: string, id: JobI
   await assertKeysFree(sql, schema, [job, ...cascaded.filter((row) => revivedIds.has(row.id))]);
 
   const changes = new ChangeSet();
-  const [restarted] = await q.restartJob(sql, schema, id, { status: restart.status, unfinished: restart.status === "blocked" ? restart.unfinished : 0 });
+  const [restarted] = await restartJob(sql, schema, id, { status: restart.status, unfinished: restart.status === "blocked" ? restart.unfinished : 0 });
   if (restarted === undefined) throw new InvalidStateError(id, job.status, "retry");
   changes.status(restarted);
   if (plan.reattributed.length > 0) {
-    await q.reattributeCancellations(
+    await reattributeCancellations(
       sql,
       schema,
       plan.reattributed.map(({ id: victim, cause, causeStatus }) => ({ id: victim, cause, error: dependencyError(cause, causeStatus) })),
@@ -85,7 +53,7 @@ export async function retryIn(sql: Db, schema: string, channel: string, id: JobI
   }
   if (plan.revive.length > 0) {
     const revived = new Map(
-      (await q.reviveDependents(sql, schema, plan.revive.map((r) => ({ id: r.id, pending_dependencies: r.unfinished })))).map((row) => [row.id, row]),
+      (await reviveDependents(sql, schema, plan.revive.map((r) => ({ id: r.id, pending_dependencies: r.unfinished })))).map((row) => [row.id, row]),
     );
     // Logged parents before children, as planned.
     for (const { id: revivedId } of plan.revive) {
@@ -103,7 +71,7 @@ export async function retryIn(sql: Db, schema: string, channel: string, id: JobI
 async function assertKeysFree(sql: Db, schema: string, jobs: readonly { id: JobId; idempotency_key: string | null }[]): Promise<void> {
   const keyed = jobs.filter((job): job is { id: JobId; idempotency_key: string } => job.idempotency_key !== null);
   if (keyed.length === 0) return;
-  const holders = new Map((await q.liveKeyHolders(sql, schema, keyed.map((job) => job.idempotency_key))).map((row) => [row.idempotency_key, row]));
+  const holders = new Map((await liveKeyHolders(sql, schema, keyed.map((job) => job.idempotency_key))).map((row) => [row.idempotency_key, row]));
   const claimed = new Map<string, JobId>();
   for (const job of keyed) {
     const holder = holders.get(job.idempotency_key);
@@ -112,4 +80,12 @@ async function assertKeysFree(sql: Db, schema: string, jobs: readonly { id: JobI
     if (sibling !== undefined) throw new DuplicateJobError(sibling, "blocked", job.idempotency_key);
     claimed.set(job.idempotency_key, job.id);
   }
+}
+
+/** `PostgresStorage.retryJob`, in a transaction of its own. */
+export async function retryJob(store: StoreContext, id: JobId): Promise<RetryResult> {
+  if (!isUuid(id)) throw new JobNotFoundError(id);
+  const done = await store.guard((sql) => store.transaction(sql, (t) => retryIn(t, store.schema, store.channel, id)), "retry");
+  store.publish(done.changes);
+  return done.value;
 }

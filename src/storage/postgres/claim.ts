@@ -1,0 +1,67 @@
+import { admitJobs, effectivePriority } from "../../resources.js";
+import type { ClaimRequest, ClaimResult } from "../storage.js";
+import { ChangeSet, type Done } from "./change-set.js";
+import { priorityOf, toJobRecord, toLease, type JobRow } from "./rows.js";
+import { claimRunnable, leaseJobs, lockClaimCandidates, type ClaimRow } from "./sql/claim.js";
+import type { Db } from "./sql/fragments.js";
+import type { StoreContext } from "./store-context.js";
+import { retryTransient } from "./transient.js";
+
+/** Claim candidates fetched per priority level: room for admission to skip jobs that do not fit. */
+const candidatesPerLevel = (limit: number) => Math.min(1_000, limit * 4 + 16);
+
+/**
+ * The claim as one statement, for candidates that need no resources (admission is then plain
+ * effective-priority order). Answers undefined when some candidate needs resources: the caller
+ * then claims with `claimIn`, which admits in JS.
+ */
+async function claimSimple(sql: Db, schema: string, channel: string, request: ClaimRequest): Promise<Done<ClaimResult> | undefined> {
+  const rows = await claimRunnable(sql, schema, channel, {
+    types: request.types, limit: request.limit, workerId: request.workerId, leaseMs: request.leaseMs, starvationMs: request.starvationMs,
+  });
+  if (rows[0]?.simple !== true) return undefined;
+  const leased = rows.filter((row): row is ClaimRow & JobRow => row.id !== null);
+  const rank = (row: JobRow & { db_now: Date }) => effectivePriority(priorityOf(row.priority), row.run_at, row.db_now, request.starvationMs);
+  const ordered = leased
+    .map((row) => ({ row, level: rank(row) }))
+    .sort((a, b) => a.level - b.level || a.row.run_at.getTime() - b.row.run_at.getTime() || Number(a.row.seq) - Number(b.row.seq))
+    .map(({ row }) => row);
+  return {
+    value: { claimed: ordered.map((row) => ({ job: toJobRecord(row), lease: toLease(row) })), unschedulable: [] },
+    changes: ordered.map((row) => ({ id: row.id, type: row.type, status: row.status, attempt: row.attempt })),
+  };
+}
+
+/** Locks candidates, lets `admitJobs` choose on the database clock, and leases the chosen ones. */
+async function claimIn(sql: Db, schema: string, channel: string, request: ClaimRequest, perLevel: number): Promise<Done<ClaimResult>> {
+  const candidates = await lockClaimCandidates(sql, schema, request.types, perLevel);
+  const first = candidates[0];
+  if (first === undefined) return { value: { claimed: [], unschedulable: [] }, changes: [] };
+  const admission = admitJobs(
+    candidates.map((row) => ({ id: row.id, priority: priorityOf(row.priority), runAt: row.run_at, seq: Number(row.seq), resources: row.resources })),
+    { slots: request.limit, free: request.free, capacity: request.capacity, starvationMs: request.starvationMs, now: first.db_now },
+  );
+  if (admission.admitted.length === 0) return { value: { claimed: [], unschedulable: admission.unschedulable }, changes: [] };
+  const leased = new Map((await leaseJobs(sql, schema, admission.admitted, request.workerId, request.leaseMs)).map((row) => [row.id, row]));
+  const changes = new ChangeSet();
+  const claimed = admission.admitted.flatMap((id) => {
+    const row = leased.get(id);
+    if (row === undefined) return [];
+    changes.status(row);
+    return [{ job: toJobRecord(row), lease: toLease(row) }];
+  });
+  return { value: { claimed, unschedulable: admission.unschedulable }, changes: await changes.record(sql, channel) };
+}
+
+/** `PostgresStorage.claimJobs`: the one-statement claim, or, when some candidate needs resources, admission in JS. */
+export async function claimJobs(store: StoreContext, request: ClaimRequest): Promise<ClaimResult> {
+  if (request.limit <= 0 || request.types.length === 0) return { claimed: [], unschedulable: [] };
+  const done = await store.guard(
+    async (sql) =>
+      (await retryTransient(() => claimSimple(sql, store.schema, store.channel, request))) ??
+      store.transaction(sql, (t) => claimIn(t, store.schema, store.channel, request, candidatesPerLevel(request.limit))),
+    "claim",
+  );
+  store.publish(done.changes);
+  return done.value;
+}

@@ -1,0 +1,187 @@
+import type postgres from "postgres";
+import { DuplicateJobError, UnknownDependencyError, ValidationError } from "../../errors.js";
+import { LIVE_STATUSES, PRIORITIES } from "../../types.js";
+import type { ErrorInfo, JobId, JobStatus } from "../../types.js";
+import type { InsertRequest, InsertResult, InsertedJob } from "../storage.js";
+import { dependencyError } from "../../cascade.js";
+import { ChangeSet, type Done } from "./change-set.js";
+import { toJson } from "../to-json.js";
+import { isUuid } from "./is-uuid.js";
+import { toJobRecord } from "./rows.js";
+import type { Db } from "./sql/fragments.js";
+import { insertEdges, insertJobRows, insertRunnableJobs, liveKeyHolders, lockExistingJobs, type EdgeRow, type InsertedRow, type JobInsertRow } from "./sql/insert.js";
+import { selectJobs } from "./sql/reads.js";
+import type { StoreContext } from "./store-context.js";
+import { retryTransient } from "./transient.js";
+
+/** A live idempotency key was taken by a concurrent insert after we looked: plan again. */
+export class InsertRace extends Error {}
+
+const LIVE: ReadonlySet<JobStatus> = new Set(LIVE_STATUSES);
+const BROKEN: ReadonlySet<JobStatus> = new Set(["failed", "cancelled"]);
+
+/**
+ * A batch of jobs without dependencies, inserted as one statement: no stored job can affect their
+ * status. Answers undefined when the insert needs planning under locks instead: a live idempotency
+ * key (or several keys in one batch, which must not half-succeed), or an id that already exists.
+ */
+async function insertSimple(sql: Db, schema: string, channel: string, request: InsertRequest): Promise<Done<InsertResult> | undefined> {
+  const { jobs } = request;
+  const keyed = jobs.filter((job) => job.idempotencyKey !== undefined).length;
+  if (jobs.some((job) => job.dependsOn.length > 0) || (keyed > 0 && jobs.length > 1)) return undefined;
+  if (new Set(jobs.map((job) => job.id)).size !== jobs.length || !jobs.every((job) => isUuid(job.id))) return undefined;
+  const rows = jobs.map((node): JobInsertRow => ({
+    id: node.id, type: node.type, status: "pending", priority: PRIORITIES.indexOf(node.priority), payload: node.payload,
+    max_attempts: node.maxAttempts, backoff: node.backoff, idempotency_key: node.idempotencyKey ?? null, resources: node.resources,
+    timeout_ms: node.timeoutMs ?? null, run_at: node.runAt.toISOString(), pending_dependencies: 0, error: null, cancel_cause: null,
+  }));
+  let inserted: InsertedRow[];
+  try {
+    inserted = await insertRunnableJobs(sql, schema, channel, rows);
+  } catch (err) {
+    // An id that exists already: the planned insert reports it properly.
+    if ((err as { code?: unknown }).code === "23505") return undefined;
+    throw err;
+  }
+  if (inserted.length !== jobs.length) return undefined;
+  const byId = new Map(inserted.map((row) => [row.id, row]));
+  const records = jobs.map((job): InsertedJob => {
+    const row = byId.get(job.id.toLowerCase());
+    if (row === undefined) throw new Error(`job ${job.id} vanished during its insert`);
+    return {
+      type: "inserted",
+      job: {
+        // The payload as jsonb keeps it: what JSON makes of it (dates as strings, no undefined members).
+        id: row.id, type: job.type, status: "pending", priority: job.priority, payload: toJson(job.payload), result: undefined,
+        error: undefined, attempt: 0, maxAttempts: job.maxAttempts, backoff: { ...job.backoff }, dependsOn: [],
+        idempotencyKey: job.idempotencyKey, resources: { ...job.resources }, timeoutMs: job.timeoutMs, runAt: row.run_at,
+        createdAt: row.created_at, updatedAt: row.updated_at, startedAt: undefined, finishedAt: undefined, attempts: [],
+      },
+    };
+  });
+  const changes = records.map(({ job }) => ({ id: job.id, type: job.type, status: job.status, attempt: 0 }));
+  return { value: { jobs: records }, changes };
+}
+
+/** Inserts a batch inside `sql` (a transaction or savepoint): plan under locks, then a few set-based statements. */
+export async function insertIn(sql: Db, schema: string, channel: string, request: InsertRequest): Promise<Done<InsertResult>> {
+  const { jobs, onDuplicate } = request;
+  const batchIds = new Set(jobs.map((job) => job.id));
+  if (batchIds.size !== jobs.length) throw new ValidationError("a job id appears twice in the batch");
+  const malformed = jobs.find((job) => !isUuid(job.id));
+  if (malformed !== undefined) throw new ValidationError(`job id is not a UUID: ${malformed.id}`);
+  const referenced = [...new Set(jobs.flatMap((job) => job.dependsOn))].filter((id) => !batchIds.has(id));
+  const lookup = [...referenced, ...batchIds].filter(isUuid);
+  const stored = new Map((await lockExistingJobs(sql, schema, lookup)).map((row) => [row.id, row.status]));
+  for (const id of batchIds) if (stored.has(id)) throw new ValidationError(`job id already exists: ${id}`);
+
+  const keys = [...new Set(jobs.flatMap((job) => (job.idempotencyKey === undefined ? [] : [job.idempotencyKey])))];
+  const holders = new Map<string, { id: JobId; status: JobStatus }>();
+  if (keys.length > 0) {
+    for (const row of await liveKeyHolders(sql, schema, keys)) {
+      holders.set(row.idempotency_key, { id: row.id, status: row.status });
+      stored.set(row.id, row.status);
+    }
+  }
+
+  const planned = new Map<JobId, JobStatus>();
+  const replacedBy = new Map<JobId, JobId>();
+  const batchKeys = new Map<string, { id: JobId; status: JobStatus }>();
+  const statusOf = (id: JobId) => planned.get(id) ?? stored.get(id);
+  const results: { type: InsertedJob["type"]; id: JobId }[] = [];
+  const rows: JobInsertRow[] = [];
+  const edges: EdgeRow[] = [];
+  const changes = new ChangeSet();
+
+  for (const node of jobs) {
+    const dependsOn = [...new Set(node.dependsOn.map((id) => replacedBy.get(id) ?? id))];
+    for (const id of dependsOn) if (statusOf(id) === undefined && !batchIds.has(id)) throw new UnknownDependencyError(id, node.id);
+    const key = node.idempotencyKey;
+    const holder = key === undefined ? undefined : (batchKeys.get(key) ?? holders.get(key));
+    if (key !== undefined && holder !== undefined) {
+      if (onDuplicate === "reject") throw new DuplicateJobError(holder.id, holder.status, key);
+      replacedBy.set(node.id, holder.id);
+      results.push({ type: "existing", id: holder.id });
+      continue;
+    }
+    let unfinished = 0;
+    let broken: { id: JobId; status: JobStatus } | undefined;
+    for (const id of dependsOn) {
+      const status = statusOf(id);
+      if (status !== undefined && BROKEN.has(status)) broken ??= { id, status };
+      if (status !== "completed") unfinished++;
+    }
+    const status: JobStatus = broken !== undefined ? "cancelled" : unfinished > 0 ? "blocked" : "pending";
+    const error: ErrorInfo | null = broken === undefined ? null : dependencyError(broken.id, broken.status);
+    rows.push({
+      id: node.id, type: node.type, status, priority: PRIORITIES.indexOf(node.priority), payload: node.payload,
+      max_attempts: node.maxAttempts, backoff: node.backoff, idempotency_key: key ?? null, resources: node.resources,
+      timeout_ms: node.timeoutMs ?? null, run_at: node.runAt.toISOString(), pending_dependencies: broken ? 0 : unfinished,
+      error, cancel_cause: broken?.id ?? null,
+    });
+    dependsOn.forEach((id, position) => edges.push({ job_id: node.id, depends_on_id: id, position }));
+    planned.set(node.id, status);
+    if (key !== undefined && LIVE.has(status)) batchKeys.set(key, { id: node.id, status });
+    results.push({ type: "inserted", id: node.id });
+    changes.status({ id: node.id, type: node.type, status, attempt: 0 });
+  }
+
+  if (rows.length > 0) {
+    const inserted = await insertJobRows(sql, schema, rows);
+    if (inserted.length !== rows.length) throw new InsertRace("an idempotency key was taken concurrently");
+  }
+  if (edges.length > 0) await insertEdges(sql, schema, edges);
+  const published = await changes.record(sql, channel);
+  const records = new Map((await selectJobs(sql, schema, [...new Set(results.map((r) => r.id))])).map((row) => [row.id, toJobRecord(row)]));
+  return {
+    value: {
+      jobs: results.map(({ type, id }): InsertedJob => {
+        const job = records.get(id);
+        if (job === undefined) throw new Error(`job ${id} vanished during its insert`);
+        return { type, job };
+      }),
+    },
+    changes: published,
+  };
+}
+
+/** `PostgresStorage.insertJobs`: in one statement when it can, else planned under locks (in the caller's transaction when given). */
+export async function insertJobs(store: StoreContext, request: InsertRequest): Promise<InsertResult> {
+  if (request.jobs.length === 0) return { jobs: [] };
+  const tx = request.tx;
+  if (tx !== undefined && !isTransaction(tx)) {
+    throw new ValidationError("tx must be a postgres.js transaction: the sql that sql.begin passes to its callback");
+  }
+  if (tx === undefined) {
+    const simple = await store.guard((sql) => retryTransient(() => insertSimple(sql, store.schema, store.channel, request)), "insert");
+    if (simple !== undefined) {
+      store.publish(simple.changes);
+      return simple.value;
+    }
+  }
+  // A concurrent insert can take an idempotency key between our check and our insert; the
+  // insert then skips that row, rolls back and plans again, now seeing the holder.
+  for (let round = 1; ; round++) {
+    try {
+      // Inside a caller's transaction the caller bounds the call: its connection is not ours to replace.
+      const done = await store.guard(
+        (sql) =>
+          tx === undefined
+            ? store.transaction(sql, (t) => insertIn(t, store.schema, store.channel, request))
+            : tx.savepoint((t) => insertIn(t, store.schema, store.channel, request)),
+        "insert",
+        tx === undefined,
+      );
+      // Inside a caller's transaction the change is not durable yet; NOTIFY fires on its commit.
+      if (tx === undefined) store.publish(done.changes);
+      return done.value;
+    } catch (err) {
+      if (err instanceof InsertRace && round < 10) continue;
+      throw err;
+    }
+  }
+}
+
+function isTransaction(value: unknown): value is postgres.TransactionSql {
+  return typeof value === "function" && typeof (value as { savepoint?: unknown }).savepoint === "function";
+}

@@ -1,0 +1,151 @@
+import { assertNever } from "../../assert-never.js";
+import type { JobId } from "../../types.js";
+import type { Outcome, SettleResult, Settlement } from "../storage.js";
+import { cascadeIn } from "./cascade.js";
+import { ChangeSet, type Done } from "./change-set.js";
+import { isUuid } from "./is-uuid.js";
+import { runPipelined, type Pipeline } from "./pipelined.js";
+import { settledRecord, toJobRecord, type JobRow, type StoredChange } from "./rows.js";
+import type { Db } from "./sql/fragments.js";
+import { lockAffected } from "./sql/lock-affected.js";
+import { selectJobs } from "./sql/reads.js";
+import { settleAndUnblock, settleLeases, unblockDependents, type SettledJobRow, type SettlementRow, type UnblockedRow } from "./sql/settle.js";
+import type { StoreContext } from "./store-context.js";
+import { retryTransient } from "./transient.js";
+
+/** Outcomes that cancel no dependents: such a batch settles in one statement after its locks. */
+const SIMPLE_OUTCOMES: ReadonlySet<Outcome["type"]> = new Set(["completed", "retry", "interrupted"]);
+
+/** Whether every outcome of the batch is one that `settleSimply` stores. */
+function settlesSimply(settlements: readonly Settlement[]): boolean {
+  return settlements.every(({ outcome }) => SIMPLE_OUTCOMES.has(outcome.type));
+}
+
+/**
+ * A batch of outcomes that cancel nothing, as statements to run in order in one transaction: lock
+ * what it may change in id order, then settle, unblock and notify in one statement. The settle
+ * reports only what it changed; a settlement that does not carry its job as claimed has the whole
+ * row read back by a third statement.
+ */
+function settleSimply(sql: Db, schema: string, channel: string, settlements: readonly Settlement[]): Pipeline<Done<SettleResult[]>> {
+  const rows = settlementRows(settlements);
+  const lock = lockAffected(sql, schema, {
+    named: rows.map((row) => row.id),
+    unblocking: rows.filter((row) => row.kind === "completed").map((row) => row.id),
+    cascading: [],
+  });
+  const settle = settleAndUnblock(sql, schema, channel, rows);
+  const unknown = settlements.filter((settlement) => settlement.job === undefined).map(({ lease }) => lease.jobId).filter(isUuid);
+  const statements = unknown.length === 0 ? [lock, settle] : [lock, settle, selectJobs(sql, schema, unknown)];
+  return {
+    statements: statements as unknown as Pipeline<Done<SettleResult[]>>["statements"],
+    finish: (results) => {
+      const changed = (results[1] ?? []) as unknown as Awaited<ReturnType<typeof settleAndUnblock>>;
+      const readBack = new Map(((results[2] ?? []) as unknown as JobRow[]).map((row) => [row.id, row]));
+      const settled = changed.filter((row): row is SettledJobRow => row.kind !== "unblocked");
+      const unblocked = bySeq(changed.filter((row): row is UnblockedRow => row.kind === "unblocked" && row.status === "pending"));
+      const changes: StoredChange[] = [...settled, ...unblocked].map((row) => ({ id: row.id, type: row.type, status: row.status, attempt: row.attempt }));
+      const ordOf = new Map(settled.filter((row) => row.status === "completed").map((row) => [row.id, row.ord]));
+      const unblockedBy = new Map<number, JobId[]>();
+      for (const row of unblocked) {
+        // Credited to the last completion in the batch that it waited for, as if settled one by one.
+        const ord = Math.max(...row.depends_on.map((id) => ordOf.get(id) ?? -1));
+        unblockedBy.set(ord, [...(unblockedBy.get(ord) ?? []), row.id]);
+      }
+      const byOrd = new Map(settled.map((row) => [row.ord, row]));
+      const value = settlements.map(({ lease, job }, ord): SettleResult => {
+        const row = byOrd.get(ord);
+        const whole = readBack.get(lease.jobId.toLowerCase());
+        if (row === undefined || (job === undefined && whole === undefined)) return { type: "lost", jobId: lease.jobId };
+        const record = job === undefined ? toJobRecord(whole as JobRow) : settledRecord(job, row);
+        return { type: "settled", job: record, unblocked: unblockedBy.get(ord) ?? [], cancelled: [] };
+      });
+      return { value, changes };
+    },
+  };
+}
+
+/** Stores outcomes (CAS on the lease), then unblocks and cascades, each a statement for the whole batch. */
+export async function settleIn(sql: Db, schema: string, channel: string, settlements: readonly Settlement[]): Promise<Done<SettleResult[]>> {
+  if (settlesSimply(settlements)) {
+    const { statements, finish } = settleSimply(sql, schema, channel, settlements);
+    const results = [];
+    for (const statement of statements) results.push(await statement);
+    return finish(results);
+  }
+  const wellFormed = settlementRows(settlements);
+  await lockAffected(sql, schema, {
+    named: wellFormed.map((row) => row.id),
+    unblocking: wellFormed.filter((row) => row.kind === "completed").map((row) => row.id),
+    cascading: wellFormed.filter((row) => row.kind === "failed" || row.kind === "cancelled").map((row) => row.id),
+  });
+  const settled = await settleLeases(sql, schema, wellFormed);
+  const byOrd = new Map(settled.map((row) => [row.ord, row]));
+  const changes = new ChangeSet();
+  for (const row of settled) changes.status(row);
+
+  const completed = settled.filter((row) => row.status === "completed");
+  const unblockedBy = new Map<number, JobId[]>();
+  if (completed.length > 0) {
+    const ordOf = new Map(completed.map((row) => [row.id, row.ord]));
+    for (const row of bySeq(await unblockDependents(sql, schema, completed.map((r) => r.id)))) {
+      if (row.status !== "pending") continue;
+      changes.status(row);
+      // Credited to the last completion in the batch that it waited for, as if settled one by one.
+      const ord = Math.max(...row.depends_on.map((id) => ordOf.get(id) ?? -1));
+      unblockedBy.set(ord, [...(unblockedBy.get(ord) ?? []), row.id]);
+    }
+  }
+
+  const broken = settled.filter((row) => row.status === "failed" || row.status === "cancelled");
+  const cancelledBy = await cascadeIn(sql, schema, broken.map((row) => ({ id: row.id, status: row.status })), changes);
+
+  const published = await changes.record(sql, channel);
+  const value = settlements.map(({ lease }, ord): SettleResult => {
+    const row = byOrd.get(ord);
+    if (row === undefined) return { type: "lost", jobId: lease.jobId };
+    return { type: "settled", job: toJobRecord(row), unblocked: unblockedBy.get(ord) ?? [], cancelled: cancelledBy.get(row.id) ?? [] };
+  });
+  return { value, changes: published };
+}
+
+/** The batch as the settle statements read it; a malformed id or token cannot hold a lease and is left out. */
+function settlementRows(settlements: readonly Settlement[]): SettlementRow[] {
+  const rows = settlements.map(({ lease, outcome }, ord): SettlementRow => {
+    const base = { ord, id: lease.jobId, token: lease.token, kind: outcome.type };
+    switch (outcome.type) {
+      case "completed":
+        return { ...base, result: outcome.result ?? null };
+      case "retry":
+        return { ...base, error: outcome.error, run_at: outcome.runAt.toISOString() };
+      case "failed":
+      case "cancelled":
+        return { ...base, error: outcome.error };
+      case "interrupted":
+        return base;
+      default:
+        return assertNever(outcome);
+    }
+  });
+  // Leaving malformed ones out keeps the uuid casts from failing the batch.
+  return rows.filter((row) => isUuid(row.id) && isUuid(row.token));
+}
+
+/** Rows in insertion order, so results and logs do not depend on the plan. */
+function bySeq<T extends { seq: string }>(rows: readonly T[]): T[] {
+  return [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
+}
+
+/** `PostgresStorage.settle`: a batch that cancels nothing as pipelined statements, any other in a transaction of its own. */
+export async function settle(store: StoreContext, settlements: readonly Settlement[]): Promise<readonly SettleResult[]> {
+  if (settlements.length === 0) return [];
+  const done = await store.guard(
+    (sql) =>
+      settlesSimply(settlements)
+        ? retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, store.channel, settlements)))
+        : store.transaction(sql, (t) => settleIn(t, store.schema, store.channel, settlements)),
+    "settle",
+  );
+  store.publish(done.changes);
+  return done.value;
+}

@@ -1,0 +1,22 @@
+import { candidatesAt, claimRunnable, type ClaimParameters } from "./claim.js";
+import type { Db } from "./fragments.js";
+import { liveKeyHolders } from "./insert.js";
+import { listJobRows } from "./reads.js";
+
+// Plans of the statements whose index use tests check: EXPLAIN of the statement, not run.
+
+/** For EXPLAIN in tests and diagnostics: the plan of `liveKeyHolders`. */
+export const explainLiveKeyHolders = (sql: Db, schema: string, keys: readonly string[]) => sql<{ "QUERY PLAN": string }[]>`
+  explain ${liveKeyHolders(sql, schema, keys)}`;
+
+/** For EXPLAIN in tests and diagnostics: the plan of a page of `listJobRows`. */
+export const explainListJobRows = (sql: Db, schema: string, filter: Parameters<typeof listJobRows>[2]) => sql<{ "QUERY PLAN": string }[]>`
+  explain ${listJobRows(sql, schema, filter)}`;
+
+/** For EXPLAIN in tests and diagnostics: the plan of one claim-candidate scan. */
+export const explainClaimCandidates = (sql: Db, schema: string, types: readonly string[], perLevel: number) => sql<{ "QUERY PLAN": string }[]>`
+  explain ${candidatesAt(sql, schema, 2, types, perLevel)}`;
+
+/** The plan of `claimRunnable`, for tests: the statement is not run. */
+export const explainClaimRunnable = (sql: Db, schema: string, channel: string, claim: ClaimParameters) =>
+  sql<{ "QUERY PLAN": string }[]>`explain ${claimRunnable(sql, schema, channel, claim)}`;
