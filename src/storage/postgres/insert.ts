@@ -1,9 +1,9 @@
 import type postgres from "postgres";
-import { DuplicateJobError, UnknownDependencyError, ValidationError } from "../../errors.js";
-import { LIVE_STATUSES, PRIORITIES } from "../../types.js";
-import type { ErrorInfo, JobId, JobStatus } from "../../types.js";
+import { ValidationError } from "../../errors.js";
+import { planInsert } from "../../insert-plan.js";
+import { PRIORITIES } from "../../types.js";
+import type { JobId, JobStatus } from "../../types.js";
 import type { InsertRequest, InsertResult, InsertedJob } from "../storage.js";
-import { dependencyError } from "../../cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { toJson } from "../to-json.js";
 import { isUuid } from "./is-uuid.js";
@@ -16,9 +16,6 @@ import { retryTransient } from "./transient.js";
 
 /** A live idempotency key was taken by a concurrent insert after we looked: plan again. */
 export class InsertRace extends Error {}
-
-const LIVE: ReadonlySet<JobStatus> = new Set(LIVE_STATUSES);
-const BROKEN: ReadonlySet<JobStatus> = new Set(["failed", "cancelled"]);
 
 /**
  * A batch of jobs without dependencies, inserted as one statement: no stored job can affect their
@@ -84,44 +81,30 @@ export async function insertIn(sql: Db, schema: string, channel: string, request
     }
   }
 
-  const planned = new Map<JobId, JobStatus>();
-  const replacedBy = new Map<JobId, JobId>();
-  const batchKeys = new Map<string, { id: JobId; status: JobStatus }>();
-  const statusOf = (id: JobId) => planned.get(id) ?? stored.get(id);
+  const plan = planInsert(jobs, onDuplicate, {
+    stored: (id) => {
+      const status = stored.get(id);
+      return status === undefined ? undefined : { id, status };
+    },
+    liveHolder: (key) => holders.get(key),
+  });
   const results: { type: InsertedJob["type"]; id: JobId }[] = [];
   const rows: JobInsertRow[] = [];
   const edges: EdgeRow[] = [];
   const changes = new ChangeSet();
-
-  for (const node of jobs) {
-    const dependsOn = [...new Set(node.dependsOn.map((id) => replacedBy.get(id) ?? id))];
-    for (const id of dependsOn) if (statusOf(id) === undefined && !batchIds.has(id)) throw new UnknownDependencyError(id, node.id);
-    const key = node.idempotencyKey;
-    const holder = key === undefined ? undefined : (batchKeys.get(key) ?? holders.get(key));
-    if (key !== undefined && holder !== undefined) {
-      if (onDuplicate === "reject") throw new DuplicateJobError(holder.id, holder.status, key);
-      replacedBy.set(node.id, holder.id);
-      results.push({ type: "existing", id: holder.id });
+  for (const entry of plan) {
+    if (entry.type === "existing") {
+      results.push({ type: "existing", id: entry.holder.id });
       continue;
     }
-    let unfinished = 0;
-    let broken: { id: JobId; status: JobStatus } | undefined;
-    for (const id of dependsOn) {
-      const status = statusOf(id);
-      if (status !== undefined && BROKEN.has(status)) broken ??= { id, status };
-      if (status !== "completed") unfinished++;
-    }
-    const status: JobStatus = broken !== undefined ? "cancelled" : unfinished > 0 ? "blocked" : "pending";
-    const error: ErrorInfo | null = broken === undefined ? null : dependencyError(broken.id, broken.status);
+    const { node, status } = entry;
     rows.push({
       id: node.id, type: node.type, status, priority: PRIORITIES.indexOf(node.priority), payload: node.payload,
-      max_attempts: node.maxAttempts, backoff: node.backoff, idempotency_key: key ?? null, resources: node.resources,
-      timeout_ms: node.timeoutMs ?? null, run_at: node.runAt.toISOString(), pending_dependencies: broken ? 0 : unfinished,
-      error, cancel_cause: broken?.id ?? null,
+      max_attempts: node.maxAttempts, backoff: node.backoff, idempotency_key: node.idempotencyKey ?? null, resources: node.resources,
+      timeout_ms: node.timeoutMs ?? null, run_at: node.runAt.toISOString(), pending_dependencies: entry.unfinished,
+      error: entry.error ?? null, cancel_cause: entry.cause?.id ?? null,
     });
-    dependsOn.forEach((id, position) => edges.push({ job_id: node.id, depends_on_id: id, position }));
-    planned.set(node.id, status);
-    if (key !== undefined && LIVE.has(status)) batchKeys.set(key, { id: node.id, status });
+    entry.dependsOn.forEach((id, position) => edges.push({ job_id: node.id, depends_on_id: id, position }));
     results.push({ type: "inserted", id: node.id });
     changes.status({ id: node.id, type: node.type, status, attempt: 0 });
   }
