@@ -40,6 +40,22 @@ const settlementInput = (sql: Db, settlements: readonly SettlementRow[]) => {
 };
 
 /**
+ * The SET of a settle, for `jobs j` joined to the settlements `s` (`settlementInput`): the outcome
+ * `s.kind` decides the status, result, error, attempt count and run time; the lease is released and
+ * the attempt entry closed.
+ */
+const settledAssignments = (sql: Db) => sql`
+  status = case s.kind when 'completed' then 'completed' when 'failed' then 'failed' when 'cancelled' then 'cancelled'
+                       else 'pending' end,
+  result = case when s.kind = 'completed' then coalesce(s.result, 'null'::jsonb) else j.result end,
+  error = case when s.kind in ('retry', 'failed', 'cancelled') then s.error else j.error end,
+  attempt = case when s.kind = 'interrupted' then greatest(j.attempt - 1, 0) else j.attempt end,
+  run_at = case when s.kind = 'retry' then s.run_at else j.run_at end,
+  finished_at = case when s.kind in ('completed', 'failed', 'cancelled') then now() else j.finished_at end,
+  lease_token = null, lease_expires_at = null, worker_id = null, cancel_requested = false, updated_at = now(),
+  ${attemptClosed(sql)}`;
+
+/**
  * Stores outcomes, each a compare-and-set on (id, lease token, running). A settlement that
  * matches no row lost its lease. Returns the settled rows with their settlement's `ord`.
  */
@@ -47,15 +63,7 @@ export const settleLeases = (sql: Db, schema: string, settlements: readonly Sett
   sql<(JobRow & { ord: number })[]>`
   with s as (${settlementInput(sql, settlements)})
   update ${sql(schema)}.jobs j set
-    status = case s.kind when 'completed' then 'completed' when 'failed' then 'failed' when 'cancelled' then 'cancelled'
-                         else 'pending' end,
-    result = case when s.kind = 'completed' then coalesce(s.result, 'null'::jsonb) else j.result end,
-    error = case when s.kind in ('retry', 'failed', 'cancelled') then s.error else j.error end,
-    attempt = case when s.kind = 'interrupted' then greatest(j.attempt - 1, 0) else j.attempt end,
-    run_at = case when s.kind = 'retry' then s.run_at else j.run_at end,
-    finished_at = case when s.kind in ('completed', 'failed', 'cancelled') then now() else j.finished_at end,
-    lease_token = null, lease_expires_at = null, worker_id = null, cancel_requested = false, updated_at = now(),
-    ${attemptClosed(sql)}
+    ${settledAssignments(sql)}
   from s
   where j.id = s.id and j.lease_token = s.token and j.status = 'running'
   returning ${jobColumns(sql, schema)}, s.ord`;
@@ -121,14 +129,7 @@ export const settleAndUnblock = (sql: Db, schema: string, channel: string, settl
   with s as (${settlementInput(sql, settlements)}),
   settled as (
     update ${sql(schema)}.jobs j set
-      status = case s.kind when 'completed' then 'completed' else 'pending' end,
-      result = case when s.kind = 'completed' then coalesce(s.result, 'null'::jsonb) else j.result end,
-      error = case when s.kind = 'retry' then s.error else j.error end,
-      attempt = case when s.kind = 'interrupted' then greatest(j.attempt - 1, 0) else j.attempt end,
-      run_at = case when s.kind = 'retry' then s.run_at else j.run_at end,
-      finished_at = case when s.kind = 'completed' then now() else j.finished_at end,
-      lease_token = null, lease_expires_at = null, worker_id = null, cancel_requested = false, updated_at = now(),
-      ${attemptClosed(sql)}
+      ${settledAssignments(sql)}
     from s
     where j.id = s.id and j.lease_token = s.token and j.status = 'running' and s.kind in ('completed', 'retry', 'interrupted')
     returning s.ord, s.kind, j.id::text as id, j.seq, j.type, j.status, j.attempt, case when s.kind = 'completed' then j.result end as result,
