@@ -17,10 +17,12 @@ export const MAX_JSON_DEPTH = 1_000;
  * Each property is read once, by an iterative walk, so no input can exhaust the call stack.
  */
 export function toJsonValue(value: unknown, what: string, maxBytes = Number.POSITIVE_INFINITY): Json {
-  // What most handlers return (nothing, a flag, a count) is its own JSON: no copy to make.
-  if (value === undefined || value === null) return null;
-  if (typeof value === "boolean") return value;
-  if (typeof value === "number") return Number.isFinite(value) ? value : null;
+  // What most handlers return (nothing, a flag, a count) is its own JSON: no copy to make. Any such
+  // value's JSON is at most 24 bytes; a smaller limit, or a number that is not finite, takes the long way.
+  if (maxBytes >= 24) {
+    if (value === undefined || value === null) return null;
+    if (typeof value === "boolean" || (typeof value === "number" && Number.isFinite(value))) return value;
+  }
   let copy: unknown;
   try {
     copy = plainCopy(value, what, maxBytes);

@@ -3,17 +3,16 @@ import { JobTimeoutError, LeaseLostError, QueueClosedError, StorageError, toErro
 import type { QueueEventName, QueueEvents } from "../events.js";
 import type { JobContext, RegisteredHandler } from "../handler.js";
 import { toJsonValue } from "../json-value.js";
+import { copyJobRecord } from "../job-record-copy.js";
 import type { MetricsRecorder } from "../metrics.js";
 import { validatePayload } from "../payload-schema.js";
 import { MAX_STORED_TEXT_BYTES, toStoredText } from "../stored-text.js";
 import type { AttemptTransaction, ClaimedJob, Lease, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
-import { LOG_LEVELS, type Json, type JobId, type LogLevel, type NewLogLine } from "../types.js";
+import { LOG_LEVELS, type Json, type JobId, type JobRecord, type LogLevel, type NewLogLine } from "../types.js";
 import { CANCELLED, failureOutcome } from "./outcome.js";
 
 /** Waits between tries of a settle that failed on a storage error; then the lease's expiry takes over. */
 const SETTLE_RETRY_DELAYS_MS = [100, 400, 1_600] as const;
-
-const NO_DEPENDENCIES: Record<JobId, Json | undefined> = Object.freeze({});
 
 /** Why an attempt's signal aborted. */
 export type AbortCause = "timeout" | "cancel" | "shutdown" | "lease-lost";
@@ -57,6 +56,8 @@ export class Executor {
   private started = false;
   private readonly timers: TimerHandle[] = [];
   private transaction: AttemptTransaction | undefined;
+  /** A copy of the claimed job taken before anyone could change it (see `Settlement.job`). */
+  private asClaimed: JobRecord | undefined;
   private settling: Promise<void> = Promise.resolve();
 
   constructor(
@@ -119,6 +120,8 @@ export class Executor {
       return;
     }
     this.started = true;
+    // The job as stored, for the settle to build on: the handler and listeners get `job` itself.
+    this.asClaimed = copyJobRecord(job);
     this.startedAt = host.clock.now();
     host.metrics.recordStart(job.type, this.startedAt - Math.max(job.runAt.getTime(), job.createdAt.getTime()));
     host.emit("job:started", { job, attempt: this.lease.attempt });
@@ -126,7 +129,8 @@ export class Executor {
     try {
       // Most handlers have no schema and most jobs no dependencies: no promise to wait for then.
       const payload = this.handler.payload === undefined ? job.payload : await this.parsePayload();
-      const dependencies = job.dependsOn.length === 0 ? NO_DEPENDENCIES : await this.loadDependencies();
+      const dependencies = job.dependsOn.length === 0 ? {} : await this.loadDependencies();
+      this.transaction = host.storage.openAttemptTransaction?.(this.lease);
       if (job.timeoutMs !== undefined) {
         this.timers.push(host.clock.setTimer(() => this.abort("timeout"), job.timeoutMs));
       }
@@ -162,7 +166,7 @@ export class Executor {
   private context(dependencies: Record<JobId, Json | undefined>): JobContext {
     const { host, lease } = this;
     const signal = () => this.signal();
-    const tx = () => this.attemptTransaction()?.handle;
+    const tx = () => this.transaction?.handle;
     return {
       job: this.claimed.job,
       attempt: lease.attempt,
@@ -196,18 +200,6 @@ export class Executor {
     return this.controller.signal;
   }
 
-  /**
-   * The store's attempt transaction, made when the handler first reads `ctx.tx` (most never do). Read
-   * only after the handler returned, it is sealed at once: it may open no transaction nobody ends.
-   */
-  private attemptTransaction(): AttemptTransaction | undefined {
-    if (this.transaction === undefined) {
-      this.transaction = this.host.storage.openAttemptTransaction?.(this.lease);
-      if (this.handlerReturned) this.transaction?.seal();
-    }
-    return this.transaction;
-  }
-
   /** Stores `outcome` unless an earlier one was; chained so the attempt's logs precede it. */
   private settleOnce(outcome: Outcome): void {
     if (this.settled) {
@@ -237,7 +229,7 @@ export class Executor {
     }
     for (const delayMs of SETTLE_RETRY_DELAYS_MS) {
       try {
-        return await this.host.settle({ lease: this.lease, outcome, job: this.claimed.job });
+        return await this.host.settle({ lease: this.lease, outcome, job: this.asClaimed ?? this.claimed.job });
       } catch (error) {
         // The settle is a CAS on the lease, so trying again after an outage cannot apply it twice.
         if (!(error instanceof StorageError)) throw error;
@@ -245,7 +237,7 @@ export class Executor {
         await new Promise<void>((resolve) => this.host.clock.setTimer(resolve, delayMs));
       }
     }
-    return this.host.settle({ lease: this.lease, outcome, job: this.claimed.job });
+    return this.host.settle({ lease: this.lease, outcome, job: this.asClaimed ?? this.claimed.job });
   }
 
   private async rollback(): Promise<void> {

@@ -43,6 +43,24 @@ describePostgres("Queue on PostgresStorage", () => {
     }
   });
 
+  it("reports a completed job as stored, whatever its handler did to the payload and the job it was given", async () => {
+    const worker = await pg.worker();
+    worker.defineHandler("mutate", {
+      run: (payload, ctx) => {
+        (payload as { items: number[] }).items.push(2);
+        (ctx.job.backoff as { baseMs: number }).baseMs = 1;
+        (ctx.job.dependsOn as string[]).push("not-a-dependency");
+        return { ok: true };
+      },
+    });
+    const reported = new Promise<unknown>((resolve) => worker.on("job:completed", ({ job }) => resolve(job)));
+    const job = await worker.enqueue("mutate", { items: [1] });
+    const completed = await reported;
+    const stored = await worker.getJob(job.id);
+    expect(stored).toMatchObject({ status: "completed", payload: { items: [1] }, dependsOn: [] });
+    expect(completed).toEqual(stored);
+  });
+
   it("cancels every dependent when a dependency fails", async () => {
     const worker = await pg.worker();
     worker.defineHandler("fail", { run: () => { throw new PermanentError("no"); } });

@@ -45,7 +45,8 @@ class RollbackSignal extends Error {}
 
 /** An attempt-bound transaction on a postgres.js pool; see `Storage.openAttemptTransaction`. */
 export class PostgresAttemptTransaction implements AttemptTransaction {
-  readonly handle: AttemptSql;
+  /** Made on first read (`ctx.tx`): most handlers never use it, and it is several closures to make. */
+  private madeHandle: AttemptSql | undefined;
   private tx: Promise<postgres.TransactionSql> | undefined;
   private finished: Promise<{ result: SettleResult; publish: () => void } | undefined> | undefined;
   private finish: ((instruction: Instruction) => void) | undefined;
@@ -76,14 +77,20 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     private readonly settleIn: SettleInTransaction,
     /** The plain settle, for a commit when the handler never used the transaction. */
     private readonly settleAlone: (lease: Lease, outcome: Outcome) => Promise<SettleResult>,
-  ) {
-    this.handle = deferredTransaction(sql, {
-      open: () => this.open(),
-      failed: (err) => {
-        if (isConnectionLoss(err)) this.connectionLoss ??= err;
-      },
-    });
-    handles.add(this.handle);
+  ) {}
+
+  /** The handler's `ctx.tx`: statements open the transaction on first use. */
+  get handle(): AttemptSql {
+    if (this.madeHandle === undefined) {
+      this.madeHandle = deferredTransaction(this.sql, {
+        open: () => this.open(),
+        failed: (err) => {
+          if (isConnectionLoss(err)) this.connectionLoss ??= err;
+        },
+      });
+      handles.add(this.madeHandle);
+    }
+    return this.madeHandle;
   }
 
   seal(): void {

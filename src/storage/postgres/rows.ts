@@ -69,8 +69,9 @@ export function toJobRecord(row: JobRow): JobRecord {
 }
 
 /**
- * The record of a job settled by `settleAndUnblock`: the job as its lease was claimed, with what the
- * settle changed. Nothing else of a running job's row changes while its lease is held.
+ * The record of a job settled by `settleAndUnblock`: the job as its lease was claimed (as stored: not
+ * the handler's copy), with what the settle changed. Nothing else of a running job's row changes while
+ * its lease is held.
  */
 export function settledRecord(claimed: JobRecord, row: SettledJobRow): JobRecord {
   return {
