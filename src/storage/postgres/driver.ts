@@ -144,7 +144,8 @@ export function deferredTransaction(pool: postgres.Sql, host: DeferredTransactio
   const handle = Object.assign(tagged, {
     types: pool.types,
     typed: pool.typed,
-    array: pool.array.bind(pool),
+    // 3.4's `sql.array`; 4's throws that it was removed, as 4's own transactions' does.
+    array: (...args: unknown[]) => (pool as unknown as { array(...values: unknown[]): unknown }).array(...args),
     json: pool.json.bind(pool),
     unsafe: (...args: Parameters<postgres.Sql["unsafe"]>) => route(pool.unsafe(...args)),
     file: (path: string, args?: unknown, options?: unknown) => {
