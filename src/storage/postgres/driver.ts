@@ -53,6 +53,18 @@ export function textArray(values: readonly (string | null)[]): string {
   return `{${values.map((v) => (v === null ? "NULL" : `"${v.replace(/[\\"]/g, "\\$&")}"`)).join(",")}}`;
 }
 
+/**
+ * The options of `sql` (a pool of postgres.js 3.4 or 4) for another postgres.js instance made by this
+ * store's `postgres`, which may be the other major: without `shared`, which marks options as already
+ * parsed (and holds one version's state), that version parses them itself from the settings both
+ * majors name alike (hosts, ports, credentials, ssl, timeouts, `connection`). Handed over as parsed,
+ * postgres.js 4 would run on 3.4's options without its timers and type state, and fail.
+ */
+export function optionsOfAnotherInstance(sql: postgres.Sql): Record<string, unknown> {
+  const { shared: _parsed, parsers: _parsers, serializers: _serializers, ...settings } = sql.options as unknown as Record<string, unknown>;
+  return settings;
+}
+
 /** A promise that never settles: what a transaction callback returns once its connection is gone. */
 export function never(): Promise<never> {
   return new Promise<never>(() => undefined);
@@ -339,7 +351,7 @@ const postgresOf = postgres as unknown as (...args: unknown[]) => postgres.Sql;
 /** The shared type state postgres.js 3.4 keeps on a pool's options (4 keeps none there). */
 interface TypeState {
   fetch_types: boolean;
-  shared?: { typeArrayMap: Record<number, number> };
+  shared?: { typeArrayMap?: Record<number, number> };
   parsers: Record<number, unknown>;
   serializers: Record<number, unknown>;
 }
@@ -352,8 +364,9 @@ interface TypeState {
 function carryArrayTypes(from: postgres.Sql, to: postgres.Sql): void {
   const source = from.options as unknown as TypeState;
   const target = to.options as unknown as TypeState;
-  // A postgres.js 4 pool (the application's `postgres` peer may be 4) keeps its types elsewhere.
-  if (source.shared === undefined || target.shared === undefined) return;
+  // A postgres.js 4 pool keeps its types elsewhere (its `shared` holds no `typeArrayMap`), loads them
+  // once per pool and only for a statement that needs them: it has nothing to hand over.
+  if (source.shared?.typeArrayMap === undefined || target.shared?.typeArrayMap === undefined) return;
   const arrays = Object.entries(source.shared.typeArrayMap);
   if (arrays.length === 0) return;
   for (const [oid, typarray] of arrays) {
