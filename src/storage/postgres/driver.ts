@@ -54,14 +54,17 @@ export function textArray(values: readonly (string | null)[]): string {
 }
 
 /**
- * The options of `sql` (a pool of postgres.js 3.4 or 4) for another postgres.js instance made by this
- * store's `postgres`, which may be the other major: without `shared`, which marks options as already
- * parsed (and holds one version's state), that version parses them itself from the settings both
- * majors name alike (hosts, ports, credentials, ssl, timeouts, `connection`). Handed over as parsed,
- * postgres.js 4 would run on 3.4's options without its timers and type state, and fail.
+ * What another postgres.js instance needs to reach the server `sql` (a pool of postgres.js 3.4 or 4)
+ * talks to, for this store's `postgres` to make it (as the change feed's connection), whichever
+ * major that is: the settings both majors name alike (hosts, ports, credentials, ssl, timeouts,
+ * `connection`), without `shared`, which marks options as already parsed and holds one major's state
+ * (given 3.4's parsed options, postgres.js 4 runs without its timers and fails), and without the
+ * pool's type handling (custom types by name need `fetch_types`, which such a connection turns off).
  */
-export function optionsOfAnotherInstance(sql: postgres.Sql): Record<string, unknown> {
-  const { shared: _parsed, parsers: _parsers, serializers: _serializers, ...settings } = sql.options as unknown as Record<string, unknown>;
+export function connectionOptionsOf(sql: postgres.Sql): Record<string, unknown> {
+  const {
+    shared: _parsed, parsers: _parsers, serializers: _serializers, types: _types, shared_types: _sharedTypes, ...settings
+  } = sql.options as unknown as Record<string, unknown>;
   return settings;
 }
 
