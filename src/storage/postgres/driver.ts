@@ -33,9 +33,9 @@ export function reconnectBackoffSeconds(retries: number): number {
 }
 
 /**
- * Whether `sql` (a pool, transaction or reserved connection) is postgres.js 4 or later, which an
- * application may hand over as `sql` or `tx` while this store's own pool is 3.4. Told by `batch`,
- * which 4 added to every handle.
+ * Whether `sql` (a pool, transaction or reserved connection) is postgres.js 4 or later. The store's
+ * own pool is made by the installed `postgres` (3.4 or 4), and an application may hand over either
+ * major as `sql` or `tx`. Told by `batch`, which 4 added to every handle.
  */
 export function isVersion4(sql: postgres.ISql<{}>): boolean {
   return typeof (sql as { batch?: unknown }).batch === "function";
@@ -106,6 +106,8 @@ export function beginGuarded<T>(sql: postgres.Sql, work: (tx: postgres.Transacti
  * every later connection: from then on a reconnect sends only its own statement. Only a load that
  * really happened counts: a call can succeed without any statement (or on a connection opened
  * before), and a pool without the types serializes arrays as plain text and parses them as strings.
+ * A postgres.js 4 pool keeps no types on its options (nothing changes): it loads them once per pool,
+ * for the first statement that needs them, and retries a load that failed.
  */
 export function typesLoaded(sql: postgres.Sql): void {
   const options = sql.options as { fetch_types: boolean; shared?: { typeArrayMap?: Record<number, number> } };
@@ -113,7 +115,7 @@ export function typesLoaded(sql: postgres.Sql): void {
   if (options.fetch_types && loaded) options.fetch_types = false;
 }
 
-/** The parts of a postgres.js 3.4 query object that `deferredTransaction` reroutes. */
+/** The parts of a postgres.js query object (3.4 and 4 alike) that `deferredTransaction` reroutes. */
 interface QueryInternals {
   handler: (query: QueryInternals) => void;
   reject: (err: unknown) => void;
@@ -134,7 +136,7 @@ export interface DeferredTransactionHost {
  * Statements are built by the pool's own `sql` (so every helper, modifier, cursor and fragment
  * behaves as postgres.js has it) and, when they run, handed to the real transaction instead of the
  * pool. postgres.js has no public way to do so: this relies on a query's `handler` field and on
- * the transaction's handler being the `handler` of the queries it makes (postgres.js 3.4.9).
+ * the transaction's handler being the `handler` of the queries it makes (postgres.js 3.4.9 and 4.2).
  * `prepare` (two-phase commit) is refused: the transaction is committed together with the job.
  */
 export function deferredTransaction(pool: postgres.Sql, host: DeferredTransactionHost): postgres.TransactionSql {
@@ -196,7 +198,7 @@ function handlerOf(tx: postgres.TransactionSql): (query: QueryInternals) => void
   const known = transactionHandlers.get(tx);
   if (known !== undefined) return known;
   const probe = tx.unsafe("") as unknown as Partial<QueryInternals>;
-  if (typeof probe.handler !== "function") throw new StorageError("this postgres.js version does not expose a query's handler; ctx.tx needs 3.4");
+  if (typeof probe.handler !== "function") throw new StorageError("this postgres.js version does not expose a query's handler; ctx.tx needs postgres.js 3.4 or 4");
   transactionHandlers.set(tx, probe.handler);
   return probe.handler;
 }
