@@ -41,7 +41,7 @@ describePostgres("scenario 15: a busy worker's sessions killed again and again",
     const freshFacts = await db.ledgerFacts(fresh);
     expect(freshFacts).toMatchObject({ lost: 0, duplicated: 0, mismatched: 0 });
     const { sql, schema } = db;
-    const [mine] = await sql<{ n: number }[]>`select count(*)::int as n from ${sql(schema)}.ledger where worker = ${worker.workerId} and job_id = any(${sql.array(fresh)}::uuid[])`;
+    const [mine] = await sql<{ n: number }[]>`select count(*)::int as n from ${sql(schema)}.ledger where worker = ${worker.workerId} and job_id = any(${fresh}::uuid[])`;
     expect(mine?.n).toBe(100);
 
     // shutdown() returns: the worker exits on SIGTERM, well within 10 s.

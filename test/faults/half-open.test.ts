@@ -46,7 +46,7 @@ describePostgres("scenario 7: a half-open connection (the network drops bytes, n
     // The cut-off worker recovers by itself: it completes jobs again, over fresh connections.
     const second = await db.enqueueLedgerJobs(wave, () => ({ sleepMs: 50 }));
     const recovered = await waitUntil(async () => {
-      const [row] = await sql<{ at: Date }[]>`select min(at) as at from ${sql(schema)}.ledger where worker = ${cutOff.workerId} and job_id = any(${sql.array(second)}::uuid[])`;
+      const [row] = await sql<{ at: Date }[]>`select min(at) as at from ${sql(schema)}.ledger where worker = ${cutOff.workerId} and job_id = any(${second}::uuid[])`;
       return row?.at ?? undefined;
     }, "the cut-off worker to complete jobs again", leaseMs + 30_000);
     await db.waitForStatus("completed", 2 * wave, 30_000);

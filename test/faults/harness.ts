@@ -269,7 +269,7 @@ export class FaultDb {
     const { sql, schema } = this;
     return ids === undefined
       ? sql<JobFact[]>`select id::text as id, status, attempt, error, worker_id from ${sql(schema)}.jobs`
-      : sql<JobFact[]>`select id::text as id, status, attempt, error, worker_id from ${sql(schema)}.jobs where id = any(${sql.array([...ids])}::uuid[])`;
+      : sql<JobFact[]>`select id::text as id, status, attempt, error, worker_id from ${sql(schema)}.jobs where id = any(${[...ids]}::uuid[])`;
   }
 
   /**
@@ -280,7 +280,7 @@ export class FaultDb {
   async ledgerFacts(ids: readonly string[]): Promise<{ lost: number; duplicated: number; mismatched: number; completions: number; attempts: Record<number, number> }> {
     const { sql, schema } = this;
     const [row] = await sql<{ lost: number; duplicated: number; mismatched: number; completions: number }[]>`
-      with wanted as (select unnest(${sql.array([...ids])}::uuid[]) as id),
+      with wanted as (select unnest(${[...ids]}::uuid[]) as id),
       effects as (select job_id, count(*)::int as n from ${sql(schema)}.ledger group by job_id),
       done as (
         select j.id as job_id, count(*)::int as n from ${sql(schema)}.jobs j cross join lateral jsonb_array_elements(j.attempts) a
@@ -296,7 +296,7 @@ export class FaultDb {
       left join done d on d.job_id = w.id
       left join ${sql(schema)}.ledger l on l.job_id = w.id`;
     const histogram = await sql<{ attempt: number; n: number }[]>`
-      select attempt, count(*)::int as n from ${sql(schema)}.jobs where id = any(${sql.array([...ids])}::uuid[]) group by attempt order by attempt`;
+      select attempt, count(*)::int as n from ${sql(schema)}.jobs where id = any(${[...ids]}::uuid[]) group by attempt order by attempt`;
     if (row === undefined) throw new Error("no oracle row");
     return { ...row, attempts: Object.fromEntries(histogram.map((h) => [h.attempt, h.n])) };
   }

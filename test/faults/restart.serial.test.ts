@@ -60,7 +60,7 @@ async function everyWorkerClaims(db: FaultDb, workerIds: readonly string[]): Pro
   await waitUntil(
     async () => {
       const rows = await sql<{ worker_id: string }[]>`
-        select distinct worker_id from ${sql(schema)}.jobs where id = any(${sql.array(wave)}::uuid[]) and worker_id is not null`;
+        select distinct worker_id from ${sql(schema)}.jobs where id = any(${wave}::uuid[]) and worker_id is not null`;
       return rows.length === workerIds.length ? true : undefined;
     },
     "every worker to claim a share of a fresh wave",

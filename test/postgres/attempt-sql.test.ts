@@ -58,7 +58,7 @@ describePostgres("ctx.tx is the attempt's postgres.js TransactionSql", () => {
         await tx`insert into ${tx(pg.schema)}.ledger (job_id, helper) values (${id}, 'identifier')`;
         await tx`insert into ${ledger} ${tx({ job_id: id, helper: "row", tags: ["a", "b"] }, "job_id", "helper", "tags")}`;
         await tx`insert into ${ledger} (job_id, helper, data) values (${id}, 'json', ${tx.json({ n: 1 })})`;
-        await tx`insert into ${ledger} (job_id, helper, tags) values (${id}, 'array', ${tx.array(["x"])})`;
+        await tx`insert into ${ledger} (job_id, helper, tags) values (${id}, 'array', ${["x"]}::text[])`;
         await tx.unsafe(`insert into ${pg.schema}.ledger (job_id, helper) values ($1, 'unsafe')`, [id]);
         await tx.file(file, [id]);
         await tx.savepoint(async (sp) => {

@@ -33,9 +33,9 @@ export function reconnectBackoffSeconds(retries: number): number {
 }
 
 /**
- * Whether `sql` (a pool, transaction or reserved connection) is postgres.js 4 or later, which an
- * application may hand over as `sql` or `tx` while this store's own pool is 3.4. Told by `batch`,
- * which 4 added to every handle.
+ * Whether `sql` (a pool, transaction or reserved connection) is postgres.js 4 or later. The store's
+ * own pool is made by the installed `postgres` (3.4 or 4), and an application may hand over either
+ * major as `sql` or `tx`. Told by `batch`, which 4 added to every handle.
  */
 export function isVersion4(sql: postgres.ISql<{}>): boolean {
   return typeof (sql as { batch?: unknown }).batch === "function";
@@ -51,6 +51,21 @@ export function isVersion4(sql: postgres.ISql<{}>): boolean {
  */
 export function textArray(values: readonly (string | null)[]): string {
   return `{${values.map((v) => (v === null ? "NULL" : `"${v.replace(/[\\"]/g, "\\$&")}"`)).join(",")}}`;
+}
+
+/**
+ * What another postgres.js instance needs to reach the server `sql` (a pool of postgres.js 3.4 or 4)
+ * talks to, for this store's `postgres` to make it (as the change feed's connection), whichever
+ * major that is: the settings both majors name alike (hosts, ports, credentials, ssl, timeouts,
+ * `connection`), without `shared`, which marks options as already parsed and holds one major's state
+ * (given 3.4's parsed options, postgres.js 4 runs without its timers and fails), and without the
+ * pool's type handling (custom types by name need `fetch_types`, which such a connection turns off).
+ */
+export function connectionOptionsOf(sql: postgres.Sql): Record<string, unknown> {
+  const {
+    shared: _parsed, parsers: _parsers, serializers: _serializers, types: _types, shared_types: _sharedTypes, ...settings
+  } = sql.options as unknown as Record<string, unknown>;
+  return settings;
 }
 
 /** A promise that never settles: what a transaction callback returns once its connection is gone. */
@@ -91,6 +106,8 @@ export function beginGuarded<T>(sql: postgres.Sql, work: (tx: postgres.Transacti
  * every later connection: from then on a reconnect sends only its own statement. Only a load that
  * really happened counts: a call can succeed without any statement (or on a connection opened
  * before), and a pool without the types serializes arrays as plain text and parses them as strings.
+ * A postgres.js 4 pool keeps no types on its options (nothing changes): it loads them once per pool,
+ * for the first statement that needs them, and retries a load that failed.
  */
 export function typesLoaded(sql: postgres.Sql): void {
   const options = sql.options as { fetch_types: boolean; shared?: { typeArrayMap?: Record<number, number> } };
@@ -98,7 +115,7 @@ export function typesLoaded(sql: postgres.Sql): void {
   if (options.fetch_types && loaded) options.fetch_types = false;
 }
 
-/** The parts of a postgres.js 3.4 query object that `deferredTransaction` reroutes. */
+/** The parts of a postgres.js query object (3.4 and 4 alike) that `deferredTransaction` reroutes. */
 interface QueryInternals {
   handler: (query: QueryInternals) => void;
   reject: (err: unknown) => void;
@@ -119,7 +136,7 @@ export interface DeferredTransactionHost {
  * Statements are built by the pool's own `sql` (so every helper, modifier, cursor and fragment
  * behaves as postgres.js has it) and, when they run, handed to the real transaction instead of the
  * pool. postgres.js has no public way to do so: this relies on a query's `handler` field and on
- * the transaction's handler being the `handler` of the queries it makes (postgres.js 3.4.9).
+ * the transaction's handler being the `handler` of the queries it makes (postgres.js 3.4.9 and 4.2).
  * `prepare` (two-phase commit) is refused: the transaction is committed together with the job.
  */
 export function deferredTransaction(pool: postgres.Sql, host: DeferredTransactionHost): postgres.TransactionSql {
@@ -144,7 +161,8 @@ export function deferredTransaction(pool: postgres.Sql, host: DeferredTransactio
   const handle = Object.assign(tagged, {
     types: pool.types,
     typed: pool.typed,
-    array: pool.array.bind(pool),
+    // 3.4's `sql.array`; 4's throws that it was removed, as 4's own transactions' does.
+    array: (...args: unknown[]) => (pool as unknown as { array(...values: unknown[]): unknown }).array(...args),
     json: pool.json.bind(pool),
     unsafe: (...args: Parameters<postgres.Sql["unsafe"]>) => route(pool.unsafe(...args)),
     file: (path: string, args?: unknown, options?: unknown) => {
@@ -180,7 +198,7 @@ function handlerOf(tx: postgres.TransactionSql): (query: QueryInternals) => void
   const known = transactionHandlers.get(tx);
   if (known !== undefined) return known;
   const probe = tx.unsafe("") as unknown as Partial<QueryInternals>;
-  if (typeof probe.handler !== "function") throw new StorageError("this postgres.js version does not expose a query's handler; ctx.tx needs 3.4");
+  if (typeof probe.handler !== "function") throw new StorageError("this postgres.js version does not expose a query's handler; ctx.tx needs postgres.js 3.4 or 4");
   transactionHandlers.set(tx, probe.handler);
   return probe.handler;
 }
@@ -338,7 +356,7 @@ const postgresOf = postgres as unknown as (...args: unknown[]) => postgres.Sql;
 /** The shared type state postgres.js 3.4 keeps on a pool's options (4 keeps none there). */
 interface TypeState {
   fetch_types: boolean;
-  shared?: { typeArrayMap: Record<number, number> };
+  shared?: { typeArrayMap?: Record<number, number> };
   parsers: Record<number, unknown>;
   serializers: Record<number, unknown>;
 }
@@ -351,8 +369,9 @@ interface TypeState {
 function carryArrayTypes(from: postgres.Sql, to: postgres.Sql): void {
   const source = from.options as unknown as TypeState;
   const target = to.options as unknown as TypeState;
-  // A postgres.js 4 pool (the application's `postgres` peer may be 4) keeps its types elsewhere.
-  if (source.shared === undefined || target.shared === undefined) return;
+  // A postgres.js 4 pool keeps its types elsewhere (its `shared` holds no `typeArrayMap`), loads them
+  // once per pool and only for a statement that needs them: it has nothing to hand over.
+  if (source.shared?.typeArrayMap === undefined || target.shared?.typeArrayMap === undefined) return;
   const arrays = Object.entries(source.shared.typeArrayMap);
   if (arrays.length === 0) return;
   for (const [oid, typarray] of arrays) {

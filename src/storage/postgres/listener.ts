@@ -1,6 +1,7 @@
 import postgres from "postgres";
 import type { JobChange } from "../../types.js";
 import type { ChangeListener, Unsubscribe } from "../storage.js";
+import { connectionOptionsOf } from "./driver.js";
 import * as q from "./sql/notify.js";
 import { fromChangeTuple } from "./rows.js";
 
@@ -83,7 +84,7 @@ export class ChangeFeed {
   private async connect(): Promise<void> {
     const generation = ++this.generation;
     const connection = postgres({
-      ...this.sql.options,
+      ...connectionOptionsOf(this.sql),
       max: 1,
       idle_timeout: null,
       max_lifetime: null,

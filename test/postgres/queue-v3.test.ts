@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import postgres4 from "postgres4";
+import postgres3 from "postgres3";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { PermanentError } from "../../src/errors.js";
 import { attemptSql, PostgresStorage } from "../../src/storage/postgres/index.js";
@@ -9,15 +9,15 @@ import { databaseUrl, describePostgres, eventually } from "../support/postgres.j
 import { stepDiamond } from "./fixtures.js";
 import { PostgresQueues } from "./support/queues.js";
 
-// An application on postgres.js 4 hands its own pool to the store (`sql`) and its own transactions
-// to `enqueue({ tx })`, while jobgraph's own pool is postgres.js 3.4.
+// An application on postgres.js 3.4 hands its own pool to the store (`sql`) and its own transactions
+// to `enqueue({ tx })`, while jobgraph's own pool is postgres.js 4.
 let pg: PostgresQueues;
-let app: postgres4.Sql;
+let app: postgres3.Sql;
 let dir: string;
 beforeEach(async () => {
   pg = new PostgresQueues();
-  dir = await mkdtemp(join(tmpdir(), "jobgraph-v4-"));
-  app = postgres4(databaseUrl, { max: 4, onnotice: () => undefined });
+  dir = await mkdtemp(join(tmpdir(), "jobgraph-v3-"));
+  app = postgres3(databaseUrl, { max: 4, onnotice: () => undefined });
   await pg.sql`create schema if not exists ${pg.sql(pg.schema)}`;
   await pg.sql`create table ${pg.sql(pg.schema)}.effects (job_id uuid primary key, note text)`;
   await pg.sql`create table ${pg.sql(pg.schema)}.ledger (job_id uuid not null, helper text not null, data jsonb, tags text[])`;
@@ -30,7 +30,7 @@ afterEach(async () => {
 
 const WAIT = { timeoutMs: 20_000 } as const;
 
-describePostgres("Queue on an application's postgres.js 4 pool", () => {
+describePostgres("Queue on an application's postgres.js 3.4 pool", () => {
   it("runs a graph end to end: claims, settles, and ctx.tx commits with the job", async () => {
     const worker = pg.queue({ concurrency: 4 }, { sql: app });
     await worker.start();
@@ -52,7 +52,7 @@ describePostgres("Queue on an application's postgres.js 4 pool", () => {
     expect(notes.map((row) => row.note)).toEqual(["fetch", "left", "post", "right"]);
   });
 
-  it("enqueues inside the application's postgres.js 4 transaction: the job on commit, nothing on rollback", async () => {
+  it("enqueues inside the application's postgres.js 3.4 transaction: the job on commit, nothing on rollback", async () => {
     const producer = pg.queue({}, { sql: app });
     await producer.migrate();
     await expect(
@@ -75,7 +75,7 @@ describePostgres("Queue on an application's postgres.js 4 pool", () => {
     expect(notes).toHaveLength(0);
   });
 
-  it("gives ctx.tx every postgres.js 4 helper inside the attempt, committed with the job or rolled back with it", async () => {
+  it("gives ctx.tx every postgres.js 3.4 helper inside the attempt, committed with the job or rolled back with it", async () => {
     const worker = pg.queue({}, { sql: app });
     await worker.start();
     const file = join(dir, "insert.sql");
@@ -87,7 +87,7 @@ describePostgres("Queue on an application's postgres.js 4 pool", () => {
         const id = ctx.job.id;
         await tx`insert into ${ledger} ${tx({ job_id: id, helper: "row", tags: ["a", "b"] }, "job_id", "helper", "tags")}`;
         await tx`insert into ${ledger} (job_id, helper, data) values (${id}, 'json', ${tx.json({ n: 1 })})`;
-        // postgres.js 4 has no sql.array: an array is passed as it is.
+        // An array passed as it is, as postgres.js 4 (which removed sql.array) has it too.
         await tx`insert into ${ledger} (job_id, helper, tags) values (${id}, 'array', ${["x"]}::text[])`;
         await tx.unsafe(`insert into ${pg.schema}.ledger (job_id, helper) values ($1, 'unsafe')`, [id]);
         await tx.file(file, [id]);
