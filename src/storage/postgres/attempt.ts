@@ -1,7 +1,8 @@
 import type postgres from "postgres";
 import { AttemptFinishedError, StorageError, ValidationError } from "../../errors.js";
 import type { AttemptTransaction, Lease, Outcome, SettleResult } from "../storage.js";
-import { beginGuarded, deferredTransaction, isConnectionLoss } from "./driver.js";
+import { deferredTransaction } from "./deferred-transaction.js";
+import { beginGuarded, isConnectionLoss } from "./driver.js";
 
 /**
  * What a handler sees as `ctx.tx` with PostgresStorage: the postgres.js transaction of the attempt,

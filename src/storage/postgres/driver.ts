@@ -1,11 +1,11 @@
 /**
  * Everything that knows postgres.js: what counts as a lost connection, the reconnect backoff, the
- * workarounds for its bugs, and the transaction a handler sees. The rest of the store calls these.
+ * workarounds for its bugs, the pool and its deadlines. The rest of the store calls these; the
+ * transaction a handler sees (`ctx.tx`) is routed by deferred-transaction.ts.
  */
-import { readFile } from "node:fs/promises";
 import postgres from "postgres";
 import type { Clock } from "../../clock.js";
-import { StorageError, ValidationError } from "../../errors.js";
+import { StorageError } from "../../errors.js";
 import { withTimeout } from "../../timeout.js";
 
 /** postgres.js codes for a connection that is gone, and socket errors that mean the same. */
@@ -113,94 +113,6 @@ export function typesLoaded(sql: postgres.Sql): void {
   const options = sql.options as { fetch_types: boolean; shared?: { typeArrayMap?: Record<number, number> } };
   const loaded = Object.keys(options.shared?.typeArrayMap ?? {}).length > 0;
   if (options.fetch_types && loaded) options.fetch_types = false;
-}
-
-/** The parts of a postgres.js query object (3.4 and 4 alike) that `deferredTransaction` reroutes. */
-interface QueryInternals {
-  handler: (query: QueryInternals) => void;
-  reject: (err: unknown) => void;
-  strings: readonly string[];
-  catch: Promise<unknown>["catch"];
-}
-
-/** Where the statements of a `deferredTransaction` go. */
-export interface DeferredTransactionHost {
-  /** The transaction once it may take a statement (opened on first use); rejects to refuse the statement. */
-  open(): Promise<postgres.TransactionSql>;
-  /** Called with every failure of a statement or savepoint sent in the transaction. */
-  failed(err: unknown): void;
-}
-
-/**
- * A postgres.js `TransactionSql` whose transaction is opened only when its first statement runs.
- * Statements are built by the pool's own `sql` (so every helper, modifier, cursor and fragment
- * behaves as postgres.js has it) and, when they run, handed to the real transaction instead of the
- * pool. postgres.js has no public way to do so: this relies on a query's `handler` field and on
- * the transaction's handler being the `handler` of the queries it makes (postgres.js 3.4.9 and 4.2).
- * `prepare` (two-phase commit) is refused: the transaction is committed together with the job.
- */
-export function deferredTransaction(pool: postgres.Sql, host: DeferredTransactionHost): postgres.TransactionSql {
-  const route = <Q>(made: Q, beforeRun?: (query: QueryInternals) => Promise<void>): Q => {
-    const query = made as unknown as QueryInternals;
-    // postgres.js 4 reads the pool's options (and debug, cancel) off the handler when it builds the
-    // query; the replacement keeps them, as postgres.js's own `file` does with its handler.
-    query.handler = Object.assign((running: QueryInternals) => {
-      void (async () => {
-        const tx = await host.open();
-        await beforeRun?.(running);
-        running.catch((err: unknown) => host.failed(err));
-        handlerOf(tx)(running);
-      })().catch((err: unknown) => running.reject(err));
-    }, query.handler);
-    return made;
-  };
-  const tagged = (first: unknown, ...rest: unknown[]): unknown => {
-    const made = (pool as unknown as (...args: unknown[]) => unknown)(first, ...rest);
-    return Array.isArray((first as { raw?: unknown } | null)?.raw) ? route(made) : made;
-  };
-  const handle = Object.assign(tagged, {
-    types: pool.types,
-    typed: pool.typed,
-    // 3.4's `sql.array`; 4's throws that it was removed, as 4's own transactions' does.
-    array: (...args: unknown[]) => (pool as unknown as { array(...values: unknown[]): unknown }).array(...args),
-    json: pool.json.bind(pool),
-    unsafe: (...args: Parameters<postgres.Sql["unsafe"]>) => route(pool.unsafe(...args)),
-    file: (path: string, args?: unknown, options?: unknown) => {
-      const [parameters, queryOptions] = Array.isArray(args) ? [args, options] : [[], args];
-      // The pool's `file` reads the file in a handler of its own; read it here, then run it as `unsafe`.
-      const fileOptions = (queryOptions ?? {}) as Record<string, unknown>;
-      const made = pool.unsafe("", parameters as postgres.ParameterOrJSON<never>[], {
-        prepare: true,
-        ...fileOptions,
-        simple: "simple" in fileOptions ? fileOptions.simple : parameters.length === 0,
-      } as postgres.UnsafeQueryOptions);
-      return route(made, async (query) => {
-        query.strings = [await readFile(path, "utf8")];
-      });
-    },
-    // NOTIFY inside the transaction, so listeners hear of the handler's writes only if they commit.
-    notify: (channel: string, payload: string) => route(pool`select pg_notify(${channel}, ${String(payload)})`),
-    savepoint: (...args: unknown[]) =>
-      host.open().then((tx) => {
-        const done = (tx.savepoint as (...a: unknown[]) => Promise<unknown>)(...args);
-        done.catch((err: unknown) => host.failed(err));
-        return done;
-      }),
-    prepare: () => Promise.reject(new ValidationError("ctx.tx cannot be prepared for two-phase commit: it commits with the job's completion")),
-  });
-  return handle as unknown as postgres.TransactionSql;
-}
-
-const transactionHandlers = new WeakMap<postgres.TransactionSql, (query: QueryInternals) => void>();
-
-/** The handler a transaction hands its own queries to (see `deferredTransaction`), read off a query it made and never runs. */
-function handlerOf(tx: postgres.TransactionSql): (query: QueryInternals) => void {
-  const known = transactionHandlers.get(tx);
-  if (known !== undefined) return known;
-  const probe = tx.unsafe("") as unknown as Partial<QueryInternals>;
-  if (typeof probe.handler !== "function") throw new StorageError("this postgres.js version does not expose a query's handler; ctx.tx needs postgres.js 3.4 or 4");
-  transactionHandlers.set(tx, probe.handler);
-  return probe.handler;
 }
 
 /**
