@@ -2,8 +2,9 @@ import postgres from "postgres";
 import { afterEach, expect, it } from "vitest";
 import { isVersion4 } from "../../src/storage/postgres/driver.js";
 import { PostgresStorage } from "../../src/storage/postgres/index.js";
-import { adminSql, databaseUrl, describePostgres, dropSchema, eventually, freshSchemaName, newPostgresStorage } from "../support/postgres.js";
+import { adminSql, databaseUrl, describePostgres, dropSchema, freshSchemaName, newPostgresStorage } from "../support/postgres.js";
 import { claimAny, newJob } from "./fixtures.js";
+import { readAfterKillingTheOnlyConnection } from "./support/read-after-kill.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -149,25 +150,6 @@ describePostgres("PostgresStorage transactions", () => {
   // On postgres.js 3.4 the store also stops the pool from loading the array types again (array-types-v3.test.ts);
   // postgres.js 4 loads them once per pool by itself, and only for a statement that needs them.
   it("reads again, arrays included, after the pool's only connection was killed", async () => {
-    // One connection, so the one killed below is the one the next read must open again.
-    const { storage, cleanup } = await newPostgresStorage({ listen: false, max: 1 });
-    const sql = adminSql();
-    cleanups.push(async () => {
-      await sql.end();
-      await cleanup();
-    });
-    const parent = newJob();
-    const child = newJob({ dependsOn: [parent.id] });
-    await storage.insertJobs({ jobs: [parent, child], onDuplicate: "reject", now: new Date() });
-    expect((await storage.getJob(child.id))?.dependsOn).toEqual([parent.id]);
-    const pool = (storage as unknown as { pool: { sql: postgres.Sql } }).pool.sql;
-    expect(isVersion4(pool)).toBe(true);
-    // Kill the pool's connection; the next read opens another.
-    const attempt = storage.openAttemptTransaction((await claimAny(storage)).claimed[0]!.lease);
-    const [backend] = await attempt.handle<{ pid: number }[]>`select pg_backend_pid() as pid`;
-    await attempt.rollback();
-    await sql`select pg_terminate_backend(pid) from pg_stat_activity where pid = ${backend!.pid}`;
-    await eventually(async () => ((await storage.getJob(child.id).catch(() => undefined))?.dependsOn.length === 1 ? true : undefined), "a read after the reconnect");
-    expect((await storage.getJob(child.id))?.dependsOn).toEqual([parent.id]);
+    await readAfterKillingTheOnlyConnection((cleanup) => cleanups.push(cleanup), (pool) => expect(isVersion4(pool)).toBe(true));
   });
 });
