@@ -1,25 +1,23 @@
 import type { AttemptRecord, Json, JobRecord } from "./types.js";
 
 /**
- * A copy of a job record that shares no object with it: what a handler does to its `ctx.job` or its
- * payload must not reach the record a store reports after the attempt.
+ * A copy of a job record that shares no object with it, with the record's fields only (a store's own
+ * bookkeeping on a wider object is left behind): what a caller or a handler does to the copy never
+ * reaches the original, nor the other way round.
  */
 export function copyJobRecord(job: JobRecord): JobRecord {
   return {
-    ...job,
-    payload: copyJson(job.payload),
-    result: job.result === undefined ? undefined : copyJson(job.result),
-    error: job.error === undefined ? undefined : { ...job.error },
-    backoff: { ...job.backoff },
-    dependsOn: [...job.dependsOn],
-    resources: { ...job.resources },
-    runAt: new Date(job.runAt),
-    createdAt: new Date(job.createdAt),
-    updatedAt: new Date(job.updatedAt),
-    startedAt: job.startedAt === undefined ? undefined : new Date(job.startedAt),
-    finishedAt: job.finishedAt === undefined ? undefined : new Date(job.finishedAt),
-    attempts: job.attempts.map(copyAttempt),
+    id: job.id, type: job.type, status: job.status, priority: job.priority, payload: copyJson(job.payload),
+    result: job.result === undefined ? undefined : copyJson(job.result), error: job.error && { ...job.error },
+    attempt: job.attempt, maxAttempts: job.maxAttempts, backoff: { ...job.backoff }, dependsOn: [...job.dependsOn],
+    idempotencyKey: job.idempotencyKey, resources: { ...job.resources }, timeoutMs: job.timeoutMs, runAt: new Date(job.runAt),
+    createdAt: new Date(job.createdAt), updatedAt: new Date(job.updatedAt), startedAt: copyDate(job.startedAt),
+    finishedAt: copyDate(job.finishedAt), attempts: job.attempts.map(copyAttempt),
   };
+}
+
+function copyDate(date: Date | undefined): Date | undefined {
+  return date === undefined ? undefined : new Date(date);
 }
 
 function copyAttempt(entry: AttemptRecord): AttemptRecord {

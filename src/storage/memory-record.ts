@@ -1,5 +1,6 @@
 import type { TransitionRecord } from "../job-history.js";
-import type { AttemptRecord, JobChange, JobId, JobRecord } from "../types.js";
+import { copyJobRecord } from "../job-record-copy.js";
+import type { JobChange, JobId, JobRecord } from "../types.js";
 import type { Lease } from "./storage.js";
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -26,14 +27,7 @@ export function update(job: StoredJob, fields: Partial<StoredJob>): void {
 
 /** A copy for callers: nothing they do to it reaches the store. */
 export function toRecord(job: StoredJob): JobRecord {
-  return {
-    id: job.id, type: job.type, status: job.status, priority: job.priority, payload: structuredClone(job.payload),
-    result: job.result === undefined ? undefined : structuredClone(job.result), error: job.error && { ...job.error },
-    attempt: job.attempt, maxAttempts: job.maxAttempts, backoff: { ...job.backoff }, dependsOn: [...job.dependsOn],
-    idempotencyKey: job.idempotencyKey, resources: { ...job.resources }, timeoutMs: job.timeoutMs, runAt: new Date(job.runAt),
-    createdAt: new Date(job.createdAt), updatedAt: new Date(job.updatedAt), startedAt: copyDate(job.startedAt), finishedAt: copyDate(job.finishedAt),
-    attempts: job.attempts.map(copyAttempt),
-  };
+  return copyJobRecord(job);
 }
 
 /** The lease a running job is held by. */
@@ -48,13 +42,3 @@ export function changeOf(job: StoredJob, now: Date): JobChange {
 
 /** The error a dependent is cancelled with when its dependency failed or was cancelled. */
 export { dependencyError } from "../cascade.js";
-
-function copyDate(date: Date | undefined): Date | undefined {
-  return date === undefined ? undefined : new Date(date);
-}
-
-function copyAttempt(entry: AttemptRecord): AttemptRecord {
-  const copy: AttemptRecord = { ...entry, startedAt: new Date(entry.startedAt) };
-  const finished = entry.finishedAt === undefined ? copy : { ...copy, finishedAt: new Date(entry.finishedAt) };
-  return entry.error === undefined ? finished : { ...finished, error: { ...entry.error } };
-}
