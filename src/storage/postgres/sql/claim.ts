@@ -38,15 +38,19 @@ export const lockClaimCandidates = (sql: Db, schema: string, types: readonly str
   select c.id::text as id, c.priority, c.run_at, c.seq::text as seq, c.resources, now() as db_now
   from (select * from p0 union all select * from p1 union all select * from p2 union all select * from p3) c`;
 
+/** The SET of a lease, for `jobs j`: running under a new token until `leaseMs` from now, its attempt entry opened. */
+const leasedAssignments = (sql: Db, workerId: string, leaseMs: number) => sql`
+  status = 'running', attempt = j.attempt + 1, started_at = now(), updated_at = now(),
+  lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => ${leaseMs}::float8 / 1000),
+  worker_id = ${workerId}, cancel_requested = false, ${attemptOpened(sql, workerId)}`;
+
 /**
  * Leases the chosen jobs, locked as pending by `lockClaimCandidates` in the same transaction (so,
  * as in `claimRunnable`, through the primary key alone, with no status condition).
  */
 export const leaseJobs = (sql: Db, schema: string, ids: readonly string[], workerId: string, leaseMs: number) => sql<JobRow[]>`
   update ${sql(schema)}.jobs j set
-    status = 'running', attempt = j.attempt + 1, started_at = now(), updated_at = now(),
-    lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => ${leaseMs}::float8 / 1000),
-    worker_id = ${workerId}, cancel_requested = false, ${attemptOpened(sql, workerId)}
+    ${leasedAssignments(sql, workerId, leaseMs)}
   where j.id = any(array${uuidList(sql, ids)})
   returning ${jobColumns(sql, schema)}`;
 
@@ -100,9 +104,7 @@ const claimStatement = (sql: Db, schema: string, channel: string, claim: ClaimPa
   ),
   leased as (
     update ${sql(schema)}.jobs j set
-      status = 'running', attempt = j.attempt + 1, started_at = now(), updated_at = now(),
-      lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => ${claim.leaseMs}::float8 / 1000),
-      worker_id = ${claim.workerId}, cancel_requested = false, ${attemptOpened(sql, claim.workerId)}
+      ${leasedAssignments(sql, claim.workerId, claim.leaseMs)}
     where j.id = any(array(select c.id from chosen c))
     returning ${jobFields(sql)}
   ),
