@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { databaseUrl, describePostgres, dropSchema, freshSchemaName } from "../support/postgres.js";
 
 /**
  * A new user's project: `npm pack` of the built package installed from the tarball and the npm
@@ -174,3 +175,63 @@ describe.each(consumers)("a new project with $name", (consumer) => {
     expect(failed).toEqual({ code: 1, stderr: "error: install postgres to use the jobgraph command: npm install postgres\n" });
   }, 60_000);
 });
+
+/**
+ * First contact on PostgreSQL: a fresh project with the packed tarball, zod 3 and the postgres.js a
+ * user installs today (4, and 3.4), whose very first store call is the queue's start on a fresh schema;
+ * one job enqueued, run and read back with its attempt, as the README's PostgreSQL section shows.
+ */
+const firstContact = `
+import { z } from "zod";
+import { Queue } from "jobgraph";
+import { PostgresStorage } from "jobgraph/postgres";
+
+const storage = new PostgresStorage({ connectionString: process.env.DATABASE_URL, schema: process.env.JOBGRAPH_SCHEMA });
+const queue = new Queue({ storage, concurrency: 2 });
+const settle = queue.defineHandler("payments.settle", {
+  payload: z.object({ batchId: z.string() }),
+  run: async ({ batchId }, ctx) => {
+    ctx.log("info", "settling", { batchId });
+    return { settled: batchId.length };
+  },
+});
+await queue.start();
+const job = await queue.enqueue(settle, { batchId: "b-1" });
+const done = await queue.waitFor(job.id, { timeoutMs: 20000 });
+const logs = await queue.getJobLogs(job.id);
+console.log(JSON.stringify({ status: done.status, result: done.result, attempts: done.attempts.length, kinds: logs.map((l) => l.kind + ":" + l.message) }));
+await queue.shutdown();
+await storage.close();
+`;
+
+for (const driver of ["postgres@4.2.0", "postgres@3.4.10"]) {
+  describePostgres(`a new project with zod 3 and ${driver} on PostgreSQL`, () => {
+    let dir = "";
+    const schema = freshSchemaName();
+
+    beforeAll(async () => {
+      dir = join(workDir, `pg-${driver.replace(/\W+/g, "-")}`);
+      mkdirSync(dir);
+      await npm(dir, ["init", "-y"]);
+      const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as Record<string, unknown>;
+      writeFileSync(join(dir, "package.json"), JSON.stringify({ ...manifest, type: "module" }, null, 2));
+      await installOffline(dir, [tarball, "zod@3.25.76", driver]);
+      writeFileSync(join(dir, "first-contact.mjs"), firstContact);
+    }, 120_000);
+
+    afterAll(async () => {
+      await dropSchema(schema);
+    });
+
+    it("migrates a fresh schema on start, runs a job and reads its history back", async () => {
+      const env = { ...process.env, DATABASE_URL: databaseUrl, JOBGRAPH_SCHEMA: schema };
+      const { stdout } = await run(process.execPath, ["first-contact.mjs"], { cwd: dir, env, encoding: "utf8", timeout: 60_000 });
+      expect(JSON.parse(stdout.trim())).toEqual({
+        status: "completed",
+        result: { settled: 3 },
+        attempts: 1,
+        kinds: ["status:pending", "status:running", "log:settling", "status:completed"],
+      });
+    }, 90_000);
+  });
+}
