@@ -8,11 +8,14 @@ interface Waiting<T, R> {
 
 /**
  * Coalesces calls into batches: items added while a batch is being written go into the next
- * one, so a busy worker writes one statement batch per round trip instead of one per job.
+ * one, so a busy worker writes one statement batch per round trip instead of one per job. With
+ * `maxInFlight` above 1, a further batch goes out beside those in flight once it is at least half
+ * of `maxBatch`: a store whose writes wait on a commit then works on several full batches at once,
+ * while a trickle of items still waits to be batched.
  */
 export class Batcher<T, R> {
   private waiting: Waiting<T, R>[] = [];
-  private inFlight: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
   private scheduled = false;
 
   constructor(
@@ -20,6 +23,7 @@ export class Batcher<T, R> {
     private readonly maxBatch = 200,
     /** When a batch of several fails, write each item alone, so one the store refuses fails alone. */
     private readonly isolateFailures = false,
+    private readonly maxInFlight = 1,
   ) {}
 
   /** Queues `item`; resolves with its own result once its batch is written. */
@@ -32,19 +36,19 @@ export class Batcher<T, R> {
 
   /** Resolves once everything added so far is written (at once when nothing is waiting: a settle asks before each outcome). */
   drain(): Promise<void> {
-    if (this.waiting.length === 0 && this.inFlight === undefined && !this.scheduled) return DRAINED;
+    if (this.waiting.length === 0 && this.inFlight.size === 0 && !this.scheduled) return DRAINED;
     return this.drainAll();
   }
 
   private async drainAll(): Promise<void> {
-    while (this.waiting.length > 0 || this.inFlight !== undefined || this.scheduled) {
-      if (this.inFlight !== undefined) await this.inFlight;
+    while (this.waiting.length > 0 || this.inFlight.size > 0 || this.scheduled) {
+      if (this.inFlight.size > 0) await Promise.race(this.inFlight);
       else await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
   private schedule(): void {
-    if (this.scheduled || this.inFlight !== undefined) return;
+    if (this.scheduled || !this.mayFlush()) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -76,15 +80,22 @@ export class Batcher<T, R> {
     }
   }
 
+  /** Whether a batch may go out now: none is in flight, or another full enough one fits beside them. */
+  private mayFlush(): boolean {
+    if (this.inFlight.size === 0) return true;
+    return this.inFlight.size < this.maxInFlight && this.waiting.length * 2 >= this.maxBatch;
+  }
+
   private flush(): void {
-    if (this.waiting.length === 0) return;
+    if (this.waiting.length === 0 || !this.mayFlush()) return;
     const batch = this.waiting.splice(0, this.maxBatch);
-    this.inFlight = this.write(batch.map((w) => w.item)).then(
+    const written: Promise<void> = this.write(batch.map((w) => w.item)).then(
       (results) => batch.forEach((w, i) => w.resolve(results[i] as R)),
       (error: unknown) => (this.isolateFailures && batch.length > 1 ? this.writeEachAlone(batch) : batch.forEach((w) => w.reject(error))),
     ).finally(() => {
-      this.inFlight = undefined;
+      this.inFlight.delete(written);
       if (this.waiting.length > 0) this.schedule();
     });
+    this.inFlight.add(written);
   }
 }

@@ -148,6 +148,35 @@ describe("prefetch", () => {
     expect(tq.clock.pendingTimers).toBe(0);
   });
 
+  it("refills only once half the window is free while claimed jobs wait for a slot", async () => {
+    const shared = new MemoryStorage();
+    const limits: number[] = [];
+    const storage = wrapStorage(shared, {
+      claimJobs: async (request) => {
+        limits.push(request.limit);
+        return shared.claimJobs(request);
+      },
+    });
+    // A window of 6: 2 running, up to 4 waiting; each job runs until released, one at a time.
+    const tq = newQueue({ concurrency: 2, prefetch: 4, storage });
+    const gates: ReturnType<typeof deferred<void>>[] = [];
+    tq.queue.defineHandler("t", { run: async () => {
+      const gate = deferred();
+      gates.push(gate);
+      await gate.promise;
+    } });
+    const ids = (await tq.queue.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ key: `j${i}`, type: "t" })))).map((job) => job.id);
+    await tq.queue.start();
+    for (let released = 0; released < 20; released++) {
+      await runUntil(tq.clock, () => gates.length > released);
+      gates[released]!.resolve();
+    }
+    await runUntil(tq.clock, async () => (await countStatus(shared, ids, "completed")) === 20);
+    // One job freed at a time would have sent claims for one or two jobs; every claim asked for three or more.
+    expect(limits.filter((limit) => limit > 0).length).toBeGreaterThan(3);
+    expect(Math.min(...limits)).toBeGreaterThanOrEqual(3);
+  });
+
   it("rejects a negative or fractional prefetch with a ValidationError", () => {
     for (const prefetch of [-1, 1.5, "2"]) {
       expect(() => newQueue({ prefetch: prefetch as number })).toThrow(expect.objectContaining({ code: "VALIDATION" }));

@@ -40,3 +40,63 @@ describe("Batcher with isolateFailures", () => {
     expect(s.calls).toHaveLength(1);
   });
 });
+
+/** A write whose batches stay in flight until released, in the order they were sent. */
+function heldStore() {
+  const calls: string[][] = [];
+  const releases: (() => void)[] = [];
+  const write = (items: readonly string[]) => {
+    calls.push([...items]);
+    return new Promise<readonly string[]>((resolve) => releases.push(() => resolve(items.map((item) => `ok ${item}`))));
+  };
+  return { calls, write, release: () => releases.shift()?.() };
+}
+
+/** One turn of the event loop: the batcher sends what it has on the next one. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe("Batcher with maxInFlight", () => {
+  it("sends a further batch beside one in flight once it holds half of maxBatch, never more than maxInFlight at once", async () => {
+    const s = heldStore();
+    const batcher = new Batcher(s.write, 4, false, 2);
+    const results = ["a", "b"].map((item) => batcher.add(item));
+    await turn();
+    expect(s.calls).toEqual([["a", "b"]]);
+    results.push(batcher.add("c"));
+    await turn();
+    expect(s.calls).toHaveLength(1); // one item is a trickle: it waits for the batch in flight
+    results.push(batcher.add("d"));
+    await turn();
+    expect(s.calls).toEqual([["a", "b"], ["c", "d"]]);
+    results.push(...["e", "f", "g"].map((item) => batcher.add(item)));
+    await turn();
+    expect(s.calls).toHaveLength(2); // two in flight: the third waits although it is full enough
+    s.release();
+    await turn();
+    await turn();
+    expect(s.calls).toEqual([["a", "b"], ["c", "d"], ["e", "f", "g"]]);
+    let drained = false;
+    const drain = batcher.drain().then(() => (drained = true));
+    s.release();
+    await turn();
+    expect(drained).toBe(false);
+    s.release();
+    await drain;
+    expect(await Promise.all(results)).toEqual(["a", "b", "c", "d", "e", "f", "g"].map((item) => `ok ${item}`));
+  });
+
+  it("keeps one batch in flight by default, however full the next one is", async () => {
+    const s = heldStore();
+    const batcher = new Batcher(s.write, 2);
+    const results = ["a", "b", "c", "d"].map((item) => batcher.add(item));
+    await turn();
+    await turn();
+    expect(s.calls).toEqual([["a", "b"]]);
+    s.release();
+    await turn();
+    await turn();
+    expect(s.calls).toEqual([["a", "b"], ["c", "d"]]);
+    s.release();
+    expect(await Promise.all(results)).toEqual(["ok a", "ok b", "ok c", "ok d"]);
+  });
+});
