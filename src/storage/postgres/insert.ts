@@ -2,14 +2,13 @@ import type postgres from "postgres";
 import { ValidationError } from "../../errors.js";
 import { planInsert } from "../../insert-plan.js";
 import { PRIORITIES } from "../../types.js";
-import type { JobId, JobStatus } from "../../types.js";
+import type { JobId, JobStatus, Json } from "../../types.js";
 import type { InsertRequest, InsertResult, InsertedJob } from "../storage.js";
 import { ChangeSet, type Done } from "./change-set.js";
-import { toJson } from "../to-json.js";
 import { isUuid } from "./is-uuid.js";
 import { toJobRecord } from "./rows.js";
-import type { Db } from "./sql/fragments.js";
-import { insertEdges, insertJobRows, insertRunnableJobs, liveKeyHolders, lockExistingJobs, type EdgeRow, type InsertedRow, type JobInsertRow } from "./sql/insert.js";
+import { jsonText, type Db } from "./sql/fragments.js";
+import { insertEdges, insertJobRows, insertRunnableJobs, liveKeyHolders, lockExistingJobs, type EdgeRow, type InsertedRows, type JobInsertRow } from "./sql/insert.js";
 import { selectJobs } from "./sql/reads.js";
 import type { StoreContext } from "./store-context.js";
 import { retryTransient } from "./transient.js";
@@ -28,34 +27,31 @@ async function insertSimple(sql: Db, schema: string, channel: string, request: I
   if (jobs.some((job) => job.dependsOn.length > 0) || (keyed > 0 && jobs.length > 1)) return undefined;
   if (new Set(jobs.map((job) => job.id)).size !== jobs.length || !jobs.every((job) => isUuid(job.id))) return undefined;
   const rows = jobs.map((node): JobInsertRow => ({
-    id: node.id, type: node.type, status: "pending", priority: PRIORITIES.indexOf(node.priority), payload: node.payload,
+    id: node.id, type: node.type, status: "pending", priority: PRIORITIES.indexOf(node.priority), payload: jsonText(node.payload),
     max_attempts: node.maxAttempts, backoff: node.backoff, idempotency_key: node.idempotencyKey ?? null, resources: node.resources,
     timeout_ms: node.timeoutMs ?? null, run_at: node.runAt.toISOString(), pending_dependencies: 0, error: null, cancel_cause: null,
   }));
-  let inserted: InsertedRow[];
+  let inserted: InsertedRows | undefined;
   try {
-    inserted = await insertRunnableJobs(sql, schema, channel, rows);
+    [inserted] = await insertRunnableJobs(sql, schema, channel, rows);
   } catch (err) {
     // An id that exists already: the planned insert reports it properly.
     if ((err as { code?: unknown }).code === "23505") return undefined;
     throw err;
   }
-  if (inserted.length !== jobs.length) return undefined;
-  const byId = new Map(inserted.map((row) => [row.id, row]));
-  const records = jobs.map((job): InsertedJob => {
-    const row = byId.get(job.id.toLowerCase());
-    if (row === undefined) throw new Error(`job ${job.id} vanished during its insert`);
-    return {
-      type: "inserted",
-      job: {
-        // The payload as jsonb keeps it: what JSON makes of it (dates as strings, no undefined members).
-        id: row.id, type: job.type, status: "pending", priority: job.priority, payload: toJson(job.payload), result: undefined,
-        error: undefined, attempt: 0, maxAttempts: job.maxAttempts, backoff: { ...job.backoff }, dependsOn: [],
-        idempotencyKey: job.idempotencyKey, resources: { ...job.resources }, timeoutMs: job.timeoutMs, runAt: row.run_at,
-        createdAt: row.created_at, updatedAt: row.updated_at, startedAt: undefined, finishedAt: undefined, attempts: [],
-      },
-    };
-  });
+  if (inserted === undefined || inserted.inserted !== jobs.length) return undefined;
+  const { at } = inserted;
+  const records = jobs.map((job, i): InsertedJob => ({
+    type: "inserted",
+    job: {
+      // The payload as jsonb keeps it: what JSON makes of it (dates as strings, no undefined members).
+      // The id as PostgreSQL prints a uuid; times as stored (run_at as sent, in milliseconds).
+      id: job.id.toLowerCase(), type: job.type, status: "pending", priority: job.priority, payload: JSON.parse(rows[i]!.payload) as Json, result: undefined,
+      error: undefined, attempt: 0, maxAttempts: job.maxAttempts, backoff: { ...job.backoff }, dependsOn: [],
+      idempotencyKey: job.idempotencyKey, resources: { ...job.resources }, timeoutMs: job.timeoutMs, runAt: new Date(job.runAt.getTime()),
+      createdAt: new Date(at.getTime()), updatedAt: new Date(at.getTime()), startedAt: undefined, finishedAt: undefined, attempts: [],
+    },
+  }));
   const changes = records.map(({ job }) => ({ id: job.id, type: job.type, status: job.status, attempt: 0 }));
   return { value: { jobs: records }, changes };
 }
@@ -99,7 +95,7 @@ export async function insertIn(sql: Db, schema: string, channel: string, request
     }
     const { node, status } = entry;
     rows.push({
-      id: node.id, type: node.type, status, priority: PRIORITIES.indexOf(node.priority), payload: node.payload,
+      id: node.id, type: node.type, status, priority: PRIORITIES.indexOf(node.priority), payload: jsonText(node.payload),
       max_attempts: node.maxAttempts, backoff: node.backoff, idempotency_key: node.idempotencyKey ?? null, resources: node.resources,
       timeout_ms: node.timeoutMs ?? null, run_at: node.runAt.toISOString(), pending_dependencies: entry.unfinished,
       error: entry.error ?? null, cancel_cause: entry.cause?.id ?? null,

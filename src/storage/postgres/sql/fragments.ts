@@ -14,6 +14,9 @@ export type Db = postgres.ISql<{}>;
 /** A JSON document as postgres.js sends it (`sql.json`). */
 export type JsonDoc = postgres.JSONValue;
 
+/** A value as JSON text for a jsonb column (`null` for what JSON cannot hold, as `sql.json` would leave it out). */
+export const jsonText = (value: unknown): string => JSON.stringify(value) ?? "null";
+
 /** The columns of a job row but its dependencies; `j` is the jobs alias. */
 export const jobFields = (sql: Db) => sql`
   j.id::text as id, j.seq::text as seq, j.type, j.status, j.priority, j.payload, j.result, j.error, j.attempt,

@@ -1,7 +1,7 @@
 import type { ErrorInfo, JobStatus, Json } from "../../../types.js";
 import { textArray } from "../driver.js";
 import type { JobRow } from "../rows.js";
-import { dependenciesOf, jobColumns, uuidList, type ChangeRow, type Db } from "./fragments.js";
+import { dependenciesOf, jobColumns, jsonText, uuidList, type ChangeRow, type Db } from "./fragments.js";
 import { attemptClosed, transitionEntry } from "./history.js";
 import { notifiedChanges } from "./notify.js";
 
@@ -18,9 +18,6 @@ export interface SettlementRow {
   readonly error?: ErrorInfo;
   readonly run_at?: string;
 }
-
-/** A value as JSON text for a jsonb column (`null` for what JSON cannot hold, as `sql.json` would leave it out). */
-const jsonText = (value: unknown): string => JSON.stringify(value) ?? "null";
 
 /**
  * The settlements as rows `(ord, id, token, kind, result, error, run_at)`, each column sent as one
