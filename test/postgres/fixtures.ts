@@ -4,6 +4,9 @@ import type { PostgresStorage } from "../../src/storage/postgres/index.js";
 import type { ClaimResult } from "../../src/storage/storage.js";
 import type { NewJob } from "../../src/types.js";
 
+/** Text that means something in an array literal or in JSON: what a batch's columns must carry unchanged. */
+export const HOSTILE = ['a"b', "back\\slash", "{x,y}", "NULL", "null", "", " , ", "\\\"}{", "é ✓ 😀", "line\nbreak\ttab"];
+
 /** A runnable job of type "t" with everything decided, as the core would hand it over. */
 export function newJob(fields: Partial<NewJob> = {}): NewJob {
   return {

@@ -3,7 +3,7 @@ import { PostgresStorage } from "../../src/storage/postgres/index.js";
 import type { Outcome } from "../../src/storage/storage.js";
 import type { JobChange, Json } from "../../src/types.js";
 import { databaseUrl, describePostgres, eventually, newPostgresStorage } from "../support/postgres.js";
-import { claimAny, newJob } from "./fixtures.js";
+import { claimAny, HOSTILE, newJob } from "./fixtures.js";
 
 // The settle sends its batch as one text array per column, and the change notifications are
 // written by concatenation: text that means something in an array literal or in JSON must come
@@ -13,8 +13,6 @@ const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
-
-const HOSTILE = ['a"b', "back\\slash", "{x,y}", "NULL", "null", "", " , ", "\\\"}{", "é ✓ 😀", "line\nbreak\ttab"];
 
 describePostgres("PostgreSQL settle input", () => {
   it("stores every result and error of one batch as given, whatever array-literal or JSON syntax they hold", async () => {

@@ -50,8 +50,18 @@ export function isVersion4(sql: postgres.ISql<{}>): boolean {
  * with `\` and `"` escaped; `null` is SQL NULL.
  */
 export function textArray(values: readonly (string | null)[]): string {
-  return `{${values.map((v) => (v === null ? "NULL" : `"${v.replace(/[\\"]/g, "\\$&")}"`)).join(",")}}`;
+  let literal = "{";
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as string | null;
+    if (i > 0) literal += ",";
+    // Most elements (ids, numbers, statuses) need no escape: testing first halves their cost.
+    literal += v === null ? "NULL" : NEEDS_ESCAPE.test(v) ? `"${v.replace(ESCAPED, "\\$&")}"` : `"${v}"`;
+  }
+  return `${literal}}`;
 }
+
+const NEEDS_ESCAPE = /[\\"]/;
+const ESCAPED = /[\\"]/g;
 
 /**
  * What another postgres.js instance needs to reach the server `sql` (a pool of postgres.js 3.4 or 4)

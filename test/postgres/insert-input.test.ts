@@ -1,0 +1,49 @@
+import { afterEach, expect, it } from "vitest";
+import type { Json, NewJob } from "../../src/types.js";
+import { describePostgres, newPostgresStorage } from "../support/postgres.js";
+import { HOSTILE, newJob } from "./fixtures.js";
+
+// An insert sends its rows as one text array per column (JSON columns as JSON text): text that
+// means something in an array literal or in JSON must come back exactly as it went in, on the
+// one-statement insert (jobs without dependencies) and on the planned one (a graph, a key).
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+const PAYLOADS: Json[] = [...HOSTILE, null, 0, -1.5, true, [], {}, { nested: ["}", '"', "\\", null, { "k,\"": "{}" }] }, HOSTILE];
+
+/** The jobs as the store returned them and as it reads them back: equal to what was sent, field by field. */
+async function expectStoredAsSent(jobs: readonly NewJob[], dependsOn: (job: NewJob) => readonly string[] = () => []) {
+  const { storage, cleanup } = await newPostgresStorage({ listen: false });
+  cleanups.push(cleanup);
+  const { jobs: inserted } = await storage.insertJobs({ jobs, onDuplicate: "reject", now: new Date() });
+  const read = await Promise.all(jobs.map((job) => storage.getJob(job.id)));
+  for (const [i, job] of jobs.entries()) {
+    for (const record of [inserted[i]!.job, read[i]]) {
+      expect(record).toMatchObject({
+        id: job.id, type: job.type, payload: job.payload, maxAttempts: job.maxAttempts, backoff: job.backoff, resources: job.resources,
+        idempotencyKey: job.idempotencyKey, timeoutMs: job.timeoutMs, runAt: job.runAt, dependsOn: dependsOn(job),
+      });
+    }
+    // What the store answered is what it holds: the insert's record equals a read.
+    expect(inserted[i]!.job).toEqual(read[i]);
+  }
+}
+
+describePostgres("PostgreSQL insert input", () => {
+  it("stores every payload of a batch without dependencies as given, whatever array-literal or JSON syntax it holds", async () => {
+    await expectStoredAsSent(PAYLOADS.map((payload) => newJob({ payload })));
+  });
+
+  it("stores hostile payloads, an idempotency key and resource names alike when the insert is planned (a graph)", async () => {
+    const root = newJob({ payload: HOSTILE, idempotencyKey: 'k "{x,y}" \\ NULL', resources: { 'gpu "a"': 1 } });
+    const jobs = [root, ...PAYLOADS.map((payload, i) => newJob({ payload, dependsOn: [root.id], timeoutMs: 1_000 + i }))];
+    await expectStoredAsSent(jobs, (job) => job.dependsOn);
+  });
+
+  it("stores a lone job with a hostile idempotency key", async () => {
+    await expectStoredAsSent([newJob({ payload: { "a,\"}": "\\" }, idempotencyKey: '{"NULL",}' })]);
+  });
+});
