@@ -29,7 +29,10 @@ export function attemptSql(ctx: { readonly tx: unknown }): AttemptSql {
 }
 
 /** Settles inside a transaction; `lost` makes the attempt transaction roll back. */
-export type SettleInTransaction = (tx: postgres.TransactionSql, lease: Lease, outcome: Outcome) => Promise<{ result: SettleResult; publish: () => void }>;
+export type SettleInTransaction = (tx: postgres.TransactionSql, lease: Lease, outcome: Outcome) => Promise<Committed>;
+
+/** A settle inside the attempt transaction: its result, and the changes to publish once it committed. */
+type Committed = { result: SettleResult; publish: () => void };
 
 type Instruction = { readonly type: "commit"; readonly outcome: Outcome } | { readonly type: "rollback" };
 
@@ -44,27 +47,60 @@ const BEGIN_STALL_MS = 5_000;
 /** Thrown inside the transaction to roll it back; never escapes. */
 class RollbackSignal extends Error {}
 
+/**
+ * What became of a transaction's BEGIN: no answer yet, answered (or failed), or given up on after
+ * a connection of the pool closed (see BEGIN_STALL_MS). Only `watchBegin` moves it, once.
+ */
+type BeginState = "unanswered" | "answered" | "given-up";
+
+/** The postgres.js transaction of an attempt, from the moment a statement of its handler sent BEGIN. */
+interface Begun {
+  /** The transaction, for the handler's statements; rejects when BEGIN failed or was given up on. */
+  readonly tx: Promise<postgres.TransactionSql>;
+  /** Hands the transaction callback its one instruction; a later call changes nothing. */
+  readonly finish: (instruction: Instruction) => void;
+  /** How the transaction ended: the settle when committed, undefined when rolled back. */
+  readonly finished: Promise<Committed | undefined>;
+  begin: BeginState;
+}
+
+/**
+ * Where an attempt transaction is in its life: unopened -first statement-> open -seal-> sealed
+ * -commit or rollback-> ended, seal and the end also straight from an earlier state. Each move is
+ * one method: `usable`, `seal`, `end`. A BEGIN given up on is a fact of its `Begun`, not a state
+ * here: it happens on the pool's time, whichever of open, sealed or ended the attempt is in.
+ */
+type AttemptState =
+  /** The handler runs and has sent no statement: its first one sends BEGIN. */
+  | { readonly kind: "unopened" }
+  /** The handler runs, its statements going to the transaction. */
+  | { readonly kind: "open"; readonly begun: Begun }
+  /** The handler returned: statements are refused; commit or rollback ends the transaction, if it has one. */
+  | { readonly kind: "sealed"; readonly begun: Begun | undefined }
+  /** Commit or rollback was called: statements and a second commit are refused. */
+  | { readonly kind: "ended"; readonly begun: Begun | undefined };
+
+/** The transaction the attempt began, in whichever state it is now. */
+function begunOf(state: AttemptState): Begun | undefined {
+  return state.kind === "unopened" ? undefined : state.begun;
+}
+
 /** An attempt-bound transaction on a postgres.js pool; see `Storage.openAttemptTransaction`. */
 export class PostgresAttemptTransaction implements AttemptTransaction {
   /** Made on first read (`ctx.tx`): most handlers never use it, and it is several closures to make. */
   private madeHandle: AttemptSql | undefined;
-  private tx: Promise<postgres.TransactionSql> | undefined;
-  private finished: Promise<{ result: SettleResult; publish: () => void } | undefined> | undefined;
-  private finish: ((instruction: Instruction) => void) | undefined;
-  private closed = false;
-  /** Set once the handler returned: from then on its handle refuses statements. */
-  private sealed = false;
+  private state: AttemptState = { kind: "unopened" };
   /**
    * Set once the transaction's connection is known to be gone (a handler's query failed with it, or
    * postgres.js reported the close): nothing more may be written to it. postgres.js hands a later
    * statement to the closed connection object, where it either throws from a timer or rides along a
-   * reconnect and never settles, so it must not be sent at all.
+   * reconnect and never settles, so it must not be sent at all. Kept beside the state, not in it:
+   * postgres.js tells it whenever it learns it, in any state (the transaction callback still reads
+   * it once commit or rollback was called), and it moves no step of the lifecycle, only refuses writes.
    */
   private connectionLoss: unknown;
   /** `connectionCloses()` when this transaction last knew its own connection to be open. */
   private closesSeen = 0;
-  /** Set when BEGIN was given up on (see BEGIN_STALL_MS): the transaction never opened for the handler. */
-  private stalled = false;
 
   constructor(
     private readonly sql: postgres.Sql,
@@ -95,26 +131,26 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
   }
 
   seal(): void {
-    this.sealed = true;
+    const { state } = this;
+    if (state.kind === "unopened" || state.kind === "open") this.state = { kind: "sealed", begun: begunOf(state) };
   }
 
   get opened(): boolean {
-    return this.tx !== undefined;
+    return begunOf(this.state) !== undefined;
   }
 
   async commit(outcome: Outcome, _now?: Date): Promise<SettleResult> {
-    if (this.closed) throw new StorageError("the attempt transaction is already finished");
-    this.closed = true;
-    if (this.tx === undefined || this.finish === undefined || this.finished === undefined) {
-      return this.settleAlone(this.lease, outcome);
-    }
+    const from = this.end();
+    if (from.kind === "ended") throw new StorageError("the attempt transaction is already finished");
+    const begun = begunOf(from);
+    if (begun === undefined) return this.settleAlone(this.lease, outcome);
     // Wait until the transaction has begun, so the instruction reaches its callback.
-    await this.tx.catch(() => undefined);
+    await begun.tx.catch(() => undefined);
     await this.noticeCloses();
-    if (this.stalled) throw new StorageError("the attempt transaction never opened; nothing of it was committed");
-    this.finish({ type: "commit", outcome });
+    if (begun.begin === "given-up") throw new StorageError("the attempt transaction never opened; nothing of it was committed");
+    begun.finish({ type: "commit", outcome });
     try {
-      const done = await this.bound(this.finished, "commit of the attempt transaction");
+      const done = await this.bound(begun.finished, "commit of the attempt transaction");
       if (done === undefined) return { type: "lost", jobId: this.lease.jobId };
       done.publish();
       return done.result;
@@ -124,16 +160,24 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
   }
 
   async rollback(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.tx === undefined || this.finish === undefined || this.finished === undefined) return;
-    await this.tx.catch(() => undefined);
+    const from = this.end();
+    if (from.kind === "ended") return;
+    const begun = begunOf(from);
+    if (begun === undefined) return;
+    await begun.tx.catch(() => undefined);
     await this.noticeCloses();
-    this.finish({ type: "rollback" });
+    begun.finish({ type: "rollback" });
     // A BEGIN given up on may never answer: the rollback is already its instruction if it ever does.
-    if (this.stalled) return;
+    if (begun.begin === "given-up") return;
     // Whatever went wrong inside, nothing of it was committed.
-    await this.finished.catch(() => undefined);
+    await begun.finished.catch(() => undefined);
+  }
+
+  /** Commit or rollback: the attempt transaction takes nothing more. Answers the state it ended from. */
+  private end(): AttemptState {
+    const from = this.state;
+    this.state = { kind: "ended", begun: begunOf(from) };
+    return from;
   }
 
   /**
@@ -142,16 +186,21 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
    * or slip into the commit), and once its connection is known to be gone.
    */
   private async open(): Promise<postgres.TransactionSql> {
-    this.assertUsable();
-    const tx = await this.begin();
+    const tx = await this.usable().tx;
     await this.noticeCloses();
-    this.assertUsable();
+    this.usable();
     return tx;
   }
 
-  private assertUsable(): void {
-    if (this.sealed || this.closed) throw new AttemptFinishedError(this.lease.jobId, this.lease.attempt);
+  /** The transaction a statement may use now (BEGIN sent by the first); throws when none may. */
+  private usable(): Begun {
+    const { state } = this;
+    if (state.kind === "sealed" || state.kind === "ended") throw new AttemptFinishedError(this.lease.jobId, this.lease.attempt);
     this.assertConnected();
+    if (state.kind === "open") return state.begun;
+    const begun = this.begin();
+    this.state = { kind: "open", begun };
+    return begun;
   }
 
   /**
@@ -167,33 +216,31 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
   }
 
   /**
-   * Rejects when BEGIN (`began`) has not answered within BEGIN_STALL_MS of a connection of the pool
-   * closing, and asks for the pool to be replaced; never settles otherwise. The late BEGIN, should
-   * it ever answer, finds a rollback as its instruction.
+   * Gives up on BEGIN (`answered`) when it has not answered within BEGIN_STALL_MS of a connection
+   * of the pool closing: fails the handler's statements with `giveUp`, and asks for the pool to be
+   * replaced; never does otherwise. The late BEGIN, should it ever answer, finds a rollback as its
+   * instruction.
    */
-  private stallOf(began: Promise<unknown>, closesAtBegin: number): Promise<never> {
-    return new Promise<never>((_, reject) => {
-      let answered = false;
-      let timer: NodeJS.Timeout | undefined;
-      const check = () => {
-        if (answered) return;
-        if (this.connectionCloses() === closesAtBegin) {
-          timer = setTimeout(check, BEGIN_STALL_MS).unref();
-          return;
-        }
-        this.stalled = true;
-        this.finish?.({ type: "rollback" });
-        reject(new StorageError(`no answer to BEGIN within ${BEGIN_STALL_MS} ms after a connection of the pool closed`));
-        this.onStall();
-      };
-      timer = setTimeout(check, BEGIN_STALL_MS).unref();
-      const done = () => {
-        answered = true;
-        clearTimeout(timer);
-      };
-      began.then(done, done);
-      this.finished?.then(done, done);
-    });
+  private watchBegin(begun: Begun, answered: Promise<unknown>, closesAtBegin: number, giveUp: (err: StorageError) => void): void {
+    let timer: NodeJS.Timeout | undefined;
+    const check = () => {
+      if (begun.begin !== "unanswered") return;
+      if (this.connectionCloses() === closesAtBegin) {
+        timer = setTimeout(check, BEGIN_STALL_MS).unref();
+        return;
+      }
+      begun.begin = "given-up";
+      begun.finish({ type: "rollback" });
+      giveUp(new StorageError(`no answer to BEGIN within ${BEGIN_STALL_MS} ms after a connection of the pool closed`));
+      this.onStall();
+    };
+    timer = setTimeout(check, BEGIN_STALL_MS).unref();
+    const done = () => {
+      if (begun.begin === "unanswered") begun.begin = "answered";
+      clearTimeout(timer);
+    };
+    answered.then(done, done);
+    begun.finished.then(done, done);
   }
 
   private assertConnected(): void {
@@ -202,13 +249,14 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     }
   }
 
-  private begin(): Promise<postgres.TransactionSql> {
-    if (this.tx !== undefined) return this.tx;
+  /** Sends BEGIN: the transaction's callback then waits for its one instruction (`finish`). */
+  private begin(): Begun {
     this.closesSeen = this.connectionCloses();
-    const instruction = new Promise<Instruction>((resolve) => (this.finish = resolve));
+    let finish: (instruction: Instruction) => void = () => undefined;
+    const instruction = new Promise<Instruction>((resolve) => (finish = resolve));
     let began: (tx: postgres.TransactionSql) => void = () => undefined;
-    this.tx = new Promise<postgres.TransactionSql>((resolve) => (began = resolve));
-    const finished = beginGuarded(this.sql, async (tx) => {
+    const answered = new Promise<postgres.TransactionSql>((resolve) => (began = resolve));
+    const settled = beginGuarded(this.sql, async (tx) => {
       began(tx);
       const next = await instruction;
       // A dead connection takes no ROLLBACK or settle; the server already rolled the transaction back.
@@ -219,11 +267,11 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
       if (done.result.type === "lost") throw new RollbackSignal("lost");
       return done;
     });
-    // The close rejects `finished` in the same turn as the socket event, before any later statement.
-    finished.catch((err: unknown) => {
+    // The close rejects `settled` in the same turn as the socket event, before any later statement.
+    settled.catch((err: unknown) => {
       if (isConnectionLoss(err)) this.connectionLoss ??= err;
     });
-    this.finished = finished.then(
+    const finished = settled.then(
       (done) => done,
       (err: unknown) => {
         if (err instanceof RollbackSignal) return undefined;
@@ -231,15 +279,21 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
       },
     );
     // Until commit or rollback awaits it, a failure must not surface as an unhandled rejection.
-    this.finished.catch(() => undefined);
-    const tx = this.tx;
-    // If BEGIN itself fails, the handler's first query fails with it.
-    this.tx = Promise.race([
-      tx,
-      finished.then(() => tx, (err: unknown) => Promise.reject(new StorageError("could not open the attempt transaction", err))),
-      this.stallOf(tx, this.closesSeen),
-    ]);
-    this.tx.catch(() => undefined);
-    return this.tx;
+    finished.catch(() => undefined);
+    let giveUp: (err: StorageError) => void = () => undefined;
+    const begun: Begun = {
+      // If BEGIN itself fails, the handler's first query fails with it.
+      tx: Promise.race([
+        answered,
+        settled.then(() => answered, (err: unknown) => Promise.reject(new StorageError("could not open the attempt transaction", err))),
+        new Promise<never>((_, reject) => (giveUp = reject)),
+      ]),
+      finish,
+      finished,
+      begin: "unanswered",
+    };
+    begun.tx.catch(() => undefined);
+    this.watchBegin(begun, answered, this.closesSeen, giveUp);
+    return begun;
   }
 }
