@@ -3,7 +3,7 @@ import { ValidationError } from "./errors.js";
 import type { RegisteredHandler } from "./handler.js";
 import { payloadKey, toJsonValue } from "./json-value.js";
 import { validatePayload } from "./payload-schema.js";
-import type { JobId, NewJob, Resources, ScheduleJobOptions } from "./types.js";
+import type { JobId, Json, NewJob, Resources, ScheduleJobOptions } from "./types.js";
 import { fits } from "./resources.js";
 import { DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from "./retry.js";
 import { newJobId } from "./job-id.js";
@@ -49,7 +49,15 @@ export async function buildSubmission(requests: readonly JobRequest[], context: 
     const request = requests[index] as JobRequest;
     const dependsOn = [...(plan.internal[index] ?? []).map((i) => ids[i] as JobId), ...(plan.external[index] ?? [])];
     positions[index] = jobs.length;
-    jobs.push(await newJob(request, ids[index] as JobId, dependsOn, context, requests.length > 1 ? `[${index}].` : ""));
+    const at = requests.length > 1 ? `[${index}].` : "";
+    const handler = context.handlers.get(request.type);
+    const payload = toJsonValue(request.payload, `${at}payload`, context.maxPayloadBytes);
+    // The payload is stored as sent, not as the schema's output: a job enqueued by a process without
+    // the handler is stored unvalidated, and every run validates again, so the stored payload is the
+    // schema's input in every case (a transform's output need not be JSON nor pass the schema again).
+    // Without a schema there is nothing to wait for: no promise per job of a large batch.
+    if (handler?.payload !== undefined) await validatePayload(handler.payload, payload, request.type, `${at}payload`);
+    jobs.push(newJob(request, ids[index] as JobId, payload, dependsOn, handler, context, at));
   }
   assertDistinctKeys(requests, (index) => jobs[positions[index] as number] as NewJob);
   return { jobs, positions };
@@ -79,13 +87,10 @@ function assertDistinctKeys(requests: readonly JobRequest[], jobAt: (index: numb
   );
 }
 
-async function newJob(request: JobRequest, id: JobId, dependsOn: readonly JobId[], context: SubmissionContext, at: string): Promise<NewJob> {
-  const handler = context.handlers.get(request.type);
-  const payload = toJsonValue(request.payload, `${at}payload`, context.maxPayloadBytes);
-  // The payload is stored as sent, not as the schema's output: a job enqueued by a process without
-  // the handler is stored unvalidated, and every run validates again, so the stored payload is the
-  // schema's input in every case (a transform's output need not be JSON nor pass the schema again).
-  if (handler?.payload !== undefined) await validatePayload(handler.payload, payload, request.type, `${at}payload`);
+/** The job `request` describes, its payload (`payload`, checked) and its handler's defaults filled in; checks its resources. */
+function newJob(
+  request: JobRequest, id: JobId, payload: Json, dependsOn: readonly JobId[], handler: RegisteredHandler | undefined, context: SubmissionContext, at: string,
+): NewJob {
   const resources = request.resources ?? handler?.resources ?? {};
   if (handler !== undefined && !fits(resources, context.capacity)) {
     throw new ValidationError(`${request.type} needs ${JSON.stringify(resources)}, more than this worker's capacity ${JSON.stringify(context.capacity)}`, [
