@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { afterEach, expect, it } from "vitest";
 import type { Json, NewJob } from "../../src/types.js";
 import { describePostgres, newPostgresStorage } from "../support/postgres.js";
@@ -23,7 +24,7 @@ async function expectStoredAsSent(jobs: readonly NewJob[], dependsOn: (job: NewJ
   for (const [i, job] of jobs.entries()) {
     for (const record of [inserted[i]!.job, read[i]]) {
       expect(record).toMatchObject({
-        id: job.id, type: job.type, payload: job.payload, maxAttempts: job.maxAttempts, backoff: job.backoff, resources: job.resources,
+        id: job.id.toLowerCase(), type: job.type, payload: job.payload, maxAttempts: job.maxAttempts, backoff: job.backoff, resources: job.resources,
         idempotencyKey: job.idempotencyKey, timeoutMs: job.timeoutMs, runAt: job.runAt, dependsOn: dependsOn(job),
       });
     }
@@ -45,5 +46,28 @@ describePostgres("PostgreSQL insert input", () => {
 
   it("stores a lone job with a hostile idempotency key", async () => {
     await expectStoredAsSent([newJob({ payload: { "a,\"}": "\\" }, idempotencyKey: '{"NULL",}' })]);
+  });
+
+  it("answers upper-case ids as PostgreSQL prints them, alone and in a batch, as a read does", async () => {
+    await expectStoredAsSent([newJob({ id: randomUUID().toUpperCase() })]);
+    const { storage, cleanup } = await newPostgresStorage({ listen: false });
+    cleanups.push(cleanup);
+    const jobs = [newJob({ id: randomUUID().toUpperCase() }), newJob({ id: randomUUID().toUpperCase() })];
+    const { jobs: inserted } = await storage.insertJobs({ jobs, onDuplicate: "reject", now: new Date() });
+    expect(inserted.map(({ job }) => job.id)).toEqual(jobs.map((job) => job.id.toLowerCase()));
+    for (const { job } of inserted) expect(await storage.getJob(job.id)).toEqual(job);
+  });
+
+  it("refuses a job without backoff or resources (a caller outside the types) and stores nothing of its batch", async () => {
+    const { storage, cleanup } = await newPostgresStorage({ listen: false });
+    cleanups.push(cleanup);
+    for (const missing of ["backoff", "resources"] as const) {
+      for (const size of [1, 3]) {
+        const jobs = Array.from({ length: size }, () => newJob());
+        jobs[size - 1] = { ...jobs[size - 1]!, [missing]: undefined } as unknown as NewJob;
+        await expect(storage.insertJobs({ jobs, onDuplicate: "reject", now: new Date() })).rejects.toThrow();
+        expect(await Promise.all(jobs.map((job) => storage.getJob(job.id)))).toEqual(jobs.map(() => undefined));
+      }
+    }
   });
 });

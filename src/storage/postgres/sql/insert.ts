@@ -41,12 +41,37 @@ export interface JobInsertRow {
 }
 
 /**
+ * JSON text of a column that must hold a value (`backoff`, `resources`): a caller that left it out gets
+ * SQL NULL, which the column's NOT NULL refuses, rather than JSON `null`.
+ */
+const requiredJson = (value: unknown): string | null => JSON.stringify(value) ?? null;
+
+/**
+ * One new row as `newJobRows` gives it, each column its own parameter: a single job (an enqueue) sent
+ * as arrays lost about an eighth of the one-at-a-time enqueue rate.
+ */
+const oneNewJobRow = (sql: Db, row: JobInsertRow) => {
+  // JSON goes as text, cast by the server: a parameter the server types as jsonb, postgres.js would send as a JSON string.
+  const json = (text: string | null) => sql`${text}::text::jsonb`;
+  return sql`
+    select 1::bigint as ord, ${row.id}::uuid as id, ${row.type}::text as type, ${row.status}::text as status,
+      ${row.priority}::smallint as priority, ${json(row.payload)} as payload, ${row.max_attempts}::int as max_attempts,
+      ${json(requiredJson(row.backoff))} as backoff, ${row.idempotency_key}::text as idempotency_key,
+      ${json(requiredJson(row.resources))} as resources, ${row.timeout_ms}::int as timeout_ms, ${row.run_at}::timestamptz as run_at,
+      ${row.pending_dependencies}::int as pending_dependencies, ${json(row.error === null ? null : jsonText(row.error))} as error,
+      ${row.cancel_cause}::uuid as cancel_cause`;
+};
+
+/**
  * The new rows as `r(ord, id, type, status, priority, payload, max_attempts, backoff, idempotency_key,
  * resources, timeout_ms, run_at, pending_dependencies, error, cancel_cause)`, each column sent as one
  * text array (JSON columns as JSON text) and unnested: a jsonb document of objects, taken apart by
- * `jsonb_array_elements` and `jsonb_to_record`, cost the server about twice as much per row.
+ * `jsonb_array_elements` and `jsonb_to_record`, cost the server half as much again per row. One row
+ * goes as plain parameters (`oneNewJobRow`).
  */
 const newJobRows = (sql: Db, rows: readonly JobInsertRow[]) => {
+  const [only] = rows;
+  if (rows.length === 1 && only !== undefined) return oneNewJobRow(sql, only);
   const column = (pick: (row: JobInsertRow) => string | null) => sql`${textArray(rows.map(pick))}::text[]`;
   return sql`
     select u.ord, u.id::uuid as id, u.type, u.status, u.priority::smallint as priority, u.payload::jsonb as payload,
@@ -54,8 +79,8 @@ const newJobRows = (sql: Db, rows: readonly JobInsertRow[]) => {
       u.timeout_ms::int as timeout_ms, u.run_at::timestamptz as run_at, u.pending_dependencies::int as pending_dependencies,
       u.error::jsonb as error, u.cancel_cause::uuid as cancel_cause
     from unnest(${column((r) => r.id)}, ${column((r) => r.type)}, ${column((r) => r.status)}, ${column((r) => String(r.priority))},
-      ${column((r) => r.payload)}, ${column((r) => String(r.max_attempts))}, ${column((r) => jsonText(r.backoff))},
-      ${column((r) => r.idempotency_key)}, ${column((r) => jsonText(r.resources))},
+      ${column((r) => r.payload)}, ${column((r) => String(r.max_attempts))}, ${column((r) => requiredJson(r.backoff))},
+      ${column((r) => r.idempotency_key)}, ${column((r) => requiredJson(r.resources))},
       ${column((r) => (r.timeout_ms === null ? null : String(r.timeout_ms)))}, ${column((r) => r.run_at)},
       ${column((r) => String(r.pending_dependencies))}, ${column((r) => (r.error === null ? null : jsonText(r.error)))},
       ${column((r) => r.cancel_cause)})
