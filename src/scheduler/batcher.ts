@@ -97,5 +97,7 @@ export class Batcher<T, R> {
       if (this.waiting.length > 0) this.schedule();
     });
     this.inFlight.add(written);
+    // A burst may fill a second batch at once.
+    if (this.waiting.length > 0) this.schedule();
   }
 }

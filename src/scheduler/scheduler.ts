@@ -167,12 +167,11 @@ export class Scheduler {
 
   private async claimOnce(): Promise<void> {
     const { options, storage, handlers } = this.deps;
-    const window = options.concurrency + options.prefetch;
-    const slots = window - this.slotted.size - this.waiting.length;
+    const slots = options.concurrency + options.prefetch - this.slotted.size - this.waiting.length;
     if (slots <= 0 || handlers.size === 0) return;
-    // While claimed attempts wait for a slot, refill only once half the window is free: a claim of
-    // one or two jobs costs the database nearly what a full one does, and the waiting keep the slots busy.
-    if (this.waiting.length > 0 && slots < Math.ceil(window / 2)) return;
+    // While more than half of the prefetched attempts still wait for a slot, they keep the slots busy:
+    // refill once half are gone. A claim of one or two jobs costs the database nearly what a full one does.
+    if (this.waiting.length > Math.floor(options.prefetch / 2)) return;
     const claim = storage.claimJobs({
       workerId: options.workerId,
       types: [...handlers.keys()],

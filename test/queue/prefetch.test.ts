@@ -148,7 +148,7 @@ describe("prefetch", () => {
     expect(tq.clock.pendingTimers).toBe(0);
   });
 
-  it("refills only once half the window is free while claimed jobs wait for a slot", async () => {
+  it("refills only once half the prefetched jobs have started", async () => {
     const shared = new MemoryStorage();
     const limits: number[] = [];
     const storage = wrapStorage(shared, {
@@ -172,9 +172,37 @@ describe("prefetch", () => {
       gates[released]!.resolve();
     }
     await runUntil(tq.clock, async () => (await countStatus(shared, ids, "completed")) === 20);
-    // One job freed at a time would have sent claims for one or two jobs; every claim asked for three or more.
+    // One job freed at a time would have sent a claim for each; every claim asked for two or more.
     expect(limits.filter((limit) => limit > 0).length).toBeGreaterThan(3);
-    expect(Math.min(...limits)).toBeGreaterThanOrEqual(3);
+    expect(Math.min(...limits)).toBeGreaterThanOrEqual(2);
+  });
+
+  it("refills while prefetched jobs still wait, so a freed slot finds one ready (prefetch equal to concurrency)", async () => {
+    const shared = new MemoryStorage();
+    const limits: number[] = [];
+    const storage = wrapStorage(shared, {
+      claimJobs: async (request) => {
+        limits.push(request.limit);
+        return shared.claimJobs(request);
+      },
+    });
+    const tq = newQueue({ concurrency: 10, prefetch: 10, storage });
+    const gates: ReturnType<typeof deferred<void>>[] = [];
+    tq.queue.defineHandler("t", { run: async () => {
+      const gate = deferred();
+      gates.push(gate);
+      await gate.promise;
+    } });
+    const ids = (await tq.queue.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ key: `j${i}`, type: "t" })))).map((job) => job.id);
+    await tq.queue.start();
+    for (let released = 0; released < 40; released++) {
+      await runUntil(tq.clock, () => gates.length > released);
+      gates[released]!.resolve();
+    }
+    await runUntil(tq.clock, async () => (await countStatus(shared, ids, "completed")) === 40);
+    // With all ten slots busy a claim asks for 10 minus what still waits: below 10, it went out while some waited.
+    expect(limits.some((limit) => limit > 0 && limit < 10)).toBe(true);
+    expect(Math.min(...limits.filter((limit) => limit > 0))).toBeGreaterThanOrEqual(5);
   });
 
   it("rejects a negative or fractional prefetch with a ValidationError", () => {

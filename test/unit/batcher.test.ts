@@ -85,6 +85,18 @@ describe("Batcher with maxInFlight", () => {
     expect(await Promise.all(results)).toEqual(["a", "b", "c", "d", "e", "f", "g"].map((item) => `ok ${item}`));
   });
 
+  it("sends two batches at once when a burst fills both", async () => {
+    const s = heldStore();
+    const batcher = new Batcher(s.write, 4, false, 2);
+    const results = ["a", "b", "c", "d", "e", "f", "g"].map((item) => batcher.add(item));
+    await turn();
+    await turn();
+    expect(s.calls).toEqual([["a", "b", "c", "d"], ["e", "f", "g"]]);
+    s.release();
+    s.release();
+    expect(await Promise.all(results)).toEqual(["a", "b", "c", "d", "e", "f", "g"].map((item) => `ok ${item}`));
+  });
+
   it("keeps one batch in flight by default, however full the next one is", async () => {
     const s = heldStore();
     const batcher = new Batcher(s.write, 2);
