@@ -34,6 +34,38 @@ function gatedHandler(queue: ReturnType<typeof newQueue>["queue"], holds: (name:
   return { gate, ran, running };
 }
 
+/**
+ * Runs `count` jobs of type "t", each until released, releasing them one at a time in the order they
+ * started; answers the `limit` of every claim the worker made meanwhile.
+ */
+async function claimLimitsReleasingOneByOne(options: { concurrency: number; prefetch: number }, count: number): Promise<number[]> {
+  const shared = new MemoryStorage();
+  const limits: number[] = [];
+  const storage = wrapStorage(shared, {
+    claimJobs: async (request) => {
+      limits.push(request.limit);
+      return shared.claimJobs(request);
+    },
+  });
+  const tq = newQueue({ ...options, storage });
+  const gates: ReturnType<typeof deferred<void>>[] = [];
+  tq.queue.defineHandler("t", {
+    run: async () => {
+      const gate = deferred();
+      gates.push(gate);
+      await gate.promise;
+    },
+  });
+  const ids = (await tq.queue.enqueueMany(Array.from({ length: count }, (_, i) => ({ key: `j${i}`, type: "t" })))).map((job) => job.id);
+  await tq.queue.start();
+  for (let released = 0; released < count; released++) {
+    await runUntil(tq.clock, () => gates.length > released);
+    gates[released]!.resolve();
+  }
+  await runUntil(tq.clock, async () => (await countStatus(shared, ids, "completed")) === count);
+  return limits;
+}
+
 describe("prefetch", () => {
   it("claims up to concurrency + prefetch jobs but runs only `concurrency` handlers at once", async () => {
     const shared = new MemoryStorage();
@@ -149,57 +181,15 @@ describe("prefetch", () => {
   });
 
   it("refills only once half the prefetched jobs have started", async () => {
-    const shared = new MemoryStorage();
-    const limits: number[] = [];
-    const storage = wrapStorage(shared, {
-      claimJobs: async (request) => {
-        limits.push(request.limit);
-        return shared.claimJobs(request);
-      },
-    });
-    // A window of 6: 2 running, up to 4 waiting; each job runs until released, one at a time.
-    const tq = newQueue({ concurrency: 2, prefetch: 4, storage });
-    const gates: ReturnType<typeof deferred<void>>[] = [];
-    tq.queue.defineHandler("t", { run: async () => {
-      const gate = deferred();
-      gates.push(gate);
-      await gate.promise;
-    } });
-    const ids = (await tq.queue.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ key: `j${i}`, type: "t" })))).map((job) => job.id);
-    await tq.queue.start();
-    for (let released = 0; released < 20; released++) {
-      await runUntil(tq.clock, () => gates.length > released);
-      gates[released]!.resolve();
-    }
-    await runUntil(tq.clock, async () => (await countStatus(shared, ids, "completed")) === 20);
+    // A window of 6: 2 running, up to 4 waiting.
+    const limits = await claimLimitsReleasingOneByOne({ concurrency: 2, prefetch: 4 }, 20);
     // One job freed at a time would have sent a claim for each; every claim asked for two or more.
     expect(limits.filter((limit) => limit > 0).length).toBeGreaterThan(3);
     expect(Math.min(...limits)).toBeGreaterThanOrEqual(2);
   });
 
   it("refills while prefetched jobs still wait, so a freed slot finds one ready (prefetch equal to concurrency)", async () => {
-    const shared = new MemoryStorage();
-    const limits: number[] = [];
-    const storage = wrapStorage(shared, {
-      claimJobs: async (request) => {
-        limits.push(request.limit);
-        return shared.claimJobs(request);
-      },
-    });
-    const tq = newQueue({ concurrency: 10, prefetch: 10, storage });
-    const gates: ReturnType<typeof deferred<void>>[] = [];
-    tq.queue.defineHandler("t", { run: async () => {
-      const gate = deferred();
-      gates.push(gate);
-      await gate.promise;
-    } });
-    const ids = (await tq.queue.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ key: `j${i}`, type: "t" })))).map((job) => job.id);
-    await tq.queue.start();
-    for (let released = 0; released < 40; released++) {
-      await runUntil(tq.clock, () => gates.length > released);
-      gates[released]!.resolve();
-    }
-    await runUntil(tq.clock, async () => (await countStatus(shared, ids, "completed")) === 40);
+    const limits = await claimLimitsReleasingOneByOne({ concurrency: 10, prefetch: 10 }, 40);
     // With all ten slots busy a claim asks for 10 minus what still waits: below 10, it went out while some waited.
     expect(limits.some((limit) => limit > 0 && limit < 10)).toBe(true);
     expect(Math.min(...limits.filter((limit) => limit > 0))).toBeGreaterThanOrEqual(5);
