@@ -2,6 +2,7 @@
 // and NOTIFYs per job. Run under the CPU profiler to see where the worker's time goes:
 //   node --import tsx --cpu-prof --cpu-prof-dir=bench/results bench/profile.ts [jobs] [concurrency]
 //   node bench/top-functions.ts bench/results/<file>.cpuprofile
+// JOBGRAPH_BENCH_TRACE=1 adds how the claims and settles used the database (lib/store-calls.ts).
 import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { performance } from "node:perf_hooks";
@@ -10,6 +11,7 @@ import { JobgraphSystem } from "./lib/systems.ts";
 import { resetSystem, waitAllDone } from "./lib/workloads.ts";
 import { commandLine, parseCommandLine, UsageError, wholeNumber } from "./lib/args.ts";
 import { backendCpu, backendCpuSpent } from "./lib/backend-cpu.ts";
+import { traceStoreCalls } from "./lib/store-calls.ts";
 
 const usage = "node --import tsx bench/profile.ts [jobs=10000] [concurrency=10]";
 const [n, concurrency] = commandLine((argv) => {
@@ -50,6 +52,7 @@ const profileFile = process.env.JOBGRAPH_BENCH_CPU_PROFILE;
 const inspector = profileFile === undefined ? undefined : new Session();
 inspector?.connect();
 await inspector?.post("Profiler.enable");
+const trace = process.env.JOBGRAPH_BENCH_TRACE === "1" ? traceStoreCalls() : undefined;
 let handled = 0;
 let first = 0;
 let cpuAtFirst = cpuTimes();
@@ -89,8 +92,11 @@ console.log(
     dbCpuUsPerJob: dbSpent === null ? null : Math.round(dbSpent / n),
     // CPU time of this process (the worker: its own work, the driver, garbage collection) per job.
     workerCpuUsPerJob: Math.round((workerCpu.user + workerCpu.system) / n),
+    // Of that, the kernel's (socket reads and writes, page faults).
+    workerSystemUsPerJob: Math.round(workerCpu.system / n),
     // How busy the worker's event loop was while processing: near 100 means the process, not the database, is the bound.
     eventLoopBusyPercent: Math.round(100 * loop.utilization),
     perJob: { commits: per("commits"), rowsInserted: per("inserted"), rowsUpdated: per("updated"), statusLogRows: per("logs") },
+    ...(trace === undefined ? {} : { storeCalls: trace.summary(first, end) }),
   }),
 );
