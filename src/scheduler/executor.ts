@@ -130,7 +130,6 @@ export class Executor {
       // Most handlers have no schema and most jobs no dependencies: no promise to wait for then.
       const payload = this.handler.payload === undefined ? job.payload : await this.parsePayload();
       const dependencies = job.dependsOn.length === 0 ? {} : await this.loadDependencies();
-      this.transaction = host.storage.openAttemptTransaction?.(this.lease);
       if (job.timeoutMs !== undefined) {
         this.timers.push(host.clock.setTimer(() => this.abort("timeout"), job.timeoutMs));
       }
@@ -166,7 +165,7 @@ export class Executor {
   private context(dependencies: Record<JobId, Json | undefined>): JobContext {
     const { host, lease } = this;
     const signal = () => this.signal();
-    const tx = () => this.transaction?.handle;
+    const tx = () => this.attemptTransaction()?.handle;
     return {
       job: this.claimed.job,
       attempt: lease.attempt,
@@ -189,6 +188,18 @@ export class Executor {
         host.appendLog(json === undefined ? line : { ...line, data: json });
       },
     };
+  }
+
+  /**
+   * The attempt's transaction (`ctx.tx`), opened on the store when the handler first reads it: most
+   * never do. Read after the handler returned, it is sealed at once and refuses statements.
+   */
+  private attemptTransaction(): AttemptTransaction | undefined {
+    if (this.transaction === undefined) {
+      this.transaction = this.host.storage.openAttemptTransaction?.(this.lease);
+      if (this.handlerReturned) this.transaction?.seal();
+    }
+    return this.transaction;
   }
 
   /** The attempt's signal, made on first read: aborted already if the attempt was. */
