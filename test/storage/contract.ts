@@ -197,6 +197,20 @@ function describeClaimContract(t: StoreUnderTest): void {
       expect(order).toEqual([2, 4, 1, 0, 3].map((i) => jobs[i]!.id));
     });
 
+    it("answers one claim's jobs in the order they were chosen: effective level, then run time, then creation", async () => {
+      const [a, b, c, d, e, f] = await t.insert(
+        newJob({ priority: "critical", runAt: secondsFromNow(-1) }),
+        newJob({ priority: "low", runAt: secondsFromNow(-1) }),
+        newJob({ priority: "normal", runAt: secondsFromNow(-5) }),
+        newJob({ priority: "normal", runAt: secondsFromNow(-2) }),
+        // Waiting 130 s with a 60 s guard: two levels up, from low to high.
+        newJob({ priority: "low", runAt: secondsFromNow(-130) }),
+        newJob({ priority: "critical", runAt: secondsFromNow(-3) }),
+      );
+      const { claimed } = await t.claim(["test.job"], { limit: 10, starvationMs: 60_000 });
+      expect(claimed.map((x) => x.job.id)).toEqual([f, a, e, c, d, b].map((job) => job!.id));
+    });
+
     it("claims only what fits the free resources and reports jobs bigger than the capacity", async () => {
       const runAt = secondsFromNow(-1);
       const [two, one, huge] = await t.insert(

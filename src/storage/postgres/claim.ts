@@ -1,4 +1,4 @@
-import { admitJobs, effectivePriority } from "../../resources.js";
+import { admitJobs } from "../../resources.js";
 import type { ClaimRequest, ClaimResult } from "../storage.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { priorityOf, toJobRecord, toLease, type JobRow } from "./rows.js";
@@ -20,12 +20,7 @@ async function claimSimple(sql: Db, schema: string, channel: string, request: Cl
     types: request.types, limit: request.limit, workerId: request.workerId, leaseMs: request.leaseMs, starvationMs: request.starvationMs,
   });
   if (rows[0]?.simple !== true) return undefined;
-  const leased = rows.filter((row): row is ClaimRow & JobRow => row.id !== null);
-  const rank = (row: JobRow & { db_now: Date }) => effectivePriority(priorityOf(row.priority), row.run_at, row.db_now, request.starvationMs);
-  const ordered = leased
-    .map((row) => ({ row, level: rank(row) }))
-    .sort((a, b) => a.level - b.level || a.row.run_at.getTime() - b.row.run_at.getTime() || Number(a.row.seq) - Number(b.row.seq))
-    .map(({ row }) => row);
+  const ordered = rows.filter((row): row is ClaimRow & JobRow => row.id !== null);
   return {
     value: { claimed: ordered.map((row) => ({ job: toJobRecord(row), lease: toLease(row) })), unschedulable: [] },
     changes: ordered.map((row) => ({ id: row.id, type: row.type, status: row.status, attempt: row.attempt })),

@@ -62,8 +62,11 @@ const effectiveLevel = (sql: Db, starvationMs: number) => sql`
   case when ${starvationMs}::float8 <= 0 or c.run_at >= now() then c.priority::int
        else greatest(0, c.priority - floor(extract(epoch from now() - c.run_at) * 1000 / ${starvationMs}::float8)::int) end`;
 
-/** What `claimRunnable` reports: leased rows, and whether the candidates needed no admission in JS. */
-export type ClaimRow = { readonly simple: boolean; readonly db_now: Date } & ({ readonly id: null } | JobRow);
+/**
+ * What `claimRunnable` reports: leased rows, in the order they were chosen (effective priority level,
+ * then run time, then creation), and whether the candidates needed no admission in JS.
+ */
+export type ClaimRow = { readonly simple: boolean } & ({ readonly id: null } | JobRow);
 
 /**
  * The whole claim in one statement when no candidate needs resources: lock the oldest `limit`
@@ -98,8 +101,8 @@ const claimStatement = (sql: Db, schema: string, channel: string, claim: ClaimPa
   cand as (select * from p0 union all select * from p1 union all select * from p2 union all select * from p3),
   gate as (select not exists (select 1 from cand c where ${needsResources(sql)}) as simple),
   chosen as (
-    select c.id from cand c, gate g where g.simple
-    order by ${effectiveLevel(sql, claim.starvationMs)}, c.run_at, c.seq
+    select c.id, ${effectiveLevel(sql, claim.starvationMs)} as level, c.run_at, c.seq from cand c, gate g where g.simple
+    order by level, c.run_at, c.seq
     limit ${claim.limit}
   ),
   leased as (
@@ -111,5 +114,6 @@ const claimStatement = (sql: Db, schema: string, channel: string, claim: ClaimPa
   deps as (${dependenciesOf(sql, schema, sql`select l.id from leased l`)}),
   changed as (select l.seq::bigint as ord, l.id, l.type, l.status, l.attempt from leased l),
   ${notifiedChanges(sql, channel)}
-  select g.simple, (select n from notified) as notified, now() as db_now, l.*, coalesce(dp.depends_on, '[]'::jsonb) as depends_on
-  from gate g left join leased l on true left join deps dp on dp.job_id = l.id::uuid`;
+  select g.simple, (select n from notified) as notified, l.*, coalesce(dp.depends_on, '[]'::jsonb) as depends_on
+  from gate g left join leased l on true left join chosen ch on ch.id = l.id::uuid left join deps dp on dp.job_id = l.id::uuid
+  order by ch.level, ch.run_at, ch.seq`;
