@@ -75,20 +75,11 @@ export interface AttemptRecord {
   readonly workerId?: string;
 }
 
-/** A job as the core hands it to storage for insert: everything decided, ids made. */
-export interface NewJob {
-  readonly id: JobId;
-  readonly type: string;
-  readonly priority: Priority;
-  readonly payload: Json;
-  readonly maxAttempts: number;
-  readonly backoff: BackoffPolicy;
-  readonly dependsOn: readonly JobId[];
-  readonly idempotencyKey: string | undefined;
-  readonly resources: Resources;
-  readonly timeoutMs: number | undefined;
-  readonly runAt: Date;
-}
+/** A job as the core hands it to storage for insert: everything decided, ids made; the fields of its record that the caller decides. */
+export type NewJob = Pick<
+  JobRecord,
+  "id" | "type" | "priority" | "payload" | "maxAttempts" | "backoff" | "dependsOn" | "idempotencyKey" | "resources" | "timeoutMs" | "runAt"
+>;
 
 /** Log levels a handler may use with `ctx.log`. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
