@@ -8,6 +8,7 @@ import { newJobId } from "../../src/job-id.ts";
 import { withClient } from "./db.ts";
 import { applySchemaVariants } from "./schema-variants.ts";
 import { backendCpu, backendCpuSpent } from "./backend-cpu.ts";
+import { ioCounters, ioPerJob, sessionPids, sessionsEnded } from "./io-counters.ts";
 
 export interface ClaimSettleRun {
   readonly jobs: number;
@@ -19,6 +20,12 @@ export interface ClaimSettleRun {
   readonly processCpuUsPerJob: number;
   /** CPU time of the database's backends per job (null when the server is not on this machine). */
   readonly dbCpuUsPerJob: number | null;
+  /** Blocks of the jobs table (heap, indexes) read from outside shared_buffers, per job. */
+  readonly heapBlocksReadPerJob: number;
+  readonly indexBlocksReadPerJob: number;
+  /** WAL written per job (the whole server's), and how many full-page images of it. */
+  readonly walBytesPerJob: number;
+  readonly walFullPagesPerJob: number;
 }
 
 /**
@@ -65,6 +72,9 @@ export async function claimSettleLoop(url: string, opts: { jobs: number; batch: 
       await store.insertJobs({ jobs, onDuplicate: "reject", now: new Date() });
     }
     await withClient(url, (c) => c.query("checkpoint"));
+    // Sessions send their statistics at most once a second: let the inserts' arrive before the reading.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const ioBefore = await ioCounters(url, schema);
     let claimMs = 0;
     let settleMs = 0;
     let done = 0;
@@ -82,11 +92,16 @@ export async function claimSettleLoop(url: string, opts: { jobs: number; batch: 
     }
     const used = process.cpuUsage(cpu);
     const dbSpent = backendCpuSpent(dbBefore, await backendCpu(url));
+    const sessions = await sessionPids(url);
+    await store.close(); // its sessions send their statistics as they end
+    await sessionsEnded(url, sessions);
+    const io = ioPerJob(ioBefore, await ioCounters(url, schema), done);
     return {
       jobs: done, batch: opts.batch, retained: opts.retained,
       claimUsPerJob: Math.round((claimMs / done) * 1000), settleUsPerJob: Math.round((settleMs / done) * 1000),
       jobsPerSecond: Math.round(done / ((claimMs + settleMs) / 1000)), processCpuUsPerJob: Math.round((used.user + used.system) / done),
       dbCpuUsPerJob: dbSpent === null ? null : Math.round(dbSpent / done),
+      ...io,
     };
   } finally {
     await store.close();

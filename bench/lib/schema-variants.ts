@@ -1,7 +1,7 @@
 // Schema variants for measuring what parts of jobgraph's schema cost: applied to a freshly migrated
 // schema, named in SCHEMA_VARIANT (comma-separated): nofk (no foreign key from job_logs to jobs),
 // noidx (no listing indexes on jobs: the partial ones for failed, cancelled and blocked jobs of migration 4),
-// nologidx (no job_logs index).
+// nologidx (no job_logs index), fillfactorNN (the jobs table filled to NN% by inserts, e.g. fillfactor85).
 import { withClient } from "./db.ts";
 
 export async function applySchemaVariants(url: string, schema: string, variants = (process.env.SCHEMA_VARIANT ?? "").split(",").filter((v) => v !== "")): Promise<void> {
@@ -14,8 +14,10 @@ export async function applySchemaVariants(url: string, schema: string, variants 
         for (const index of ["jobs_failed_idx", "jobs_cancelled_idx", "jobs_blocked_idx"]) await c.query(`drop index if exists ${schema}.${index}`);
       } else if (variant === "nologidx") {
         await c.query(`drop index ${schema}.job_logs_job_idx`);
+      } else if (/^fillfactor[1-9][0-9]$/.test(variant)) {
+        await c.query(`alter table ${schema}.jobs set (fillfactor = ${variant.slice("fillfactor".length)})`);
       } else {
-        throw new Error(`unknown schema variant ${variant} (nofk, noidx, nologidx)`);
+        throw new Error(`unknown schema variant ${variant} (nofk, noidx, nologidx, fillfactorNN)`);
       }
     }
   });

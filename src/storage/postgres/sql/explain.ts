@@ -1,7 +1,9 @@
 import { candidatesAt, claimRunnable, type ClaimParameters } from "./claim.js";
 import type { Db } from "./fragments.js";
 import { liveKeyHolders } from "./insert.js";
+import { extendLeases, type LeaseRow } from "./leases.js";
 import { listJobRows } from "./reads.js";
+import { settleAndUnblock, type SettlementRow } from "./settle.js";
 
 // Plans of the statements whose index use tests check: EXPLAIN of the statement, not run.
 
@@ -20,3 +22,11 @@ export const explainClaimCandidates = (sql: Db, schema: string, types: readonly 
 /** The plan of `claimRunnable`, for tests: the statement is not run. */
 export const explainClaimRunnable = (sql: Db, schema: string, channel: string, claim: ClaimParameters) =>
   sql<{ "QUERY PLAN": string }[]>`explain ${claimRunnable(sql, schema, channel, claim)}`;
+
+/** The plan of `settleAndUnblock`, for tests: the statement is not run. */
+export const explainSettleAndUnblock = (sql: Db, schema: string, channel: string, settlements: readonly SettlementRow[]) =>
+  sql<{ "QUERY PLAN": string }[]>`explain ${settleAndUnblock(sql, schema, channel, settlements)}`;
+
+/** The plan of `extendLeases`, for tests: the statement is not run. */
+export const explainExtendLeases = (sql: Db, schema: string, leases: readonly LeaseRow[], leaseMs: number) =>
+  sql<{ "QUERY PLAN": string }[]>`explain ${extendLeases(sql, schema, leases, leaseMs)}`;

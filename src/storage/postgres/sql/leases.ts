@@ -1,4 +1,4 @@
-import type { Db, JsonDoc } from "./fragments.js";
+import { leaseStillRunning, type Db, type JsonDoc } from "./fragments.js";
 
 // The heartbeat's statement.
 
@@ -13,5 +13,5 @@ export const extendLeases = (sql: Db, schema: string, leases: readonly LeaseRow[
   sql<{ id: string; token: string; cancel_requested: boolean }[]>`
   update ${sql(schema)}.jobs j set lease_expires_at = now() + make_interval(secs => ${leaseMs}::float8 / 1000)
   from jsonb_to_recordset(${sql.json(leases as unknown as JsonDoc)}) as l(id uuid, token uuid)
-  where j.id = l.id and j.lease_token = l.token and j.status = 'running'
+  where j.id = l.id and j.lease_token = l.token and ${leaseStillRunning(sql)}
   returning j.id::text as id, j.lease_token::text as token, j.cancel_requested`;

@@ -1,7 +1,7 @@
 import type { ErrorInfo, JobStatus, Json } from "../../../types.js";
 import { textArray } from "../driver.js";
 import type { JobRow } from "../rows.js";
-import { dependenciesOf, jobColumns, jsonText, uuidList, type ChangeRow, type Db } from "./fragments.js";
+import { dependenciesOf, jobColumns, jsonText, leaseStillRunning, uuidList, type ChangeRow, type Db } from "./fragments.js";
 import { attemptClosed, transitionEntry } from "./history.js";
 import { notifiedChanges } from "./notify.js";
 
@@ -62,7 +62,7 @@ export const settleLeases = (sql: Db, schema: string, settlements: readonly Sett
   update ${sql(schema)}.jobs j set
     ${settledAssignments(sql)}
   from s
-  where j.id = s.id and j.lease_token = s.token and j.status = 'running'
+  where j.id = s.id and j.lease_token = s.token and ${leaseStillRunning(sql)}
   returning ${jobColumns(sql, schema)}, s.ord`;
 
 /**
@@ -128,7 +128,7 @@ export const settleAndUnblock = (sql: Db, schema: string, channel: string, settl
     update ${sql(schema)}.jobs j set
       ${settledAssignments(sql)}
     from s
-    where j.id = s.id and j.lease_token = s.token and j.status = 'running' and s.kind in ('completed', 'retry', 'interrupted')
+    where j.id = s.id and j.lease_token = s.token and ${leaseStillRunning(sql)} and s.kind in ('completed', 'retry', 'interrupted')
     returning s.ord, s.kind, j.id::text as id, j.seq, j.type, j.status, j.attempt, case when s.kind = 'completed' then j.result end as result,
       j.error, j.run_at, j.updated_at, j.finished_at, j.attempts -> -1 as last_attempt
   ),
