@@ -48,6 +48,22 @@ function firstUpdateOf(plan: readonly string[]): string {
   return (end === -1 ? below : below.slice(0, end)).join("\n");
 }
 
+/** A migrated schema holding 20,000 finished jobs, analyzed: statistics that know of no live job. */
+async function analyzedWithFinishedJobsOnly() {
+  const { schema, cleanup } = await newPostgresStorage({ listen: false });
+  const sql = adminSql();
+  cleanups.push(async () => {
+    await sql.end();
+    await cleanup();
+  });
+  await sql`
+    insert into ${sql(schema)}.jobs (id, type, status, priority, payload, max_attempts, backoff, run_at, finished_at, attempt)
+    select gen_random_uuid(), 't', 'completed', 2, '{}'::jsonb, 1, '{}'::jsonb, now() - interval '1 hour', now(), 1
+    from generate_series(1, 20000) as i`;
+  await sql`analyze ${sql(schema)}.jobs`;
+  return { schema, sql };
+}
+
 describePostgres("PostgresStorage query plans", () => {
   it("finds claim candidates through the partial index among 100,000 finished jobs", async () => {
     const { schema, sql } = await crowdedSchema(50);
@@ -60,17 +76,7 @@ describePostgres("PostgresStorage query plans", () => {
     // 20,000 finished jobs analyzed, then a burst of 1,000 pending jobs that no analyze has seen: the
     // planner believes there is about one pending job. Joined to the chosen ones, the lease walked
     // every pending job for each chosen one (15 ms for a claim of 50 among 950 instead of 0.3 ms).
-    const { schema, cleanup } = await newPostgresStorage({ listen: false });
-    const sql = adminSql();
-    cleanups.push(async () => {
-      await sql.end();
-      await cleanup();
-    });
-    await sql`
-      insert into ${sql(schema)}.jobs (id, type, status, priority, payload, max_attempts, backoff, run_at, finished_at, attempt)
-      select gen_random_uuid(), 't', 'completed', 2, '{}'::jsonb, 1, '{}'::jsonb, now() - interval '1 hour', now(), 1
-      from generate_series(1, 20000) as i`;
-    await sql`analyze ${sql(schema)}.jobs`;
+    const { schema, sql } = await analyzedWithFinishedJobsOnly();
     await sql`
       insert into ${sql(schema)}.jobs (id, type, status, priority, payload, max_attempts, backoff, run_at)
       select gen_random_uuid(), 't', 'pending', 2, '{}'::jsonb, 1, '{}'::jsonb, now() - interval '1 minute'
@@ -86,17 +92,7 @@ describePostgres("PostgresStorage query plans", () => {
     // 20,000 finished jobs analyzed while none ran, then 1,000 running ones: the planner believes
     // about one job runs. Through the partial index of running jobs, the settle walked all of them
     // and joined each to every lease of the batch (a settle of 50 in 2.2 ms instead of 0.7).
-    const { schema, cleanup } = await newPostgresStorage({ listen: false });
-    const sql = adminSql();
-    cleanups.push(async () => {
-      await sql.end();
-      await cleanup();
-    });
-    await sql`
-      insert into ${sql(schema)}.jobs (id, type, status, priority, payload, max_attempts, backoff, run_at, finished_at, attempt)
-      select gen_random_uuid(), 't', 'completed', 2, '{}'::jsonb, 1, '{}'::jsonb, now() - interval '1 hour', now(), 1
-      from generate_series(1, 20000) as i`;
-    await sql`analyze ${sql(schema)}.jobs`;
+    const { schema, sql } = await analyzedWithFinishedJobsOnly();
     const leases = await sql<{ id: string; token: string }[]>`
       insert into ${sql(schema)}.jobs (id, type, status, priority, payload, max_attempts, backoff, run_at, attempt, lease_token, lease_expires_at)
       select gen_random_uuid(), 't', 'running', 2, '{}'::jsonb, 1, '{}'::jsonb, now() - interval '1 minute', 1, gen_random_uuid(), now() + interval '1 minute'
