@@ -38,7 +38,7 @@ export async function serverInfo(): Promise<{ version: string; settings: Record<
   return withClient(BASE_URL, async (client) => {
     const version = (await client.query("show server_version")).rows[0].server_version as string;
     const settings: Record<string, string> = {};
-    for (const name of ["synchronous_commit", "shared_buffers", "max_connections", "fsync"]) {
+    for (const name of ["synchronous_commit", "shared_buffers", "max_connections", "fsync", "autovacuum"]) {
       settings[name] = (await client.query(`show ${name}`)).rows[0][name] as string;
     }
     return { version, settings };
