@@ -184,6 +184,7 @@ export class Scheduler {
     });
     const { claimed, unschedulable } = await claim;
     this.unschedulable = new Set(unschedulable);
+    const claimedAt = new Date(options.clock.now());
     for (const job of claimed) {
       const handler = handlers.get(job.job.type);
       if (handler === undefined) continue; // cannot happen: we claim only registered types
@@ -194,7 +195,7 @@ export class Scheduler {
       const slot = new Promise<void>((resolve) => (start = resolve));
       const executor = new Executor(job, handler, this.deps.host, slot);
       this.executors.set(job.job.id, executor);
-      const level = effectivePriority(job.job.priority, job.job.runAt, new Date(options.clock.now()), options.starvationMs);
+      const level = effectivePriority(job.job.priority, job.job.runAt, claimedAt, options.starvationMs);
       this.enqueueWaiting({ level, executor, start });
       // The slot and the resources are free once the handler returns; storing the outcome is
       // batched with others and need not hold them, so the next claim overlaps the settle.
