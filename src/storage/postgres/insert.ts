@@ -2,7 +2,7 @@ import type postgres from "postgres";
 import { ValidationError } from "../../errors.js";
 import { planInsert } from "../../insert-plan.js";
 import { PRIORITIES } from "../../types.js";
-import type { JobId, JobStatus, Json } from "../../types.js";
+import type { ErrorInfo, JobId, JobStatus, Json, NewJob } from "../../types.js";
 import type { InsertRequest, InsertResult, InsertedJob } from "../storage.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
@@ -16,6 +16,18 @@ import { retryTransient } from "./transient.js";
 /** A live idempotency key was taken by a concurrent insert after we looked: plan again. */
 export class InsertRace extends Error {}
 
+/** `node` as the insert statements read it, with what its plan decided. */
+function insertRow(
+  node: NewJob, plan: { status: JobStatus; unfinished: number; error?: ErrorInfo | undefined; cause?: JobId | undefined },
+): JobInsertRow {
+  return {
+    id: node.id, type: node.type, status: plan.status, priority: PRIORITIES.indexOf(node.priority), payload: jsonText(node.payload),
+    max_attempts: node.maxAttempts, backoff: node.backoff, idempotency_key: node.idempotencyKey ?? null, resources: node.resources,
+    timeout_ms: node.timeoutMs ?? null, run_at: node.runAt.toISOString(), pending_dependencies: plan.unfinished,
+    error: plan.error ?? null, cancel_cause: plan.cause ?? null,
+  };
+}
+
 /**
  * A batch of jobs without dependencies, inserted as one statement: no stored job can affect their
  * status. Answers undefined when the insert needs planning under locks instead: a live idempotency
@@ -26,11 +38,7 @@ async function insertSimple(sql: Db, schema: string, channel: string, request: I
   const keyed = jobs.filter((job) => job.idempotencyKey !== undefined).length;
   if (jobs.some((job) => job.dependsOn.length > 0) || (keyed > 0 && jobs.length > 1)) return undefined;
   if (new Set(jobs.map((job) => job.id)).size !== jobs.length || !jobs.every((job) => isUuid(job.id))) return undefined;
-  const rows = jobs.map((node): JobInsertRow => ({
-    id: node.id, type: node.type, status: "pending", priority: PRIORITIES.indexOf(node.priority), payload: jsonText(node.payload),
-    max_attempts: node.maxAttempts, backoff: node.backoff, idempotency_key: node.idempotencyKey ?? null, resources: node.resources,
-    timeout_ms: node.timeoutMs ?? null, run_at: node.runAt.toISOString(), pending_dependencies: 0, error: null, cancel_cause: null,
-  }));
+  const rows = jobs.map((node) => insertRow(node, { status: "pending", unfinished: 0 }));
   let inserted: InsertedRows | undefined;
   try {
     [inserted] = await insertRunnableJobs(sql, schema, channel, rows);
@@ -94,12 +102,7 @@ export async function insertIn(sql: Db, schema: string, channel: string, request
       continue;
     }
     const { node, status } = entry;
-    rows.push({
-      id: node.id, type: node.type, status, priority: PRIORITIES.indexOf(node.priority), payload: jsonText(node.payload),
-      max_attempts: node.maxAttempts, backoff: node.backoff, idempotency_key: node.idempotencyKey ?? null, resources: node.resources,
-      timeout_ms: node.timeoutMs ?? null, run_at: node.runAt.toISOString(), pending_dependencies: entry.unfinished,
-      error: entry.error ?? null, cancel_cause: entry.cause?.id ?? null,
-    });
+    rows.push(insertRow(node, { status, unfinished: entry.unfinished, error: entry.error, cause: entry.cause?.id }));
     entry.dependsOn.forEach((id, position) => edges.push({ job_id: node.id, depends_on_id: id, position }));
     results.push({ type: "inserted", id: node.id });
     changes.status({ id: node.id, type: node.type, status, attempt: 0 });
