@@ -118,15 +118,17 @@ describePostgres("ctx.tx is the attempt's postgres.js TransactionSql", () => {
   it("rejects ctx.tx used after the handler returned, and leaves no session idle in a transaction", async () => {
     const queue = await worker();
     const table = pg.sql(pg.schema);
-    const late = new Map<string, ReturnType<typeof deferred<unknown>>>([["unused", deferred()], ["used", deferred()]]);
+    const late = new Map<string, ReturnType<typeof deferred<unknown>>>([["unused", deferred()], ["used", deferred()], ["first read late", deferred()]]);
     const job = queue.defineHandler("leaky", {
       run: async (payload, ctx) => {
-        const { mode } = payload as { mode: "unused" | "used" };
-        const tx = attemptSql(ctx);
+        const { mode } = payload as { mode: "unused" | "used" | "first read late" };
+        // "first read late" reads ctx.tx for the first time only after the handler returned.
+        const early = mode === "first read late" ? undefined : attemptSql(ctx);
         // Plain tagged templates only (an identifier made elsewhere), which ctx.tx always took.
-        if (mode === "used") await tx`insert into ${table}.ledger (job_id, helper) values (${ctx.job.id}, 'in time')`;
+        if (mode === "used") await early!`insert into ${table}.ledger (job_id, helper) values (${ctx.job.id}, 'in time')`;
         // Kept past the handler's return: a timer the handler did not wait for.
         setTimeout(() => {
+          const tx = early ?? attemptSql(ctx);
           tx`insert into ${table}.ledger (job_id, helper) values (${ctx.job.id}, 'too late')`.then(
             (rows) => late.get(mode)!.resolve(rows),
             (error: unknown) => late.get(mode)!.resolve(error),
@@ -137,9 +139,11 @@ describePostgres("ctx.tx is the attempt's postgres.js TransactionSql", () => {
     });
     const unused = await queue.enqueue(job, { mode: "unused" });
     const used = await queue.enqueue(job, { mode: "used" });
+    const readLate = await queue.enqueue(job, { mode: "first read late" });
     expect(await queue.waitFor(unused.id, WAIT)).toMatchObject({ status: "completed" });
     expect(await queue.waitFor(used.id, WAIT)).toMatchObject({ status: "completed" });
-    for (const mode of ["unused", "used"]) {
+    expect(await queue.waitFor(readLate.id, WAIT)).toMatchObject({ status: "completed" });
+    for (const mode of ["unused", "used", "first read late"]) {
       const error = await late.get(mode)!.promise;
       expect(error).toBeInstanceOf(AttemptFinishedError);
       expect(error).toMatchObject({ code: "ATTEMPT_FINISHED" });

@@ -65,7 +65,8 @@ describePostgres("PostgreSQL insert input", () => {
       for (const size of [1, 3]) {
         const jobs = Array.from({ length: size }, () => newJob());
         jobs[size - 1] = { ...jobs[size - 1]!, [missing]: undefined } as unknown as NewJob;
-        await expect(storage.insertJobs({ jobs, onDuplicate: "reject", now: new Date() })).rejects.toThrow();
+        const error = await storage.insertJobs({ jobs, onDuplicate: "reject", now: new Date() }).catch((e: unknown) => e);
+        expect(error).toMatchObject({ code: "STORAGE" });
         expect(await Promise.all(jobs.map((job) => storage.getJob(job.id)))).toEqual(jobs.map(() => undefined));
       }
     }

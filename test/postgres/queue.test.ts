@@ -2,7 +2,7 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import { z } from "zod";
 import { DuplicateJobError, PermanentError, ValidationError } from "../../src/errors.js";
 import { Queue } from "../../src/queue.js";
-import { attemptSql } from "../../src/storage/postgres/index.js";
+import { attemptSql, PostgresStorage } from "../../src/storage/postgres/index.js";
 import type { JobId } from "../../src/types.js";
 import { deferred } from "../queue/support.js";
 import { describePostgres, eventually } from "../support/postgres.js";
@@ -345,5 +345,43 @@ describePostgres("Queue on PostgresStorage", () => {
     expect(jobs.filter((job) => job!.status === "completed")).toHaveLength(2);
     expect(jobs.filter((job) => job!.status === "pending").every((job) => job!.attempt === 0)).toBe(true);
     expect(peak).toBe(2);
+  });
+
+  it("stores a second settle batch while the first is still in flight, and every job completes once", async () => {
+    const producer = await pg.producer();
+    const ids = (await producer.enqueueMany(Array.from({ length: 400 }, (_, i) => ({ key: `j${i}`, type: "noop" })))).map((job) => job.id);
+    const worker = pg.queue({ concurrency: 50, prefetch: 200 });
+    const store = worker.storage as PostgresStorage;
+    const settle = store.settle.bind(store);
+    // The first settle waits until a second one has started (or 15 s have passed), then both go on.
+    let inFlight = 0;
+    let peak = 0;
+    const second = deferred();
+    const fallback = setTimeout(() => second.resolve(), 15_000);
+    store.settle = async (settlements, now) => {
+      inFlight += 1;
+      peak = Math.max(peak, inFlight);
+      try {
+        if (peak === 1) await second.promise;
+        else second.resolve();
+        return await settle(settlements, now);
+      } finally {
+        inFlight -= 1;
+      }
+    };
+    const completed = new Set<JobId>();
+    let events = 0;
+    worker.on("job:completed", ({ job }) => {
+      events += 1;
+      completed.add(job.id);
+    });
+    worker.defineHandler("noop", { run: () => undefined });
+    await worker.start();
+    await eventually(() => (completed.size === ids.length ? true : undefined), "every job completed", 30_000);
+    clearTimeout(fallback);
+    expect(peak).toBe(2);
+    expect(events).toBe(ids.length);
+    const jobs = await Promise.all(ids.map((id) => producer.getJob(id)));
+    expect(jobs.every((job) => job?.status === "completed" && job.attempt === 1 && job.attempts.length === 1)).toBe(true);
   });
 });
