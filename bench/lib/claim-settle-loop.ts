@@ -85,7 +85,7 @@ export async function claimSettleLoop(url: string, opts: { jobs: number; batch: 
       const { claimed } = await store.claimJobs({ workerId: "w", types: ["t"], limit: opts.batch, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: 30_000, now: new Date() });
       const t1 = performance.now();
       if (claimed.length === 0) break;
-      await store.settle(claimed.map((c) => ({ lease: c.lease, outcome: { type: "completed" as const, result: null } })), new Date());
+      await store.settle(claimed.map((c) => ({ lease: c.lease, job: c.job, outcome: { type: "completed" as const, result: null } })), new Date());
       claimMs += t1 - t0;
       settleMs += performance.now() - t1;
       done += claimed.length;

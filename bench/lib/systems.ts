@@ -42,12 +42,15 @@ export class JobgraphSystem implements System {
   private worker: Queue | undefined;
 
   settings(concurrency: number): string {
-    return `PostgresStorage (pool ${POOL}, LISTEN on), Queue { concurrency: ${concurrency}, prefetch: ${JobgraphSystem.prefetch(concurrency)} }, defaults otherwise (history kept in the job row, leases + heartbeats, pollIntervalMs 1000)`;
+    return `PostgresStorage (pool ${POOL}, LISTEN on), Queue { concurrency: ${concurrency}, prefetch: ${JobgraphSystem.prefetch()} }, defaults otherwise (history kept in the job row, leases + heartbeats, pollIntervalMs 1000)`;
   }
 
-  /** Jobs claimed ahead of free slots, as for high volumes of short jobs (graphile-worker: a local queue of 500). */
-  static prefetch(concurrency: number): number {
-    return Number(process.env.JOBGRAPH_BENCH_PREFETCH ?? Math.max(100, 2 * concurrency));
+  /**
+   * Jobs claimed ahead of free slots, as for high volumes of short jobs: 500, the size of
+   * graphile-worker's local queue here, so both workers hold as many jobs ahead.
+   */
+  static prefetch(): number {
+    return Number(process.env.JOBGRAPH_BENCH_PREFETCH ?? 500);
   }
 
   async reset(): Promise<void> {
@@ -84,7 +87,7 @@ export class JobgraphSystem implements System {
   }
 
   async startWorker(concurrency: number, handler: (payload: Record<string, unknown>) => void): Promise<void> {
-    const queue = new Queue({ storage: new PostgresStorage({ connectionString: this.url, schema: "jg", max: POOL }), concurrency, prefetch: JobgraphSystem.prefetch(concurrency) });
+    const queue = new Queue({ storage: new PostgresStorage({ connectionString: this.url, schema: "jg", max: POOL }), concurrency, prefetch: JobgraphSystem.prefetch() });
     queue.defineHandler(QUEUE, {
       run: async (payload) => {
         handler(payload as Record<string, unknown>);
