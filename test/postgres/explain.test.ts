@@ -81,7 +81,7 @@ describePostgres("PostgresStorage query plans", () => {
       insert into ${sql(schema)}.jobs (id, type, status, priority, payload, max_attempts, backoff, run_at)
       select gen_random_uuid(), 't', 'pending', 2, '{}'::jsonb, 1, '{}'::jsonb, now() - interval '1 minute'
       from generate_series(1, 1000) as i`;
-    const plan = (await explainClaimRunnable(sql, schema, "jobgraph_changes", { types: ["t"], limit: 50, workerId: "w", leaseMs: 30_000, starvationMs: 300_000 }))
+    const plan = (await explainClaimRunnable(sql, schema, { channel: "jobgraph_changes", sender: "" }, { types: ["t"], limit: 50, workerId: "w", leaseMs: 30_000, starvationMs: 300_000 }))
       .map((row) => row["QUERY PLAN"]);
     const subtree = firstUpdateOf(plan);
     expect(subtree).toContain("jobs_pkey");
@@ -100,7 +100,7 @@ describePostgres("PostgresStorage query plans", () => {
       returning id::text as id, lease_token::text as token`;
     const batch = leases.slice(0, 50);
     const settlements = batch.map((lease, ord) => ({ ord, id: lease.id, token: lease.token, kind: "completed" as const, result: null }));
-    const settle = firstUpdateOf((await explainSettleAndUnblock(sql, schema, "jobgraph_changes", settlements)).map((row) => row["QUERY PLAN"]));
+    const settle = firstUpdateOf((await explainSettleAndUnblock(sql, schema, { channel: "jobgraph_changes", sender: "" }, settlements)).map((row) => row["QUERY PLAN"]));
     expect(settle).toContain("jobs_pkey");
     expect(settle).not.toContain("jobs_rescue_idx");
     const heartbeat = firstUpdateOf((await explainExtendLeases(sql, schema, batch, 30_000)).map((row) => row["QUERY PLAN"]));

@@ -90,6 +90,72 @@ describePostgres("PostgresStorage change feed", () => {
     await eventually(() => seen.changes.find((c) => c.id === after.id), "a change after the reconnect");
   });
 
+  it("delivers its own changes once, in process, and its LISTEN skips their notifications", async () => {
+    const { writer, reader } = await pair();
+    const seen = record(reader);
+    await untilHeard(writer, seen.changes);
+    const own = newJob();
+    await reader.insertJobs({ jobs: [own], onDuplicate: "reject", now: new Date() });
+    // At once: published after the commit, before the call returns.
+    expect(seen.changes.filter((c) => c.id === own.id).map((c) => c.status)).toEqual(["pending"]);
+    // A later notification from the other store is delivered after the one of our insert would have been.
+    const later = newJob();
+    await writer.insertJobs({ jobs: [later], onDuplicate: "reject", now: new Date() });
+    await eventually(() => seen.changes.find((c) => c.id === later.id), "the other store's later change");
+    expect(seen.changes.filter((c) => c.id === own.id)).toHaveLength(1);
+
+    // Claimed and settled by itself: each change once.
+    const { claimed } = await claimAny(reader, 100);
+    const mine = claimed.find((c) => c.job.id === own.id);
+    expect(mine).toBeDefined();
+    await reader.settle([{ lease: mine!.lease, outcome: { type: "completed", result: null } }], new Date());
+    const last = newJob();
+    await writer.insertJobs({ jobs: [last], onDuplicate: "reject", now: new Date() });
+    await eventually(() => seen.changes.find((c) => c.id === last.id), "the other store's last change");
+    expect(seen.changes.filter((c) => c.id === own.id).map((c) => c.status)).toEqual(["pending", "running", "completed"]);
+  });
+
+  it("hears back its own insert made in an application's transaction, once, after that commits", async () => {
+    const { writer, reader } = await pair();
+    const seen = record(reader);
+    await untilHeard(writer, seen.changes);
+    const job = newJob();
+    const sql = adminSql();
+    try {
+      await sql.begin(async (tx) => {
+        await reader.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date(), tx });
+        expect(seen.changes.find((c) => c.id === job.id)).toBeUndefined();
+      });
+    } finally {
+      await sql.end();
+    }
+    await eventually(() => seen.changes.find((c) => c.id === job.id), "the change after the application's commit");
+    const later = newJob();
+    await writer.insertJobs({ jobs: [later], onDuplicate: "reject", now: new Date() });
+    await eventually(() => seen.changes.find((c) => c.id === later.id), "a later change");
+    expect(seen.changes.filter((c) => c.id === job.id)).toHaveLength(1);
+  });
+
+  it("ignores notifications on its channel that are not change lists, and keeps delivering", async () => {
+    const { writer, reader } = await pair();
+    const seen = record(reader);
+    await untilHeard(writer, seen.changes);
+    const before = seen.changes.length;
+    const sql = adminSql();
+    try {
+      for (const payload of ["", "|", "no bar", "abc|{", "abc|[1,2]", "[[1]]", '["x"]', "abc|null", "0|[]", "|".repeat(7_000)]) {
+        await sql`select pg_notify(${reader.channel}, ${payload})`;
+      }
+    } finally {
+      await sql.end();
+    }
+    const after = newJob();
+    await writer.insertJobs({ jobs: [after], onDuplicate: "reject", now: new Date() });
+    await eventually(() => seen.changes.find((c) => c.id === after.id), "a change after the junk");
+    // Only jobs' changes arrived (a late probe of `untilHeard` among them, perhaps), none from the junk.
+    for (const change of seen.changes.slice(before)) expect(change).toMatchObject({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), type: "t", status: "pending" });
+  });
+
   it("delivers its own changes in process when LISTEN is off", async () => {
     const { storage, cleanup } = await newPostgresStorage({ listen: false });
     cleanups.push(cleanup);

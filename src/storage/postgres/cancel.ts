@@ -7,9 +7,10 @@ import { cancelWaiting, lockJobsForChange, requestCancel } from "./sql/cancel-re
 import type { Db } from "./sql/fragments.js";
 import { lockAffected } from "./sql/lock-affected.js";
 import type { StoreContext } from "./store-context.js";
+import type { Notice } from "./sql/notify.js";
 
 /** Cancels waiting jobs (and their dependents) and asks running ones to stop, in one transaction. */
-async function cancelIn(sql: Db, schema: string, channel: string, requested: readonly JobId[]): Promise<Done<CancelResult>> {
+async function cancelIn(sql: Db, schema: string, notice: Notice, requested: readonly JobId[]): Promise<Done<CancelResult>> {
   const ids = [...new Set(requested)];
   const valid = ids.filter(isUuid);
   if (valid.length > 0) await lockAffected(sql, schema, { named: valid, unblocking: [], cascading: valid });
@@ -38,14 +39,14 @@ async function cancelIn(sql: Db, schema: string, channel: string, requested: rea
   const askedIds = new Set(asked.map((row) => row.id));
   return {
     value: { cancelled: [...cancelled], cancelRequested: running.filter((id) => askedIds.has(id)), notFound },
-    changes: await changes.record(sql, channel),
+    changes: await changes.record(sql, notice),
   };
 }
 
 /** `PostgresStorage.cancelJobs`, in a transaction of its own. */
 export async function cancelJobs(store: StoreContext, ids: readonly JobId[]): Promise<CancelResult> {
   if (ids.length === 0) return { cancelled: [], cancelRequested: [], notFound: [] };
-  const done = await store.guard((sql) => store.transaction(sql, (t) => cancelIn(t, store.schema, store.channel, ids)), "cancel");
+  const done = await store.guard((sql) => store.transaction(sql, (t) => cancelIn(t, store.schema, store.notice, ids)), "cancel");
   store.publish(done.changes);
   return done.value;
 }

@@ -1,7 +1,7 @@
 import type { JobStatus } from "../../types.js";
 import { chunkNotifications, type StoredChange } from "./rows.js";
 import type { Db } from "./sql/fragments.js";
-import { notifyChanges } from "./sql/notify.js";
+import { notifyChanges, type Notice } from "./sql/notify.js";
 
 /** Changes a transaction made, to publish once it committed. */
 export type Published = readonly StoredChange[];
@@ -30,8 +30,8 @@ export class ChangeSet {
   }
 
   /** Sends the notifications; returns what to publish after commit. */
-  async record(sql: Db, channel: string): Promise<Published> {
-    if (this.changes.length > 0) await notifyChanges(sql, channel, chunkNotifications(this.changes));
+  async record(sql: Db, notice: Notice): Promise<Published> {
+    if (this.changes.length > 0) await notifyChanges(sql, notice, chunkNotifications(this.changes));
     return this.changes;
   }
 }

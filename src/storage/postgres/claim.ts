@@ -6,6 +6,7 @@ import { claimRunnable, leaseJobs, lockClaimCandidates, type ClaimRow } from "./
 import type { Db } from "./sql/fragments.js";
 import type { StoreContext } from "./store-context.js";
 import { retryTransient } from "./transient.js";
+import type { Notice } from "./sql/notify.js";
 
 /** Claim candidates fetched per priority level: room for admission to skip jobs that do not fit. */
 const candidatesPerLevel = (limit: number) => Math.min(1_000, limit * 4 + 16);
@@ -15,8 +16,8 @@ const candidatesPerLevel = (limit: number) => Math.min(1_000, limit * 4 + 16);
  * effective-priority order). Answers undefined when some candidate needs resources: the caller
  * then claims with `claimIn`, which admits in JS.
  */
-async function claimSimple(sql: Db, schema: string, channel: string, request: ClaimRequest): Promise<Done<ClaimResult> | undefined> {
-  const rows = await claimRunnable(sql, schema, channel, {
+async function claimSimple(sql: Db, schema: string, notice: Notice, request: ClaimRequest): Promise<Done<ClaimResult> | undefined> {
+  const rows = await claimRunnable(sql, schema, notice, {
     types: request.types, limit: request.limit, workerId: request.workerId, leaseMs: request.leaseMs, starvationMs: request.starvationMs,
   });
   if (rows[0]?.simple !== true) return undefined;
@@ -28,7 +29,7 @@ async function claimSimple(sql: Db, schema: string, channel: string, request: Cl
 }
 
 /** Locks candidates, lets `admitJobs` choose on the database clock, and leases the chosen ones. */
-async function claimIn(sql: Db, schema: string, channel: string, request: ClaimRequest, perLevel: number): Promise<Done<ClaimResult>> {
+async function claimIn(sql: Db, schema: string, notice: Notice, request: ClaimRequest, perLevel: number): Promise<Done<ClaimResult>> {
   const candidates = await lockClaimCandidates(sql, schema, request.types, perLevel);
   const first = candidates[0];
   if (first === undefined) return { value: { claimed: [], unschedulable: [] }, changes: [] };
@@ -45,7 +46,7 @@ async function claimIn(sql: Db, schema: string, channel: string, request: ClaimR
     changes.status(row);
     return [{ job: toJobRecord(row), lease: toLease(row) }];
   });
-  return { value: { claimed, unschedulable: admission.unschedulable }, changes: await changes.record(sql, channel) };
+  return { value: { claimed, unschedulable: admission.unschedulable }, changes: await changes.record(sql, notice) };
 }
 
 /** `PostgresStorage.claimJobs`: the one-statement claim, or, when some candidate needs resources, admission in JS. */
@@ -53,8 +54,8 @@ export async function claimJobs(store: StoreContext, request: ClaimRequest): Pro
   if (request.limit <= 0 || request.types.length === 0) return { claimed: [], unschedulable: [] };
   const done = await store.guard(
     async (sql) =>
-      (await retryTransient(() => claimSimple(sql, store.schema, store.channel, request))) ??
-      store.transaction(sql, (t) => claimIn(t, store.schema, store.channel, request, candidatesPerLevel(request.limit))),
+      (await retryTransient(() => claimSimple(sql, store.schema, store.notice, request))) ??
+      store.transaction(sql, (t) => claimIn(t, store.schema, store.notice, request, candidatesPerLevel(request.limit))),
     "claim",
   );
   store.publish(done.changes);

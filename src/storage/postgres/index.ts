@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import postgres from "postgres";
 import { QueueClosedError, QueueError, SchemaNotMigratedError, StorageError, ValidationError } from "../../errors.js";
 import type { JobChange, JobId, JobRecord, LogEntry, NewLogLine } from "../../types.js";
@@ -45,6 +46,8 @@ export class PostgresStorage implements Storage {
   readonly schema: string;
   /** The NOTIFY channel of this schema. */
   readonly channel: string;
+  /** Leads the notifications of this store's own writes, which it publishes itself (see `Notice`). */
+  private readonly sender = `${randomBytes(6).toString("hex")}|`;
   /** The pool, its deadlines and its replacement: everything that knows postgres.js. */
   private readonly pool: Pool;
   private readonly feed: ChangeFeed;
@@ -64,10 +67,11 @@ export class PostgresStorage implements Storage {
     this.schema = schema;
     this.channel = `jobgraph_${schema}`;
     this.pool = new Pool({ connectionString, sql: sql === undefined ? undefined : asDriverSql(sql), max, idleInTransactionTimeoutMs, callTimeoutMs });
-    this.feed = new ChangeFeed(this.pool.sql, this.channel, listen, { checkMs: listenerCheckMs, timeoutMs: listenerTimeoutMs }, listenerApplicationName(schema));
+    this.feed = new ChangeFeed(this.pool.sql, { channel: this.channel, sender: this.sender }, listen, { checkMs: listenerCheckMs, timeoutMs: listenerTimeoutMs }, listenerApplicationName(schema));
     this.store = {
       schema,
-      channel: this.channel,
+      notice: { channel: this.channel, sender: this.sender },
+      untaggedNotice: { channel: this.channel, sender: "" },
       guard: (work, what, bounded) => this.guard(work, what, bounded),
       transaction: (sql, work) => this.transaction(sql, work),
       publish: (changes) => this.publish(changes),
@@ -212,7 +216,7 @@ export class PostgresStorage implements Storage {
       // A commit unanswered replaces the pool it runs on, if that is still the current one.
       (work, what) => this.pool.within(work, what, sql),
       async (tx, heldLease, outcome) => {
-        const done = await settleIn(tx, this.schema, this.channel, [{ lease: heldLease, outcome }]);
+        const done = await settleIn(tx, this.schema, this.store.notice, [{ lease: heldLease, outcome }]);
         const result = done.value[0] ?? { type: "lost", jobId: heldLease.jobId };
         return { result, publish: () => this.publish(done.changes) };
       },
@@ -223,11 +227,11 @@ export class PostgresStorage implements Storage {
     );
   }
 
-  /** After a commit: the in-process feed when LISTEN is off (with LISTEN, NOTIFY brings them back). */
+  /** After a commit of its own: the changes to this store's subscribers (its LISTEN skips their notifications). */
   private publish(changes: Published): void {
     if (changes.length === 0) return;
     const at = new Date();
-    this.feed.publishLocal(changes.map((change): JobChange => ({ ...change, at })));
+    this.feed.publishOwn(changes.map((change): JobChange => ({ ...change, at })));
   }
 
   /**

@@ -12,6 +12,7 @@ import { insertEdges, insertJobRows, insertRunnableJobs, liveKeyHolders, lockExi
 import { selectJobs } from "./sql/reads.js";
 import type { StoreContext } from "./store-context.js";
 import { retryTransient } from "./transient.js";
+import type { Notice } from "./sql/notify.js";
 
 /** A live idempotency key was taken by a concurrent insert after we looked: plan again. */
 export class InsertRace extends Error {}
@@ -33,7 +34,7 @@ function insertRow(
  * status. Answers undefined when the insert needs planning under locks instead: a live idempotency
  * key (or several keys in one batch, which must not half-succeed), or an id that already exists.
  */
-async function insertSimple(sql: Db, schema: string, channel: string, request: InsertRequest): Promise<Done<InsertResult> | undefined> {
+async function insertSimple(sql: Db, schema: string, notice: Notice, request: InsertRequest): Promise<Done<InsertResult> | undefined> {
   const { jobs } = request;
   const keyed = jobs.filter((job) => job.idempotencyKey !== undefined).length;
   if (jobs.some((job) => job.dependsOn.length > 0) || (keyed > 0 && jobs.length > 1)) return undefined;
@@ -41,7 +42,7 @@ async function insertSimple(sql: Db, schema: string, channel: string, request: I
   const rows = jobs.map((node) => insertRow(node, { status: "pending", unfinished: 0 }));
   let inserted: InsertedRows | undefined;
   try {
-    [inserted] = await insertRunnableJobs(sql, schema, channel, rows);
+    [inserted] = await insertRunnableJobs(sql, schema, notice, rows);
   } catch (err) {
     // An id that exists already: the planned insert reports it properly.
     if ((err as { code?: unknown }).code === "23505") return undefined;
@@ -65,7 +66,7 @@ async function insertSimple(sql: Db, schema: string, channel: string, request: I
 }
 
 /** Inserts a batch inside `sql` (a transaction or savepoint): plan under locks, then a few set-based statements. */
-export async function insertIn(sql: Db, schema: string, channel: string, request: InsertRequest): Promise<Done<InsertResult>> {
+export async function insertIn(sql: Db, schema: string, notice: Notice, request: InsertRequest): Promise<Done<InsertResult>> {
   const { jobs, onDuplicate } = request;
   const batchIds = new Set(jobs.map((job) => job.id));
   if (batchIds.size !== jobs.length) throw new ValidationError("a job id appears twice in the batch");
@@ -113,7 +114,7 @@ export async function insertIn(sql: Db, schema: string, channel: string, request
     if (inserted.length !== rows.length) throw new InsertRace("an idempotency key was taken concurrently");
   }
   if (edges.length > 0) await insertEdges(sql, schema, edges);
-  const published = await changes.record(sql, channel);
+  const published = await changes.record(sql, notice);
   const records = new Map((await selectJobs(sql, schema, [...new Set(results.map((r) => r.id))])).map((row) => [row.id, toJobRecord(row)]));
   return {
     value: {
@@ -135,7 +136,7 @@ export async function insertJobs(store: StoreContext, request: InsertRequest): P
     throw new ValidationError("tx must be a postgres.js transaction: the sql that sql.begin passes to its callback");
   }
   if (tx === undefined) {
-    const simple = await store.guard((sql) => retryTransient(() => insertSimple(sql, store.schema, store.channel, request)), "insert");
+    const simple = await store.guard((sql) => retryTransient(() => insertSimple(sql, store.schema, store.notice, request)), "insert");
     if (simple !== undefined) {
       store.publish(simple.changes);
       return simple.value;
@@ -149,8 +150,8 @@ export async function insertJobs(store: StoreContext, request: InsertRequest): P
       const done = await store.guard(
         (sql) =>
           tx === undefined
-            ? store.transaction(sql, (t) => insertIn(t, store.schema, store.channel, request))
-            : tx.savepoint((t) => insertIn(t, store.schema, store.channel, request)),
+            ? store.transaction(sql, (t) => insertIn(t, store.schema, store.notice, request))
+            : tx.savepoint((t) => insertIn(t, store.schema, store.untaggedNotice, request)),
         "insert",
         tx === undefined,
       );

@@ -44,7 +44,8 @@ export class ChangeFeed {
 
   constructor(
     private readonly sql: postgres.Sql,
-    private readonly channel: string,
+    /** The channel to LISTEN on, and the tag of this store's own notifications, which it skips. */
+    private readonly notice: q.Notice,
     /** false: no LISTEN; this store's own changes are delivered in process only. */
     private readonly enabled: boolean,
     private readonly timing: ListenerTiming,
@@ -69,9 +70,12 @@ export class ChangeFeed {
     };
   }
 
-  /** Delivers changes made by this process when there is no LISTEN to bring them back. */
-  publishLocal(changes: readonly JobChange[]): void {
-    if (this.enabled || changes.length === 0) return;
+  /**
+   * Delivers this store's own changes after their commit, LISTEN or not: at once, and without
+   * parsing them back from their notifications (`onNotify` skips those by their tag).
+   */
+  publishOwn(changes: readonly JobChange[]): void {
+    if (changes.length === 0) return;
     this.emit(changes);
   }
 
@@ -92,7 +96,7 @@ export class ChangeFeed {
       connection: { ...this.sql.options.connection, application_name: this.applicationName },
       onnotice: () => undefined,
       onnotify: (channel: string, payload: string) => {
-        if (generation === this.generation && channel === this.channel) this.onNotify(payload);
+        if (generation === this.generation && channel === this.notice.channel) this.onNotify(payload);
       },
       onclose: () => {
         if (generation === this.generation) this.lost();
@@ -100,7 +104,7 @@ export class ChangeFeed {
     } as unknown as postgres.Options<{}>);
     this.connection = connection;
     try {
-      await withTimeout(q.listen(connection, this.channel), this.timing.timeoutMs);
+      await withTimeout(q.listen(connection, this.notice.channel), this.timing.timeoutMs);
     } catch {
       if (generation === this.generation) this.lost();
       return;
@@ -138,7 +142,7 @@ export class ChangeFeed {
       void (async () => {
         let ok = false;
         try {
-          const [row] = await withTimeout(q.listeningOn(connection, this.channel), this.timing.timeoutMs);
+          const [row] = await withTimeout(q.listeningOn(connection, this.notice.channel), this.timing.timeoutMs);
           ok = row?.listening === true;
         } catch {
           ok = false;
@@ -170,9 +174,11 @@ export class ChangeFeed {
   }
 
   private onNotify(payload: string): void {
+    // Tagged "<sender>|" unless written in an application's transaction (then it starts with "[").
+    if (payload.startsWith(this.notice.sender)) return;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(payload);
+      parsed = JSON.parse(payload.startsWith("[") ? payload : payload.slice(payload.indexOf("|") + 1));
     } catch {
       return;
     }

@@ -12,9 +12,10 @@ import type { Db } from "./sql/fragments.js";
 import { liveKeyHolders } from "./sql/insert.js";
 import { selectJobs } from "./sql/reads.js";
 import type { StoreContext } from "./store-context.js";
+import type { Notice } from "./sql/notify.js";
 
 /** Restarts a failed or cancelled job and revives the dependents its failure cancelled. */
-async function retryIn(sql: Db, schema: string, channel: string, id: JobId): Promise<Done<RetryResult>> {
+async function retryIn(sql: Db, schema: string, notice: Notice, id: JobId): Promise<Done<RetryResult>> {
   // The dependencies are locked FOR SHARE (none settles or restarts before this restart commits with
   // its count of them) before the job itself: a retry of one of them locks it, then its cascaded
   // dependents, this job among them, so this order cannot deadlock with it.
@@ -63,7 +64,7 @@ async function retryIn(sql: Db, schema: string, channel: string, id: JobId): Pro
   }
   return {
     value: { job: toJobRecord(restarted), revived: plan.revive.map((r) => r.id) },
-    changes: await changes.record(sql, channel),
+    changes: await changes.record(sql, notice),
   };
 }
 
@@ -85,7 +86,7 @@ async function assertKeysFree(sql: Db, schema: string, jobs: readonly { id: JobI
 /** `PostgresStorage.retryJob`, in a transaction of its own. */
 export async function retryJob(store: StoreContext, id: JobId): Promise<RetryResult> {
   if (!isUuid(id)) throw new JobNotFoundError(id);
-  const done = await store.guard((sql) => store.transaction(sql, (t) => retryIn(t, store.schema, store.channel, id)), "retry");
+  const done = await store.guard((sql) => store.transaction(sql, (t) => retryIn(t, store.schema, store.notice, id)), "retry");
   store.publish(done.changes);
   return done.value;
 }

@@ -5,6 +5,7 @@ import { InsertRace, insertIn } from "./insert.js";
 import type { Db } from "./sql/fragments.js";
 import * as s from "./sql/schedules.js";
 import type { StoreContext } from "./store-context.js";
+import type { Notice } from "./sql/notify.js";
 
 /** Stores a schedule (replacing one of its name); answers it as stored. */
 async function upsertSchedule(sql: Db, schema: string, schedule: NewSchedule): Promise<StoredSchedule> {
@@ -25,13 +26,13 @@ async function upsertSchedule(sql: Db, schema: string, schedule: NewSchedule): P
  * Fires one tick inside a transaction: the compare-and-set on the schedule's revision, then the
  * tick's job through the store's one insert path, so both commit or neither does.
  */
-async function fireScheduleIn(sql: Db, schema: string, channel: string, request: FireScheduleRequest): Promise<Done<FireScheduleResult>> {
+async function fireScheduleIn(sql: Db, schema: string, notice: Notice, request: FireScheduleRequest): Promise<Done<FireScheduleResult>> {
   const iso = (date: Date | undefined) => date?.toISOString() ?? null;
   const [row] = await s.advanceSchedule(sql, schema, request.name, request.revision, iso(request.nextRunAt), iso(request.tick));
   if (row === undefined) return { value: { type: "lost" }, changes: [] };
   const schedule = toSchedule(row);
   if (request.job === undefined) return { value: { type: "fired", schedule, job: undefined }, changes: [] };
-  const inserted = await insertIn(sql, schema, channel, { jobs: [request.job], onDuplicate: "return-existing", now: request.now });
+  const inserted = await insertIn(sql, schema, notice, { jobs: [request.job], onDuplicate: "return-existing", now: request.now });
   return { value: { type: "fired", schedule, job: inserted.value.jobs[0] }, changes: inserted.changes };
 }
 
@@ -57,7 +58,7 @@ export async function fireSchedule(store: StoreContext, request: FireScheduleReq
   // As in insertJobs: a concurrent insert may take the tick's key between the plan and the insert.
   for (let round = 1; ; round++) {
     try {
-      const done = await store.guard((sql) => store.transaction(sql, (t) => fireScheduleIn(t, store.schema, store.channel, request)), "fire schedule");
+      const done = await store.guard((sql) => store.transaction(sql, (t) => fireScheduleIn(t, store.schema, store.notice, request)), "fire schedule");
       store.publish(done.changes);
       return done.value;
     } catch (err) {

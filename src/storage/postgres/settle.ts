@@ -12,6 +12,7 @@ import { selectJobs } from "./sql/reads.js";
 import { settleAndUnblock, settleLeases, unblockDependents, type SettledJobRow, type SettlementRow, type UnblockedRow } from "./sql/settle.js";
 import type { StoreContext } from "./store-context.js";
 import { retryTransient } from "./transient.js";
+import type { Notice } from "./sql/notify.js";
 
 /** Outcomes that cancel no dependents: such a batch settles in one statement after its locks. */
 const SIMPLE_OUTCOMES: ReadonlySet<Outcome["type"]> = new Set(["completed", "retry", "interrupted"]);
@@ -27,14 +28,14 @@ function settlesSimply(settlements: readonly Settlement[]): boolean {
  * reports only what it changed; a settlement that does not carry its job as claimed has the whole
  * row read back by a third statement.
  */
-function settleSimply(sql: Db, schema: string, channel: string, settlements: readonly Settlement[]): Pipeline<Done<SettleResult[]>> {
+function settleSimply(sql: Db, schema: string, notice: Notice, settlements: readonly Settlement[]): Pipeline<Done<SettleResult[]>> {
   const rows = settlementRows(settlements);
   const lock = lockAffected(sql, schema, {
     named: rows.map((row) => row.id),
     unblocking: rows.filter((row) => row.kind === "completed").map((row) => row.id),
     cascading: [],
   });
-  const settle = settleAndUnblock(sql, schema, channel, rows);
+  const settle = settleAndUnblock(sql, schema, notice, rows);
   const unknown = settlements.filter((settlement) => settlement.job === undefined).map(({ lease }) => lease.jobId).filter(isUuid);
   const statements = unknown.length === 0 ? [lock, settle] : [lock, settle, selectJobs(sql, schema, unknown)];
   return {
@@ -66,9 +67,9 @@ function settleSimply(sql: Db, schema: string, channel: string, settlements: rea
 }
 
 /** Stores outcomes (CAS on the lease), then unblocks and cascades, each a statement for the whole batch. */
-export async function settleIn(sql: Db, schema: string, channel: string, settlements: readonly Settlement[]): Promise<Done<SettleResult[]>> {
+export async function settleIn(sql: Db, schema: string, notice: Notice, settlements: readonly Settlement[]): Promise<Done<SettleResult[]>> {
   if (settlesSimply(settlements)) {
-    const { statements, finish } = settleSimply(sql, schema, channel, settlements);
+    const { statements, finish } = settleSimply(sql, schema, notice, settlements);
     const results = [];
     for (const statement of statements) results.push(await statement);
     return finish(results);
@@ -100,7 +101,7 @@ export async function settleIn(sql: Db, schema: string, channel: string, settlem
   const broken = settled.filter((row) => row.status === "failed" || row.status === "cancelled");
   const cancelledBy = await cascadeIn(sql, schema, broken.map((row) => ({ id: row.id, status: row.status })), changes);
 
-  const published = await changes.record(sql, channel);
+  const published = await changes.record(sql, notice);
   const value = settlements.map(({ lease }, ord): SettleResult => {
     const row = byOrd.get(ord);
     if (row === undefined) return { type: "lost", jobId: lease.jobId };
@@ -142,8 +143,8 @@ export async function settle(store: StoreContext, settlements: readonly Settleme
   const done = await store.guard(
     (sql) =>
       settlesSimply(settlements)
-        ? retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, store.channel, settlements)))
-        : store.transaction(sql, (t) => settleIn(t, store.schema, store.channel, settlements)),
+        ? retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, store.notice, settlements)))
+        : store.transaction(sql, (t) => settleIn(t, store.schema, store.notice, settlements)),
     "settle",
   );
   store.publish(done.changes);

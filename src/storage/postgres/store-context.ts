@@ -1,15 +1,18 @@
 import type postgres from "postgres";
 import type { Published } from "./change-set.js";
+import type { Notice } from "./sql/notify.js";
 
 /**
- * What an operation of `PostgresStorage` runs on: the store's schema and NOTIFY channel, its pool
+ * What an operation of `PostgresStorage` runs on: the store's schema and notifications, its pool
  * behind the call deadline, its transactions, and its in-process change feed.
  */
 export interface StoreContext {
   /** The schema holding the tables. */
   readonly schema: string;
-  /** The NOTIFY channel of this schema. */
-  readonly channel: string;
+  /** Where its writes notify: this schema's channel, tagged as this store's (it publishes those itself). */
+  readonly notice: Notice;
+  /** The same channel untagged, for writes in an application's transaction (heard back through LISTEN). */
+  readonly untaggedNotice: Notice;
   /**
    * Runs database work on the current pool, bounded by the call deadline unless `bounded` is false;
    * anything but our own typed errors becomes a `StorageError`.
@@ -17,6 +20,6 @@ export interface StoreContext {
   guard<T>(work: (sql: postgres.Sql) => Promise<T>, what: string, bounded?: boolean): Promise<T>;
   /** A transaction of our own, run again from the start after a deadlock or serialization failure. */
   transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T>;
-  /** After a commit: the changes, to this process's subscribers. */
+  /** After a commit of its own: the changes, to this store's subscribers. */
   publish(changes: Published): void;
 }

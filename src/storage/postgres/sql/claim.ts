@@ -2,7 +2,7 @@ import { textArray } from "../driver.js";
 import type { JobRow } from "../rows.js";
 import { dependenciesOf, jobColumns, jobFields, uuidList, type Db } from "./fragments.js";
 import { attemptOpened } from "./history.js";
-import { notifiedChanges } from "./notify.js";
+import { notifiedChanges, type Notice } from "./notify.js";
 
 // The statements of a claim: the one-statement claim, and the locking scan and lease of a claim
 // that admits in JS.
@@ -74,7 +74,7 @@ export type ClaimRow = { readonly simple: boolean } & ({ readonly id: null } | J
  * their attempt entries) and notify. When some candidate needs resources it leases nothing
  * and answers `simple: false` (its locks end with the statement); the caller then admits in JS.
  */
-export const claimRunnable = (sql: Db, schema: string, channel: string, claim: ClaimParameters) => sql<ClaimRow[]>`${claimStatement(sql, schema, channel, claim)}`;
+export const claimRunnable = (sql: Db, schema: string, notice: Notice, claim: ClaimParameters) => sql<ClaimRow[]>`${claimStatement(sql, schema, notice, claim)}`;
 
 /** What one claim asks for. */
 export interface ClaimParameters {
@@ -93,7 +93,7 @@ export interface ClaimParameters {
  * among 950 pending jobs instead of 0.3 ms). No status check is needed there: the candidate scans
  * locked these rows in this statement, re-checking `status = 'pending'` on the version they locked.
  */
-const claimStatement = (sql: Db, schema: string, channel: string, claim: ClaimParameters) => sql`
+const claimStatement = (sql: Db, schema: string, notice: Notice, claim: ClaimParameters) => sql`
   with p0 as materialized (${candidatesAt(sql, schema, 0, claim.types, claim.limit)}),
        p1 as materialized (${candidatesAt(sql, schema, 1, claim.types, claim.limit)}),
        p2 as materialized (${candidatesAt(sql, schema, 2, claim.types, claim.limit)}),
@@ -113,7 +113,7 @@ const claimStatement = (sql: Db, schema: string, channel: string, claim: ClaimPa
   ),
   deps as (${dependenciesOf(sql, schema, sql`select l.id from leased l`)}),
   changed as (select l.seq::bigint as ord, l.id, l.type, l.status, l.attempt from leased l),
-  ${notifiedChanges(sql, channel)}
+  ${notifiedChanges(sql, notice)}
   select g.simple, (select n from notified) as notified, l.*, coalesce(dp.depends_on, '[]'::jsonb) as depends_on
   from gate g left join leased l on true left join chosen ch on ch.id = l.id::uuid left join deps dp on dp.job_id = l.id::uuid
   order by ch.level, ch.run_at, ch.seq`;

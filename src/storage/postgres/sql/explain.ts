@@ -4,6 +4,7 @@ import { liveKeyHolders } from "./insert.js";
 import { extendLeases, type LeaseRow } from "./leases.js";
 import { listJobRows } from "./reads.js";
 import { settleAndUnblock, type SettlementRow } from "./settle.js";
+import type { Notice } from "./notify.js";
 
 // Plans of the statements whose index use tests check: EXPLAIN of the statement, not run.
 
@@ -20,12 +21,12 @@ export const explainClaimCandidates = (sql: Db, schema: string, types: readonly 
   explain ${candidatesAt(sql, schema, 2, types, perLevel)}`;
 
 /** The plan of `claimRunnable`, for tests: the statement is not run. */
-export const explainClaimRunnable = (sql: Db, schema: string, channel: string, claim: ClaimParameters) =>
-  sql<{ "QUERY PLAN": string }[]>`explain ${claimRunnable(sql, schema, channel, claim)}`;
+export const explainClaimRunnable = (sql: Db, schema: string, notice: Notice, claim: ClaimParameters) =>
+  sql<{ "QUERY PLAN": string }[]>`explain ${claimRunnable(sql, schema, notice, claim)}`;
 
 /** The plan of `settleAndUnblock`, for tests: the statement is not run. */
-export const explainSettleAndUnblock = (sql: Db, schema: string, channel: string, settlements: readonly SettlementRow[]) =>
-  sql<{ "QUERY PLAN": string }[]>`explain ${settleAndUnblock(sql, schema, channel, settlements)}`;
+export const explainSettleAndUnblock = (sql: Db, schema: string, notice: Notice, settlements: readonly SettlementRow[]) =>
+  sql<{ "QUERY PLAN": string }[]>`explain ${settleAndUnblock(sql, schema, notice, settlements)}`;
 
 /** The plan of `extendLeases`, for tests: the statement is not run. */
 export const explainExtendLeases = (sql: Db, schema: string, leases: readonly LeaseRow[], leaseMs: number) =>

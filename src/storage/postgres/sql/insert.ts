@@ -2,7 +2,7 @@ import type { ErrorInfo, JobStatus } from "../../../types.js";
 import { textArray } from "../driver.js";
 import { jsonText, uuidList, type Db, type JsonDoc } from "./fragments.js";
 import { transitionEntry } from "./history.js";
-import { notifiedChanges } from "./notify.js";
+import { notifiedChanges, type Notice } from "./notify.js";
 
 // The statements of an insert: the locks and lookups its plan needs, then the rows and edges.
 
@@ -114,7 +114,7 @@ export interface InsertedRows {
  * fails the statement. Returns one row, the count and the time: the caller knows the rest of each
  * row (a bulk insert would otherwise read back a row per job).
  */
-export const insertRunnableJobs = (sql: Db, schema: string, channel: string, rows: readonly JobInsertRow[]) => sql<InsertedRows[]>`
+export const insertRunnableJobs = (sql: Db, schema: string, notice: Notice, rows: readonly JobInsertRow[]) => sql<InsertedRows[]>`
   with inserted as (
     insert into ${sql(schema)}.jobs as j (id, type, status, priority, payload, max_attempts, backoff, idempotency_key,
       resources, timeout_ms, run_at)
@@ -125,7 +125,7 @@ export const insertRunnableJobs = (sql: Db, schema: string, channel: string, row
     returning j.id::text as id, j.seq, j.type, j.status, j.attempt
   ),
   changed as (select i.seq as ord, i.id, i.type, i.status, i.attempt from inserted i),
-  ${notifiedChanges(sql, channel)}
+  ${notifiedChanges(sql, notice)}
   select count(*)::int as inserted, now() as at, (select n from notified) as notified from inserted`;
 
 /** One edge of the graph; `position` keeps `dependsOn` in its given order. */

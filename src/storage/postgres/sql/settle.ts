@@ -3,7 +3,7 @@ import { textArray } from "../driver.js";
 import type { JobRow } from "../rows.js";
 import { dependenciesOf, jobColumns, jsonText, leaseStillRunning, uuidList, type ChangeRow, type Db } from "./fragments.js";
 import { attemptClosed, transitionEntry } from "./history.js";
-import { notifiedChanges } from "./notify.js";
+import { notifiedChanges, type Notice } from "./notify.js";
 
 // The statements of a settle: outcomes stored as a compare-and-set on the lease, and the unblock of
 // the dependents of completed jobs.
@@ -121,7 +121,7 @@ export interface UnblockedRow {
  * jobs' changed columns with their settlement's `ord`, and the unblocked jobs' ids with their
  * dependencies (whom to credit).
  */
-export const settleAndUnblock = (sql: Db, schema: string, channel: string, settlements: readonly SettlementRow[]) =>
+export const settleAndUnblock = (sql: Db, schema: string, notice: Notice, settlements: readonly SettlementRow[]) =>
   sql<SettledRow[]>`
   with s as (${settlementInput(sql, settlements)}),
   settled as (
@@ -150,7 +150,7 @@ export const settleAndUnblock = (sql: Db, schema: string, channel: string, settl
     select ${settlements.length} + row_number() over (order by u.seq), u.id, u.type, u.status, u.attempt
     from unblocked u where u.status = 'pending'
   ),
-  ${notifiedChanges(sql, channel)}
+  ${notifiedChanges(sql, notice)}
   select t.kind, t.ord, t.id, null::text as seq, t.type, t.status, t.attempt, t.result, t.error, t.run_at, t.updated_at, t.finished_at,
     t.last_attempt, null::jsonb as depends_on, (select n from notified) as notified
   from settled t
