@@ -253,17 +253,18 @@ export class Executor implements AttemptServices {
       if (outcome.type === "completed" && this.handlerReturned) return tx.commit(outcome, new Date(this.host.clock.now()));
       if (this.handlerReturned) await tx.rollback();
     }
-    for (const delayMs of SETTLE_RETRY_DELAYS_MS) {
+    const settlement: Settlement = { lease: this.lease, outcome, job: this.asClaimed ?? this.claimed.job };
+    for (let tries = 0; ; tries++) {
       try {
-        return await this.host.settle({ lease: this.lease, outcome, job: this.asClaimed ?? this.claimed.job });
+        return await this.host.settle(settlement);
       } catch (error) {
         // The settle is a CAS on the lease, so trying again after an outage cannot apply it twice.
-        if (!(error instanceof StorageError)) throw error;
+        const delayMs = SETTLE_RETRY_DELAYS_MS[tries];
+        if (!(error instanceof StorageError) || delayMs === undefined) throw error;
         this.host.reportError(error, `settle job ${this.jobId}, trying again in ${delayMs} ms`);
         await new Promise<void>((resolve) => this.host.clock.setTimer(resolve, delayMs));
       }
     }
-    return this.host.settle({ lease: this.lease, outcome, job: this.asClaimed ?? this.claimed.job });
   }
 
   private async rollback(): Promise<void> {
