@@ -1,7 +1,7 @@
 import type { TimerHandle } from "../clock.js";
 import type { RegisteredHandler } from "../handler.js";
 import type { ResolvedQueueOptions } from "../options.js";
-import { effectivePriority, inUse, release, reserve } from "../resources.js";
+import { effectivePriority, inUse, namesAnyUnit, release, reserve } from "../resources.js";
 import type { Storage } from "../storage/storage.js";
 import type { JobChange, JobId, Resources } from "../types.js";
 import { Executor, type AttemptObserver, type ExecutorHost } from "./executor.js";
@@ -159,7 +159,7 @@ export class Scheduler implements AttemptObserver {
   attemptReturned(executor: Executor): void {
     this.slotted.delete(executor);
     const { resources } = executor.claimed.job;
-    if (Object.keys(resources).length > 0) this.free = release(this.free, resources);
+    if (namesAnyUnit(resources)) this.free = release(this.free, resources);
     this.startWaiting();
     this.wake();
   }
@@ -206,7 +206,7 @@ export class Scheduler implements AttemptObserver {
       const handler = handlers.get(job.job.type);
       if (handler === undefined) continue; // cannot happen: we claim only registered types
       // Reserved from the claim on: a prefetched attempt holds what it was admitted with.
-      if (Object.keys(job.job.resources).length > 0) this.free = reserve(this.free, job.job.resources);
+      if (namesAnyUnit(job.job.resources)) this.free = reserve(this.free, job.job.resources);
       // The slot and the resources are free once the handler returns (`attemptReturned`); storing the
       // outcome is batched with others and need not hold them, so the next claim overlaps the settle.
       const executor = new Executor(job, handler, this.deps.host, this);
