@@ -30,7 +30,8 @@ export interface ExecutorHost {
   readonly maxPayloadBytes: number;
   settle(settlement: Settlement): Promise<SettleResult>;
   appendLog(line: NewLogLine): void;
-  flushLogs(): Promise<void>;
+  /** Writes the lines appended so far; undefined when none is waiting. */
+  flushLogs(): Promise<void> | undefined;
   emit<E extends QueueEventName>(event: E, payload: QueueEvents[E]): void;
   reportSettled(result: SettleResult, outcome: Outcome, attempt: number, runTimeMs: number): Promise<void>;
   reportError(error: unknown, context: string): void;
@@ -233,7 +234,9 @@ export class Executor implements AttemptServices {
 
   private async storeOutcome(outcome: Outcome, runTimeMs: number): Promise<void> {
     try {
-      await this.host.flushLogs();
+      // Most attempts log nothing: no turn to wait then.
+      const flushing = this.host.flushLogs();
+      if (flushing !== undefined) await flushing;
     } catch (error) {
       this.host.reportError(error, "log write");
     }
