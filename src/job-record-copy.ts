@@ -32,7 +32,10 @@ function copyJson(value: Json): Json {
   if (typeof value !== "object" || value === null) return value;
   if (Array.isArray(value)) return value.map(copyJson);
   const copy: { [key: string]: Json } = {};
-  for (const [key, member] of Object.entries(value)) {
+  const object = value as { readonly [key: string]: Json };
+  // Keys, not entries: no [key, member] pair to allocate per member.
+  for (const key of Object.keys(object)) {
+    const member = object[key] as Json;
     // A "__proto__" member (JSON.parse makes it an own property) must stay one, not become the prototype.
     if (key === "__proto__") Object.defineProperty(copy, key, { value: copyJson(member), enumerable: true, writable: true, configurable: true });
     else copy[key] = copyJson(member);

@@ -40,6 +40,12 @@ export interface MetricsTotals {
 /** The outcomes counted since start. */
 export type CountedOutcome = "completed" | "failed" | "retried" | "stuck";
 
+/** The slot of `seconds`: the first bound it does not exceed, else the one past the last (a loop: no closure per observation). */
+function bucketOf(seconds: number): number {
+  for (let i = 0; i < DURATION_BUCKETS_SECONDS.length; i++) if (seconds <= (DURATION_BUCKETS_SECONDS[i] as number)) return i;
+  return DURATION_BUCKETS_SECONDS.length;
+}
+
 class DurationHistogram {
   /** Per bucket, not cumulative; the last slot is above the largest bound. */
   private readonly counts = new Array<number>(DURATION_BUCKETS_SECONDS.length + 1).fill(0);
@@ -47,8 +53,7 @@ class DurationHistogram {
   private count = 0;
 
   observe(seconds: number): void {
-    const index = DURATION_BUCKETS_SECONDS.findIndex((bound) => seconds <= bound);
-    const slot = index === -1 ? DURATION_BUCKETS_SECONDS.length : index;
+    const slot = bucketOf(seconds);
     this.counts[slot] = (this.counts[slot] as number) + 1;
     this.sum += seconds;
     this.count += 1;

@@ -55,6 +55,12 @@ function addExact(a: number, b: number): number {
   return Number.isSafeInteger(sum) ? sum / MICRO : a + b;
 }
 
+/** Whether `need` names any unit (most jobs need none), without listing its units. */
+export function namesAnyUnit(need: Resources): boolean {
+  for (const _unit in need) return true;
+  return false;
+}
+
 /** Whether `need` fits into `free`: every unit named by `need` must be available (to a millionth). */
 export function fits(need: Resources, free: Resources): boolean {
   for (const [unit, amount] of Object.entries(need)) {

@@ -34,9 +34,14 @@ export class Batcher<T, R> {
     });
   }
 
+  /** Whether nothing is waiting, scheduled or being written. */
+  get idle(): boolean {
+    return this.waiting.length === 0 && this.inFlight.size === 0 && !this.scheduled;
+  }
+
   /** Resolves once everything added so far is written (at once when nothing is waiting: a settle asks before each outcome). */
   drain(): Promise<void> {
-    if (this.waiting.length === 0 && this.inFlight.size === 0 && !this.scheduled) return DRAINED;
+    if (this.idle) return DRAINED;
     return this.drainAll();
   }
 

@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from "../clock.js";
 import { JobTimeoutError, LeaseLostError, QueueClosedError, StorageError, toErrorInfo } from "../errors.js";
 import type { QueueEventName, QueueEvents } from "../events.js";
-import type { JobContext, RegisteredHandler } from "../handler.js";
+import type { RegisteredHandler } from "../handler.js";
 import { toJsonValue } from "../json-value.js";
 import { copyJobRecord } from "../job-record-copy.js";
 import type { MetricsRecorder } from "../metrics.js";
@@ -9,10 +9,14 @@ import { validatePayload } from "../payload-schema.js";
 import { MAX_STORED_TEXT_BYTES, toStoredText } from "../stored-text.js";
 import type { AttemptTransaction, ClaimedJob, Lease, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
 import { LOG_LEVELS, type Json, type JobId, type JobRecord, type LogLevel, type NewLogLine } from "../types.js";
+import { AttemptContext, type AttemptServices } from "./attempt-context.js";
 import { CANCELLED, failureOutcome } from "./outcome.js";
 
 /** Waits between tries of a settle that failed on a storage error; then the lease's expiry takes over. */
 const SETTLE_RETRY_DELAYS_MS = [100, 400, 1_600] as const;
+
+/** What every attempt starts with: nothing to wait for before its outcome is stored. */
+const NOTHING_PENDING: Promise<void> = Promise.resolve();
 
 /** Why an attempt's signal aborted. */
 export type AbortCause = "timeout" | "cancel" | "shutdown" | "lease-lost";
@@ -26,24 +30,29 @@ export interface ExecutorHost {
   readonly maxPayloadBytes: number;
   settle(settlement: Settlement): Promise<SettleResult>;
   appendLog(line: NewLogLine): void;
-  flushLogs(): Promise<void>;
+  /** Writes the lines appended so far; undefined when none is waiting. */
+  flushLogs(): Promise<void> | undefined;
   emit<E extends QueueEventName>(event: E, payload: QueueEvents[E]): void;
   reportSettled(result: SettleResult, outcome: Outcome, attempt: number, runTimeMs: number): Promise<void>;
   reportError(error: unknown, context: string): void;
 }
 
+/** What the loop that runs attempts learns of each (told directly: no promise per attempt to wait on). */
+export interface AttemptObserver {
+  /** The handler returned (or never ran): its slot and resources are free, though the outcome may not be stored yet. */
+  attemptReturned(executor: Executor): void;
+  /** The outcome was stored or given up on, and the handler has returned: the attempt is over. */
+  attemptFinished(executor: Executor): void;
+}
+
 /**
  * One attempt of one job: validates the payload, runs the handler with its context, enforces the
- * timeout and settles the outcome exactly once. `done` resolves only when the handler has really
- * returned, so the worker keeps the attempt's resources reserved until then.
+ * timeout and settles the outcome exactly once. It is over (`attemptFinished`) only when the handler
+ * has really returned, so the worker keeps the attempt's resources reserved until then.
  */
-export class Executor {
+export class Executor implements AttemptServices {
   readonly jobId: JobId;
   readonly lease: Lease;
-  readonly done: Promise<void>;
-  /** Resolves once the handler has returned (or never ran), before its outcome is stored. */
-  readonly returned: Promise<void>;
-  private markReturned: () => void = () => undefined;
   /** Made when the handler first reads `ctx.signal` (most never do); `abortReason` is its reason once aborted. */
   private controller: AbortController | undefined;
   private abortReason: Error | undefined;
@@ -58,21 +67,30 @@ export class Executor {
   private transaction: AttemptTransaction | undefined;
   /** A copy of the claimed job taken before anyone could change it (see `Settlement.job`). */
   private asClaimed: JobRecord | undefined;
-  private settling: Promise<void> = Promise.resolve();
+  private settling = NOTHING_PENDING;
 
+  /** A claimed attempt holds its lease and waits until `start` (a prefetched one waits for a slot). */
   constructor(
-    private readonly claimed: ClaimedJob,
+    readonly claimed: ClaimedJob,
     private readonly handler: RegisteredHandler,
     private readonly host: ExecutorHost,
-    /** Resolves when the attempt may start; until then it holds its lease and waits. */
-    slot: Promise<void> = Promise.resolve(),
+    private readonly observer: AttemptObserver,
   ) {
     this.jobId = claimed.job.id;
     this.lease = claimed.lease;
     this.startedAt = host.clock.now();
-    this.returned = new Promise((resolve) => (this.markReturned = resolve));
-    // `run` settles every outcome itself; a throw escaping it anyway must not end the process.
-    this.done = slot.then(() => this.run()).catch((error: unknown) => host.reportError(error, `attempt of job ${this.jobId}`));
+  }
+
+  /** Runs the attempt (an attempt aborted while it waited only waits for its outcome to be stored). */
+  async start(): Promise<void> {
+    try {
+      await this.run();
+    } catch (error) {
+      // `run` settles every outcome itself; a throw escaping it anyway must not end the process.
+      this.host.reportError(error, `attempt of job ${this.jobId}`);
+    } finally {
+      this.observer.attemptFinished(this);
+    }
   }
 
   /** Whether the attempt still holds its lease (heartbeats only renew these). */
@@ -115,7 +133,7 @@ export class Executor {
     if (this.abortCause !== undefined) {
       // Aborted while it waited for a slot: the abort settled it, and no handler ever ran.
       this.handlerReturned = true;
-      this.markReturned();
+      this.observer.attemptReturned(this);
       await this.settling;
       return;
     }
@@ -133,7 +151,7 @@ export class Executor {
       if (job.timeoutMs !== undefined) {
         this.timers.push(host.clock.setTimer(() => this.abort("timeout"), job.timeoutMs));
       }
-      const result = await this.handler.run(payload, this.context(dependencies));
+      const result = await this.handler.run(payload, new AttemptContext(job, this.lease.attempt, dependencies, this));
       outcome = { type: "completed", result: toJsonValue(result, "result", host.maxPayloadBytes) };
     } catch (error) {
       outcome = failureOutcome(job, this.lease.attempt, error, host.clock.now());
@@ -142,9 +160,10 @@ export class Executor {
       // ctx.tx kept by the handler (a timer, a promise it did not await) must not open a transaction nobody ends.
       this.transaction?.seal();
       for (const timer of this.timers) timer.cancel();
-      this.markReturned();
     }
     this.settleOnce(outcome);
+    // Its outcome queued first, the attempt gives up its slot: the next attempt may start at once.
+    this.observer.attemptReturned(this);
     await this.settling;
   }
 
@@ -162,32 +181,23 @@ export class Executor {
     return Object.fromEntries(parents.map((p) => [p.id, p.result]));
   }
 
-  private context(dependencies: Record<JobId, Json | undefined>): JobContext {
+  /** A line of the handler's (`ctx.log`), with its data as stored JSON; data that cannot be is replaced by why. */
+  log(level: LogLevel, message: string, data?: unknown): void {
     const { host, lease } = this;
-    const signal = () => this.signal();
-    const tx = () => this.attemptTransaction()?.handle;
-    return {
-      job: this.claimed.job,
-      attempt: lease.attempt,
-      get signal() {
-        return signal();
-      },
-      dependencies,
-      get tx() {
-        return tx();
-      },
-      log: (level: LogLevel, message: string, data?: unknown) => {
-        const safeLevel = LOG_LEVELS.includes(level) ? level : "info";
-        let json: Json | undefined;
-        try {
-          json = data === undefined ? undefined : toJsonValue(data, "data", Math.min(host.maxPayloadBytes, MAX_STORED_TEXT_BYTES));
-        } catch (error) {
-          json = { unserializable: toStoredText(toErrorInfo(error).message) };
-        }
-        const line = { jobId: lease.jobId, attempt: lease.attempt, at: new Date(host.clock.now()), level: safeLevel, message: String(message) };
-        host.appendLog(json === undefined ? line : { ...line, data: json });
-      },
-    };
+    const safeLevel = LOG_LEVELS.includes(level) ? level : "info";
+    let json: Json | undefined;
+    try {
+      json = data === undefined ? undefined : toJsonValue(data, "data", Math.min(host.maxPayloadBytes, MAX_STORED_TEXT_BYTES));
+    } catch (error) {
+      json = { unserializable: toStoredText(toErrorInfo(error).message) };
+    }
+    const line = { jobId: lease.jobId, attempt: lease.attempt, at: new Date(host.clock.now()), level: safeLevel, message: String(message) };
+    host.appendLog(json === undefined ? line : { ...line, data: json });
+  }
+
+  /** `ctx.tx`: the attempt's transaction handle, if the store has one (see `attemptTransaction`). */
+  transactionHandle(): unknown {
+    return this.attemptTransaction()?.handle;
   }
 
   /**
@@ -202,8 +212,8 @@ export class Executor {
     return this.transaction;
   }
 
-  /** The attempt's signal, made on first read: aborted already if the attempt was. */
-  private signal(): AbortSignal {
+  /** `ctx.signal`: the attempt's signal, made on first read, aborted already if the attempt was. */
+  signal(): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController();
       if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
@@ -219,16 +229,24 @@ export class Executor {
     }
     this.settled = true;
     const runTimeMs = this.host.clock.now() - this.startedAt;
-    this.settling = this.settling.then(async () => {
-      await this.host.flushLogs().catch((error: unknown) => this.host.reportError(error, "log write"));
-      try {
-        const result = await this.store(outcome);
-        await this.host.reportSettled(result, outcome, this.lease.attempt, runTimeMs);
-      } catch (error) {
-        // The lease will expire and the rescuer will settle the attempt: at-least-once holds.
-        this.host.reportError(error, `settle job ${this.jobId}`);
-      }
-    });
+    this.settling = this.settling.then(() => this.storeOutcome(outcome, runTimeMs));
+  }
+
+  private async storeOutcome(outcome: Outcome, runTimeMs: number): Promise<void> {
+    try {
+      // Most attempts log nothing: no turn to wait then.
+      const flushing = this.host.flushLogs();
+      if (flushing !== undefined) await flushing;
+    } catch (error) {
+      this.host.reportError(error, "log write");
+    }
+    try {
+      const result = await this.store(outcome);
+      await this.host.reportSettled(result, outcome, this.lease.attempt, runTimeMs);
+    } catch (error) {
+      // The lease will expire and the rescuer will settle the attempt: at-least-once holds.
+      this.host.reportError(error, `settle job ${this.jobId}`);
+    }
   }
 
   private async store(outcome: Outcome): Promise<SettleResult> {
@@ -238,17 +256,18 @@ export class Executor {
       if (outcome.type === "completed" && this.handlerReturned) return tx.commit(outcome, new Date(this.host.clock.now()));
       if (this.handlerReturned) await tx.rollback();
     }
-    for (const delayMs of SETTLE_RETRY_DELAYS_MS) {
+    const settlement: Settlement = { lease: this.lease, outcome, job: this.asClaimed ?? this.claimed.job };
+    for (let tries = 0; ; tries++) {
       try {
-        return await this.host.settle({ lease: this.lease, outcome, job: this.asClaimed ?? this.claimed.job });
+        return await this.host.settle(settlement);
       } catch (error) {
         // The settle is a CAS on the lease, so trying again after an outage cannot apply it twice.
-        if (!(error instanceof StorageError)) throw error;
+        const delayMs = SETTLE_RETRY_DELAYS_MS[tries];
+        if (!(error instanceof StorageError) || delayMs === undefined) throw error;
         this.host.reportError(error, `settle job ${this.jobId}, trying again in ${delayMs} ms`);
         await new Promise<void>((resolve) => this.host.clock.setTimer(resolve, delayMs));
       }
     }
-    return this.host.settle({ lease: this.lease, outcome, job: this.asClaimed ?? this.claimed.job });
   }
 
   private async rollback(): Promise<void> {

@@ -1,10 +1,10 @@
 import type { TimerHandle } from "../clock.js";
 import type { RegisteredHandler } from "../handler.js";
 import type { ResolvedQueueOptions } from "../options.js";
-import { effectivePriority, inUse, release, reserve } from "../resources.js";
+import { effectivePriority, inUse, namesAnyUnit, release, reserve } from "../resources.js";
 import type { Storage } from "../storage/storage.js";
 import type { JobChange, JobId, Resources } from "../types.js";
-import { Executor, type ExecutorHost } from "./executor.js";
+import { Executor, type AttemptObserver, type ExecutorHost } from "./executor.js";
 
 /** What the worker loop needs from the queue that owns it. */
 export interface SchedulerDeps {
@@ -20,13 +20,13 @@ export interface SchedulerDeps {
  * what fits the free slots and resources, runs each claimed attempt, keeps their leases alive
  * with one heartbeat per interval for all of them, and on stop releases what is left.
  */
-export class Scheduler {
+export class Scheduler implements AttemptObserver {
   /** Attempts until their outcome is stored (heartbeats, cancels and shutdown reach them here). */
   private readonly executors = new Map<JobId, Executor>();
   /** Attempts given a slot whose handler has not returned yet: what occupies the slots. */
   private readonly slotted = new Set<Executor>();
   /** Claimed attempts waiting for a slot (up to `prefetch`), in the order they should start; `level` is the effective priority at claim time. */
-  private readonly waiting: { readonly level: number; readonly executor: Executor; readonly start: () => void }[] = [];
+  private readonly waiting: { readonly level: number; readonly executor: Executor }[] = [];
   private free: Resources;
   private running = false;
   /** Set once `stop` has finished: nothing of this loop may schedule a timer any more. */
@@ -38,6 +38,8 @@ export class Scheduler {
   private dueTimer: { at: number; timer: TimerHandle } | undefined;
   private unschedulable = new Set<JobId>();
   private idle: Promise<void> = Promise.resolve();
+  /** Set while `stop` waits for the attempts: called once the last one is over. */
+  private allOver: (() => void) | undefined;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.free = deps.options.capacity;
@@ -124,9 +126,9 @@ export class Scheduler {
     this.dueTimer = undefined;
     await this.idle;
     // Attempts that never started go back to pending at once, their attempt not counted.
-    for (const { executor, start } of this.waiting.splice(0)) {
+    for (const { executor } of this.waiting.splice(0)) {
       executor.abort("shutdown");
-      start();
+      void executor.start();
     }
     if (!(await this.allDoneWithin(graceMs))) {
       for (const executor of this.executors.values()) executor.abort("shutdown");
@@ -146,10 +148,25 @@ export class Scheduler {
     const timedOut = new Promise<false>((resolve) => {
       timer = clock.setTimer(() => resolve(false), ms);
     });
-    const done = Promise.all([...this.executors.values()].map((e) => e.done)).then(() => true as const);
-    const finished = await Promise.race([done, timedOut]);
+    const allOver = new Promise<true>((resolve) => (this.allOver = () => resolve(true)));
+    const finished = await Promise.race([allOver, timedOut]);
+    this.allOver = undefined;
     timer?.cancel();
     return finished;
+  }
+
+  /** Frees the attempt's slot and resources, for the waiting attempts and the next claim. */
+  attemptReturned(executor: Executor): void {
+    this.slotted.delete(executor);
+    const { resources } = executor.claimed.job;
+    if (namesAnyUnit(resources)) this.free = release(this.free, resources);
+    this.startWaiting();
+    this.wake();
+  }
+
+  attemptFinished(executor: Executor): void {
+    this.executors.delete(executor.jobId);
+    if (this.executors.size === 0) this.allOver?.();
   }
 
   private async claimRounds(): Promise<void> {
@@ -189,25 +206,13 @@ export class Scheduler {
       const handler = handlers.get(job.job.type);
       if (handler === undefined) continue; // cannot happen: we claim only registered types
       // Reserved from the claim on: a prefetched attempt holds what it was admitted with.
-      const needs = Object.keys(job.job.resources).length > 0;
-      if (needs) this.free = reserve(this.free, job.job.resources);
-      let start: () => void = () => undefined;
-      const slot = new Promise<void>((resolve) => (start = resolve));
-      const executor = new Executor(job, handler, this.deps.host, slot);
+      if (namesAnyUnit(job.job.resources)) this.free = reserve(this.free, job.job.resources);
+      // The slot and the resources are free once the handler returns (`attemptReturned`); storing the
+      // outcome is batched with others and need not hold them, so the next claim overlaps the settle.
+      const executor = new Executor(job, handler, this.deps.host, this);
       this.executors.set(job.job.id, executor);
       const level = effectivePriority(job.job.priority, job.job.runAt, claimedAt, options.starvationMs);
-      this.enqueueWaiting({ level, executor, start });
-      // The slot and the resources are free once the handler returns; storing the outcome is
-      // batched with others and need not hold them, so the next claim overlaps the settle.
-      void executor.returned.then(() => {
-        this.slotted.delete(executor);
-        if (needs) this.free = release(this.free, job.job.resources);
-        this.startWaiting();
-        this.wake();
-      });
-      void executor.done.finally(() => {
-        this.executors.delete(job.job.id);
-      });
+      this.enqueueWaiting({ level, executor });
     }
     this.startWaiting();
     if (claimed.length > 0 && claimed.length < slots) this.wakeAgain = true;
@@ -226,7 +231,7 @@ export class Scheduler {
       const next = this.waiting.shift();
       if (next === undefined) return;
       this.slotted.add(next.executor);
-      next.start();
+      void next.executor.start();
     }
   }
 

@@ -182,8 +182,8 @@ export class Worker implements ExecutorHost {
     this.logs.add(message === line.message ? line : { ...line, message }).catch((error: unknown) => this.reportError(error, "log write"));
   }
 
-  flushLogs(): Promise<void> {
-    return this.logs.drain();
+  flushLogs(): Promise<void> | undefined {
+    return this.logs.idle ? undefined : this.logs.drain();
   }
 
   emit<E extends QueueEventName>(event: E, payload: QueueEvents[E]): void {

@@ -50,6 +50,8 @@ export function isVersion4(sql: postgres.ISql<{}>): boolean {
  * with `\` and `"` escaped; `null` is SQL NULL.
  */
 export function textArray(values: readonly (string | null)[]): string {
+  // Most lists (ids, tokens, kinds) hold no null and nothing to escape: one join then, no string per element.
+  if (values.every((v) => v !== null && !NEEDS_ESCAPE.test(v))) return values.length === 0 ? "{}" : `{"${values.join('","')}"}`;
   let literal = "{";
   for (let i = 0; i < values.length; i++) {
     const v = values[i] as string | null;

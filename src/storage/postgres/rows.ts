@@ -83,8 +83,15 @@ export function settledRecord(claimed: JobRecord, row: SettledJobRow): JobRecord
     runAt: row.run_at,
     updatedAt: row.updated_at,
     finishedAt: row.finished_at ?? undefined,
-    attempts: [...claimed.attempts.slice(0, -1), ...attemptsOf([row.last_attempt])],
+    attempts: withLastAttempt(claimed.attempts.slice(0, -1), row.last_attempt),
   };
+}
+
+/** `attempts` with `entry` (a jsonb attempt entry) added, unless it is not one. */
+function withLastAttempt(attempts: AttemptRecord[], entry: unknown): AttemptRecord[] {
+  const last = attemptOf(entry);
+  if (last !== undefined) attempts.push(last);
+  return attempts;
 }
 
 /** The lease a running row is held by. */
@@ -94,18 +101,29 @@ export function toLease(row: JobRow): Lease {
 
 /** The `attempts` jsonb as records; an entry that is not one is left out. */
 export function attemptsOf(value: unknown): AttemptRecord[] {
-  return objects(value).flatMap((entry): AttemptRecord[] => {
-    const startedAt = dateOf(entry["startedAt"]);
-    if (typeof entry["attempt"] !== "number" || startedAt === undefined) return [];
-    const record: { -readonly [K in keyof AttemptRecord]: AttemptRecord[K] } = { attempt: entry["attempt"], startedAt };
-    const finishedAt = dateOf(entry["finishedAt"]);
-    if (finishedAt !== undefined) record.finishedAt = finishedAt;
-    if ((ATTEMPT_OUTCOMES as readonly unknown[]).includes(entry["outcome"])) record.outcome = entry["outcome"] as AttemptOutcome;
-    const error = errorOf(entry["error"]);
-    if (error !== undefined) record.error = error;
-    if (typeof entry["workerId"] === "string") record.workerId = entry["workerId"];
-    return [record];
-  });
+  const records: AttemptRecord[] = [];
+  if (!Array.isArray(value)) return records;
+  for (const entry of value) {
+    const record = attemptOf(entry);
+    if (record !== undefined) records.push(record);
+  }
+  return records;
+}
+
+/** One entry of the `attempts` jsonb as a record, or undefined if it is not one. */
+function attemptOf(value: unknown): AttemptRecord | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const entry = value as Record<string, unknown>;
+  const startedAt = dateOf(entry["startedAt"]);
+  if (typeof entry["attempt"] !== "number" || startedAt === undefined) return undefined;
+  const record: { -readonly [K in keyof AttemptRecord]: AttemptRecord[K] } = { attempt: entry["attempt"], startedAt };
+  const finishedAt = dateOf(entry["finishedAt"]);
+  if (finishedAt !== undefined) record.finishedAt = finishedAt;
+  if ((ATTEMPT_OUTCOMES as readonly unknown[]).includes(entry["outcome"])) record.outcome = entry["outcome"] as AttemptOutcome;
+  const error = errorOf(entry["error"]);
+  if (error !== undefined) record.error = error;
+  if (typeof entry["workerId"] === "string") record.workerId = entry["workerId"];
+  return record;
 }
 
 /** The `transitions` jsonb as records; an entry that is not one is left out. */

@@ -1,6 +1,6 @@
 import { assertNever } from "../../assert-never.js";
 import type { JobId } from "../../types.js";
-import type { Outcome, SettleResult, Settlement } from "../storage.js";
+import type { Lease, Outcome, SettleResult, Settlement } from "../storage.js";
 import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
@@ -13,6 +13,9 @@ import { settleAndUnblock, settleLeases, unblockDependents, type SettledJobRow, 
 import type { StoreContext } from "./store-context.js";
 import { retryTransient } from "./transient.js";
 import type { Notice } from "./sql/notify.js";
+
+/** The dependents a settle unblocked or cancelled, when it did neither (shared: results are read only). */
+const NONE: readonly JobId[] = Object.freeze([]);
 
 /** Outcomes that cancel no dependents: such a batch settles in one statement after its locks. */
 const SIMPLE_OUTCOMES: ReadonlySet<Outcome["type"]> = new Set(["completed", "retry", "interrupted"]);
@@ -43,23 +46,33 @@ function settleSimply(sql: Db, schema: string, notice: Notice, settlements: read
     finish: (results) => {
       const changed = (results[1] ?? []) as unknown as Awaited<ReturnType<typeof settleAndUnblock>>;
       const readBack = new Map(((results[2] ?? []) as unknown as JobRow[]).map((row) => [row.id, row]));
-      const settled = changed.filter((row): row is SettledJobRow => row.kind !== "unblocked");
-      const unblocked = bySeq(changed.filter((row): row is UnblockedRow => row.kind === "unblocked" && row.status === "pending"));
-      const changes: StoredChange[] = [...settled, ...unblocked].map((row) => ({ id: row.id, type: row.type, status: row.status, attempt: row.attempt }));
-      const ordOf = new Map(settled.filter((row) => row.status === "completed").map((row) => [row.id, row.ord]));
-      const unblockedBy = new Map<number, JobId[]>();
-      for (const row of unblocked) {
-        // Credited to the last completion in the batch that it waited for, as if settled one by one.
-        const ord = Math.max(...row.depends_on.map((id) => ordOf.get(id) ?? -1));
-        unblockedBy.set(ord, [...(unblockedBy.get(ord) ?? []), row.id]);
+      // By `ord`, the settlement's place in the batch (an array: a map of every settled row costs more).
+      const byOrd = new Array<SettledJobRow | undefined>(settlements.length);
+      const changes: StoredChange[] = [];
+      const unblocked: UnblockedRow[] = [];
+      for (const row of changed) {
+        if (row.kind !== "unblocked") {
+          byOrd[row.ord] = row;
+          changes.push(storedChange(row));
+        } else if (row.status === "pending") unblocked.push(row);
       }
-      const byOrd = new Map(settled.map((row) => [row.ord, row]));
+      const unblockedBy = new Map<number, JobId[]>();
+      if (unblocked.length > 0) {
+        const ordOf = new Map(changed.filter((row) => row.kind !== "unblocked" && row.status === "completed").map((row) => [row.id, row.ord]));
+        for (const row of bySeq(unblocked)) {
+          changes.push(storedChange(row));
+          // Credited to the last completion in the batch that it waited for, as if settled one by one.
+          const ord = Math.max(...row.depends_on.map((id) => ordOf.get(id) ?? -1));
+          unblockedBy.set(ord, [...(unblockedBy.get(ord) ?? []), row.id]);
+        }
+      }
       const value = settlements.map(({ lease, job }, ord): SettleResult => {
-        const row = byOrd.get(ord);
-        const whole = readBack.get(lease.jobId.toLowerCase());
+        const row = byOrd[ord];
+        // Read back only for a settlement without its job as claimed (ids come back lower case).
+        const whole = job === undefined ? readBack.get(lease.jobId.toLowerCase()) : undefined;
         if (row === undefined || (job === undefined && whole === undefined)) return { type: "lost", jobId: lease.jobId };
         const record = job === undefined ? toJobRecord(whole as JobRow) : settledRecord(job, row);
-        return { type: "settled", job: record, unblocked: unblockedBy.get(ord) ?? [], cancelled: [] };
+        return { type: "settled", job: record, unblocked: unblockedBy.get(ord) ?? NONE, cancelled: NONE };
       });
       return { value, changes };
     },
@@ -112,24 +125,34 @@ export async function settleIn(sql: Db, schema: string, notice: Notice, settleme
 
 /** The batch as the settle statements read it; a malformed id or token cannot hold a lease and is left out. */
 function settlementRows(settlements: readonly Settlement[]): SettlementRow[] {
-  const rows = settlements.map(({ lease, outcome }, ord): SettlementRow => {
-    const base = { ord, id: lease.jobId, token: lease.token, kind: outcome.type };
-    switch (outcome.type) {
-      case "completed":
-        return { ...base, result: outcome.result ?? null };
-      case "retry":
-        return { ...base, error: outcome.error, run_at: outcome.runAt.toISOString() };
-      case "failed":
-      case "cancelled":
-        return { ...base, error: outcome.error };
-      case "interrupted":
-        return base;
-      default:
-        return assertNever(outcome);
-    }
-  });
-  // Leaving malformed ones out keeps the uuid casts from failing the batch.
-  return rows.filter((row) => isUuid(row.id) && isUuid(row.token));
+  const rows: SettlementRow[] = [];
+  for (let ord = 0; ord < settlements.length; ord++) {
+    const { lease, outcome } = settlements[ord] as Settlement;
+    // Leaving malformed ones out keeps the uuid casts from failing the batch.
+    if (isUuid(lease.jobId) && isUuid(lease.token)) rows.push(settlementRow(ord, lease, outcome));
+  }
+  return rows;
+}
+
+function settlementRow(ord: number, { jobId: id, token }: Lease, outcome: Outcome): SettlementRow {
+  switch (outcome.type) {
+    case "completed":
+      return { ord, id, token, kind: outcome.type, result: outcome.result ?? null };
+    case "retry":
+      return { ord, id, token, kind: outcome.type, error: outcome.error, run_at: outcome.runAt.toISOString() };
+    case "failed":
+    case "cancelled":
+      return { ord, id, token, kind: outcome.type, error: outcome.error };
+    case "interrupted":
+      return { ord, id, token, kind: outcome.type };
+    default:
+      return assertNever(outcome);
+  }
+}
+
+/** A settled or unblocked row as the change it publishes. */
+function storedChange(row: SettledJobRow | UnblockedRow): StoredChange {
+  return { id: row.id, type: row.type, status: row.status, attempt: row.attempt };
 }
 
 /** Rows in insertion order, so results and logs do not depend on the plan. */
