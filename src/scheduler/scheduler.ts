@@ -33,6 +33,17 @@ export class Scheduler implements AttemptObserver {
   private stopped = false;
   private claiming = false;
   private wakeAgain = false;
+  /**
+   * Whether the last claim found less than it asked for, and no attempt holds resources: nothing
+   * runnable was left behind, so a finished attempt does not claim again (an empty claim each time
+   * a job finishes, and a notified job waiting behind it). A change notification, the poll, a due
+   * time or a reset still claim. With resources held, a job may have been left for lack of them.
+   */
+  private drained = false;
+  /** Set while `startWaiting` runs (see there). */
+  private startingWaiting = false;
+  /** Attempts holding resources: reserved at their claim, released when their handler returns. */
+  private holdingResources = 0;
   private pollTimer: TimerHandle | undefined;
   private heartbeatTimer: TimerHandle | undefined;
   private dueTimer: { at: number; timer: TimerHandle } | undefined;
@@ -159,9 +170,12 @@ export class Scheduler implements AttemptObserver {
   attemptReturned(executor: Executor): void {
     this.slotted.delete(executor);
     const { resources } = executor.claimed.job;
-    if (namesAnyUnit(resources)) this.free = release(this.free, resources);
+    if (namesAnyUnit(resources)) {
+      this.free = release(this.free, resources);
+      this.holdingResources--;
+    }
     this.startWaiting();
-    this.wake();
+    if (!this.drained) this.wake();
   }
 
   attemptFinished(executor: Executor): void {
@@ -176,6 +190,7 @@ export class Scheduler implements AttemptObserver {
         await this.claimOnce();
       } catch (error) {
         // The poll timer tries again; a store outage must not kill the loop.
+        this.drained = false;
         this.deps.host.reportError(error, "claim");
         return;
       }
@@ -206,7 +221,10 @@ export class Scheduler implements AttemptObserver {
       const handler = handlers.get(job.job.type);
       if (handler === undefined) continue; // cannot happen: we claim only registered types
       // Reserved from the claim on: a prefetched attempt holds what it was admitted with.
-      if (namesAnyUnit(job.job.resources)) this.free = reserve(this.free, job.job.resources);
+      if (namesAnyUnit(job.job.resources)) {
+        this.free = reserve(this.free, job.job.resources);
+        this.holdingResources++;
+      }
       // The slot and the resources are free once the handler returns (`attemptReturned`); storing the
       // outcome is batched with others and need not hold them, so the next claim overlaps the settle.
       const executor = new Executor(job, handler, this.deps.host, this);
@@ -214,6 +232,8 @@ export class Scheduler implements AttemptObserver {
       const level = effectivePriority(job.job.priority, job.job.runAt, claimedAt, options.starvationMs);
       this.enqueueWaiting({ level, executor });
     }
+    // Held resources include those just claimed: admission may have left a job for lack of them.
+    this.drained = claimed.length < slots && this.holdingResources === 0;
     this.startWaiting();
     if (claimed.length > 0 && claimed.length < slots) this.wakeAgain = true;
   }
@@ -225,13 +245,24 @@ export class Scheduler implements AttemptObserver {
     this.waiting.splice(at, 0, entry);
   }
 
-  /** Starts waiting attempts while slots are free; each frees its slot when its handler returns. */
+  /**
+   * Starts waiting attempts while slots are free; each frees its slot when its handler returns. An
+   * attempt can return within `start` (aborted while it waited, or a handler that throws at once):
+   * its `attemptReturned` comes back here, and the loop already running takes the freed slot, so a
+   * long run of those does not nest one call per attempt.
+   */
   private startWaiting(): void {
-    while (this.slotted.size < this.deps.options.concurrency) {
-      const next = this.waiting.shift();
-      if (next === undefined) return;
-      this.slotted.add(next.executor);
-      void next.executor.start();
+    if (this.startingWaiting) return;
+    this.startingWaiting = true;
+    try {
+      while (this.slotted.size < this.deps.options.concurrency) {
+        const next = this.waiting.shift();
+        if (next === undefined) return;
+        this.slotted.add(next.executor);
+        void next.executor.start();
+      }
+    } finally {
+      this.startingWaiting = false;
     }
   }
 
