@@ -9,29 +9,26 @@ export interface AttemptServices {
 }
 
 /**
- * The `ctx` a handler gets. A class, so that `signal` and `tx` are getters on the prototype: an object
- * literal with getters makes new accessor functions and a hidden class of its own for every attempt.
+ * The `ctx` a handler gets: a plain object whose `signal` and `tx` are its own getters, so that
+ * `{ ...ctx, log }`, `Object.create(ctx)` and a Proxy of it behave as the object itself does.
  * `log` is an own function, so a handler may pass it around unbound.
  */
-export class AttemptContext implements JobContext {
-  readonly #services: AttemptServices;
-
-  constructor(
-    readonly job: JobRecord,
-    readonly attempt: number,
-    readonly dependencies: Readonly<Record<JobId, Json | undefined>>,
-    services: AttemptServices,
-  ) {
-    this.#services = services;
-  }
-
-  get signal(): AbortSignal {
-    return this.#services.signal();
-  }
-
-  get tx(): unknown {
-    return this.#services.transactionHandle();
-  }
-
-  readonly log = (level: LogLevel, message: string, data?: unknown): void => this.#services.log(level, message, data);
+export function attemptContext(
+  job: JobRecord,
+  attempt: number,
+  dependencies: Readonly<Record<JobId, Json | undefined>>,
+  services: AttemptServices,
+): JobContext {
+  return {
+    job,
+    attempt,
+    dependencies,
+    get signal() {
+      return services.signal();
+    },
+    get tx() {
+      return services.transactionHandle();
+    },
+    log: (level, message, data) => services.log(level, message, data),
+  };
 }

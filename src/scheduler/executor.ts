@@ -9,7 +9,7 @@ import { validatePayload } from "../payload-schema.js";
 import { MAX_STORED_TEXT_BYTES, toStoredText } from "../stored-text.js";
 import type { AttemptTransaction, ClaimedJob, Lease, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
 import { LOG_LEVELS, type Json, type JobId, type JobRecord, type LogLevel, type NewLogLine } from "../types.js";
-import { AttemptContext, type AttemptServices } from "./attempt-context.js";
+import { attemptContext, type AttemptServices } from "./attempt-context.js";
 import { CANCELLED, failureOutcome } from "./outcome.js";
 
 /** Waits between tries of a settle that failed on a storage error; then the lease's expiry takes over. */
@@ -151,7 +151,7 @@ export class Executor implements AttemptServices {
       if (job.timeoutMs !== undefined) {
         this.timers.push(host.clock.setTimer(() => this.abort("timeout"), job.timeoutMs));
       }
-      const result = await this.handler.run(payload, new AttemptContext(job, this.lease.attempt, dependencies, this));
+      const result = await this.handler.run(payload, attemptContext(job, this.lease.attempt, dependencies, this));
       outcome = { type: "completed", result: toJsonValue(result, "result", host.maxPayloadBytes) };
     } catch (error) {
       outcome = failureOutcome(job, this.lease.attempt, error, host.clock.now());

@@ -195,6 +195,23 @@ describe("prefetch", () => {
     expect(Math.min(...limits.filter((limit) => limit > 0))).toBeGreaterThanOrEqual(5);
   });
 
+  it("gets through a long run of prefetched attempts that end at once (a handler throwing synchronously), then runs the next job", async () => {
+    const tq = newQueue({ concurrency: 1, prefetch: 5_000 });
+    tq.queue.defineHandler("boom", {
+      retry: { maxAttempts: 1 },
+      run: () => {
+        throw new Error("at once");
+      },
+    });
+    tq.queue.defineHandler("t", { run: async () => "ok" });
+    const jobs = await tq.queue.enqueueMany(Array.from({ length: 4_000 }, (_, i) => ({ key: `b${i}`, type: "boom" })));
+    await tq.queue.start();
+    await runUntil(tq.clock, async () => (await tq.queue.getJob(jobs[jobs.length - 1]!.id))?.status === "failed", { maxMs: 10_000 });
+    const after = await tq.queue.enqueue("t", {});
+    expect((await untilStatus(tq, after.id, "completed", { maxMs: 10_000 })).result).toBe("ok");
+    expect((await tq.queue.metrics()).running).toBe(0);
+  });
+
   it("rejects a negative or fractional prefetch with a ValidationError", () => {
     for (const prefetch of [-1, 1.5, "2"]) {
       expect(() => newQueue({ prefetch: prefetch as number })).toThrow(expect.objectContaining({ code: "VALIDATION" }));
