@@ -3,6 +3,7 @@ import { PostgresStorage } from "../../src/storage/postgres/index.js";
 import { listenerApplicationName } from "../../src/storage/postgres/listener.js";
 import type { JobChange } from "../../src/types.js";
 import { adminSql, databaseUrl, describePostgres, eventually, newPostgresStorage } from "../support/postgres.js";
+import { TcpProxy, targetOf } from "../support/tcp-proxy.js";
 import { claimAny, newJob } from "./fixtures.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -38,6 +39,31 @@ async function untilHeard(writer: PostgresStorage, changes: readonly JobChange[]
     await writer.insertJobs({ jobs: [probe], onDuplicate: "reject", now: new Date() });
     return changes.some((c) => probes.has(c.id)) ? true : undefined;
   }, "the reader to hear a first change");
+}
+
+/** A reader of `schema` through its own proxy, with one pool connection (opened first) and quick listen checks. */
+async function readerBehindProxy(schema: string) {
+  const proxy = new TcpProxy(targetOf(databaseUrl));
+  const url = await proxy.start(databaseUrl);
+  cleanups.push(() => proxy.close());
+  const reader = new PostgresStorage({ connectionString: url, schema, max: 1, listenerCheckMs: 150, listenerTimeoutMs: 400 });
+  cleanups.push(() => reader.close());
+  await reader.getJob(newJob().id); // its pool's one connection opens first
+  return { proxy, reader };
+}
+
+/** Resolves once the listen connection of `schema` has answered two more health checks. */
+async function twoChecksLater(schema: string): Promise<void> {
+  const sql = adminSql();
+  try {
+    const started = async () =>
+      (await sql<{ at: Date }[]>`select query_start as at from pg_stat_activity where application_name = ${listenerApplicationName(schema)}`)[0]?.at?.getTime();
+    const first = await started();
+    const second = await eventually(async () => { const at = await started(); return at !== undefined && at !== first ? at : undefined; }, "a check");
+    await eventually(async () => { const at = await started(); return at !== undefined && at !== second ? true : undefined; }, "another check");
+  } finally {
+    await sql.end();
+  }
 }
 
 describePostgres("PostgresStorage change feed", () => {
@@ -90,29 +116,88 @@ describePostgres("PostgresStorage change feed", () => {
     await eventually(() => seen.changes.find((c) => c.id === after.id), "a change after the reconnect");
   });
 
-  it("delivers its own changes once, in process, and its LISTEN skips their notifications", async () => {
+  it("delivers its own changes once each, without reading them back", async () => {
     const { writer, reader } = await pair();
     const seen = record(reader);
     await untilHeard(writer, seen.changes);
     const own = newJob();
     await reader.insertJobs({ jobs: [own], onDuplicate: "reject", now: new Date() });
-    // At once: published after the commit, before the call returns.
-    expect(seen.changes.filter((c) => c.id === own.id).map((c) => c.status)).toEqual(["pending"]);
-    // A later notification from the other store is delivered after the one of our insert would have been.
-    const later = newJob();
-    await writer.insertJobs({ jobs: [later], onDuplicate: "reject", now: new Date() });
-    await eventually(() => seen.changes.find((c) => c.id === later.id), "the other store's later change");
-    expect(seen.changes.filter((c) => c.id === own.id)).toHaveLength(1);
-
-    // Claimed and settled by itself: each change once.
+    await eventually(() => seen.changes.find((c) => c.id === own.id), "its own insert");
     const { claimed } = await claimAny(reader, 100);
     const mine = claimed.find((c) => c.job.id === own.id);
     expect(mine).toBeDefined();
     await reader.settle([{ lease: mine!.lease, outcome: { type: "completed", result: null } }], new Date());
+    // A later notification from the other store comes after every one of these.
     const last = newJob();
     await writer.insertJobs({ jobs: [last], onDuplicate: "reject", now: new Date() });
     await eventually(() => seen.changes.find((c) => c.id === last.id), "the other store's last change");
     expect(seen.changes.filter((c) => c.id === own.id).map((c) => c.status)).toEqual(["pending", "running", "completed"]);
+
+    // A write whose changes take several notifications: each change once.
+    const many = Array.from({ length: 500 }, () => newJob());
+    await reader.insertJobs({ jobs: many, onDuplicate: "reject", now: new Date() });
+    const after = newJob();
+    await writer.insertJobs({ jobs: [after], onDuplicate: "reject", now: new Date() });
+    await eventually(() => seen.changes.find((c) => c.id === after.id), "the other store's change after the big write");
+    const ids = new Set(many.map((j) => j.id));
+    expect(seen.changes.filter((c) => ids.has(c.id))).toHaveLength(500);
+  });
+
+  it("keeps a job's changes in commit order when its own changes would overtake another store's on a slow listen connection", async () => {
+    const { storage: writer, schema, cleanup } = await newPostgresStorage();
+    cleanups.push(cleanup);
+    const { proxy, reader } = await readerBehindProxy(schema);
+    const seen = record(reader);
+    await untilHeard(writer, seen.changes);
+    expect(proxy.open).toBe(2);
+    const release = proxy.holdReplies(1); // the listen connection
+    const job = newJob();
+    await writer.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
+    const { claimed } = await claimAny(reader, 100);
+    const mine = claimed.find((c) => c.job.id === job.id);
+    expect(mine).toBeDefined();
+    await reader.settle([{ lease: mine!.lease, outcome: { type: "completed", result: null } }], new Date());
+    expect(seen.changes.filter((c) => c.id === job.id)).toEqual([]);
+    release();
+    await eventually(() => (seen.changes.filter((c) => c.id === job.id).length === 3 ? true : undefined), "all three changes");
+    expect(seen.changes.filter((c) => c.id === job.id).map((c) => c.status)).toEqual(["pending", "running", "completed"]);
+  });
+
+  it("delivers its own change once when the notification comes before the commit's answer", async () => {
+    const { storage: writer, schema, cleanup } = await newPostgresStorage();
+    cleanups.push(cleanup);
+    const { proxy, reader } = await readerBehindProxy(schema);
+    const seen = record(reader);
+    await untilHeard(writer, seen.changes);
+    // The same insert once before, so its statement is prepared and needs no answer to go out.
+    await reader.insertJobs({ jobs: [newJob()], onDuplicate: "reject", now: new Date() });
+    const release = proxy.holdReplies(0); // the pool's connection: the insert's answer waits
+    const job = newJob();
+    const inserting = reader.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
+    await eventually(() => seen.changes.find((c) => c.id === job.id), "the change, read from its notification");
+    release();
+    await inserting;
+    const later = newJob();
+    await writer.insertJobs({ jobs: [later], onDuplicate: "reject", now: new Date() });
+    await eventually(() => seen.changes.find((c) => c.id === later.id), "a later change");
+    await twoChecksLater(schema);
+    expect(seen.changes.filter((c) => c.id === job.id)).toHaveLength(1);
+  });
+
+  it("still delivers its own changes when the listen connection stops answering before their notifications came", async () => {
+    const { storage: writer, schema, cleanup } = await newPostgresStorage();
+    cleanups.push(cleanup);
+    const { proxy, reader } = await readerBehindProxy(schema);
+    let resets = 0;
+    const changes: JobChange[] = [];
+    reader.subscribe({ onChange: (batch) => changes.push(...batch), onReset: () => resets++ });
+    await untilHeard(writer, changes);
+    proxy.holdReplies(1); // the listen connection: its notifications and its checks go unanswered
+    const job = newJob();
+    await reader.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
+    await eventually(() => changes.find((c) => c.id === job.id), "the change once the listener was given up");
+    await eventually(() => (resets > 0 ? true : undefined), "a reset after listening again");
+    expect(changes.filter((c) => c.id === job.id)).toHaveLength(1);
   });
 
   it("hears back its own insert made in an application's transaction, once, after that commits", async () => {

@@ -69,6 +69,26 @@ export class TcpProxy {
     return this.pairs.size;
   }
 
+  /**
+   * Holds back what the server sends on the `index`-th connection open now (in the order they
+   * opened), as a slow network would; the bytes flow again, in order, when the answer is called.
+   */
+  holdReplies(index: number): () => void {
+    const pair = [...this.pairs][index];
+    if (pair === undefined) throw new Error(`the proxy has no connection ${index}`);
+    pair.upstream.unpipe(pair.client);
+    pair.upstream.pause();
+    return () => {
+      pair.upstream.pipe(pair.client);
+      pair.upstream.resume();
+    };
+  }
+
+  /** How many connections are open now. */
+  get open(): number {
+    return this.pairs.size;
+  }
+
   async close(): Promise<void> {
     for (const pair of this.pairs) this.drop(pair);
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

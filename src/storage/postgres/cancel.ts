@@ -46,7 +46,8 @@ async function cancelIn(sql: Db, schema: string, notice: Notice, requested: read
 /** `PostgresStorage.cancelJobs`, in a transaction of its own. */
 export async function cancelJobs(store: StoreContext, ids: readonly JobId[]): Promise<CancelResult> {
   if (ids.length === 0) return { cancelled: [], cancelRequested: [], notFound: [] };
-  const done = await store.guard((sql) => store.transaction(sql, (t) => cancelIn(t, store.schema, store.notice, ids)), "cancel");
-  store.publish(done.changes);
+  const notice = store.nextNotice();
+  const done = await store.guard((sql) => store.transaction(sql, (t) => cancelIn(t, store.schema, notice, ids)), "cancel");
+  store.publish(done.changes, notice);
   return done.value;
 }

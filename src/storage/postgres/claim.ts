@@ -52,12 +52,13 @@ async function claimIn(sql: Db, schema: string, notice: Notice, request: ClaimRe
 /** `PostgresStorage.claimJobs`: the one-statement claim, or, when some candidate needs resources, admission in JS. */
 export async function claimJobs(store: StoreContext, request: ClaimRequest): Promise<ClaimResult> {
   if (request.limit <= 0 || request.types.length === 0) return { claimed: [], unschedulable: [] };
+  const notice = store.nextNotice();
   const done = await store.guard(
     async (sql) =>
-      (await retryTransient(() => claimSimple(sql, store.schema, store.notice, request))) ??
-      store.transaction(sql, (t) => claimIn(t, store.schema, store.notice, request, candidatesPerLevel(request.limit))),
+      (await retryTransient(() => claimSimple(sql, store.schema, notice, request))) ??
+      store.transaction(sql, (t) => claimIn(t, store.schema, notice, request, candidatesPerLevel(request.limit))),
     "claim",
   );
-  store.publish(done.changes);
+  store.publish(done.changes, notice);
   return done.value;
 }

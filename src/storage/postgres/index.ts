@@ -24,6 +24,7 @@ import { deleteSchedule, fireSchedule, listSchedules, putSchedule } from "./sche
 import { settle, settleIn } from "./settle.js";
 import { optionsSchema, type PostgresStorageOptions } from "./storage-options.js";
 import type { Db } from "./sql/fragments.js";
+import type { Notice } from "./sql/notify.js";
 import type { StoreContext } from "./store-context.js";
 import { retryTransient } from "./transient.js";
 
@@ -46,8 +47,10 @@ export class PostgresStorage implements Storage {
   readonly schema: string;
   /** The NOTIFY channel of this schema. */
   readonly channel: string;
-  /** Leads the notifications of this store's own writes, which it publishes itself (see `Notice`). */
-  private readonly sender = `${randomBytes(6).toString("hex")}|`;
+  /** This store's part of the tags on the notifications of its own writes (see `Notice`). */
+  private readonly sender = randomBytes(6).toString("hex");
+  /** Writes tagged so far: each gets the next number. */
+  private writes = 0;
   /** The pool, its deadlines and its replacement: everything that knows postgres.js. */
   private readonly pool: Pool;
   private readonly feed: ChangeFeed;
@@ -70,11 +73,11 @@ export class PostgresStorage implements Storage {
     this.feed = new ChangeFeed(this.pool.sql, { channel: this.channel, sender: this.sender }, listen, { checkMs: listenerCheckMs, timeoutMs: listenerTimeoutMs }, listenerApplicationName(schema));
     this.store = {
       schema,
-      notice: { channel: this.channel, sender: this.sender },
+      nextNotice: () => ({ channel: this.channel, sender: `${this.sender}.${++this.writes}|` }),
       untaggedNotice: { channel: this.channel, sender: "" },
       guard: (work, what, bounded) => this.guard(work, what, bounded),
       transaction: (sql, work) => this.transaction(sql, work),
-      publish: (changes) => this.publish(changes),
+      publish: (changes, notice) => this.publish(changes, notice),
     };
   }
 
@@ -216,9 +219,10 @@ export class PostgresStorage implements Storage {
       // A commit unanswered replaces the pool it runs on, if that is still the current one.
       (work, what) => this.pool.within(work, what, sql),
       async (tx, heldLease, outcome) => {
-        const done = await settleIn(tx, this.schema, this.store.notice, [{ lease: heldLease, outcome }]);
+        const notice = this.store.nextNotice();
+        const done = await settleIn(tx, this.schema, notice, [{ lease: heldLease, outcome }]);
         const result = done.value[0] ?? { type: "lost", jobId: heldLease.jobId };
-        return { result, publish: () => this.publish(done.changes) };
+        return { result, publish: () => this.publish(done.changes, notice) };
       },
       async (heldLease: Lease, outcome: Outcome) => {
         const [result] = await this.settle([{ lease: heldLease, outcome }]);
@@ -227,11 +231,14 @@ export class PostgresStorage implements Storage {
     );
   }
 
-  /** After a commit of its own: the changes to this store's subscribers (its LISTEN skips their notifications). */
-  private publish(changes: Published): void {
+  /** After the commit of a write of its own: its changes, for the feed to deliver (see `ChangeFeed.publishOwn`). */
+  private publish(changes: Published, notice: Notice): void {
     if (changes.length === 0) return;
     const at = new Date();
-    this.feed.publishOwn(changes.map((change): JobChange => ({ ...change, at })));
+    this.feed.publishOwn(
+      notice.sender,
+      changes.map((change): JobChange => ({ ...change, at })),
+    );
   }
 
   /**

@@ -135,10 +135,11 @@ export async function insertJobs(store: StoreContext, request: InsertRequest): P
   if (tx !== undefined && !isTransaction(tx)) {
     throw new ValidationError("tx must be a postgres.js transaction: the sql that sql.begin passes to its callback");
   }
+  const notice = store.nextNotice();
   if (tx === undefined) {
-    const simple = await store.guard((sql) => retryTransient(() => insertSimple(sql, store.schema, store.notice, request)), "insert");
+    const simple = await store.guard((sql) => retryTransient(() => insertSimple(sql, store.schema, notice, request)), "insert");
     if (simple !== undefined) {
-      store.publish(simple.changes);
+      store.publish(simple.changes, notice);
       return simple.value;
     }
   }
@@ -150,13 +151,13 @@ export async function insertJobs(store: StoreContext, request: InsertRequest): P
       const done = await store.guard(
         (sql) =>
           tx === undefined
-            ? store.transaction(sql, (t) => insertIn(t, store.schema, store.notice, request))
+            ? store.transaction(sql, (t) => insertIn(t, store.schema, notice, request))
             : tx.savepoint((t) => insertIn(t, store.schema, store.untaggedNotice, request)),
         "insert",
         tx === undefined,
       );
       // Inside a caller's transaction the change is not durable yet; NOTIFY fires on its commit.
-      if (tx === undefined) store.publish(done.changes);
+      if (tx === undefined) store.publish(done.changes, notice);
       return done.value;
     } catch (err) {
       if (err instanceof InsertRace && round < 10) continue;

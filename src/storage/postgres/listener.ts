@@ -28,6 +28,9 @@ export function listenerApplicationName(schema: string): string {
  * as long as anyone subscribes. Notifications sent meanwhile are gone, so every re-establishment
  * tells subscribers to re-read (`onReset`).
  */
+/** Tags of own writes delivered early that the feed remembers (see `delivered`). */
+const REMEMBERED_TAGS = 10_000;
+
 export class ChangeFeed {
   private readonly listeners = new Set<ChangeListener>();
   /** The dedicated connection (a postgres.js instance with one connection), while there is one. */
@@ -41,17 +44,39 @@ export class ChangeFeed {
   private missed = false;
   private established = false;
   private closed = false;
+  /**
+   * Changes of this store's own writes, by the write's tag, waiting for that write's notification:
+   * delivered at its place among the other stores' changes, so that none overtakes an earlier one.
+   */
+  private readonly awaiting = new Map<string, readonly JobChange[]>();
+  /**
+   * Tags of own writes delivered before their other half arrived: heard before their commit was
+   * answered (read from the notification; the commit's answer may never come), or published while
+   * not listening. The other half is then skipped. The oldest are forgotten past `REMEMBERED_TAGS`.
+   */
+  private readonly delivered = new Set<string>();
+  /** Own writes already waiting at the last check (see `deliverOverdue`). */
+  private overdue = new Set<string>();
+  /** The tag of the notification heard last: the notifications of one write come one after another. */
+  private lastTag: string | undefined;
+  /** Whether the write `lastTag` names is delivered by reading its notifications. */
+  private readingLast = false;
 
   constructor(
     private readonly sql: postgres.Sql,
-    /** The channel to LISTEN on, and the tag of this store's own notifications, which it skips. */
+    /** The channel to LISTEN on, and this store's part of its own writes' tags (see `Notice`). */
     private readonly notice: q.Notice,
     /** false: no LISTEN; this store's own changes are delivered in process only. */
     private readonly enabled: boolean,
     private readonly timing: ListenerTiming,
     /** Names the listen connection in `pg_stat_activity`. */
     private readonly applicationName: string,
-  ) {}
+  ) {
+    this.ownPrefix = `${notice.sender}.`;
+  }
+
+  /** How the tags of this store's own writes begin. */
+  private readonly ownPrefix: string;
 
   /** Whether LISTEN is in place right now, as far as the last check knows. */
   get listening(): boolean {
@@ -71,11 +96,17 @@ export class ChangeFeed {
   }
 
   /**
-   * Delivers this store's own changes after their commit, LISTEN or not: at once, and without
-   * parsing them back from their notifications (`onNotify` skips those by their tag).
+   * Takes the changes of a write of this store's own, tagged `tag`, after its commit. Listening,
+   * they are delivered when its notification comes, in its place, without reading it; not
+   * listening, at once.
    */
-  publishOwn(changes: readonly JobChange[]): void {
+  publishOwn(tag: string, changes: readonly JobChange[]): void {
     if (changes.length === 0) return;
+    if (this.enabled && this.established) {
+      if (!this.delivered.delete(tag)) this.awaiting.set(tag, changes);
+      return;
+    }
+    if (this.enabled) this.remember(tag);
     this.emit(changes);
   }
 
@@ -123,6 +154,10 @@ export class ChangeFeed {
   private lost(): void {
     this.teardown();
     this.missed = true;
+    // Their notifications are gone with the connection.
+    for (const changes of this.awaiting.values()) this.emit(changes);
+    this.awaiting.clear();
+    this.overdue.clear();
     if (this.closed || !this.active || this.listeners.size === 0) {
       this.active = false;
       return;
@@ -148,8 +183,12 @@ export class ChangeFeed {
           ok = false;
         }
         if (generation !== this.generation) return;
-        if (ok) this.scheduleCheck(generation, connection);
-        else this.lost();
+        if (!ok) {
+          this.lost();
+          return;
+        }
+        this.deliverOverdue();
+        this.scheduleCheck(generation, connection);
       })();
     }, this.timing.checkMs);
     this.timer.unref();
@@ -168,17 +207,53 @@ export class ChangeFeed {
 
   private async stop(): Promise<void> {
     this.active = false;
+    this.awaiting.clear();
     const connection = this.connection;
     this.teardown();
     if (connection !== undefined) await connection.end({ timeout: 0 }).catch(() => undefined);
   }
 
+  /**
+   * A notification: untagged (`[...]`, from an application's transaction) or tagged `<store>.<write>|`.
+   * Another store's is read; one of this store's own delivers the changes kept for it, or is read
+   * when it came before its write's commit was answered.
+   */
   private onNotify(payload: string): void {
-    // Tagged "<sender>|" unless written in an application's transaction (then it starts with "[").
-    if (payload.startsWith(this.notice.sender)) return;
+    if (payload.startsWith("[")) {
+      this.lastTag = undefined;
+      this.read(payload);
+      return;
+    }
+    const bar = payload.indexOf("|");
+    if (bar < 0) return;
+    const tag = payload.slice(0, bar + 1);
+    const body = payload.slice(bar + 1);
+    const continued = tag === this.lastTag;
+    this.lastTag = tag;
+    if (!tag.startsWith(this.ownPrefix)) {
+      this.read(body);
+      return;
+    }
+    if (continued) {
+      if (this.readingLast) this.read(body);
+      return;
+    }
+    const kept = this.awaiting.get(tag);
+    this.readingLast = kept === undefined && !this.delivered.delete(tag);
+    if (kept !== undefined) {
+      this.awaiting.delete(tag);
+      this.emit(kept);
+    } else if (this.readingLast) {
+      this.remember(tag);
+      this.read(body);
+    }
+  }
+
+  /** Delivers the changes a notification's JSON lists; anything else is ignored. */
+  private read(json: string): void {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(payload.startsWith("[") ? payload : payload.slice(payload.indexOf("|") + 1));
+      parsed = JSON.parse(json);
     } catch {
       return;
     }
@@ -186,6 +261,28 @@ export class ChangeFeed {
     const at = new Date();
     const changes = parsed.flatMap((tuple) => fromChangeTuple(tuple, at) ?? []);
     if (changes.length > 0) this.emit(changes);
+  }
+
+  /**
+   * Delivers own writes that have waited for their notification since the check before last: it
+   * will not come (the write committed before LISTEN was in place). A whole check interval and a
+   * round trip on the listen connection lie between, so a notification still on its way is not
+   * overtaken; should it come after all, it is skipped as delivered.
+   */
+  private deliverOverdue(): void {
+    for (const tag of this.overdue) {
+      const changes = this.awaiting.get(tag);
+      if (changes === undefined) continue;
+      this.awaiting.delete(tag);
+      this.remember(tag);
+      this.emit(changes);
+    }
+    this.overdue = new Set(this.awaiting.keys());
+  }
+
+  private remember(tag: string): void {
+    this.delivered.add(tag);
+    if (this.delivered.size > REMEMBERED_TAGS) this.delivered.delete(this.delivered.values().next().value as string);
   }
 
   private emit(changes: readonly JobChange[]): void {

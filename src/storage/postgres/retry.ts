@@ -86,7 +86,8 @@ async function assertKeysFree(sql: Db, schema: string, jobs: readonly { id: JobI
 /** `PostgresStorage.retryJob`, in a transaction of its own. */
 export async function retryJob(store: StoreContext, id: JobId): Promise<RetryResult> {
   if (!isUuid(id)) throw new JobNotFoundError(id);
-  const done = await store.guard((sql) => store.transaction(sql, (t) => retryIn(t, store.schema, store.notice, id)), "retry");
-  store.publish(done.changes);
+  const notice = store.nextNotice();
+  const done = await store.guard((sql) => store.transaction(sql, (t) => retryIn(t, store.schema, notice, id)), "retry");
+  store.publish(done.changes, notice);
   return done.value;
 }

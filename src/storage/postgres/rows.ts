@@ -200,7 +200,7 @@ export function fromChangeTuple(value: unknown, at: Date): JobChange | undefined
   return cancel === 1 ? { ...change, cancelRequested: true } : change;
 }
 
-/** Postgres refuses notification payloads of 8000 bytes or more; stay well below, with room for the sender tag (13 bytes). */
+/** Postgres refuses notification payloads of 8000 bytes or more; stay well below, with room for the tag of a store's own write (at most 25 bytes). */
 const MAX_PAYLOAD_BYTES = 7900;
 
 /** Packs changes into as few notification payloads (JSON arrays of tuples) as fit the limit. */

@@ -56,10 +56,11 @@ export async function listSchedules(store: StoreContext): Promise<readonly Store
 /** `PostgresStorage.fireSchedule`: one tick, in a transaction of its own. */
 export async function fireSchedule(store: StoreContext, request: FireScheduleRequest): Promise<FireScheduleResult> {
   // As in insertJobs: a concurrent insert may take the tick's key between the plan and the insert.
+  const notice = store.nextNotice();
   for (let round = 1; ; round++) {
     try {
-      const done = await store.guard((sql) => store.transaction(sql, (t) => fireScheduleIn(t, store.schema, store.notice, request)), "fire schedule");
-      store.publish(done.changes);
+      const done = await store.guard((sql) => store.transaction(sql, (t) => fireScheduleIn(t, store.schema, notice, request)), "fire schedule");
+      store.publish(done.changes, notice);
       return done.value;
     } catch (err) {
       if (err instanceof InsertRace && round < 10) continue;

@@ -163,13 +163,14 @@ function bySeq<T extends { seq: string }>(rows: readonly T[]): T[] {
 /** `PostgresStorage.settle`: a batch that cancels nothing as pipelined statements, any other in a transaction of its own. */
 export async function settle(store: StoreContext, settlements: readonly Settlement[]): Promise<readonly SettleResult[]> {
   if (settlements.length === 0) return [];
+  const notice = store.nextNotice();
   const done = await store.guard(
     (sql) =>
       settlesSimply(settlements)
-        ? retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, store.notice, settlements)))
-        : store.transaction(sql, (t) => settleIn(t, store.schema, store.notice, settlements)),
+        ? retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, notice, settlements)))
+        : store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements)),
     "settle",
   );
-  store.publish(done.changes);
+  store.publish(done.changes, notice);
   return done.value;
 }

@@ -9,9 +9,9 @@ import type { Notice } from "./sql/notify.js";
 export interface StoreContext {
   /** The schema holding the tables. */
   readonly schema: string;
-  /** Where its writes notify: this schema's channel, tagged as this store's (it publishes those itself). */
-  readonly notice: Notice;
-  /** The same channel untagged, for writes in an application's transaction (heard back through LISTEN). */
+  /** Where one write of its own notifies: this schema's channel, tagged as this store's and this write's. */
+  nextNotice(): Notice;
+  /** The same channel untagged, for writes in an application's transaction (heard back through LISTEN like any other). */
   readonly untaggedNotice: Notice;
   /**
    * Runs database work on the current pool, bounded by the call deadline unless `bounded` is false;
@@ -20,6 +20,6 @@ export interface StoreContext {
   guard<T>(work: (sql: postgres.Sql) => Promise<T>, what: string, bounded?: boolean): Promise<T>;
   /** A transaction of our own, run again from the start after a deadlock or serialization failure. */
   transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T>;
-  /** After a commit of its own: the changes, to this store's subscribers. */
-  publish(changes: Published): void;
+  /** After the commit of a write of its own (tagged `notice`): its changes, for this store's subscribers. */
+  publish(changes: Published, notice: Notice): void;
 }

@@ -4,9 +4,10 @@ import type { Db, JsonDoc } from "./fragments.js";
 
 /**
  * Where a write's notifications go: the schema's `channel`, each payload led by `sender`. A store
- * tags what it publishes in process itself after the commit (its own tag and "|"), so its own
- * LISTEN skips those without parsing them; a write whose commit it does not see (in an
- * application's transaction) goes untagged (`sender` ""), to be heard back like any other.
+ * tags each write of its own (`<store>.<write>|`): its listener then delivers the changes it kept
+ * for that write, at the notification's place among the others, without parsing them back. A
+ * write whose commit it does not see (in an application's transaction) goes untagged (`sender`
+ * ""), to be heard back like any other.
  */
 export interface Notice {
   readonly channel: string;
