@@ -72,9 +72,10 @@ export class ChangeFeed {
 
   /**
    * Delivers this store's own changes after their commit, LISTEN or not: at once, and without
-   * parsing them back from their notifications (`onNotify` skips those by their tag).
+   * parsing them back from their notifications (`onNotify` skips those by their tag). The changes
+   * are frozen and handed to every subscriber as they are.
    */
-  publishOwn(changes: readonly JobChange[]): void {
+  publishOwn(changes: JobChange[]): void {
     if (changes.length === 0) return;
     this.emit(changes);
   }
@@ -188,10 +189,12 @@ export class ChangeFeed {
     if (changes.length > 0) this.emit(changes);
   }
 
-  private emit(changes: readonly JobChange[]): void {
+  /** Every subscriber gets a list of its own of the same changes, frozen: none can alter what another sees. */
+  private emit(changes: JobChange[]): void {
+    changes.forEach(Object.freeze);
     for (const listener of [...this.listeners]) {
       try {
-        listener.onChange(changes.map((change) => ({ ...change })));
+        listener.onChange(changes.slice());
       } catch {
         // A subscriber's failure is its own; the feed and the other subscribers carry on.
       }

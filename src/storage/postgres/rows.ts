@@ -191,13 +191,18 @@ export function toChangeTuple(change: StoredChange): ChangeTuple {
     : [change.id, change.type, change.status, change.attempt];
 }
 
+/** A change of this store's as subscribers get it, stamped with the time it was published. */
+export function toJobChange(change: StoredChange, at: Date): JobChange {
+  const { id, type, status, attempt } = change;
+  return change.cancelRequested === true ? { id, type, status, attempt, at, cancelRequested: true } : { id, type, status, attempt, at };
+}
+
 /** A `JobChange` from a tuple received in a notification, or undefined if it is malformed. */
 export function fromChangeTuple(value: unknown, at: Date): JobChange | undefined {
   if (!Array.isArray(value) || value.length < 4) return undefined;
   const [id, type, status, attempt, cancel] = value as unknown[];
   if (typeof id !== "string" || typeof type !== "string" || typeof status !== "string" || typeof attempt !== "number") return undefined;
-  const change: JobChange = { id, type, status: status as JobStatus, attempt, at };
-  return cancel === 1 ? { ...change, cancelRequested: true } : change;
+  return toJobChange({ id, type, status: status as JobStatus, attempt, cancelRequested: cancel === 1 }, at);
 }
 
 /** Postgres refuses notification payloads of 8000 bytes or more; stay well below, with room for the sender tag (13 bytes). */
