@@ -34,6 +34,15 @@ export interface JobRow {
   readonly depends_on: readonly string[];
 }
 
+/**
+ * A job row as a claim reports it (`claimedJobFields`): leased just now, so running, updated when it
+ * started, with no cancel request; its result, which a running job's record does not show, stays behind.
+ */
+export type ClaimedJobRow = Omit<JobRow, "seq" | "status" | "result" | "updated_at" | "lease_expires_at" | "cancel_requested"> & {
+  readonly started_at: Date;
+  readonly lease_token: string;
+};
+
 /** The stored priority index as its name; an out-of-range value is a corrupt row. */
 export function priorityOf(index: number): Priority {
   const priority = PRIORITIES[index];
@@ -68,6 +77,33 @@ export function toJobRecord(row: JobRow): JobRecord {
   };
 }
 
+/** A claimed row (see `ClaimedJobRow`) as the library's `JobRecord`: the fields a `toJobRecord` would give it. */
+export function toClaimedJobRecord(row: ClaimedJobRow): JobRecord {
+  return {
+    id: row.id,
+    type: row.type,
+    status: "running",
+    priority: priorityOf(row.priority),
+    payload: row.payload,
+    result: undefined,
+    error: row.error ?? undefined,
+    attempt: row.attempt,
+    maxAttempts: row.max_attempts,
+    backoff: row.backoff,
+    // Parsed for this record alone: nothing else holds the array.
+    dependsOn: row.depends_on,
+    idempotencyKey: row.idempotency_key ?? undefined,
+    resources: row.resources,
+    timeoutMs: row.timeout_ms ?? undefined,
+    runAt: row.run_at,
+    createdAt: row.created_at,
+    updatedAt: new Date(row.started_at),
+    startedAt: row.started_at,
+    finishedAt: row.finished_at ?? undefined,
+    attempts: attemptsOf(row.attempts),
+  };
+}
+
 /**
  * The record of a job settled by `settleAndUnblock`: the job as its lease was claimed (as stored: not
  * the handler's copy), with what the settle changed. Nothing else of a running job's row changes while
@@ -95,7 +131,7 @@ function withLastAttempt(attempts: AttemptRecord[], entry: unknown): AttemptReco
 }
 
 /** The lease a running row is held by. */
-export function toLease(row: JobRow): Lease {
+export function toLease(row: Pick<JobRow, "id" | "lease_token" | "attempt">): Lease {
   return { jobId: row.id, token: row.lease_token ?? "", attempt: row.attempt };
 }
 
