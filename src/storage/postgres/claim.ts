@@ -23,7 +23,7 @@ async function claimSimple(sql: Db, schema: string, notice: Notice, request: Cla
   if (rows[0]?.simple !== true) return undefined;
   const ordered = rows.filter((row): row is ClaimRow & ClaimedJobRow => row.id !== null);
   return {
-    value: { claimed: ordered.map((row) => ({ job: toClaimedJobRecord(row), lease: toLease(row) })), unschedulable: [] },
+    value: { claimed: ordered.map((row) => ({ job: toClaimedJobRecord(row, request.workerId), lease: toLease(row) })), unschedulable: [] },
     changes: ordered.map((row) => ({ id: row.id, type: row.type, status: "running", attempt: row.attempt })),
   };
 }
@@ -44,7 +44,7 @@ async function claimIn(sql: Db, schema: string, notice: Notice, request: ClaimRe
     const row = leased.get(id);
     if (row === undefined) return [];
     changes.status({ id: row.id, type: row.type, status: "running", attempt: row.attempt });
-    return [{ job: toClaimedJobRecord(row), lease: toLease(row) }];
+    return [{ job: toClaimedJobRecord(row, request.workerId), lease: toLease(row) }];
   });
   return { value: { claimed, unschedulable: admission.unschedulable }, changes: await changes.record(sql, notice) };
 }

@@ -1,7 +1,7 @@
 import { PRIORITIES } from "../../types.js";
 import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../../types.js";
 import type { AttemptOutcome, AttemptRecord, BackoffPolicy, ErrorInfo, Json, JobChange, JobRecord, JobStatus, LogLevel, Priority, Resources } from "../../types.js";
-import type { HandlerLine, JobHistory, TransitionRecord } from "../../job-history.js";
+import { attemptOpened, type HandlerLine, type JobHistory, type TransitionRecord } from "../../job-history.js";
 import type { Lease } from "../storage.js";
 import type { SettledJobRow } from "./sql/settle.js";
 
@@ -36,11 +36,14 @@ export interface JobRow {
 
 /**
  * A job row as a claim reports it (`claimedJobFields`): leased just now, so running, updated when it
- * started, with no cancel request; its result, which a running job's record does not show, stays behind.
+ * started, with no cancel request, its last attempt entry the one the claim opened (`attemptOpened`);
+ * its result, which a running job's record does not show, stays behind.
  */
-export type ClaimedJobRow = Omit<JobRow, "seq" | "status" | "result" | "updated_at" | "lease_expires_at" | "cancel_requested"> & {
+export type ClaimedJobRow = Omit<JobRow, "seq" | "status" | "result" | "updated_at" | "lease_expires_at" | "cancel_requested" | "attempts"> & {
   readonly started_at: Date;
   readonly lease_token: string;
+  /** jsonb: the attempt entries before the one the claim opened, dates as text. */
+  readonly earlier_attempts: unknown;
 };
 
 /** The stored priority index as its name; an out-of-range value is a corrupt row. */
@@ -77,8 +80,11 @@ export function toJobRecord(row: JobRow): JobRecord {
   };
 }
 
-/** A claimed row (see `ClaimedJobRow`) as the library's `JobRecord`: the fields a `toJobRecord` would give it. */
-export function toClaimedJobRecord(row: ClaimedJobRow): JobRecord {
+/**
+ * A row leased by worker `workerId` (see `ClaimedJobRow`) as the library's `JobRecord`: the fields
+ * `toJobRecord` would give its whole row.
+ */
+export function toClaimedJobRecord(row: ClaimedJobRow, workerId: string): JobRecord {
   return {
     id: row.id,
     type: row.type,
@@ -100,7 +106,7 @@ export function toClaimedJobRecord(row: ClaimedJobRow): JobRecord {
     updatedAt: new Date(row.started_at),
     startedAt: row.started_at,
     finishedAt: row.finished_at ?? undefined,
-    attempts: attemptsOf(row.attempts),
+    attempts: attemptOpened(attemptsOf(row.earlier_attempts), { attempt: row.attempt, startedAt: new Date(row.started_at), workerId }),
   };
 }
 

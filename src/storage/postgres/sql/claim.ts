@@ -46,12 +46,12 @@ const leasedAssignments = (sql: Db, workerId: string, leaseMs: number) => sql`
 
 /**
  * The columns of a job row that a claim reports (`ClaimedJobRow`); `j` is the jobs alias. What the
- * lease itself sets (status, update time, cancel request, expiry) is left out, and so is the result,
- * which a running job's record does not show.
+ * lease itself sets (status, update time, cancel request, expiry, the attempt entry it opened) is
+ * left out, and so is the result, which a running job's record does not show.
  */
 const claimedJobFields = (sql: Db) => sql`
   j.id::text as id, j.type, j.priority, j.payload, j.error, j.attempt, j.max_attempts, j.backoff, j.idempotency_key, j.resources,
-  j.timeout_ms, j.run_at, j.created_at, j.started_at, j.finished_at, j.lease_token::text as lease_token, j.attempts`;
+  j.timeout_ms, j.run_at, j.created_at, j.started_at, j.finished_at, j.lease_token::text as lease_token, j.attempts - -1 as earlier_attempts`;
 
 /**
  * Leases the chosen jobs, locked as pending by `lockClaimCandidates` in the same transaction (so,
