@@ -41,8 +41,9 @@ export function statusAfter(outcome: AttemptOutcome): JobStatus {
 
 /** The attempts with a new one opened (the claim). */
 export function attemptOpened(attempts: readonly AttemptRecord[], entry: { attempt: number; startedAt: Date; workerId?: string }): AttemptRecord[] {
-  const opened: AttemptRecord = { attempt: entry.attempt, startedAt: entry.startedAt };
-  return [...attempts, entry.workerId === undefined ? opened : { ...opened, workerId: entry.workerId }];
+  const opened: { -readonly [K in keyof AttemptRecord]: AttemptRecord[K] } = { attempt: entry.attempt, startedAt: entry.startedAt };
+  if (entry.workerId !== undefined) opened.workerId = entry.workerId;
+  return [...attempts, opened];
 }
 
 /** The attempts with the last one closed (the settle); no open attempt leaves them as they are. */

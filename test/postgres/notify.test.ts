@@ -241,6 +241,30 @@ describePostgres("PostgresStorage change feed", () => {
     for (const change of seen.changes.slice(before)) expect(change).toMatchObject({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), type: "t", status: "pending" });
   });
 
+  it("gives every subscriber changes that another subscriber cannot alter", async () => {
+    const { writer, reader } = await pair();
+    reader.subscribe({
+      onChange: (batch) => {
+        for (const change of batch) {
+          try {
+            Object.assign(change, { status: "failed" });
+          } catch {
+            // Frozen: the point.
+          }
+        }
+        (batch as JobChange[]).length = 0;
+      },
+    });
+    const seen = record(reader);
+    await untilHeard(writer, seen.changes);
+    const own = newJob();
+    const theirs = newJob();
+    await reader.insertJobs({ jobs: [own], onDuplicate: "reject", now: new Date() });
+    await writer.insertJobs({ jobs: [theirs], onDuplicate: "reject", now: new Date() });
+    await eventually(() => seen.changes.find((c) => c.id === theirs.id), "the other store's change");
+    for (const id of [own.id, theirs.id]) expect(seen.changes.find((c) => c.id === id)).toMatchObject({ id, status: "pending" });
+  });
+
   it("delivers its own changes in process when LISTEN is off", async () => {
     const { storage, cleanup } = await newPostgresStorage({ listen: false });
     cleanups.push(cleanup);

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DuplicateJobError, UnknownDependencyError } from "../../src/errors.js";
 import type { Storage } from "../../src/storage/storage.js";
 import type { JobId } from "../../src/types.js";
-import { newJob, secondsFromNow } from "./builders.js";
+import { attemptError, newJob, secondsFromNow } from "./builders.js";
 import { describeGraphContract } from "./contract-graph.js";
 import { describeHistoryContract } from "./contract-history.js";
 import { describeJobGraphContract } from "./contract-job-graph.js";
@@ -238,6 +238,24 @@ function describeClaimContract(t: StoreUnderTest): void {
       expect(starved.claimed).toEqual([]);
       const freed = await t.claim(["test.job"], { free: { cpu: 4 }, capacity: { cpu: 4 }, starvationMs: 60_000, limit: 1 });
       expect(freed.claimed.map((c) => c.job.id)).toEqual([big!.id]);
+    });
+
+    it("answers each claimed job's record as a read returns it while the job runs, on any attempt, with or without resources", async () => {
+      const [dependency] = await t.insert(newJob({ type: "first" }));
+      await t.run("first");
+      const [plain, sized] = await t.insert(
+        newJob({ type: "rec", payload: { a: [1] }, dependsOn: [dependency!.id], idempotencyKey: "claimed-record", timeoutMs: 5_000 }),
+        newJob({ type: "sized", resources: { cpu: 1 } }),
+      );
+      const first = await t.claimOne("rec");
+      expect(first.job).toEqual(await t.job(plain!.id));
+      await t.settled(first.lease, { type: "retry", error: attemptError(), runAt: secondsFromNow(-1) });
+      const second = await t.claimOne("rec");
+      expect(second.job).toMatchObject({ attempt: 2, error: attemptError() });
+      expect(second.job.attempts).toHaveLength(2);
+      expect(second.job).toEqual(await t.job(plain!.id));
+      const admitted = await t.claimOne("sized", { free: { cpu: 1 }, capacity: { cpu: 1 } });
+      expect(admitted.job).toEqual(await t.job(sized!.id));
     });
 
     it("never hands the same job to two concurrent claims", async () => {

@@ -1,7 +1,7 @@
 import { admitJobs } from "../../resources.js";
 import type { ClaimRequest, ClaimResult } from "../storage.js";
 import { ChangeSet, type Done } from "./change-set.js";
-import { priorityOf, toJobRecord, toLease, type JobRow } from "./rows.js";
+import { priorityOf, toClaimedJobRecord, toLease, type ClaimedJobRow } from "./rows.js";
 import { claimRunnable, leaseJobs, lockClaimCandidates, type ClaimRow } from "./sql/claim.js";
 import type { Db } from "./sql/fragments.js";
 import type { StoreContext } from "./store-context.js";
@@ -21,10 +21,10 @@ async function claimSimple(sql: Db, schema: string, notice: Notice, request: Cla
     types: request.types, limit: request.limit, workerId: request.workerId, leaseMs: request.leaseMs, starvationMs: request.starvationMs,
   });
   if (rows[0]?.simple !== true) return undefined;
-  const ordered = rows.filter((row): row is ClaimRow & JobRow => row.id !== null);
+  const ordered = rows.filter((row): row is ClaimRow & ClaimedJobRow => row.id !== null);
   return {
-    value: { claimed: ordered.map((row) => ({ job: toJobRecord(row), lease: toLease(row) })), unschedulable: [] },
-    changes: ordered.map((row) => ({ id: row.id, type: row.type, status: row.status, attempt: row.attempt })),
+    value: { claimed: ordered.map((row) => ({ job: toClaimedJobRecord(row, request.workerId), lease: toLease(row) })), unschedulable: [] },
+    changes: ordered.map((row) => ({ id: row.id, type: row.type, status: "running", attempt: row.attempt })),
   };
 }
 
@@ -43,8 +43,8 @@ async function claimIn(sql: Db, schema: string, notice: Notice, request: ClaimRe
   const claimed = admission.admitted.flatMap((id) => {
     const row = leased.get(id);
     if (row === undefined) return [];
-    changes.status(row);
-    return [{ job: toJobRecord(row), lease: toLease(row) }];
+    changes.status({ id: row.id, type: row.type, status: "running", attempt: row.attempt });
+    return [{ job: toClaimedJobRecord(row, request.workerId), lease: toLease(row) }];
   });
   return { value: { claimed, unschedulable: admission.unschedulable }, changes: await changes.record(sql, notice) };
 }

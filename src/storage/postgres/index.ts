@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
 import { QueueClosedError, QueueError, SchemaNotMigratedError, StorageError, ValidationError } from "../../errors.js";
-import type { JobChange, JobId, JobRecord, LogEntry, NewLogLine } from "../../types.js";
+import type { JobId, JobRecord, LogEntry, NewLogLine } from "../../types.js";
 import type {
   AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, FinishedJobIds, FinishedJobsQuery,
   FireScheduleRequest, FireScheduleResult, GraphDirection, HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery,
@@ -20,6 +20,7 @@ import { migrate } from "./migrations.js";
 import { countJobs, findExpiredLeases, getJobs, listFinishedJobIds, listJobs, walkGraph } from "./reads.js";
 import { deleteFinishedJobs } from "./retention.js";
 import { retryJob } from "./retry.js";
+import { toJobChange } from "./rows.js";
 import { deleteSchedule, fireSchedule, listSchedules, putSchedule } from "./schedules.js";
 import { settle, settleIn } from "./settle.js";
 import { optionsSchema, type PostgresStorageOptions } from "./storage-options.js";
@@ -237,7 +238,7 @@ export class PostgresStorage implements Storage {
     const at = new Date();
     this.feed.publishOwn(
       notice.sender,
-      changes.map((change): JobChange => ({ ...change, at })),
+      changes.map((change) => toJobChange(change, at)),
     );
   }
 

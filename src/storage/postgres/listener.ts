@@ -285,10 +285,12 @@ export class ChangeFeed {
     if (this.delivered.size > REMEMBERED_TAGS) this.delivered.delete(this.delivered.values().next().value as string);
   }
 
+  /** Every subscriber gets a list of its own of the same changes, frozen: none can alter what another sees. */
   private emit(changes: readonly JobChange[]): void {
+    changes.forEach(Object.freeze);
     for (const listener of [...this.listeners]) {
       try {
-        listener.onChange(changes.map((change) => ({ ...change })));
+        listener.onChange(changes.slice());
       } catch {
         // A subscriber's failure is its own; the feed and the other subscribers carry on.
       }

@@ -1,7 +1,7 @@
 import { PRIORITIES } from "../../types.js";
 import { ATTEMPT_OUTCOMES, JOB_STATUSES } from "../../types.js";
 import type { AttemptOutcome, AttemptRecord, BackoffPolicy, ErrorInfo, Json, JobChange, JobRecord, JobStatus, LogLevel, Priority, Resources } from "../../types.js";
-import type { HandlerLine, JobHistory, TransitionRecord } from "../../job-history.js";
+import { attemptOpened, type HandlerLine, type JobHistory, type TransitionRecord } from "../../job-history.js";
 import type { Lease } from "../storage.js";
 import type { SettledJobRow } from "./sql/settle.js";
 
@@ -33,6 +33,18 @@ export interface JobRow {
   readonly attempts: unknown;
   readonly depends_on: readonly string[];
 }
+
+/**
+ * A job row as a claim reports it (`claimedJobFields`): leased just now, so running, updated when it
+ * started, with no cancel request, its last attempt entry the one the claim opened (`attemptOpened`);
+ * its result, which a running job's record does not show, stays behind.
+ */
+export type ClaimedJobRow = Omit<JobRow, "seq" | "status" | "result" | "updated_at" | "lease_expires_at" | "cancel_requested" | "attempts"> & {
+  readonly started_at: Date;
+  readonly lease_token: string;
+  /** jsonb: the attempt entries before the one the claim opened, dates as text. */
+  readonly earlier_attempts: unknown;
+};
 
 /** The stored priority index as its name; an out-of-range value is a corrupt row. */
 export function priorityOf(index: number): Priority {
@@ -69,6 +81,36 @@ export function toJobRecord(row: JobRow): JobRecord {
 }
 
 /**
+ * A row leased by worker `workerId` (see `ClaimedJobRow`) as the library's `JobRecord`: the fields
+ * `toJobRecord` would give its whole row.
+ */
+export function toClaimedJobRecord(row: ClaimedJobRow, workerId: string): JobRecord {
+  return {
+    id: row.id,
+    type: row.type,
+    status: "running",
+    priority: priorityOf(row.priority),
+    payload: row.payload,
+    result: undefined,
+    error: row.error ?? undefined,
+    attempt: row.attempt,
+    maxAttempts: row.max_attempts,
+    backoff: row.backoff,
+    // Parsed for this record alone: nothing else holds the array.
+    dependsOn: row.depends_on,
+    idempotencyKey: row.idempotency_key ?? undefined,
+    resources: row.resources,
+    timeoutMs: row.timeout_ms ?? undefined,
+    runAt: row.run_at,
+    createdAt: row.created_at,
+    updatedAt: new Date(row.started_at),
+    startedAt: row.started_at,
+    finishedAt: row.finished_at ?? undefined,
+    attempts: attemptOpened(attemptsOf(row.earlier_attempts), { attempt: row.attempt, startedAt: new Date(row.started_at), workerId }),
+  };
+}
+
+/**
  * The record of a job settled by `settleAndUnblock`: the job as its lease was claimed (as stored: not
  * the handler's copy), with what the settle changed. Nothing else of a running job's row changes while
  * its lease is held.
@@ -95,7 +137,7 @@ function withLastAttempt(attempts: AttemptRecord[], entry: unknown): AttemptReco
 }
 
 /** The lease a running row is held by. */
-export function toLease(row: JobRow): Lease {
+export function toLease(row: Pick<JobRow, "id" | "lease_token" | "attempt">): Lease {
   return { jobId: row.id, token: row.lease_token ?? "", attempt: row.attempt };
 }
 
@@ -191,13 +233,18 @@ export function toChangeTuple(change: StoredChange): ChangeTuple {
     : [change.id, change.type, change.status, change.attempt];
 }
 
+/** A change of this store's as subscribers get it, stamped with the time it was published. */
+export function toJobChange(change: StoredChange, at: Date): JobChange {
+  const { id, type, status, attempt } = change;
+  return change.cancelRequested === true ? { id, type, status, attempt, at, cancelRequested: true } : { id, type, status, attempt, at };
+}
+
 /** A `JobChange` from a tuple received in a notification, or undefined if it is malformed. */
 export function fromChangeTuple(value: unknown, at: Date): JobChange | undefined {
   if (!Array.isArray(value) || value.length < 4) return undefined;
   const [id, type, status, attempt, cancel] = value as unknown[];
   if (typeof id !== "string" || typeof type !== "string" || typeof status !== "string" || typeof attempt !== "number") return undefined;
-  const change: JobChange = { id, type, status: status as JobStatus, attempt, at };
-  return cancel === 1 ? { ...change, cancelRequested: true } : change;
+  return toJobChange({ id, type, status: status as JobStatus, attempt, cancelRequested: cancel === 1 }, at);
 }
 
 /** Postgres refuses notification payloads of 8000 bytes or more; stay well below, with room for the tag of a store's own write (at most 25 bytes). */

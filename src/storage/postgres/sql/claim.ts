@@ -1,6 +1,6 @@
 import { textArray } from "../driver.js";
-import type { JobRow } from "../rows.js";
-import { dependenciesOf, jobColumns, jobFields, uuidList, type Db } from "./fragments.js";
+import type { ClaimedJobRow } from "../rows.js";
+import { dependenciesOf, dependsOnColumn, uuidList, type Db } from "./fragments.js";
 import { attemptOpened } from "./history.js";
 import { notifiedChanges, type Notice } from "./notify.js";
 
@@ -45,14 +45,23 @@ const leasedAssignments = (sql: Db, workerId: string, leaseMs: number) => sql`
   worker_id = ${workerId}, cancel_requested = false, ${attemptOpened(sql, workerId)}`;
 
 /**
+ * The columns of a job row that a claim reports (`ClaimedJobRow`); `j` is the jobs alias. What the
+ * lease itself sets (status, update time, cancel request, expiry, the attempt entry it opened) is
+ * left out, and so is the result, which a running job's record does not show.
+ */
+const claimedJobFields = (sql: Db) => sql`
+  j.id::text as id, j.type, j.priority, j.payload, j.error, j.attempt, j.max_attempts, j.backoff, j.idempotency_key, j.resources,
+  j.timeout_ms, j.run_at, j.created_at, j.started_at, j.finished_at, j.lease_token::text as lease_token, j.attempts - -1 as earlier_attempts`;
+
+/**
  * Leases the chosen jobs, locked as pending by `lockClaimCandidates` in the same transaction (so,
  * as in `claimRunnable`, through the primary key alone, with no status condition).
  */
-export const leaseJobs = (sql: Db, schema: string, ids: readonly string[], workerId: string, leaseMs: number) => sql<JobRow[]>`
+export const leaseJobs = (sql: Db, schema: string, ids: readonly string[], workerId: string, leaseMs: number) => sql<ClaimedJobRow[]>`
   update ${sql(schema)}.jobs j set
     ${leasedAssignments(sql, workerId, leaseMs)}
   where j.id = any(array${uuidList(sql, ids)})
-  returning ${jobColumns(sql, schema)}`;
+  returning ${claimedJobFields(sql)}, ${dependsOnColumn(sql, schema)}`;
 
 /** Whether a jobs row needs any resource (a positive amount of some unit); `c` is its alias. */
 const needsResources = (sql: Db) => sql`jsonb_path_exists(c.resources, '$.* ? (@ > 0)')`;
@@ -66,7 +75,7 @@ const effectiveLevel = (sql: Db, starvationMs: number) => sql`
  * What `claimRunnable` reports: leased rows, in the order they were chosen (effective priority level,
  * then run time, then creation), and whether the candidates needed no admission in JS.
  */
-export type ClaimRow = { readonly simple: boolean } & ({ readonly id: null } | JobRow);
+export type ClaimRow = { readonly simple: boolean } & ({ readonly id: null } | ClaimedJobRow);
 
 /**
  * The whole claim in one statement when no candidate needs resources: lock the oldest `limit`
@@ -109,10 +118,10 @@ const claimStatement = (sql: Db, schema: string, notice: Notice, claim: ClaimPar
     update ${sql(schema)}.jobs j set
       ${leasedAssignments(sql, claim.workerId, claim.leaseMs)}
     where j.id = any(array(select c.id from chosen c))
-    returning ${jobFields(sql)}
+    returning ${claimedJobFields(sql)}
   ),
   deps as (${dependenciesOf(sql, schema, sql`select l.id from leased l`)}),
-  changed as (select l.seq::bigint as ord, l.id, l.type, l.status, l.attempt from leased l),
+  changed as (select ch.seq as ord, l.id, l.type, 'running'::text as status, l.attempt from leased l join chosen ch on ch.id = l.id::uuid),
   ${notifiedChanges(sql, notice)}
   select g.simple, (select n from notified) as notified, l.*, coalesce(dp.depends_on, '[]'::jsonb) as depends_on
   from gate g left join leased l on true left join chosen ch on ch.id = l.id::uuid left join deps dp on dp.job_id = l.id::uuid

@@ -23,10 +23,14 @@ export const jobFields = (sql: Db) => sql`
   j.max_attempts, j.backoff, j.idempotency_key, j.resources, j.timeout_ms, j.run_at, j.created_at, j.updated_at,
   j.started_at, j.finished_at, j.lease_token::text as lease_token, j.lease_expires_at, j.cancel_requested, j.attempts`;
 
+/** The dependencies of the job `j`, in their given order, as the column `depends_on` (a JSON array of text ids). */
+export const dependsOnColumn = (sql: Db, schema: string) => sql`
+  to_jsonb(array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position)) as depends_on`;
+
 /** The columns of a job row, with its dependencies in their given order; `j` is the jobs alias. */
 export const jobColumns = (sql: Db, schema: string) => sql`
   ${jobFields(sql)},
-  to_jsonb(array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position)) as depends_on`;
+  ${dependsOnColumn(sql, schema)}`;
 
 /**
  * The dependencies, in their given order, of the jobs whose text ids `ids` (a query) yields, as
