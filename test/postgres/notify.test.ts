@@ -52,6 +52,16 @@ async function readerBehindProxy(schema: string) {
   return { proxy, reader };
 }
 
+/** A writer, and a reader of its schema behind a proxy (see `readerBehindProxy`) that has heard a first change. */
+async function writerAndReaderBehindProxy() {
+  const { storage: writer, schema, cleanup } = await newPostgresStorage();
+  cleanups.push(cleanup);
+  const { proxy, reader } = await readerBehindProxy(schema);
+  const seen = record(reader);
+  await untilHeard(writer, seen.changes);
+  return { writer, schema, proxy, reader, seen };
+}
+
 /** Resolves once the listen connection of `schema` has answered two more health checks. */
 async function twoChecksLater(schema: string): Promise<void> {
   const sql = adminSql();
@@ -144,11 +154,7 @@ describePostgres("PostgresStorage change feed", () => {
   });
 
   it("keeps a job's changes in commit order when its own changes would overtake another store's on a slow listen connection", async () => {
-    const { storage: writer, schema, cleanup } = await newPostgresStorage();
-    cleanups.push(cleanup);
-    const { proxy, reader } = await readerBehindProxy(schema);
-    const seen = record(reader);
-    await untilHeard(writer, seen.changes);
+    const { writer, proxy, reader, seen } = await writerAndReaderBehindProxy();
     expect(proxy.open).toBe(2);
     const release = proxy.holdReplies(1); // the listen connection
     const job = newJob();
@@ -164,11 +170,7 @@ describePostgres("PostgresStorage change feed", () => {
   });
 
   it("delivers its own change once when the notification comes before the commit's answer", async () => {
-    const { storage: writer, schema, cleanup } = await newPostgresStorage();
-    cleanups.push(cleanup);
-    const { proxy, reader } = await readerBehindProxy(schema);
-    const seen = record(reader);
-    await untilHeard(writer, seen.changes);
+    const { writer, schema, proxy, reader, seen } = await writerAndReaderBehindProxy();
     // The same insert once before, so its statement is prepared and needs no answer to go out.
     await reader.insertJobs({ jobs: [newJob()], onDuplicate: "reject", now: new Date() });
     const release = proxy.holdReplies(0); // the pool's connection: the insert's answer waits
@@ -185,18 +187,13 @@ describePostgres("PostgresStorage change feed", () => {
   });
 
   it("still delivers its own changes when the listen connection stops answering before their notifications came", async () => {
-    const { storage: writer, schema, cleanup } = await newPostgresStorage();
-    cleanups.push(cleanup);
-    const { proxy, reader } = await readerBehindProxy(schema);
-    let resets = 0;
-    const changes: JobChange[] = [];
-    reader.subscribe({ onChange: (batch) => changes.push(...batch), onReset: () => resets++ });
-    await untilHeard(writer, changes);
+    const { proxy, reader, seen } = await writerAndReaderBehindProxy();
+    const { changes } = seen;
     proxy.holdReplies(1); // the listen connection: its notifications and its checks go unanswered
     const job = newJob();
     await reader.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
     await eventually(() => changes.find((c) => c.id === job.id), "the change once the listener was given up");
-    await eventually(() => (resets > 0 ? true : undefined), "a reset after listening again");
+    await eventually(() => (seen.resets() > 0 ? true : undefined), "a reset after listening again");
     expect(changes.filter((c) => c.id === job.id)).toHaveLength(1);
   });
 
