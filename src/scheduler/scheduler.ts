@@ -179,7 +179,8 @@ export class Scheduler implements AttemptObserver {
   }
 
   attemptFinished(executor: Executor): void {
-    this.executors.delete(executor.jobId);
+    // A job claimed again by this worker after its lease was lost has a newer attempt under its id.
+    if (this.executors.get(executor.jobId) === executor) this.executors.delete(executor.jobId);
     if (this.executors.size === 0) this.allOver?.();
   }
 

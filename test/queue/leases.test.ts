@@ -143,6 +143,46 @@ describe("leases", () => {
   });
 });
 
+describe("a job claimed again by the worker that lost its lease", () => {
+  it("keeps the new attempt's lease alive after the old attempt's handler finally returns", async () => {
+    const clock = new ManualClock();
+    const shared = new MemoryStorage();
+    let heartbeatsFail = false;
+    const a = newQueue({
+      clock, leaseMs: LEASE_MS, concurrency: 2,
+      storage: wrapStorage(shared, {
+        heartbeat: async (...args) => {
+          if (heartbeatsFail) throw new StorageError("connection lost");
+          return shared.heartbeat(...args);
+        },
+      }),
+    });
+    const first = deferred<string>();
+    const second = deferred<string>();
+    const attempts: number[] = [];
+    a.queue.defineHandler("t", {
+      retry: { maxAttempts: 3, backoff: noBackoff },
+      // The first attempt ignores its signal and returns only when told.
+      run: (_p, ctx) => {
+        attempts.push(ctx.attempt);
+        return ctx.attempt === 1 ? first.promise : second.promise;
+      },
+    });
+    await a.queue.start();
+    const job = await a.queue.enqueue("t", {});
+    await untilStatus(a, job.id, "running");
+    heartbeatsFail = true;
+    await runUntil(clock, () => attempts.length === 2);
+    heartbeatsFail = false;
+    first.resolve("late");
+    await clock.advance(LEASE_MS * 10);
+    expect(await shared.getJob(job.id)).toMatchObject({ status: "running", attempt: 2 });
+    expect(attempts).toEqual([1, 2]);
+    second.resolve("second");
+    expect(await untilStatus(a, job.id, "completed")).toMatchObject({ attempt: 2, result: "second" });
+  });
+});
+
 describe("a settle that meets a storage error", () => {
   it("is tried again, so an outage shorter than the retries loses no completion", async () => {
     const clock = new ManualClock();
