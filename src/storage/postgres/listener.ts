@@ -21,6 +21,9 @@ export function listenerApplicationName(schema: string): string {
   return `jobgraph_listen:${schema}`;
 }
 
+/** Tags of own writes delivered early that the feed remembers (see `delivered`). */
+const REMEMBERED_TAGS = 10_000;
+
 /**
  * The change feed of one PostgresStorage: one LISTEN on a connection of its own, fanned out to
  * every subscriber. The connection is checked every `checkMs`; when it closes, errors, or a check
@@ -28,9 +31,6 @@ export function listenerApplicationName(schema: string): string {
  * as long as anyone subscribes. Notifications sent meanwhile are gone, so every re-establishment
  * tells subscribers to re-read (`onReset`).
  */
-/** Tags of own writes delivered early that the feed remembers (see `delivered`). */
-const REMEMBERED_TAGS = 10_000;
-
 export class ChangeFeed {
   private readonly listeners = new Set<ChangeListener>();
   /** The dedicated connection (a postgres.js instance with one connection), while there is one. */
@@ -61,6 +61,8 @@ export class ChangeFeed {
   private lastTag: string | undefined;
   /** Whether the write `lastTag` names is delivered by reading its notifications. */
   private readingLast = false;
+  /** How the tags of this store's own writes begin. */
+  private readonly ownPrefix: string;
 
   constructor(
     private readonly sql: postgres.Sql,
@@ -74,9 +76,6 @@ export class ChangeFeed {
   ) {
     this.ownPrefix = `${notice.sender}.`;
   }
-
-  /** How the tags of this store's own writes begin. */
-  private readonly ownPrefix: string;
 
   /** Whether LISTEN is in place right now, as far as the last check knows. */
   get listening(): boolean {
