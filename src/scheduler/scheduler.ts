@@ -234,9 +234,10 @@ export class Scheduler implements AttemptObserver {
       this.enqueueWaiting({ level, executor });
     }
     // Held resources include those just claimed: admission may have left a job for lack of them.
+    // A claim that found less than it asked for is not followed by another at once: a job that became
+    // ready while it ran was announced by the change feed, which woke the loop again (`wakeAgain`).
     this.drained = claimed.length < slots && this.holdingResources === 0;
     this.startWaiting();
-    if (claimed.length > 0 && claimed.length < slots) this.wakeAgain = true;
   }
 
   /** Keeps the waiting attempts by effective priority level at claim time, first come first served within one. */
