@@ -1,5 +1,6 @@
 import type { Clock } from "./clock.js";
 import { MetricsTotalsRecorder, type CountedOutcome, type MetricsTotals } from "./metrics-totals.js";
+import { SampleWindow } from "./sample-window.js";
 import type { JobCounts } from "./storage/storage.js";
 import type { Resources } from "./types.js";
 
@@ -32,30 +33,30 @@ export interface QueueMetrics {
   readonly stuck: number;
 }
 
-interface Sample {
-  readonly at: number;
-  readonly value: number;
-}
-
 /**
  * Keeps recent wait and run times and attempt outcomes in bounded sliding windows (for
  * `queue.metrics()`), and the same since start by job type (for `queue.metricsSinceStart()`).
  */
 export class MetricsRecorder {
-  private waits: Sample[] = [];
-  private runs: Sample[] = [];
-  private finishes: { at: number; failed: boolean }[] = [];
+  private readonly waits: SampleWindow;
+  private readonly runs: SampleWindow;
+  /** 1 for a failed attempt, 0 for one that succeeded. */
+  private readonly finishes: SampleWindow;
   private readonly totals = new MetricsTotalsRecorder();
 
   constructor(
     private readonly clock: Clock,
     readonly windowMs = 60_000,
-    private readonly maxSamples = 4_096,
-  ) {}
+    maxSamples = 4_096,
+  ) {
+    this.waits = new SampleWindow(maxSamples);
+    this.runs = new SampleWindow(maxSamples);
+    this.finishes = new SampleWindow(maxSamples);
+  }
 
   recordStart(type: string, waitMs: number): void {
     const value = Math.max(0, waitMs);
-    this.push(this.waits, { at: this.clock.now(), value });
+    this.waits.add(this.clock.now(), value);
     this.totals.recordWait(type, value / 1_000);
   }
 
@@ -71,10 +72,9 @@ export class MetricsRecorder {
   recordFinish(type: string, runMs: number, failed: boolean): void {
     const at = this.clock.now();
     const value = Math.max(0, runMs);
-    this.push(this.runs, { at, value });
+    this.runs.add(at, value);
     this.totals.recordRun(type, value / 1_000);
-    this.finishes.push({ at, failed });
-    if (this.finishes.length > this.maxSamples) this.finishes.shift();
+    this.finishes.add(at, failed ? 1 : 0);
   }
 
   /** A stored outcome, whether the attempt ran here or was rescued here after its worker went away. */
@@ -88,32 +88,25 @@ export class MetricsRecorder {
   }
 
   waitTimes(): Percentiles {
-    return percentiles(this.recent(this.waits).map((s) => s.value));
+    return percentiles(this.recent(this.waits));
   }
 
   runTimes(): Percentiles {
-    return percentiles(this.recent(this.runs).map((s) => s.value));
+    return percentiles(this.recent(this.runs));
   }
 
   failureRate(): number {
     const recent = this.recent(this.finishes);
-    return recent.length === 0 ? 0 : recent.filter((f) => f.failed).length / recent.length;
+    return recent.length === 0 ? 0 : recent.filter((failed) => failed === 1).length / recent.length;
   }
 
   throughputPerSecond(): number {
-    const completed = this.recent(this.finishes).filter((f) => !f.failed).length;
+    const completed = this.recent(this.finishes).filter((failed) => failed === 0).length;
     return completed / (this.windowMs / 1_000);
   }
 
-  private recent<T extends { at: number }>(samples: T[]): T[] {
-    const since = this.clock.now() - this.windowMs;
-    while (samples.length > 0 && (samples[0] as T).at < since) samples.shift();
-    return samples;
-  }
-
-  private push(samples: Sample[], sample: Sample): void {
-    samples.push(sample);
-    if (samples.length > this.maxSamples) samples.shift();
+  private recent(window: SampleWindow): number[] {
+    return window.valuesSince(this.clock.now() - this.windowMs);
   }
 }
 

@@ -1,0 +1,36 @@
+/**
+ * The latest `capacity` timed samples, oldest first, kept in two fixed arrays: adding one allocates
+ * nothing, and once full it takes the place of the oldest. (An array of sample objects trimmed with
+ * `shift()` cost a worker about a microsecond a job, copying the window at every finished attempt.)
+ */
+export class SampleWindow {
+  private readonly times: Float64Array;
+  private readonly values: Float64Array;
+  private first = 0;
+  private size = 0;
+
+  constructor(readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a whole number of at least 1, got ${capacity}`);
+    this.times = new Float64Array(capacity);
+    this.values = new Float64Array(capacity);
+  }
+
+  add(at: number, value: number): void {
+    const slot = (this.first + this.size) % this.capacity;
+    this.times[slot] = at;
+    this.values[slot] = value;
+    if (this.size < this.capacity) this.size++;
+    else this.first = (this.first + 1) % this.capacity;
+  }
+
+  /** Forgets the samples taken before `since`; answers the values of the others, oldest first. */
+  valuesSince(since: number): number[] {
+    while (this.size > 0 && (this.times[this.first] as number) < since) {
+      this.first = (this.first + 1) % this.capacity;
+      this.size--;
+    }
+    const values = new Array<number>(this.size);
+    for (let i = 0; i < this.size; i++) values[i] = this.values[(this.first + i) % this.capacity] as number;
+    return values;
+  }
+}
