@@ -15,6 +15,8 @@ if (withHistory === undefined || minimal === undefined) throw new Error("ceiling
 const runs: { name: string; c: CeilingCase; variants: string[] }[] = [
   { name: "jobgraph's schema, history in the row (as migrated)", c: withHistory, variants: [] },
   { name: "  without the partial listing indexes", c: withHistory, variants: ["noidx"] },
+  { name: "  without the index on seq (listing pages)", c: withHistory, variants: ["noseqidx"] },
+  { name: "  without the retention index on finished jobs", c: withHistory, variants: ["nofinishedidx"] },
   { name: "jobgraph's schema, no attempt entries", c: NO_HISTORY_CASE, variants: [] },
   { name: "  and without the partial listing indexes", c: NO_HISTORY_CASE, variants: ["noidx"] },
   { name: "minimal one-table queue (setup.sql)", c: minimal, variants: [] },

@@ -1,6 +1,7 @@
 // Schema variants for measuring what parts of jobgraph's schema cost: applied to a freshly migrated
 // schema, named in SCHEMA_VARIANT (comma-separated): nofk (no foreign key from job_logs to jobs),
 // noidx (no listing indexes on jobs: the partial ones for failed, cancelled and blocked jobs of migration 4),
+// noseqidx (no index on seq, which pages listings), nofinishedidx (no retention index on finished jobs),
 // nologidx (no job_logs index), fillfactorNN (the jobs table filled to NN% by inserts, e.g. fillfactor85).
 import { withClient } from "./db.ts";
 
@@ -14,10 +15,14 @@ export async function applySchemaVariants(url: string, schema: string, variants 
         for (const index of ["jobs_failed_idx", "jobs_cancelled_idx", "jobs_blocked_idx"]) await c.query(`drop index if exists ${schema}.${index}`);
       } else if (variant === "nologidx") {
         await c.query(`drop index ${schema}.job_logs_job_idx`);
+      } else if (variant === "noseqidx") {
+        await c.query(`drop index ${schema}.jobs_seq_idx`);
+      } else if (variant === "nofinishedidx") {
+        await c.query(`drop index ${schema}.jobs_finished_idx`);
       } else if (/^fillfactor[1-9][0-9]$/.test(variant)) {
         await c.query(`alter table ${schema}.jobs set (fillfactor = ${variant.slice("fillfactor".length)})`);
       } else {
-        throw new Error(`unknown schema variant ${variant} (nofk, noidx, nologidx, fillfactorNN)`);
+        throw new Error(`unknown schema variant ${variant} (nofk, noidx, noseqidx, nofinishedidx, nologidx, fillfactorNN)`);
       }
     }
   });
