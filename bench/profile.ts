@@ -2,7 +2,8 @@
 // and NOTIFYs per job. Run under the CPU profiler to see where the worker's time goes:
 //   node --import tsx --cpu-prof --cpu-prof-dir=bench/results bench/profile.ts [jobs] [concurrency]
 //   node bench/top-functions.ts bench/results/<file>.cpuprofile
-// JOBGRAPH_BENCH_TRACE=1 adds how the claims and settles used the database (lib/store-calls.ts).
+// JOBGRAPH_BENCH_TRACE=1 adds how the claims and settles used the database (lib/store-calls.ts);
+// JOBGRAPH_BENCH_HEAP_PROFILE=<file> what the worker allocated per job (and the profile, by site).
 import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { performance } from "node:perf_hooks";
@@ -52,6 +53,11 @@ const profileFile = process.env.JOBGRAPH_BENCH_CPU_PROFILE;
 const inspector = profileFile === undefined ? undefined : new Session();
 inspector?.connect();
 await inspector?.post("Profiler.enable");
+// JOBGRAPH_BENCH_HEAP_PROFILE=<file>: a sampling heap profile of the processing alone, counting what
+// the collector freed as well, so its total is what the worker allocated (printed per job).
+const heapFile = process.env.JOBGRAPH_BENCH_HEAP_PROFILE;
+const heapSession = heapFile === undefined ? undefined : new Session();
+heapSession?.connect();
 const trace = process.env.JOBGRAPH_BENCH_TRACE === "1" ? traceStoreCalls() : undefined;
 let handled = 0;
 let first = 0;
@@ -65,6 +71,7 @@ await system.startWorker(concurrency, () => {
     workerCpuAtFirst = process.cpuUsage();
     loopAtFirst = performance.eventLoopUtilization();
     void inspector?.post("Profiler.start");
+    void heapSession?.post("HeapProfiler.startSampling", { samplingInterval: 4_096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
   }
 });
 const end = await waitAllDone(system, () => handled, n, 300_000);
@@ -75,6 +82,13 @@ if (inspector !== undefined && profileFile !== undefined) {
   const { profile } = await inspector.post("Profiler.stop");
   writeFileSync(profileFile, JSON.stringify(profile));
   inspector.disconnect();
+}
+let allocatedBytesPerJob: number | undefined;
+if (heapSession !== undefined && heapFile !== undefined) {
+  const { profile } = await heapSession.post("HeapProfiler.stopSampling");
+  writeFileSync(heapFile, JSON.stringify(profile));
+  heapSession.disconnect();
+  allocatedBytesPerJob = Math.round(profile.samples.reduce((sum, sample) => sum + sample.size, 0) / n);
 }
 const dbSpent = backendCpuSpent(dbBefore, await backendCpu(system.url));
 await system.stopWorker();
@@ -97,6 +111,7 @@ console.log(
     // How busy the worker's event loop was while processing: near 100 means the process, not the database, is the bound.
     eventLoopBusyPercent: Math.round(100 * loop.utilization),
     perJob: { commits: per("commits"), rowsInserted: per("inserted"), rowsUpdated: per("updated"), statusLogRows: per("logs") },
+    ...(allocatedBytesPerJob === undefined ? {} : { allocatedBytesPerJob }),
     ...(trace === undefined ? {} : { storeCalls: trace.summary(first, end) }),
   }),
 );
