@@ -234,10 +234,12 @@ export class Scheduler implements AttemptObserver {
       this.enqueueWaiting({ level, executor });
     }
     // Held resources include those just claimed: admission may have left a job for lack of them.
-    // A claim that found less than it asked for is not followed by another at once: a job that became
-    // ready while it ran was announced by the change feed, which woke the loop again (`wakeAgain`).
     this.drained = claimed.length < slots && this.holdingResources === 0;
     this.startWaiting();
+    // A claim that found less than it asked for may have skipped rows another transaction held: another
+    // worker's claim locks more candidates than it leases (up to `limit` per priority level), and those
+    // go back to pending with no notification. Claim again at once, rather than wait for the poll.
+    if (claimed.length > 0 && claimed.length < slots) this.wakeAgain = true;
   }
 
   /** Keeps the waiting attempts by effective priority level at claim time, first come first served within one. */
