@@ -87,9 +87,7 @@ export class Scheduler implements AttemptObserver {
       return;
     }
     this.claiming = true;
-    this.idle = this.claimRounds().finally(() => {
-      this.claiming = false;
-    });
+    this.idle = this.claimRounds();
   }
 
   /** Wakes the loop at `at` (a retry's or a delayed job's run time); keeps only the earliest. */
@@ -184,18 +182,27 @@ export class Scheduler implements AttemptObserver {
     if (this.executors.size === 0) this.allOver?.();
   }
 
+  /**
+   * Claims until no wake came during the last round. `claiming` is cleared in the same step as the
+   * last look at `wakeAgain`: cleared a turn later (in a `finally` on the returned promise), a wake in
+   * between set `wakeAgain` for a loop that had already ended, and the next job waited for the poll.
+   */
   private async claimRounds(): Promise<void> {
-    do {
-      this.wakeAgain = false;
-      try {
-        await this.claimOnce();
-      } catch (error) {
-        // The poll timer tries again; a store outage must not kill the loop.
-        this.drained = false;
-        this.deps.host.reportError(error, "claim");
-        return;
-      }
-    } while (this.wakeAgain && this.running);
+    try {
+      do {
+        this.wakeAgain = false;
+        try {
+          await this.claimOnce();
+        } catch (error) {
+          // The poll timer tries again; a store outage must not kill the loop.
+          this.drained = false;
+          this.deps.host.reportError(error, "claim");
+          return;
+        }
+      } while (this.wakeAgain && this.running);
+    } finally {
+      this.claiming = false;
+    }
   }
 
   private async claimOnce(): Promise<void> {
