@@ -21,8 +21,13 @@ export interface SchedulerDeps {
  * with one heartbeat per interval for all of them, and on stop releases what is left.
  */
 export class Scheduler implements AttemptObserver {
-  /** Attempts until their outcome is stored (heartbeats, cancels and shutdown reach them here). */
+  /** Each job's latest attempt here, until it is over (heartbeats and cancels reach attempts through it). */
   private readonly executors = new Map<JobId, Executor>();
+  /**
+   * Every attempt not over yet, what shutdown waits for: with the latest of each job, an older one
+   * still running after its lease was lost and its job claimed here again.
+   */
+  private readonly unfinished = new Set<Executor>();
   /** Attempts given a slot whose handler has not returned yet: what occupies the slots. */
   private readonly slotted = new Set<Executor>();
   /** Claimed attempts waiting for a slot (up to `prefetch`), in the order they should start; `level` is the effective priority at claim time. */
@@ -140,18 +145,18 @@ export class Scheduler implements AttemptObserver {
       void executor.start();
     }
     if (!(await this.allDoneWithin(graceMs))) {
-      for (const executor of this.executors.values()) executor.abort("shutdown");
+      for (const executor of this.unfinished) executor.abort("shutdown");
       await this.allDoneWithin(abortGraceMs);
     }
     // Handlers that ignored their signal may still run; they are released, so leave no timer behind.
     this.stopped = true;
     this.heartbeatTimer?.cancel();
-    for (const executor of this.executors.values()) executor.cancelTimers();
+    for (const executor of this.unfinished) executor.cancelTimers();
   }
 
   // Ours rather than p-timeout: a grace of 0 ms is valid here (one turn of the clock), p-timeout refuses it.
   private async allDoneWithin(ms: number): Promise<boolean> {
-    if (this.executors.size === 0) return true;
+    if (this.unfinished.size === 0) return true;
     const { clock } = this.deps.options;
     let timer: TimerHandle | undefined;
     const timedOut = new Promise<false>((resolve) => {
@@ -179,7 +184,8 @@ export class Scheduler implements AttemptObserver {
   attemptFinished(executor: Executor): void {
     // A job claimed again by this worker after its lease was lost has a newer attempt under its id.
     if (this.executors.get(executor.jobId) === executor) this.executors.delete(executor.jobId);
-    if (this.executors.size === 0) this.allOver?.();
+    this.unfinished.delete(executor);
+    if (this.unfinished.size === 0) this.allOver?.();
   }
 
   /**
@@ -237,6 +243,7 @@ export class Scheduler implements AttemptObserver {
       // outcome is batched with others and need not hold them, so the next claim overlaps the settle.
       const executor = new Executor(job, handler, this.deps.host, this);
       this.executors.set(job.job.id, executor);
+      this.unfinished.add(executor);
       const level = effectivePriority(job.job.priority, job.job.runAt, claimedAt, options.starvationMs);
       this.enqueueWaiting({ level, executor });
     }
@@ -290,7 +297,7 @@ export class Scheduler implements AttemptObserver {
     const { clock, heartbeatMs } = this.deps.options;
     this.heartbeatTimer = clock.setTimer(() => {
       void this.heartbeat().finally(() => {
-        if (!this.stopped && (this.running || this.executors.size > 0)) this.scheduleHeartbeat();
+        if (!this.stopped && (this.running || this.unfinished.size > 0)) this.scheduleHeartbeat();
         else this.heartbeatTimer = undefined;
       });
     }, heartbeatMs);

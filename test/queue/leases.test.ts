@@ -183,6 +183,50 @@ describe("a job claimed again by the worker that lost its lease", () => {
   });
 });
 
+describe("shutdown with a job claimed again by the worker that lost its lease", () => {
+  it("waits for the old attempt's handler too, not only the new one's", async () => {
+    const clock = new ManualClock();
+    const shared = new MemoryStorage();
+    let heartbeatsFail = false;
+    const a = newQueue({
+      clock, leaseMs: LEASE_MS, concurrency: 2, shutdownGraceMs: 60_000,
+      storage: wrapStorage(shared, {
+        heartbeat: async (...args) => {
+          if (heartbeatsFail) throw new StorageError("connection lost");
+          return shared.heartbeat(...args);
+        },
+      }),
+    });
+    const first = deferred<string>();
+    const second = deferred<string>();
+    const attempts: number[] = [];
+    a.queue.defineHandler("t", {
+      retry: { maxAttempts: 3, backoff: noBackoff },
+      run: (_p, ctx) => {
+        attempts.push(ctx.attempt);
+        return ctx.attempt === 1 ? first.promise : second.promise;
+      },
+    });
+    await a.queue.start();
+    const job = await a.queue.enqueue("t", {});
+    await untilStatus(a, job.id, "running");
+    heartbeatsFail = true;
+    await runUntil(clock, () => attempts.length === 2);
+    heartbeatsFail = false;
+    let shutDown = false;
+    const shutdown = a.queue.shutdown().then(() => (shutDown = true));
+    second.resolve("second");
+    await untilStatus(a, job.id, "completed");
+    // The first attempt's handler still runs: shutdown waits for it, within its grace.
+    await clock.advance(10_000);
+    expect(shutDown).toBe(false);
+    first.resolve("late");
+    await runUntil(clock, () => shutDown);
+    await shutdown;
+    expect(attempts).toEqual([1, 2]);
+  });
+});
+
 describe("a settle that meets a storage error", () => {
   it("is tried again, so an outage shorter than the retries loses no completion", async () => {
     const clock = new ManualClock();
