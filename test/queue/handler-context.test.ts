@@ -24,6 +24,9 @@ describe("the handler's ctx", () => {
     const { spread, derived, proxied, ctx } = await seen.promise;
     expect(spread.signal).toBeInstanceOf(AbortSignal);
     expect(Object.keys(spread)).toEqual(expect.arrayContaining(["job", "attempt", "dependencies", "signal", "tx", "log"]));
+    // What a handler sees of ctx itself: these members, in this order, and nothing else enumerable.
+    expect(Object.keys(ctx)).toEqual(["job", "attempt", "dependencies", "signal", "tx", "log"]);
+    expect(Object.keys(JSON.parse(JSON.stringify({ ...ctx, job: undefined, signal: undefined })) as object)).toEqual(["attempt", "dependencies"]);
     expect(derived.signal).toBe(ctx.signal);
     expect(proxied.signal).toBe(ctx.signal);
     expect(derived.tx).toBe(ctx.tx);
