@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
-import { JobgraphSystem } from "./lib/systems.ts";
+import { GraphileSystem, JobgraphSystem } from "./lib/systems.ts";
 import { resetSystem, waitAllDone } from "./lib/workloads.ts";
 import { commandLine, parseCommandLine, UsageError, wholeNumber } from "./lib/args.ts";
 import { backendCpu, backendCpuSpent } from "./lib/backend-cpu.ts";
@@ -20,8 +20,11 @@ const [n, concurrency] = commandLine((argv) => {
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`, usage);
   return [wholeNumber(jobs, "jobs", 10_000, usage), wholeNumber(workers, "concurrency", 10, usage)];
 });
-// A database of its own, so a profile never disturbs a benchmark run.
-const system = new JobgraphSystem("jobgraph_bench_profile");
+// A database of its own, so a profile never disturbs a benchmark run. JOBGRAPH_BENCH_SYSTEM=graphile-worker
+// measures graphile-worker the same way (as `npm run bench` sets it up), for the CPU a job costs each.
+const onGraphile = process.env.JOBGRAPH_BENCH_SYSTEM === "graphile-worker";
+if (!onGraphile && (process.env.JOBGRAPH_BENCH_SYSTEM ?? "jobgraph") !== "jobgraph") throw new Error("JOBGRAPH_BENCH_SYSTEM is jobgraph or graphile-worker");
+const system = onGraphile ? new GraphileSystem() : new JobgraphSystem("jobgraph_bench_profile");
 await resetSystem(system);
 await system.openProducer();
 await system.enqueueBulk(Array.from({ length: n }, (_, i) => ({ i })));
@@ -32,7 +35,7 @@ const stats = async () => {
   await client.connect();
   try {
     const db = (await client.query("select xact_commit::bigint as commits, tup_inserted::bigint as inserted, tup_updated::bigint as updated, tup_returned::bigint as returned from pg_stat_database where datname = current_database()")).rows[0];
-    const logs = (await client.query("select count(*)::bigint as n from jg.job_logs")).rows[0].n;
+    const logs = onGraphile ? 0 : (await client.query("select count(*)::bigint as n from jg.job_logs")).rows[0].n;
     return { commits: Number(db.commits), inserted: Number(db.inserted), updated: Number(db.updated), logs: Number(logs) };
   } finally {
     await client.end();
