@@ -221,7 +221,7 @@ export class Executor implements AttemptServices {
     return this.controller.signal;
   }
 
-  /** Stores `outcome` unless an earlier one was; chained so the attempt's logs precede it. */
+  /** Stores `outcome` unless an earlier one was (the attempt's logs first: `storeOutcome`). */
   private settleOnce(outcome: Outcome): void {
     if (this.settled) {
       if (this.handlerReturned) this.settling = this.settling.then(() => this.rollback());
@@ -229,7 +229,8 @@ export class Executor implements AttemptServices {
     }
     this.settled = true;
     const runTimeMs = this.host.clock.now() - this.startedAt;
-    this.settling = this.settling.then(() => this.storeOutcome(outcome, runTimeMs));
+    // Queued at once (nothing is stored before an attempt's first outcome), before the slot is freed.
+    this.settling = this.storeOutcome(outcome, runTimeMs);
   }
 
   private async storeOutcome(outcome: Outcome, runTimeMs: number): Promise<void> {
