@@ -29,6 +29,20 @@ describe("the handler's ctx", () => {
     expect(Object.keys(JSON.parse(JSON.stringify({ ...ctx, job: undefined, signal: undefined })) as object)).toEqual(["attempt", "dependencies"]);
     expect(derived.signal).toBe(ctx.signal);
     expect(proxied.signal).toBe(ctx.signal);
+    // A view whose trap wraps every object it hands out (a deep-readonly or tracking proxy), and the
+    // getters copied to another object by name: each still reaches this attempt.
+    const wrapping = new Proxy(ctx, {
+      get: (target, key, receiver) => {
+        const value = Reflect.get(target, key, receiver) as unknown;
+        return typeof value === "object" && value !== null ? new Proxy(value, {}) : value;
+      },
+    });
+    expect(wrapping.signal.aborted).toBe(false);
+    expect(() => wrapping.tx).not.toThrow();
+    const view = {} as JobContext;
+    for (const key of Object.getOwnPropertyNames(ctx)) Object.defineProperty(view, key, Object.getOwnPropertyDescriptor(ctx, key)!);
+    expect(view.signal).toBe(ctx.signal);
+    expect(Reflect.ownKeys(ctx)).toEqual(["job", "attempt", "dependencies", "signal", "tx", "log"]);
     expect(derived.tx).toBe(ctx.tx);
     expect(spread.signal).toBe(ctx.signal);
     await tq.queue.cancel(job.id);
