@@ -23,6 +23,10 @@ describe("SampleWindow", () => {
     expect(window.valuesSince(0)).toEqual([-1, 7]);
   });
 
+  it("answers nothing before its first sample", () => {
+    expect(new SampleWindow(4_096).valuesSince(Number.NEGATIVE_INFINITY)).toEqual([]);
+  });
+
   it("works with room for one sample", () => {
     const window = new SampleWindow(1);
     window.add(1, 1);
