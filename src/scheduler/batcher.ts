@@ -4,6 +4,8 @@ interface Waiting<T, R> {
   readonly item: T;
   readonly resolve: (result: R) => void;
   readonly reject: (error: unknown) => void;
+  /** What `add` answered for the item: `drain` waits for it. */
+  readonly written: Promise<R>;
 }
 
 /**
@@ -28,10 +30,15 @@ export class Batcher<T, R> {
 
   /** Queues `item`; resolves with its own result once its batch is written. */
   add(item: T): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.waiting.push({ item, resolve, reject });
-      this.schedule();
+    let resolve!: (result: R) => void;
+    let reject!: (error: unknown) => void;
+    const written = new Promise<R>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
+    this.waiting.push({ item, resolve, reject, written });
+    this.schedule();
+    return written;
   }
 
   /** Whether nothing is waiting, scheduled or being written. */
@@ -39,17 +46,14 @@ export class Batcher<T, R> {
     return this.waiting.length === 0 && this.inFlight.size === 0 && !this.scheduled;
   }
 
-  /** Resolves once everything added so far is written (at once when nothing is waiting: a settle asks before each outcome). */
+  /**
+   * Resolves once everything added so far is written or has failed (at once when nothing is waiting:
+   * a settle asks before each outcome). Items added after the call are not waited for: a handler
+   * that keeps logging must not hold back the outcomes of other attempts.
+   */
   drain(): Promise<void> {
     if (this.idle) return DRAINED;
-    return this.drainAll();
-  }
-
-  private async drainAll(): Promise<void> {
-    while (this.waiting.length > 0 || this.inFlight.size > 0 || this.scheduled) {
-      if (this.inFlight.size > 0) await Promise.race(this.inFlight);
-      else await new Promise<void>((resolve) => setImmediate(resolve));
-    }
+    return Promise.allSettled([...this.inFlight, ...this.waiting.map((waiting) => waiting.written)]).then(() => undefined);
   }
 
   private schedule(): void {

@@ -192,3 +192,35 @@ describe("job lifecycle", () => {
     expect(runs).toBe(1);
   });
 });
+
+describe("handler log lines", () => {
+  it("a handler that keeps logging does not hold back the outcome of another job, whose lines come first", async () => {
+    const tq = newQueue({ concurrency: 2 });
+    let logging = true;
+    let chattyLines = 0;
+    tq.queue.defineHandler("chatty", {
+      run: async (_payload, ctx) => {
+        while (logging) {
+          ctx.log("info", `line ${chattyLines++}`);
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      },
+    });
+    tq.queue.defineHandler("quick", {
+      run: (_payload, ctx) => {
+        ctx.log("info", "quick's own line");
+        return "done";
+      },
+    });
+    const chatty = await tq.queue.enqueue("chatty", {});
+    await tq.queue.start();
+    await runUntil(tq.clock, () => chattyLines > 10);
+    const quick = await tq.queue.enqueue("quick", {});
+    const done = await untilStatus(tq, quick.id, "completed", { maxMs: 5_000 });
+    expect(done.result).toBe("done");
+    expect((await tq.queue.getJob(chatty.id))?.status).toBe("running");
+    expect((await tq.queue.getJobLogs(quick.id)).map((entry) => entry.message)).toContain("quick's own line");
+    logging = false;
+    await untilStatus(tq, chatty.id, "completed");
+  });
+});

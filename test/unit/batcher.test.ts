@@ -112,3 +112,40 @@ describe("Batcher with maxInFlight", () => {
     expect(await Promise.all(results)).toEqual(["ok a", "ok b", "ok c", "ok d"]);
   });
 });
+
+describe("Batcher.drain", () => {
+  it("resolves once what was added before it is written, however many items keep coming after", async () => {
+    const s = heldStore();
+    const batcher = new Batcher(s.write, 2);
+    const before = ["a", "b", "c"].map((item) => batcher.add(item));
+    let drained = false;
+    const drain = batcher.drain().then(() => (drained = true));
+    const after = ["d", "e"].map((item) => batcher.add(item));
+    await turn();
+    expect(s.calls).toEqual([["a", "b"]]);
+    s.release();
+    await turn();
+    await turn();
+    expect(s.calls).toEqual([["a", "b"], ["c", "d"]]);
+    expect(drained).toBe(false); // "c" is not written yet
+    s.release();
+    await drain;
+    // "e" is not written yet: the drain did not wait for it.
+    await turn();
+    expect(s.calls).toEqual([["a", "b"], ["c", "d"], ["e"]]);
+    s.release();
+    expect(await Promise.all([...before, ...after])).toEqual(["a", "b", "c", "d", "e"].map((item) => `ok ${item}`));
+  });
+
+  it("resolves after a failed write too, and at once when nothing is waiting", async () => {
+    const batcher = new Batcher(async (items: readonly string[]) => {
+      if (items.includes("bad")) throw new Error("refused");
+      return items.map((item) => `ok ${item}`);
+    });
+    await expect(batcher.drain()).resolves.toBeUndefined();
+    const refused = batcher.add("bad");
+    refused.catch(() => undefined);
+    await batcher.drain();
+    await expect(refused).rejects.toThrow("refused");
+  });
+});
