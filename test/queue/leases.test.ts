@@ -143,87 +143,67 @@ describe("leases", () => {
   });
 });
 
+/**
+ * A worker whose heartbeats fail while a job's first attempt runs (and ignores its signal): the lease
+ * expires, the same worker claims the job again, and its second attempt starts. Each attempt's
+ * handler returns only when its deferred is resolved.
+ */
+async function reclaimedByTheSameWorker(options: Parameters<typeof newQueue>[0] = {}) {
+  const clock = new ManualClock();
+  const shared = new MemoryStorage();
+  let heartbeatsFail = false;
+  const tq = newQueue({
+    clock, leaseMs: LEASE_MS, concurrency: 2, ...options,
+    storage: wrapStorage(shared, {
+      heartbeat: async (...args) => {
+        if (heartbeatsFail) throw new StorageError("connection lost");
+        return shared.heartbeat(...args);
+      },
+    }),
+  });
+  const first = deferred<string>();
+  const second = deferred<string>();
+  const attempts: number[] = [];
+  tq.queue.defineHandler("t", {
+    retry: { maxAttempts: 3, backoff: noBackoff },
+    run: (_p, ctx) => {
+      attempts.push(ctx.attempt);
+      return ctx.attempt === 1 ? first.promise : second.promise;
+    },
+  });
+  await tq.queue.start();
+  const job = await tq.queue.enqueue("t", {});
+  await untilStatus(tq, job.id, "running");
+  heartbeatsFail = true;
+  await runUntil(clock, () => attempts.length === 2);
+  heartbeatsFail = false;
+  return { ...tq, shared, job, first, second, attempts };
+}
+
 describe("a job claimed again by the worker that lost its lease", () => {
   it("keeps the new attempt's lease alive after the old attempt's handler finally returns", async () => {
-    const clock = new ManualClock();
-    const shared = new MemoryStorage();
-    let heartbeatsFail = false;
-    const a = newQueue({
-      clock, leaseMs: LEASE_MS, concurrency: 2,
-      storage: wrapStorage(shared, {
-        heartbeat: async (...args) => {
-          if (heartbeatsFail) throw new StorageError("connection lost");
-          return shared.heartbeat(...args);
-        },
-      }),
-    });
-    const first = deferred<string>();
-    const second = deferred<string>();
-    const attempts: number[] = [];
-    a.queue.defineHandler("t", {
-      retry: { maxAttempts: 3, backoff: noBackoff },
-      // The first attempt ignores its signal and returns only when told.
-      run: (_p, ctx) => {
-        attempts.push(ctx.attempt);
-        return ctx.attempt === 1 ? first.promise : second.promise;
-      },
-    });
-    await a.queue.start();
-    const job = await a.queue.enqueue("t", {});
-    await untilStatus(a, job.id, "running");
-    heartbeatsFail = true;
-    await runUntil(clock, () => attempts.length === 2);
-    heartbeatsFail = false;
-    first.resolve("late");
-    await clock.advance(LEASE_MS * 10);
-    expect(await shared.getJob(job.id)).toMatchObject({ status: "running", attempt: 2 });
-    expect(attempts).toEqual([1, 2]);
-    second.resolve("second");
-    expect(await untilStatus(a, job.id, "completed")).toMatchObject({ attempt: 2, result: "second" });
+    const a = await reclaimedByTheSameWorker();
+    a.first.resolve("late");
+    await a.clock.advance(LEASE_MS * 10);
+    expect(await a.shared.getJob(a.job.id)).toMatchObject({ status: "running", attempt: 2 });
+    expect(a.attempts).toEqual([1, 2]);
+    a.second.resolve("second");
+    expect(await untilStatus(a, a.job.id, "completed")).toMatchObject({ attempt: 2, result: "second" });
   });
-});
 
-describe("shutdown with a job claimed again by the worker that lost its lease", () => {
-  it("waits for the old attempt's handler too, not only the new one's", async () => {
-    const clock = new ManualClock();
-    const shared = new MemoryStorage();
-    let heartbeatsFail = false;
-    const a = newQueue({
-      clock, leaseMs: LEASE_MS, concurrency: 2, shutdownGraceMs: 60_000,
-      storage: wrapStorage(shared, {
-        heartbeat: async (...args) => {
-          if (heartbeatsFail) throw new StorageError("connection lost");
-          return shared.heartbeat(...args);
-        },
-      }),
-    });
-    const first = deferred<string>();
-    const second = deferred<string>();
-    const attempts: number[] = [];
-    a.queue.defineHandler("t", {
-      retry: { maxAttempts: 3, backoff: noBackoff },
-      run: (_p, ctx) => {
-        attempts.push(ctx.attempt);
-        return ctx.attempt === 1 ? first.promise : second.promise;
-      },
-    });
-    await a.queue.start();
-    const job = await a.queue.enqueue("t", {});
-    await untilStatus(a, job.id, "running");
-    heartbeatsFail = true;
-    await runUntil(clock, () => attempts.length === 2);
-    heartbeatsFail = false;
+  it("is waited for by shutdown in both its attempts, not only the new one", async () => {
+    const a = await reclaimedByTheSameWorker({ shutdownGraceMs: 60_000 });
     let shutDown = false;
     const shutdown = a.queue.shutdown().then(() => (shutDown = true));
-    second.resolve("second");
-    await untilStatus(a, job.id, "completed");
+    a.second.resolve("second");
+    await untilStatus(a, a.job.id, "completed");
     // The first attempt's handler still runs: shutdown waits for it, within its grace.
-    await clock.advance(10_000);
+    await a.clock.advance(10_000);
     expect(shutDown).toBe(false);
-    first.resolve("late");
-    await runUntil(clock, () => shutDown);
+    a.first.resolve("late");
+    await runUntil(a.clock, () => shutDown);
     await shutdown;
-    expect(attempts).toEqual([1, 2]);
+    expect(a.attempts).toEqual([1, 2]);
   });
 });
 
