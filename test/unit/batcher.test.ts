@@ -55,6 +55,13 @@ function heldStore() {
 /** One turn of the event loop: the batcher sends what it has on the next one. */
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Answers the oldest batch in flight and lets the batcher send what waited behind it. */
+async function releaseOne(s: ReturnType<typeof heldStore>): Promise<void> {
+  s.release();
+  await turn();
+  await turn();
+}
+
 describe("Batcher with maxInFlight", () => {
   it("sends a further batch beside one in flight once it holds half of maxBatch, never more than maxInFlight at once", async () => {
     const s = heldStore();
@@ -104,9 +111,7 @@ describe("Batcher with maxInFlight", () => {
     await turn();
     await turn();
     expect(s.calls).toEqual([["a", "b"]]);
-    s.release();
-    await turn();
-    await turn();
+    await releaseOne(s);
     expect(s.calls).toEqual([["a", "b"], ["c", "d"]]);
     s.release();
     expect(await Promise.all(results)).toEqual(["ok a", "ok b", "ok c", "ok d"]);
@@ -123,9 +128,7 @@ describe("Batcher.drain", () => {
     const after = ["d", "e"].map((item) => batcher.add(item));
     await turn();
     expect(s.calls).toEqual([["a", "b"]]);
-    s.release();
-    await turn();
-    await turn();
+    await releaseOne(s);
     expect(s.calls).toEqual([["a", "b"], ["c", "d"]]);
     expect(drained).toBe(false); // "c" is not written yet
     s.release();
