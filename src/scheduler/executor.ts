@@ -57,8 +57,13 @@ export class Executor implements AttemptServices {
   private controller: AbortController | undefined;
   private abortReason: Error | undefined;
   private abortCause: AbortCause | undefined;
-  /** Set once an outcome was stored or given up on; later outcomes are discarded. */
+  /** Set once an outcome was decided (or the lease lost); later outcomes are discarded. */
   private settled = false;
+  /**
+   * Whether the lease is still ours to keep: until the outcome is stored (its log lines and the
+   * settle can take a while), and not once the lease was lost.
+   */
+  private holdsLease = true;
   private handlerReturned = false;
   private startedAt: number;
   /** Whether the handler was started (a prefetched attempt waits for a slot first). */
@@ -93,9 +98,13 @@ export class Executor implements AttemptServices {
     }
   }
 
-  /** Whether the attempt still holds its lease (heartbeats only renew these). */
+  /**
+   * Whether the attempt still holds its lease (heartbeats only renew these): until its outcome is
+   * stored, so an outcome that waits for its log lines or a settle's retry does not let the lease
+   * expire and the job run again.
+   */
   get live(): boolean {
-    return !this.settled;
+    return this.holdsLease;
   }
 
   /** Aborts the handler's signal; timeout, cancel and shutdown also settle at once. */
@@ -107,6 +116,7 @@ export class Executor implements AttemptServices {
     switch (cause) {
       case "lease-lost":
         this.settled = true;
+        this.holdsLease = false;
         break;
       case "timeout":
         this.settleOnce(failureOutcome(this.claimed.job, this.lease.attempt, this.reasonFor(cause), this.host.clock.now()));
@@ -243,9 +253,11 @@ export class Executor implements AttemptServices {
     }
     try {
       const result = await this.store(outcome);
+      this.holdsLease = false;
       await this.host.reportSettled(result, outcome, this.lease.attempt, runTimeMs);
     } catch (error) {
       // The lease will expire and the rescuer will settle the attempt: at-least-once holds.
+      this.holdsLease = false;
       this.host.reportError(error, `settle job ${this.jobId}`);
     }
   }

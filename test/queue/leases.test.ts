@@ -265,3 +265,38 @@ describe("a rescued job", () => {
     expect(order).toEqual([0, 1, 2, 3]);
   });
 });
+
+describe("an outcome waiting for the attempt's log lines to be written", () => {
+  it("keeps the lease alive until the outcome is stored, so a slow log write does not run the job again", async () => {
+    const clock = new ManualClock();
+    const shared = new MemoryStorage();
+    const logsWritten = deferred();
+    const tq = newQueue({
+      clock, leaseMs: LEASE_MS,
+      storage: wrapStorage(shared, {
+        appendLogs: async (lines) => {
+          await logsWritten.promise;
+          return shared.appendLogs(lines);
+        },
+      }),
+    });
+    let runs = 0;
+    tq.queue.defineHandler("t", {
+      // Heartbeats renew the lease while the handler runs; it logs a line and returns between two of them.
+      run: async (_p, ctx) => {
+        runs++;
+        await new Promise<void>((resolve) => clock.setTimer(resolve, LEASE_MS + 20));
+        ctx.log("info", "before the outcome");
+        return "done";
+      },
+    });
+    await tq.queue.start();
+    const job = await tq.queue.enqueue("t", {});
+    await runUntil(clock, () => runs === 1);
+    // The log write is given up after a lease; the outcome is stored then, under a lease kept alive meanwhile.
+    await clock.advance(LEASE_MS * 10);
+    expect(runs).toBe(1);
+    expect(await shared.getJob(job.id)).toMatchObject({ status: "completed", attempt: 1, result: "done" });
+    logsWritten.resolve();
+  });
+});
