@@ -8,10 +8,31 @@ export interface LeaseRow {
   readonly token: string;
 }
 
-/** Extends the leases still held; a lease missing from the result is lost. */
+/**
+ * Extends the leases still held; a lease missing from the result is lost. The rows are locked in id
+ * order, skipping any another transaction holds (the settle of that very job, an attempt's own
+ * transaction, an insert adding an edge to it): a heartbeat neither waits for a settle nor joins a
+ * deadlock with one, and one slow commit does not hold back every other lease of the batch. A lease
+ * whose row was skipped is reported as held, as the statement's snapshot shows it, and extended at
+ * the next beat.
+ */
 export const extendLeases = (sql: Db, schema: string, leases: readonly LeaseRow[], leaseMs: number) =>
   sql<{ id: string; token: string; cancel_requested: boolean }[]>`
-  update ${sql(schema)}.jobs j set lease_expires_at = now() + make_interval(secs => ${leaseMs}::float8 / 1000)
-  from jsonb_to_recordset(${sql.json(leases as unknown as JsonDoc)}) as l(id uuid, token uuid)
-  where j.id = l.id and j.lease_token = l.token and ${leaseStillRunning(sql)}
-  returning j.id::text as id, j.lease_token::text as token, j.cancel_requested`;
+  with l as materialized (select * from jsonb_to_recordset(${sql.json(leases as unknown as JsonDoc)}) as l(id uuid, token uuid)),
+  held as materialized (
+    select j.id, j.lease_token, j.cancel_requested from ${sql(schema)}.jobs j join l on j.id = l.id
+    where j.lease_token = l.token and ${leaseStillRunning(sql)}
+  ),
+  locked as (
+    select j.id from ${sql(schema)}.jobs j
+    where j.id = any(array(select h.id from held h)) and ${leaseStillRunning(sql)}
+    order by j.id
+    for no key update skip locked
+  ),
+  extended as (
+    update ${sql(schema)}.jobs j set lease_expires_at = now() + make_interval(secs => ${leaseMs}::float8 / 1000)
+    from locked k, l
+    where j.id = k.id and l.id = j.id and j.lease_token = l.token and ${leaseStillRunning(sql)}
+    returning j.id
+  )
+  select h.id::text as id, h.lease_token::text as token, h.cancel_requested from held h`;
