@@ -309,8 +309,10 @@ export class Scheduler implements AttemptObserver {
     const { storage, options, host } = this.deps;
     try {
       const results = await storage.heartbeat(live.map((e) => e.lease), options.leaseMs, new Date(options.clock.now()));
+      // The attempts this heartbeat was for: a newer attempt of the same job claimed meanwhile is not its to abort.
+      const heartbeated = new Map(live.map((e) => [e.jobId, e]));
       for (const result of results) {
-        const executor = this.executors.get(result.jobId);
+        const executor = heartbeated.get(result.jobId);
         if (result.state === "lost") executor?.abort("lease-lost");
         else if (result.state === "cancel-requested") executor?.abort("cancel");
       }

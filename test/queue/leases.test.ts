@@ -300,3 +300,50 @@ describe("an outcome waiting for the attempt's log lines to be written", () => {
     logsWritten.resolve();
   });
 });
+
+describe("a heartbeat answered after its job was claimed again", () => {
+  it("applies its answer to the attempt it was sent for, not to the newer attempt of the same job", async () => {
+    const clock = new ManualClock();
+    const shared = new MemoryStorage();
+    let hold: { release: () => void } | undefined;
+    let holdNext = false;
+    const tq = newQueue({
+      clock, leaseMs: LEASE_MS, concurrency: 2,
+      storage: wrapStorage(shared, {
+        heartbeat: async (...args) => {
+          if (holdNext) {
+            holdNext = false;
+            const released = deferred();
+            hold = { release: () => released.resolve() };
+            await released.promise;
+          }
+          return shared.heartbeat(...args);
+        },
+      }),
+    });
+    const first = deferred<string>();
+    const second = deferred<string>();
+    const attempts: number[] = [];
+    tq.queue.defineHandler("t", {
+      retry: { maxAttempts: 3, backoff: noBackoff },
+      run: (_p, ctx) => {
+        attempts.push(ctx.attempt);
+        return ctx.attempt === 1 ? first.promise : second.promise;
+      },
+    });
+    await tq.queue.start();
+    const job = await tq.queue.enqueue("t", {});
+    await untilStatus(tq, job.id, "running");
+    // The next heartbeat goes unanswered until the lease expired and the job was claimed here again.
+    holdNext = true;
+    await runUntil(clock, () => attempts.length === 2);
+    hold?.release();
+    await clock.advance(LEASE_MS * 3);
+    // The late answer ("lost", for the first attempt's lease) must leave the second attempt alone.
+    expect(await shared.getJob(job.id)).toMatchObject({ status: "running", attempt: 2 });
+    second.resolve("second");
+    first.resolve("late");
+    expect(await untilStatus(tq, job.id, "completed")).toMatchObject({ attempt: 2, result: "second" });
+    expect(attempts).toEqual([1, 2]);
+  });
+});
