@@ -60,8 +60,9 @@ export class Executor implements AttemptServices {
   /** Set once an outcome was decided (or the lease lost); later outcomes are discarded. */
   private settled = false;
   /**
-   * Whether the lease is still ours to keep: until the outcome is stored (its log lines and the
-   * settle can take a while), and not once the lease was lost.
+   * Whether heartbeats should keep the lease: until the outcome is stored (its log lines are written
+   * first, and a settle may be tried again), not once the lease was lost. A store's heartbeat must
+   * then not wait for the settle of that job (PostgreSQL's skips rows another transaction holds).
    */
   private holdsLease = true;
   private handlerReturned = false;
@@ -99,9 +100,8 @@ export class Executor implements AttemptServices {
   }
 
   /**
-   * Whether the attempt still holds its lease (heartbeats only renew these): until its outcome is
-   * stored, so an outcome that waits for its log lines or a settle's retry does not let the lease
-   * expire and the job run again.
+   * Whether heartbeats renew the attempt's lease: also while a decided outcome is being stored, so a
+   * slow log write or settle does not let the lease expire and the job run again.
    */
   get live(): boolean {
     return this.holdsLease;
