@@ -14,7 +14,8 @@ export interface LeaseRow {
  * transaction, an insert adding an edge to it): a heartbeat neither waits for a settle nor joins a
  * deadlock with one, and one slow commit does not hold back every other lease of the batch. A lease
  * whose row was skipped is reported as held, as the statement's snapshot shows it, and extended at
- * the next beat.
+ * a later beat; one whose row was locked but no longer holds the token (changed since the snapshot)
+ * is lost.
  */
 export const extendLeases = (sql: Db, schema: string, leases: readonly LeaseRow[], leaseMs: number) =>
   sql<{ id: string; token: string; cancel_requested: boolean }[]>`
@@ -23,9 +24,9 @@ export const extendLeases = (sql: Db, schema: string, leases: readonly LeaseRow[
     select j.id, j.lease_token, j.cancel_requested from ${sql(schema)}.jobs j join l on j.id = l.id
     where j.lease_token = l.token and ${leaseStillRunning(sql)}
   ),
-  locked as (
+  locked as materialized (
     select j.id from ${sql(schema)}.jobs j
-    where j.id = any(array(select h.id from held h)) and ${leaseStillRunning(sql)}
+    where j.id = any(array(select h.id from held h))
     order by j.id
     for no key update skip locked
   ),
@@ -33,6 +34,8 @@ export const extendLeases = (sql: Db, schema: string, leases: readonly LeaseRow[
     update ${sql(schema)}.jobs j set lease_expires_at = now() + make_interval(secs => ${leaseMs}::float8 / 1000)
     from locked k, l
     where j.id = k.id and l.id = j.id and j.lease_token = l.token and ${leaseStillRunning(sql)}
-    returning j.id
+    returning j.id, j.cancel_requested
   )
-  select h.id::text as id, h.lease_token::text as token, h.cancel_requested from held h`;
+  select h.id::text as id, h.lease_token::text as token, coalesce(e.cancel_requested, h.cancel_requested) as cancel_requested
+  from held h left join extended e on e.id = h.id
+  where e.id is not null or h.id not in (select k.id from locked k)`;
