@@ -144,19 +144,27 @@ describe("leases", () => {
 });
 
 /**
- * A worker whose heartbeats fail while a job's first attempt runs (and ignores its signal): the lease
- * expires, the same worker claims the job again, and its second attempt starts. Each attempt's
- * handler returns only when its deferred is resolved.
+ * A worker whose heartbeats get no answer while a job's first attempt runs (and ignores its signal):
+ * the lease expires, the same worker claims the job again, and its second attempt starts. Each
+ * attempt's handler returns only when its deferred is resolved. The heartbeats fail, or with
+ * `answerLate` the first of them is held and answered only when `answerHeldHeartbeat` is called.
  */
-async function reclaimedByTheSameWorker(options: Parameters<typeof newQueue>[0] = {}) {
+async function reclaimedByTheSameWorker(options: Parameters<typeof newQueue>[0] = {}, { answerLate = false } = {}) {
   const clock = new ManualClock();
   const shared = new MemoryStorage();
   let heartbeatsFail = false;
+  const held = deferred();
+  let holding = false;
   const tq = newQueue({
     clock, leaseMs: LEASE_MS, concurrency: 2, ...options,
     storage: wrapStorage(shared, {
       heartbeat: async (...args) => {
-        if (heartbeatsFail) throw new StorageError("connection lost");
+        if (heartbeatsFail && answerLate && !holding) {
+          holding = true;
+          await held.promise;
+        } else if (heartbeatsFail) {
+          throw new StorageError("connection lost");
+        }
         return shared.heartbeat(...args);
       },
     }),
@@ -177,7 +185,7 @@ async function reclaimedByTheSameWorker(options: Parameters<typeof newQueue>[0] 
   heartbeatsFail = true;
   await runUntil(clock, () => attempts.length === 2);
   heartbeatsFail = false;
-  return { ...tq, shared, job, first, second, attempts };
+  return { ...tq, shared, job, first, second, attempts, answerHeldHeartbeat: () => held.resolve() };
 }
 
 describe("a job claimed again by the worker that lost its lease", () => {
@@ -303,47 +311,14 @@ describe("an outcome waiting for the attempt's log lines to be written", () => {
 
 describe("a heartbeat answered after its job was claimed again", () => {
   it("applies its answer to the attempt it was sent for, not to the newer attempt of the same job", async () => {
-    const clock = new ManualClock();
-    const shared = new MemoryStorage();
-    let hold: { release: () => void } | undefined;
-    let holdNext = false;
-    const tq = newQueue({
-      clock, leaseMs: LEASE_MS, concurrency: 2,
-      storage: wrapStorage(shared, {
-        heartbeat: async (...args) => {
-          if (holdNext) {
-            holdNext = false;
-            const released = deferred();
-            hold = { release: () => released.resolve() };
-            await released.promise;
-          }
-          return shared.heartbeat(...args);
-        },
-      }),
-    });
-    const first = deferred<string>();
-    const second = deferred<string>();
-    const attempts: number[] = [];
-    tq.queue.defineHandler("t", {
-      retry: { maxAttempts: 3, backoff: noBackoff },
-      run: (_p, ctx) => {
-        attempts.push(ctx.attempt);
-        return ctx.attempt === 1 ? first.promise : second.promise;
-      },
-    });
-    await tq.queue.start();
-    const job = await tq.queue.enqueue("t", {});
-    await untilStatus(tq, job.id, "running");
-    // The next heartbeat goes unanswered until the lease expired and the job was claimed here again.
-    holdNext = true;
-    await runUntil(clock, () => attempts.length === 2);
-    hold?.release();
-    await clock.advance(LEASE_MS * 3);
+    const a = await reclaimedByTheSameWorker({}, { answerLate: true });
+    a.answerHeldHeartbeat();
+    await a.clock.advance(LEASE_MS * 3);
     // The late answer ("lost", for the first attempt's lease) must leave the second attempt alone.
-    expect(await shared.getJob(job.id)).toMatchObject({ status: "running", attempt: 2 });
-    second.resolve("second");
-    first.resolve("late");
-    expect(await untilStatus(tq, job.id, "completed")).toMatchObject({ attempt: 2, result: "second" });
-    expect(attempts).toEqual([1, 2]);
+    expect(await a.shared.getJob(a.job.id)).toMatchObject({ status: "running", attempt: 2 });
+    a.second.resolve("second");
+    a.first.resolve("late");
+    expect(await untilStatus(a, a.job.id, "completed")).toMatchObject({ attempt: 2, result: "second" });
+    expect(a.attempts).toEqual([1, 2]);
   });
 });
