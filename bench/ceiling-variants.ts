@@ -16,6 +16,7 @@ const runs: { name: string; c: CeilingCase; variants: string[] }[] = [
   { name: "jobgraph's schema, history in the row (as migrated)", c: withHistory, variants: [] },
   { name: "  without the partial listing indexes", c: withHistory, variants: ["noidx"] },
   { name: "  without the index on seq (listing pages)", c: withHistory, variants: ["noseqidx"] },
+  { name: "  the index on seq only for pending and completed jobs", c: withHistory, variants: ["partialseq"] },
   { name: "  without the retention index on finished jobs", c: withHistory, variants: ["nofinishedidx"] },
   { name: "jobgraph's schema, no attempt entries", c: NO_HISTORY_CASE, variants: [] },
   { name: "  and without the partial listing indexes", c: NO_HISTORY_CASE, variants: ["noidx"] },

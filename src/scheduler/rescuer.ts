@@ -42,6 +42,8 @@ export class Rescuer {
       lease,
       outcome: rescueOutcome(job, lease.attempt),
       job,
+      // A worker that renews the lease before this settle runs keeps the job.
+      onlyIfExpired: true,
     }));
     const results = await storage.settle(settlements, new Date(now));
     let settled = 0;

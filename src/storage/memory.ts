@@ -311,9 +311,10 @@ export class MemoryStorage implements Storage {
     return () => void this.listeners.delete(listener);
   }
 
-  private settleOne({ lease, outcome }: Settlement, result: Json, now: Date): SettleResult {
+  private settleOne({ lease, outcome, onlyIfExpired }: Settlement, result: Json, now: Date): SettleResult {
     const job = this.holding(lease.jobId, lease.token);
     if (job === undefined) return { type: "lost", jobId: lease.jobId };
+    if (onlyIfExpired === true && !(job.leaseExpiresAt !== undefined && job.leaseExpiresAt <= now)) return { type: "lost", jobId: lease.jobId };
     update(job, { leaseToken: undefined, leaseExpiresAt: undefined, cancelRequested: false });
     const error = outcome.type === "completed" || outcome.type === "interrupted" ? undefined : outcome.error;
     job.attempts = attemptClosed(job.attempts, { finishedAt: now, outcome: outcome.type, ...(error ? { error } : {}) });

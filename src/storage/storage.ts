@@ -228,6 +228,12 @@ export interface Settlement {
    * the whole row back.
    */
   readonly job?: JobRecord;
+  /**
+   * Set for a lease found expired (the rescuer's): the settle applies only if the lease is still
+   * expired, by the store's clock, when the settle runs. A heartbeat that renewed it after it was
+   * found wins, and the settle reports `lost`: the worker that renewed it keeps the job.
+   */
+  readonly onlyIfExpired?: boolean;
 }
 
 export type SettleResult =

@@ -99,7 +99,7 @@ describePostgres("PostgresStorage query plans", () => {
       from generate_series(1, 1000) as i
       returning id::text as id, lease_token::text as token`;
     const batch = leases.slice(0, 50);
-    const settlements = batch.map((lease, ord) => ({ ord, id: lease.id, token: lease.token, kind: "completed" as const, result: null }));
+    const settlements = batch.map((lease, ord) => ({ ord, id: lease.id, token: lease.token, only_if_expired: false, kind: "completed" as const, result: null }));
     const settle = firstUpdateOf((await explainSettleAndUnblock(sql, schema, { channel: "jobgraph_changes", sender: "" }, settlements)).map((row) => row["QUERY PLAN"]));
     expect(settle).toContain("jobs_pkey");
     expect(settle).not.toContain("jobs_rescue_idx");

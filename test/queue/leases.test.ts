@@ -95,6 +95,50 @@ describe("leases", () => {
     expect({ completed: sum("completed"), retried: sum("retried"), failed: sum("failed") }).toEqual({ completed: 1, retried: 1, failed: 0 });
   });
 
+  it("leaves a job to its worker when the worker renews the lease between the rescuer's find and its settle", async () => {
+    const clock = new ManualClock();
+    const shared = new MemoryStorage();
+    let heartbeatsFail = false;
+    let renewed = 0;
+    const storage: Storage = wrapStorage(shared, {
+      heartbeat: async (...args) => {
+        if (heartbeatsFail) throw new StorageError("connection lost");
+        return shared.heartbeat(...args);
+      },
+      // The connection comes back just after the rescuer found the lease expired, and a heartbeat beats its settle.
+      findExpiredLeases: async (...args) => {
+        const found = await shared.findExpiredLeases(...args);
+        if (found.length > 0) heartbeatsFail = false;
+        for (const { lease } of found) {
+          const [answer] = await shared.heartbeat([lease], LEASE_MS, new Date(clock.now()));
+          if (answer?.state === "alive") renewed++;
+        }
+        return found;
+      },
+    });
+    const q = newQueue({ clock, storage, concurrency: 1, leaseMs: LEASE_MS });
+    const { queue } = q;
+    const release = deferred<string>();
+    let runs = 0;
+    queue.defineHandler("transfer", {
+      retry: { maxAttempts: 3, backoff: noBackoff },
+      run: () => {
+        runs++;
+        return release.promise;
+      },
+    });
+    await queue.start();
+    const job = await queue.enqueue("transfer", { amount: 100 });
+    await untilStatus(q, job.id, "running");
+    heartbeatsFail = true;
+    await runUntil(clock, () => renewed > 0);
+    await clock.advance(LEASE_MS * 3);
+    expect(await shared.getJob(job.id)).toMatchObject({ status: "running", attempt: 1 });
+    release.resolve("done once");
+    expect(await untilStatus(q, job.id, "completed")).toMatchObject({ attempt: 1, result: "done once" });
+    expect(runs).toBe(1);
+  });
+
   it("fails a rescued job whose attempts are used up, with LEASE_EXPIRED, and ignores the late finish", async () => {
     const w = await stalledWorker(1);
     w.stopHeartbeats();

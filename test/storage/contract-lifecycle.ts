@@ -158,6 +158,29 @@ export function describeLifecycleContract(t: StoreUnderTest): void {
       expect(await t.storage.findExpiredLeases(new Date(), 10)).toEqual([]);
     });
 
+    it("a rescue applies only to leases still expired: one renewed after it was found stays with its worker", async () => {
+      await t.insert(newJob({ type: "renewed" }), newJob({ type: "abandoned" }));
+      const renewed = await t.claimOne("renewed", { leaseMs: 50 });
+      const abandoned = await t.claimOne("abandoned", { leaseMs: 50 });
+      const expired = await eventually(async () => {
+        const found = await t.storage.findExpiredLeases(new Date(), 10);
+        expect(sorted(found.map((e) => e.job.id))).toEqual(sorted([renewed.job.id, abandoned.job.id]));
+        return found;
+      });
+      // The renewed job's worker beats between the rescuer's find and its settle.
+      expect(await t.storage.heartbeat([renewed.lease], 60_000, new Date())).toEqual([{ jobId: renewed.job.id, state: "alive" }]);
+      const rescue = { type: "retry", error: attemptError("lease expired"), runAt: secondsFromNow(-1) } as const;
+      const results = await t.storage.settle(expired.map(({ job, lease }) => ({ lease, outcome: rescue, job, onlyIfExpired: true })), new Date());
+      const byJob = new Map(expired.map((e, i) => [e.job.id, results[i]]));
+      expect(byJob.get(renewed.job.id)).toEqual({ type: "lost", jobId: renewed.job.id });
+      expect(byJob.get(abandoned.job.id)).toMatchObject({ type: "settled", job: { id: abandoned.job.id, status: "pending" } });
+      expect(await t.job(renewed.job.id)).toMatchObject({ status: "running", attempt: 1 });
+      // The worker that renewed it still holds the lease, and its outcome is stored.
+      expect(await t.storage.heartbeat([renewed.lease], 60_000, new Date())).toEqual([{ jobId: renewed.job.id, state: "alive" }]);
+      expect((await t.settled(renewed.lease, { type: "completed", result: "kept" })).job).toMatchObject({ status: "completed", result: "kept" });
+      expect(await t.storage.heartbeat([abandoned.lease], 60_000, new Date())).toEqual([{ jobId: abandoned.job.id, state: "lost" }]);
+    });
+
     it("finds expired leases oldest first; a rescue settles them, and the old lease is lost afterwards", async () => {
       await t.insert(newJob({ type: "first" }), newJob({ type: "second" }), newJob({ type: "long" }));
       const first = await t.claimOne("first", { leaseMs: 50 });

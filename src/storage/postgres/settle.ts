@@ -127,24 +127,25 @@ export async function settleIn(sql: Db, schema: string, notice: Notice, settleme
 function settlementRows(settlements: readonly Settlement[]): SettlementRow[] {
   const rows: SettlementRow[] = [];
   for (let ord = 0; ord < settlements.length; ord++) {
-    const { lease, outcome } = settlements[ord] as Settlement;
+    const { lease, outcome, onlyIfExpired } = settlements[ord] as Settlement;
     // Leaving malformed ones out keeps the uuid casts from failing the batch.
-    if (isUuid(lease.jobId) && isUuid(lease.token)) rows.push(settlementRow(ord, lease, outcome));
+    if (isUuid(lease.jobId) && isUuid(lease.token)) rows.push(settlementRow(ord, lease, outcome, onlyIfExpired === true));
   }
   return rows;
 }
 
-function settlementRow(ord: number, { jobId: id, token }: Lease, outcome: Outcome): SettlementRow {
+function settlementRow(ord: number, { jobId: id, token }: Lease, outcome: Outcome, onlyIfExpired: boolean): SettlementRow {
+  const only_if_expired = onlyIfExpired;
   switch (outcome.type) {
     case "completed":
-      return { ord, id, token, kind: outcome.type, result: outcome.result ?? null };
+      return { ord, id, token, only_if_expired, kind: outcome.type, result: outcome.result ?? null };
     case "retry":
-      return { ord, id, token, kind: outcome.type, error: outcome.error, run_at: outcome.runAt.toISOString() };
+      return { ord, id, token, only_if_expired, kind: outcome.type, error: outcome.error, run_at: outcome.runAt.toISOString() };
     case "failed":
     case "cancelled":
-      return { ord, id, token, kind: outcome.type, error: outcome.error };
+      return { ord, id, token, only_if_expired, kind: outcome.type, error: outcome.error };
     case "interrupted":
-      return { ord, id, token, kind: outcome.type };
+      return { ord, id, token, only_if_expired, kind: outcome.type };
     default:
       return assertNever(outcome);
   }

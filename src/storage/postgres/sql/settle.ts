@@ -13,6 +13,8 @@ export interface SettlementRow {
   readonly ord: number;
   readonly id: string;
   readonly token: string;
+  /** The settle of a lease found expired: applies only if the lease is still expired (`Settlement.onlyIfExpired`). */
+  readonly only_if_expired: boolean;
   readonly kind: "completed" | "retry" | "failed" | "cancelled" | "interrupted";
   readonly result?: unknown;
   readonly error?: ErrorInfo;
@@ -20,7 +22,7 @@ export interface SettlementRow {
 }
 
 /**
- * The settlements as rows `(ord, id, token, kind, result, error, run_at)`, each column sent as one
+ * The settlements as rows `(ord, id, token, kind, result, error, run_at, only_if_expired)`, each column sent as one
  * text array and unnested: a jsonb document of objects, taken apart by `jsonb_array_elements` and
  * `jsonb_to_record`, cost the settle several times as much per row. `result` is JSON text for a
  * completion (`null` when there is none) and SQL NULL otherwise; `error` likewise for an error.
@@ -29,12 +31,20 @@ const settlementInput = (sql: Db, settlements: readonly SettlementRow[]) => {
   const column = (pick: (row: SettlementRow) => string | null) => sql`${textArray(settlements.map(pick))}::text[]`;
   return sql`
     select u.ord::int as ord, u.id::uuid as id, u.token::uuid as token, u.kind, u.result::jsonb as result, u.error::jsonb as error,
-      u.run_at::timestamptz as run_at
+      u.run_at::timestamptz as run_at, u.only_if_expired is not null as only_if_expired
     from unnest(${column((r) => String(r.ord))}, ${column((r) => r.id)}, ${column((r) => r.token)}, ${column((r) => r.kind)},
       ${column((r) => (r.kind === "completed" ? jsonText(r.result ?? null) : null))},
-      ${column((r) => (r.error === undefined ? null : jsonText(r.error)))}, ${column((r) => r.run_at ?? null)})
-      as u(ord, id, token, kind, result, error, run_at)`;
+      ${column((r) => (r.error === undefined ? null : jsonText(r.error)))}, ${column((r) => r.run_at ?? null)},
+      ${column((r) => (r.only_if_expired ? "t" : null))})
+      as u(ord, id, token, kind, result, error, run_at, only_if_expired)`;
 };
+
+/**
+ * The compare-and-set of a settle, for `jobs j` joined to the settlements `s`: the lease is still the
+ * one settled, and a lease found expired is still expired (a heartbeat may have renewed it since).
+ */
+const stillHeld = (sql: Db) => sql`
+  j.lease_token = s.token and ${leaseStillRunning(sql)} and (not s.only_if_expired or j.lease_expires_at <= now())`;
 
 /**
  * The SET of a settle, for `jobs j` joined to the settlements `s` (`settlementInput`): the outcome
@@ -53,7 +63,7 @@ const settledAssignments = (sql: Db) => sql`
   ${attemptClosed(sql)}`;
 
 /**
- * Stores outcomes, each a compare-and-set on (id, lease token, running). A settlement that
+ * Stores outcomes, each a compare-and-set on the lease (`stillHeld`). A settlement that
  * matches no row lost its lease. Returns the settled rows with their settlement's `ord`.
  */
 export const settleLeases = (sql: Db, schema: string, settlements: readonly SettlementRow[]) =>
@@ -62,7 +72,7 @@ export const settleLeases = (sql: Db, schema: string, settlements: readonly Sett
   update ${sql(schema)}.jobs j set
     ${settledAssignments(sql)}
   from s
-  where j.id = s.id and j.lease_token = s.token and ${leaseStillRunning(sql)}
+  where j.id = s.id and ${stillHeld(sql)}
   returning ${jobColumns(sql, schema)}, s.ord`;
 
 /**
@@ -113,8 +123,8 @@ export interface UnblockedRow {
 }
 
 /**
- * Stores outcomes that cascade nothing (completed, retry, interrupted), each a CAS on (id, lease
- * token, running), closing their attempt entries; unblocks the dependents of the completed ones
+ * Stores outcomes that cascade nothing (completed, retry, interrupted), each a CAS on the lease
+ * (`stillHeld`), closing their attempt entries; unblocks the dependents of the completed ones
  * and notifies, all in one statement. Run it after `lockAffected` in the same transaction: its
  * snapshot must be taken after that lock waited out inserts adding edges to these jobs. Returns
  * what changed only (a whole job row is several times as much to send and to parse): the settled
@@ -128,7 +138,7 @@ export const settleAndUnblock = (sql: Db, schema: string, notice: Notice, settle
     update ${sql(schema)}.jobs j set
       ${settledAssignments(sql)}
     from s
-    where j.id = s.id and j.lease_token = s.token and ${leaseStillRunning(sql)} and s.kind in ('completed', 'retry', 'interrupted')
+    where j.id = s.id and ${stillHeld(sql)} and s.kind in ('completed', 'retry', 'interrupted')
     returning s.ord, s.kind, j.id::text as id, j.seq, j.type, j.status, j.attempt, case when s.kind = 'completed' then j.result end as result,
       j.error, j.run_at, j.updated_at, j.finished_at, j.attempts -> -1 as last_attempt
   ),
