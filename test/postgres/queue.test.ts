@@ -312,6 +312,27 @@ describePostgres("Queue on PostgresStorage", () => {
     expect(rows.map((r) => [r.job_id, r.attempt]).sort()).toEqual([[clean.id, 1], [flaky.id, 2]].sort());
   });
 
+  it("stamps an outcome committed through ctx.tx with the time of the commit, not the time ctx.tx was opened", async () => {
+    const worker = await pg.worker();
+    let opened: Date | undefined;
+    const slow = worker.defineHandler("slow", {
+      run: async (_payload, ctx) => {
+        const sql = attemptSql(ctx);
+        // now() inside the attempt's transaction: the time it began.
+        opened = (await sql<{ opened: Date }[]>`select now() as opened`)[0]?.opened;
+        await sql`select pg_sleep(0.3)`;
+        return "done";
+      },
+    });
+    const job = await worker.enqueue(slow, {});
+    const done = await worker.waitFor(job.id, WAIT);
+    expect(done).toMatchObject({ status: "completed", result: "done" });
+    const since = (at: Date | undefined) => (at?.getTime() ?? 0) - (opened?.getTime() ?? Number.POSITIVE_INFINITY);
+    expect(since(done.finishedAt)).toBeGreaterThanOrEqual(300);
+    expect(since(done.updatedAt)).toBeGreaterThanOrEqual(300);
+    expect(since(done.attempts[0]?.finishedAt)).toBeGreaterThanOrEqual(300);
+  });
+
   it("says clearly when ctx.tx is asked of a job that does not run on PostgresStorage", () => {
     expect(() => attemptSql({ tx: undefined })).toThrow(ValidationError);
     expect(() => attemptSql({ tx: () => undefined })).toThrow(/PostgresStorage/);

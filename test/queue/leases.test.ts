@@ -95,7 +95,7 @@ describe("leases", () => {
     expect({ completed: sum("completed"), retried: sum("retried"), failed: sum("failed") }).toEqual({ completed: 1, retried: 1, failed: 0 });
   });
 
-  it("leaves a job to its worker when the worker renews the lease between the rescuer's find and its settle", async () => {
+  it("leaves a job to its worker when its lease is renewed between the rescuer's find and its settle", async () => {
     const clock = new ManualClock();
     const shared = new MemoryStorage();
     let heartbeatsFail = false;

@@ -158,7 +158,11 @@ export function describeLifecycleContract(t: StoreUnderTest): void {
       expect(await t.storage.findExpiredLeases(new Date(), 10)).toEqual([]);
     });
 
-    it("a rescue applies only to leases still expired: one renewed after it was found stays with its worker", async () => {
+    // A retry settles with the batch's pipelined statements, a failure in a transaction that also cascades.
+    it.each([
+      ["retry", { type: "retry", error: attemptError("lease expired"), runAt: secondsFromNow(-1) }, "pending"],
+      ["failure", { type: "failed", error: attemptError("lease expired") }, "failed"],
+    ] as const)("a rescue (%s) applies only to leases still expired: one renewed after it was found stays with its worker", async (_, rescue, rescuedStatus) => {
       await t.insert(newJob({ type: "renewed" }), newJob({ type: "abandoned" }));
       const renewed = await t.claimOne("renewed", { leaseMs: 50 });
       const abandoned = await t.claimOne("abandoned", { leaseMs: 50 });
@@ -169,11 +173,10 @@ export function describeLifecycleContract(t: StoreUnderTest): void {
       });
       // The renewed job's worker beats between the rescuer's find and its settle.
       expect(await t.storage.heartbeat([renewed.lease], 60_000, new Date())).toEqual([{ jobId: renewed.job.id, state: "alive" }]);
-      const rescue = { type: "retry", error: attemptError("lease expired"), runAt: secondsFromNow(-1) } as const;
       const results = await t.storage.settle(expired.map(({ job, lease }) => ({ lease, outcome: rescue, job, onlyIfExpired: true })), new Date());
       const byJob = new Map(expired.map((e, i) => [e.job.id, results[i]]));
       expect(byJob.get(renewed.job.id)).toEqual({ type: "lost", jobId: renewed.job.id });
-      expect(byJob.get(abandoned.job.id)).toMatchObject({ type: "settled", job: { id: abandoned.job.id, status: "pending" } });
+      expect(byJob.get(abandoned.job.id)).toMatchObject({ type: "settled", job: { id: abandoned.job.id, status: rescuedStatus } });
       expect(await t.job(renewed.job.id)).toMatchObject({ status: "running", attempt: 1 });
       // The worker that renewed it still holds the lease, and its outcome is stored.
       expect(await t.storage.heartbeat([renewed.lease], 60_000, new Date())).toEqual([{ jobId: renewed.job.id, state: "alive" }]);

@@ -1,5 +1,5 @@
 import type { ErrorInfo, JobStatus } from "../../../types.js";
-import { dependentsStep, uuidList, type ChangeRow, type Db, type JsonDoc } from "./fragments.js";
+import { dependentsStep, statementTime, uuidList, type ChangeRow, type Db, type JsonDoc } from "./fragments.js";
 import { transitionAppended } from "./history.js";
 
 // The statements of a cascade: the jobs below failed or cancelled ones, and their cancellation.
@@ -40,8 +40,9 @@ export interface CascadeVictimRow {
 /** Cancels the planned cascade victims still blocked or pending, each with its cause and error. */
 export const cancelDependents = (sql: Db, schema: string, victims: readonly CascadeVictimRow[]) => sql<ChangeRow[]>`
   update ${sql(schema)}.jobs j set
-    status = 'cancelled', finished_at = now(), updated_at = now(), cancel_cause = (e.doc->>'cause')::uuid, error = e.doc->'error',
-    ${transitionAppended(sql, { from: sql`j.status`, to: sql`'cancelled'::text`, attempt: sql`j.attempt`, error: sql`e.doc->'error'` })}
+    status = 'cancelled', finished_at = ${statementTime(sql)}, updated_at = ${statementTime(sql)}, cancel_cause = (e.doc->>'cause')::uuid,
+    error = e.doc->'error',
+    ${transitionAppended(sql, { from: sql`j.status`, to: sql`'cancelled'::text`, attempt: sql`j.attempt`, error: sql`e.doc->'error'`, at: statementTime(sql) })}
   from jsonb_array_elements(${sql.json(victims as unknown as JsonDoc)}) as e(doc),
     ${sql(schema)}.jobs o
   where j.id = (e.doc->>'id')::uuid and o.id = j.id and j.status in ('blocked', 'pending')

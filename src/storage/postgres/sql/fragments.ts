@@ -100,6 +100,14 @@ export interface ChangeRow {
 }
 
 /**
+ * When a settle, or a change it makes to other jobs (an unblock, a cascade), happened: its
+ * statement's time, not its transaction's. An outcome committed through an attempt's `ctx.tx` shares
+ * the transaction the handler opened when it first used `ctx.tx`, and `now()` there is that moment,
+ * up to the whole run earlier; each later statement is also stamped after the one before it.
+ */
+export const statementTime = (sql: Db): ReturnType<Db> => sql`statement_timestamp()`;
+
+/**
  * The status half of a lease's compare-and-set, for `jobs j` joined by id to the leases a batch
  * names: `j.status = 'running'` compared with a subquery's value, which the planner cannot match to
  * the partial index of running jobs (`jobs_rescue_idx`), so it finds the rows through the primary

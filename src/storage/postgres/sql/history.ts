@@ -1,4 +1,4 @@
-import type { Db } from "./fragments.js";
+import { statementTime, type Db } from "./fragments.js";
 
 // A job's history in its row (schema generation 2): `attempts` gets an entry from the claim and has
 // it closed by the settle; `transitions` gets one from every other statement that changes a status.
@@ -18,16 +18,19 @@ export const attemptOpened = (sql: Db, workerId: string) => sql`
 export const attemptClosed = (sql: Db) => sql`
   attempts = case when jsonb_array_length(j.attempts) = 0 then j.attempts
     else jsonb_set(j.attempts, array[(jsonb_array_length(j.attempts) - 1)::text],
-      (j.attempts -> -1) || jsonb_build_object('finishedAt', now(), 'outcome', s.kind)
+      (j.attempts -> -1) || jsonb_build_object('finishedAt', ${statementTime(sql)}, 'outcome', s.kind)
         || case when jsonb_typeof(s.error) = 'object' then jsonb_build_object('error', s.error) else '{}'::jsonb end) end`;
 
-/** One `transitions` entry: now, from, to, the attempt count after the change, and the error if it is one. */
-export const transitionEntry = (sql: Db, change: { from: Fragment; to: Fragment; attempt: Fragment; error?: Fragment }) => sql`
-  jsonb_build_array(jsonb_build_object('at', now(), 'from', ${change.from}, 'to', ${change.to}, 'attempt', ${change.attempt})
+/**
+ * One `transitions` entry: when (`at`, by default the transaction's time), from, to, the attempt count
+ * after the change, and the error if it is one.
+ */
+export const transitionEntry = (sql: Db, change: { from: Fragment; to: Fragment; attempt: Fragment; error?: Fragment; at?: Fragment }) => sql`
+  jsonb_build_array(jsonb_build_object('at', ${change.at ?? sql`now()`}, 'from', ${change.from}, 'to', ${change.to}, 'attempt', ${change.attempt})
     ${change.error === undefined ? sql`` : sql`|| case when jsonb_typeof(${change.error}) = 'object' then jsonb_build_object('error', ${change.error}) else '{}'::jsonb end`})`;
 
 /** `transitions` with one more entry. */
-export const transitionAppended = (sql: Db, change: { from: Fragment; to: Fragment; attempt: Fragment; error?: Fragment }) => sql`
+export const transitionAppended = (sql: Db, change: { from: Fragment; to: Fragment; attempt: Fragment; error?: Fragment; at?: Fragment }) => sql`
   transitions = j.transitions || ${transitionEntry(sql, change)}`;
 
 // ---- migration 4 -------------------------------------------------------------------------------

@@ -15,7 +15,10 @@ export interface LeaseRow {
  * deadlock with one, and one slow commit does not hold back every other lease of the batch. A lease
  * whose row was skipped is reported as held, as the statement's snapshot shows it, and extended at
  * a later beat; one whose row was locked but no longer holds the token (changed since the snapshot)
- * is lost.
+ * is lost. A skipped lease is reported held even once it has expired: the holder may be the
+ * attempt's own `ctx.tx` (an insert naming the running job share-locks its row until that commits),
+ * and then no rescue can take the row before the attempt's outcome does. If the holder is a rescue,
+ * the next beat reports the lease lost.
  */
 export const extendLeases = (sql: Db, schema: string, leases: readonly LeaseRow[], leaseMs: number) =>
   sql<{ id: string; token: string; cancel_requested: boolean }[]>`

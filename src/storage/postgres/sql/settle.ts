@@ -1,7 +1,7 @@
 import type { ErrorInfo, JobStatus, Json } from "../../../types.js";
 import { textArray } from "../driver.js";
 import type { JobRow } from "../rows.js";
-import { dependenciesOf, jobColumns, jsonText, leaseStillRunning, uuidList, type ChangeRow, type Db } from "./fragments.js";
+import { dependenciesOf, jobColumns, jsonText, leaseStillRunning, statementTime, uuidList, type ChangeRow, type Db } from "./fragments.js";
 import { attemptClosed, transitionEntry } from "./history.js";
 import { notifiedChanges, type Notice } from "./notify.js";
 
@@ -58,8 +58,8 @@ const settledAssignments = (sql: Db) => sql`
   error = case when s.kind in ('retry', 'failed', 'cancelled') then s.error else j.error end,
   attempt = case when s.kind = 'interrupted' then greatest(j.attempt - 1, 0) else j.attempt end,
   run_at = case when s.kind = 'retry' then s.run_at else j.run_at end,
-  finished_at = case when s.kind in ('completed', 'failed', 'cancelled') then now() else j.finished_at end,
-  lease_token = null, lease_expires_at = null, worker_id = null, cancel_requested = false, updated_at = now(),
+  finished_at = case when s.kind in ('completed', 'failed', 'cancelled') then ${statementTime(sql)} else j.finished_at end,
+  lease_token = null, lease_expires_at = null, worker_id = null, cancel_requested = false, updated_at = ${statementTime(sql)},
   ${attemptClosed(sql)}`;
 
 /**
@@ -82,10 +82,10 @@ export const settleLeases = (sql: Db, schema: string, settlements: readonly Sett
 const unblockAssignments = (sql: Db) => sql`
   pending_dependencies = greatest(j.pending_dependencies - c.n, 0),
   status = case when j.pending_dependencies - c.n <= 0 then 'pending' else 'blocked' end,
-  run_at = case when j.pending_dependencies - c.n <= 0 then greatest(j.run_at, now()) else j.run_at end,
-  updated_at = case when j.pending_dependencies - c.n <= 0 then now() else j.updated_at end,
+  run_at = case when j.pending_dependencies - c.n <= 0 then greatest(j.run_at, ${statementTime(sql)}) else j.run_at end,
+  updated_at = case when j.pending_dependencies - c.n <= 0 then ${statementTime(sql)} else j.updated_at end,
   transitions = case when j.pending_dependencies - c.n <= 0
-    then j.transitions || ${transitionEntry(sql, { from: sql`'blocked'::text`, to: sql`'pending'::text`, attempt: sql`j.attempt` })}
+    then j.transitions || ${transitionEntry(sql, { from: sql`'blocked'::text`, to: sql`'pending'::text`, attempt: sql`j.attempt`, at: statementTime(sql) })}
     else j.transitions end`;
 
 /** A row of `settleAndUnblock`: a settled job (`kind` its outcome) or an unblocked one (`kind` = 'unblocked'). */
