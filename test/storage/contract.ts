@@ -4,6 +4,7 @@ import { DuplicateJobError, UnknownDependencyError } from "../../src/errors.js";
 import type { Storage } from "../../src/storage/storage.js";
 import type { JobId } from "../../src/types.js";
 import { attemptError, newJob, secondsFromNow } from "./builders.js";
+import { describeBulkInsertContract } from "./contract-bulk.js";
 import { describeGraphContract } from "./contract-graph.js";
 import { describeHistoryContract } from "./contract-history.js";
 import { describeJobGraphContract } from "./contract-job-graph.js";
@@ -45,6 +46,7 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
     });
 
     describeInsertContract(t);
+    describeBulkInsertContract(t);
     describeClaimContract(t);
     describeLifecycleContract(t);
     describeGraphContract(t);
