@@ -23,8 +23,8 @@ const BROKEN: ReadonlySet<JobStatus> = new Set(["failed", "cancelled"]);
  * Dependents cancelled because of `rootId`, transitively, that come back (to blocked) once it is
  * live again; one with another broken dependency stays cancelled and is blamed on that one instead.
  * `cascaded`: the jobs a cascade cancelled below `rootId`, reached through such jobs, in insertion
- * order; `statusOf` answers for every dependency of theirs outside it. Both read under the locks of
- * the write that persists the plan.
+ * order; `statusOf` answers for every dependency of theirs outside it that still exists. Both read
+ * under the locks of the write that persists the plan.
  */
 export function planRevival(rootId: JobId, cascaded: readonly CascadedJob[], statusOf: (id: JobId) => JobStatus | undefined): RevivalPlan {
   const byId = new Map(cascaded.map((job) => [job.id, job]));
@@ -55,10 +55,13 @@ export function planRevival(rootId: JobId, cascaded: readonly CascadedJob[], sta
     }
   }
   const statusAfter = (id: JobId): JobStatus | undefined => (live.has(id) ? (id === rootId ? "pending" : "blocked") : status(id));
+  // A dependency `statusOf` does not know was deleted by retention (with its edge, meanwhile): it can
+  // never complete, so counting it would leave the revived job blocked for good (as in `planRestart`).
+  const unfinished = (s: JobStatus | undefined) => s !== undefined && s !== "completed";
   return {
     revive: revived.map((id) => ({
       id,
-      unfinished: (byId.get(id)?.dependsOn ?? []).filter((dependency) => statusAfter(dependency) !== "completed").length,
+      unfinished: (byId.get(id)?.dependsOn ?? []).filter((dependency) => unfinished(statusAfter(dependency))).length,
     })),
     reattributed: [...causes].map(([id, cause]) => ({ id, cause, causeStatus: status(cause) ?? "cancelled" })),
   };

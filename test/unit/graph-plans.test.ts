@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { planCascade, type CascadeJob } from "../../src/cascade.js";
 import { InvalidStateError } from "../../src/errors.js";
 import { planRestart } from "../../src/restart.js";
+import { planRevival } from "../../src/revival.js";
 import type { JobId, JobStatus } from "../../src/types.js";
 
 /** A graph as the planners read it: jobs by id with their dependencies, and the dependents index. */
@@ -70,5 +71,21 @@ describe("planRestart", () => {
 
   it.each(["pending", "running", "completed"] as const)("refuses a %s job", (status) => {
     expect(() => planRestart({ id: "x", status, dependsOn: [] }, statusOf)).toThrow(InvalidStateError);
+  });
+});
+
+describe("planRevival", () => {
+  const statuses: Record<JobId, JobStatus> = { done: "completed", waiting: "pending" };
+  const statusOf = (id: JobId) => statuses[id];
+
+  it("counts a revived job's unfinished dependencies: the retried root and any not completed, not one deleted meanwhile", () => {
+    const cascaded = [
+      { id: "a", cancelCause: "root", dependsOn: ["root", "done", "gone"] },
+      { id: "b", cancelCause: "a", dependsOn: ["a", "waiting", "gone"] },
+    ];
+    expect(planRevival("root", cascaded, statusOf)).toEqual({
+      revive: [{ id: "a", unfinished: 1 }, { id: "b", unfinished: 2 }],
+      reattributed: [],
+    });
   });
 });

@@ -5,7 +5,7 @@ import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
 import { cancelWaiting, lockJobsForChange, requestCancel } from "./sql/cancel-retry.js";
 import type { Db } from "./sql/fragments.js";
-import { lockAffected } from "./sql/lock-affected.js";
+import { lockAffectedJobs } from "./lock-affected.js";
 import type { StoreContext } from "./store-context.js";
 import type { Notice } from "./sql/notify.js";
 
@@ -13,7 +13,7 @@ import type { Notice } from "./sql/notify.js";
 async function cancelIn(sql: Db, schema: string, notice: Notice, requested: readonly JobId[]): Promise<Done<CancelResult>> {
   const ids = [...new Set(requested)];
   const valid = ids.filter(isUuid);
-  if (valid.length > 0) await lockAffected(sql, schema, { named: valid, unblocking: [], cascading: valid });
+  if (valid.length > 0) await lockAffectedJobs(sql, schema, { named: valid, unblocking: [], cascading: valid });
   const locked = new Map((await lockJobsForChange(sql, schema, ids.filter(isUuid))).map((row) => [row.id, row]));
   const notFound = ids.filter((id) => !locked.has(id));
   const waiting = ids.filter((id) => {

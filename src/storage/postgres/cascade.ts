@@ -6,7 +6,7 @@ import type { Db } from "./sql/fragments.js";
 
 /**
  * Cancels every blocked or pending transitive dependent of `roots` (jobs this transaction just
- * failed or cancelled, their dependents already locked by `lockAffected`), as `planCascade`
+ * failed or cancelled, their dependents already locked by `lockAffectedJobs`), as `planCascade`
  * plans it: one read of the jobs below, one update. Records each change, parents before children,
  * and answers the victims by root.
  */

@@ -7,7 +7,9 @@ import { planRevival } from "../../revival.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
 import { toJobRecord } from "./rows.js";
-import { lockCascadedBelow, lockJobsForChange, lockStatuses, reattributeCancellations, restartJob, reviveDependents } from "./sql/cancel-retry.js";
+import {
+  lockCascadedBelow, lockJobsForChange, lockStatuses, reattributeCancellations, restartJob, reviveDependents, type CascadedRow,
+} from "./sql/cancel-retry.js";
 import type { Db } from "./sql/fragments.js";
 import { liveKeyHolders } from "./sql/insert.js";
 import { selectJobs } from "./sql/reads.js";
@@ -28,7 +30,7 @@ async function retryIn(sql: Db, schema: string, notice: Notice, id: JobId): Prom
   if (job === undefined) throw new JobNotFoundError(id);
   const restart = planRestart({ id, status: job.status, dependsOn: job.depends_on }, (dependency) => dependencies.get(dependency));
 
-  const cascaded = await lockCascadedBelow(sql, schema, id);
+  const cascaded = await lockAllCascadedBelow(sql, schema, id);
   const inside = new Set([id, ...cascaded.map((row) => row.id)]);
   const outside = [...new Set(cascaded.flatMap((row) => row.depends_on))].filter((dependency) => !inside.has(dependency));
   const statuses = new Map<JobId, JobStatus>(outside.length > 0 ? (await lockStatuses(sql, schema, outside)).map((row) => [row.id, row.status]) : []);
@@ -66,6 +68,23 @@ async function retryIn(sql: Db, schema: string, notice: Notice, id: JobId): Prom
     value: { job: toJobRecord(restarted), revived: plan.revive.map((r) => r.id) },
     changes: await changes.record(sql, notice),
   };
+}
+
+/**
+ * The jobs a cascade cancelled below `id` (`lockCascadedBelow`), locked, read again until a read
+ * finds no more. A read sees the jobs as of its start and may wait for a lock meanwhile: a job
+ * inserted (cancelled) below one it had not locked yet was missed, and would stay cancelled while
+ * its cause came back. One that starts with every job of the read before locked, and finds no more,
+ * has found them all (an insert below one of them would share-lock it, and wait). Its rows are the
+ * answer: read with those locks held.
+ */
+async function lockAllCascadedBelow(sql: Db, schema: string, id: JobId): Promise<CascadedRow[]> {
+  let rows = await lockCascadedBelow(sql, schema, id);
+  for (;;) {
+    const again = await lockCascadedBelow(sql, schema, id);
+    if (again.length === rows.length) return again;
+    rows = again;
+  }
 }
 
 /** Coming back to life must not give a second live job an idempotency key. */

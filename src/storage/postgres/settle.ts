@@ -7,6 +7,7 @@ import { isUuid } from "./is-uuid.js";
 import { runPipelined, type Pipeline } from "./pipelined.js";
 import { settledRecord, toJobRecord, type JobRow, type StoredChange } from "./rows.js";
 import type { Db } from "./sql/fragments.js";
+import { lockAffectedJobs } from "./lock-affected.js";
 import { lockAffected } from "./sql/lock-affected.js";
 import { selectJobs } from "./sql/reads.js";
 import { settleAndUnblock, settleLeases, unblockDependents, type SettledJobRow, type SettlementRow, type UnblockedRow } from "./sql/settle.js";
@@ -88,7 +89,7 @@ export async function settleIn(sql: Db, schema: string, notice: Notice, settleme
     return finish(results);
   }
   const wellFormed = settlementRows(settlements);
-  await lockAffected(sql, schema, {
+  await lockAffectedJobs(sql, schema, {
     named: wellFormed.map((row) => row.id),
     unblocking: wellFormed.filter((row) => row.kind === "completed").map((row) => row.id),
     cascading: wellFormed.filter((row) => row.kind === "failed" || row.kind === "cancelled").map((row) => row.id),
