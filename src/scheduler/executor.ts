@@ -212,12 +212,13 @@ export class Executor implements AttemptServices {
 
   /**
    * The attempt's transaction (`ctx.tx`), opened on the store when the handler first reads it: most
-   * never do. Read after the handler returned, it is sealed at once and refuses statements.
+   * never do. Read after the handler returned, or after the attempt's outcome was decided (a
+   * timeout, a cancel), it is sealed at once and refuses statements.
    */
   private attemptTransaction(): AttemptTransaction | undefined {
     if (this.transaction === undefined) {
       this.transaction = this.host.storage.openAttemptTransaction?.(this.lease);
-      if (this.handlerReturned) this.transaction?.seal();
+      if (this.handlerReturned || this.settled) this.transaction?.seal();
     }
     return this.transaction;
   }
@@ -267,7 +268,10 @@ export class Executor implements AttemptServices {
     if (tx?.opened === true) {
       // A failed commit took the handler's writes with it: the job must run again, so no retry here.
       if (outcome.type === "completed" && this.handlerReturned) return tx.commit(outcome, new Date(this.host.clock.now()));
-      if (this.handlerReturned) await tx.rollback();
+      // Any other outcome rolls the handler's writes back first, also one decided while the handler
+      // still runs (a timeout, a cancel, a shutdown): its transaction may hold the job's own row (an
+      // insert naming the job), which the settle below would otherwise wait for.
+      await tx.rollback();
     }
     const settlement: Settlement = { lease: this.lease, outcome, job: this.asClaimed ?? this.claimed.job };
     for (let tries = 0; ; tries++) {

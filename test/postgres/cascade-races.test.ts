@@ -89,6 +89,34 @@ describePostgres("PostgreSQL cascades and revivals beside inserts below the jobs
     },
   );
 
+  it("a cancel of a finished job neither locks nor waits for the jobs below its running dependent, which no cascade reaches", async () => {
+    const { storage, admin } = await setup();
+    const root = newJob();
+    await storage.insertJobs({ jobs: [root], onDuplicate: "reject", now: new Date() });
+    await storage.settle([{ lease: (await claimAny(storage, 1)).claimed[0]!.lease, outcome: { type: "completed", result: null } }], new Date());
+    const running = newJob({ dependsOn: [root.id] });
+    await storage.insertJobs({ jobs: [running], onDuplicate: "reject", now: new Date() });
+    await claimAny(storage, 1);
+    const below = newJob({ dependsOn: [running.id] });
+    await storage.insertJobs({ jobs: [below], onDuplicate: "reject", now: new Date() });
+    // Another transaction holds the blocked job below the running one until the cancel has answered.
+    const release = deferred();
+    const locked = deferred();
+    const holder = admin.begin(async (tx) => {
+      await tx`select 1 from ${tx(storage.schema)}.jobs where id = ${below.id}::uuid for update`;
+      locked.resolve();
+      await release.promise;
+    });
+    try {
+      await locked.promise;
+      expect(await storage.cancelJobs([root.id], new Date())).toEqual({ cancelled: [], cancelRequested: [], notFound: [] });
+    } finally {
+      release.resolve();
+      await holder;
+    }
+    expect(await statuses(storage, [root.id, running.id, below.id])).toEqual({ [root.id]: "completed", [running.id]: "running", [below.id]: "blocked" });
+  });
+
   it("a retry revives a dependent inserted (cancelled) below a job it had not locked yet while it waited", async () => {
     const { storage, admin } = await setup();
     const root = newJob();

@@ -114,6 +114,34 @@ describePostgres("Queue on PostgresStorage", () => {
     expect(aborted).toMatchObject({ code: "JOB_TIMEOUT" });
   });
 
+  it("times out an attempt whose ctx.tx holds the job's own row: rolled back first, failed at once, not after a lease", async () => {
+    // A lease far longer than the wait below: a settle left waiting on the attempt's own transaction
+    // would be freed only by its call deadline, a lease later.
+    const worker = await pg.worker({ leaseMs: 120_000 });
+    const release = deferred();
+    let child: JobId | undefined;
+    let afterwards: unknown;
+    const chained = worker.defineHandler("chained", {
+      timeoutMs: 200,
+      retry: { maxAttempts: 1 },
+      run: async (_payload, ctx) => {
+        // A follow-up that depends on this job, in the attempt's transaction: it share-locks this job's row.
+        const sql = attemptSql(ctx);
+        child = (await worker.enqueue("follow-up", {}, { dependsOn: [ctx.job.id], tx: sql })).id;
+        // The handler ignores its signal and goes on until the test lets it.
+        await release.promise;
+        afterwards = await sql`select 1`.catch((error: unknown) => error);
+      },
+    });
+    const job = await worker.enqueue(chained, {});
+    expect(await worker.waitFor(job.id, { timeoutMs: 20_000 })).toMatchObject({ status: "failed", error: { code: "JOB_TIMEOUT" } });
+    release.resolve();
+    await eventually(async () => (afterwards === undefined ? undefined : true), "the handler's statement after the timeout");
+    expect(afterwards).toMatchObject({ code: "ATTEMPT_FINISHED" });
+    expect(child).toBeDefined();
+    expect(await worker.getJob(child!)).toBeUndefined();
+  });
+
   it("enforces idempotency keys and payload deduplication", async () => {
     const producer = await pg.producer();
     const first = await producer.enqueue("report", { day: 1 }, { idempotencyKey: "day-1" });

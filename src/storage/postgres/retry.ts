@@ -6,6 +6,7 @@ import { planRestart } from "../../restart.js";
 import { planRevival } from "../../revival.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
+import { idsOf, MAX_LOCK_PASSES } from "./lock-affected.js";
 import { toJobRecord } from "./rows.js";
 import {
   lockCascadedBelow, lockJobsForChange, lockStatuses, reattributeCancellations, restartJob, reviveDependents, type CascadedRow,
@@ -80,12 +81,15 @@ async function retryIn(sql: Db, schema: string, notice: Notice, id: JobId): Prom
  */
 async function lockAllCascadedBelow(sql: Db, schema: string, id: JobId): Promise<CascadedRow[]> {
   let rows = await lockCascadedBelow(sql, schema, id);
-  for (;;) {
+  for (let pass = 2; pass <= MAX_LOCK_PASSES; pass++) {
     const again = await lockCascadedBelow(sql, schema, id);
-    if (again.length === rows.length) return again;
+    if (idsOf([...again].sort(byId)) === idsOf([...rows].sort(byId))) return again;
     rows = again;
   }
+  return rows;
 }
+
+const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /** Coming back to life must not give a second live job an idempotency key. */
 async function assertKeysFree(sql: Db, schema: string, jobs: readonly { id: JobId; idempotency_key: string | null }[]): Promise<void> {

@@ -8,7 +8,7 @@ import { runPipelined, type Pipeline } from "./pipelined.js";
 import { settledRecord, toJobRecord, type JobRow, type StoredChange } from "./rows.js";
 import type { Db } from "./sql/fragments.js";
 import { lockAffectedJobs } from "./lock-affected.js";
-import { lockAffected } from "./sql/lock-affected.js";
+import { lockAffected, lockFreeJobs } from "./sql/lock-affected.js";
 import { selectJobs } from "./sql/reads.js";
 import { settleAndUnblock, settleLeases, unblockDependents, type SettledJobRow, type SettlementRow, type UnblockedRow } from "./sql/settle.js";
 import type { StoreContext } from "./store-context.js";
@@ -21,9 +21,9 @@ const NONE: readonly JobId[] = Object.freeze([]);
 /** Outcomes that cancel no dependents: such a batch settles in one statement after its locks. */
 const SIMPLE_OUTCOMES: ReadonlySet<Outcome["type"]> = new Set(["completed", "retry", "interrupted"]);
 
-/** Whether every outcome of the batch is one that `settleSimply` stores. */
+/** Whether every outcome of the batch is one that `settleSimply` stores (a rescue is not: see `settleIn`). */
 function settlesSimply(settlements: readonly Settlement[]): boolean {
-  return settlements.every(({ outcome }) => SIMPLE_OUTCOMES.has(outcome.type));
+  return settlements.every(({ outcome, onlyIfExpired }) => SIMPLE_OUTCOMES.has(outcome.type) && onlyIfExpired !== true);
 }
 
 /**
@@ -88,7 +88,15 @@ export async function settleIn(sql: Db, schema: string, notice: Notice, settleme
     for (const statement of statements) results.push(await statement);
     return finish(results);
   }
-  const wellFormed = settlementRows(settlements);
+  let wellFormed = settlementRows(settlements);
+  const expiring = wellFormed.filter((row) => row.only_if_expired).map((row) => row.id);
+  if (expiring.length > 0) {
+    // A rescue skips a row another transaction holds (and answers lost) rather than wait for it: the
+    // holder may be the attempt's own ctx.tx, still running, and a wait past the rescuer's call
+    // deadline would replace the pool, ending that very transaction. The next pass tries again.
+    const free = new Set((await lockFreeJobs(sql, schema, expiring)).map((row) => row.id));
+    wellFormed = wellFormed.filter((row) => !row.only_if_expired || free.has(row.id.toLowerCase()));
+  }
   await lockAffectedJobs(sql, schema, {
     named: wellFormed.map((row) => row.id),
     unblocking: wellFormed.filter((row) => row.kind === "completed").map((row) => row.id),

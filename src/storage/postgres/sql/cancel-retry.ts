@@ -1,6 +1,6 @@
 import type { ErrorInfo, JobStatus } from "../../../types.js";
 import type { JobRow } from "../rows.js";
-import { dependentsStep, jobColumns, uuidList, type ChangeRow, type Db, type JsonDoc } from "./fragments.js";
+import { dependentsStep, jobColumns, statementTime, uuidList, type ChangeRow, type Db, type JsonDoc } from "./fragments.js";
 import { transitionAppended } from "./history.js";
 
 // The statements of a user's cancel and retry: locks, cancels, cancel requests, the restart of a
@@ -17,8 +17,8 @@ export const lockJobsForChange = (sql: Db, schema: string, ids: readonly string[
 
 /** Cancels blocked or pending jobs (a user's cancel: no error). */
 export const cancelWaiting = (sql: Db, schema: string, ids: readonly string[]) => sql<ChangeRow[]>`
-  update ${sql(schema)}.jobs j set status = 'cancelled', finished_at = now(), updated_at = now(), cancel_cause = null,
-    ${transitionAppended(sql, { from: sql`j.status`, to: sql`'cancelled'::text`, attempt: sql`j.attempt` })}
+  update ${sql(schema)}.jobs j set status = 'cancelled', finished_at = ${statementTime(sql)}, updated_at = ${statementTime(sql)}, cancel_cause = null,
+    ${transitionAppended(sql, { from: sql`j.status`, to: sql`'cancelled'::text`, attempt: sql`j.attempt`, at: statementTime(sql) })}
   from (select j0.id, j0.status from ${sql(schema)}.jobs j0 where j0.id = any(array${uuidList(sql, ids)})) as o
   where j.id = o.id and j.status in ('blocked', 'pending')
   returning j.id::text as id, j.type, j.status, j.attempt, o.status as previous, null::jsonb as error`;
@@ -26,7 +26,7 @@ export const cancelWaiting = (sql: Db, schema: string, ids: readonly string[]) =
 /** Asks running jobs to stop; their workers see it through the change feed or a heartbeat. */
 export const requestCancel = (sql: Db, schema: string, ids: readonly string[]) =>
   sql<{ id: string; type: string; status: JobStatus; attempt: number }[]>`
-  update ${sql(schema)}.jobs j set cancel_requested = true, updated_at = now()
+  update ${sql(schema)}.jobs j set cancel_requested = true, updated_at = ${statementTime(sql)}
   where j.id = any(array${uuidList(sql, ids)}) and j.status = 'running'
   returning j.id::text as id, j.type, j.status, j.attempt`;
 
@@ -61,9 +61,9 @@ export const lockStatuses = (sql: Db, schema: string, ids: readonly string[]) =>
 export const restartJob = (sql: Db, schema: string, id: string, restart: { status: "pending" | "blocked"; unfinished: number }) => sql<JobRow[]>`
   update ${sql(schema)}.jobs j set
     status = ${restart.status}, attempt = 0, error = null, result = null, finished_at = null, started_at = null,
-    run_at = now(), updated_at = now(), cancel_cause = null, cancel_requested = false, pending_dependencies = ${restart.unfinished},
+    run_at = ${statementTime(sql)}, updated_at = ${statementTime(sql)}, cancel_cause = null, cancel_requested = false, pending_dependencies = ${restart.unfinished},
     lease_token = null, lease_expires_at = null, worker_id = null,
-    ${transitionAppended(sql, { from: sql`j.status`, to: sql`${restart.status}::text`, attempt: sql`0` })}
+    ${transitionAppended(sql, { from: sql`j.status`, to: sql`${restart.status}::text`, attempt: sql`0`, at: statementTime(sql) })}
   where j.id = ${id}::uuid and j.status in ('failed', 'cancelled')
   returning ${jobColumns(sql, schema)}`;
 
@@ -75,9 +75,9 @@ export interface RevivalRow {
 
 export const reviveDependents = (sql: Db, schema: string, rows: readonly RevivalRow[]) => sql<ChangeRow[]>`
   update ${sql(schema)}.jobs j set
-    status = 'blocked', error = null, finished_at = null, cancel_cause = null, updated_at = now(),
+    status = 'blocked', error = null, finished_at = null, cancel_cause = null, updated_at = ${statementTime(sql)},
     pending_dependencies = r.pending_dependencies,
-    ${transitionAppended(sql, { from: sql`'cancelled'::text`, to: sql`'blocked'::text`, attempt: sql`j.attempt` })}
+    ${transitionAppended(sql, { from: sql`'cancelled'::text`, to: sql`'blocked'::text`, attempt: sql`j.attempt`, at: statementTime(sql) })}
   from jsonb_to_recordset(${sql.json(rows as unknown as JsonDoc)}) as r(id uuid, pending_dependencies int)
   where j.id = r.id and j.status = 'cancelled'
   returning j.id::text as id, j.type, j.status, j.attempt, 'cancelled' as previous, null::jsonb as error`;

@@ -100,10 +100,11 @@ export interface ChangeRow {
 }
 
 /**
- * When a settle, or a change it makes to other jobs (an unblock, a cascade), happened: its
- * statement's time, not its transaction's. An outcome committed through an attempt's `ctx.tx` shares
- * the transaction the handler opened when it first used `ctx.tx`, and `now()` there is that moment,
- * up to the whole run earlier; each later statement is also stamped after the one before it.
+ * When a settle, cancel or retry, or a change it makes to other jobs (an unblock, a cascade, a
+ * revival), happened: its statement's time, not its transaction's. An outcome committed through an
+ * attempt's `ctx.tx` shares the transaction the handler opened when it first used `ctx.tx`, and
+ * `now()` there is that moment, up to the whole run earlier; and a write that waited for locks is
+ * stamped after the writes it waited for, so a job's history stays in order.
  */
 export const statementTime = (sql: Db): ReturnType<Db> => sql`statement_timestamp()`;
 

@@ -1,5 +1,8 @@
 import { dependentsStep, uuidList, type Db } from "./fragments.js";
 
+/** A job a cascade may cancel (`c` the jobs alias). */
+const waiting = (sql: Db): ReturnType<Db> => sql`c.status in ('blocked', 'pending')`;
+
 // The lock a settle or cancel takes first, on everything it may change.
 
 /** What one write transaction may change: the jobs it names and the dependents they reach. */
@@ -17,13 +20,17 @@ export interface AffectedJobs {
  * changes any. Updates take row locks in whatever order their plans meet the rows, and a settle
  * locks in phases (the job, then what it unblocks or cancels); two overlapping transactions
  * could then lock the same jobs in opposite orders and deadlock. Taken sorted up front, the
- * locks make them queue instead.
+ * locks make them queue instead. The walk below the cascade's roots goes only through blocked and
+ * pending jobs, the ones a cascade cancels through, and the ones it locks: every job on a path it
+ * finds is then locked (see `lockAffectedJobs`).
  */
-export const lockAffected = (sql: Db, schema: string, affected: AffectedJobs) => sql`
+export const lockAffected = (sql: Db, schema: string, affected: AffectedJobs) => sql<{ id: string }[]>`
   with recursive below(id) as (
-    select d.job_id from ${sql(schema)}.job_dependencies d where d.depends_on_id = any(array${uuidList(sql, affected.cascading)})
+    select d.job_id from ${sql(schema)}.job_dependencies d
+    join ${sql(schema)}.jobs c on c.id = d.job_id and ${waiting(sql)}
+    where d.depends_on_id = any(array${uuidList(sql, affected.cascading)})
     union
-    select x.job_id from below b ${dependentsStep(sql, schema)}
+    select x.job_id from below b ${dependentsStep(sql, schema, waiting(sql))}
   ),
   targets(id) as (
     select id from below
@@ -32,8 +39,18 @@ export const lockAffected = (sql: Db, schema: string, affected: AffectedJobs) =>
     union all
     select * from ${uuidList(sql, affected.named)} n
   )
-  select j.id from ${sql(schema)}.jobs j
+  select j.id::text as id from ${sql(schema)}.jobs j
   where j.id = any(array(select id from targets))
     and (j.status in ('blocked', 'pending') or j.id = any(array${uuidList(sql, affected.named)}))
   order by j.id
   for no key update`;
+
+/**
+ * Locks those of `ids` that no other transaction holds, in id order, and answers them: the rescue
+ * of an expired lease does not wait for a row that an insert naming the job, or the attempt's own
+ * `ctx.tx`, holds (it tries again at its next pass).
+ */
+export const lockFreeJobs = (sql: Db, schema: string, ids: readonly string[]) => sql<{ id: string }[]>`
+  select j.id::text as id from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)})
+  order by j.id
+  for no key update skip locked`;
