@@ -157,19 +157,22 @@ export class InvalidStateError extends QueueError<"INVALID_STATE"> {
   }
   /**
    * `dependency`: when the job's own status allows the operation but a dependency's does not (a
-   * retry while a dependency is failed or cancelled), that dependency, named in the message.
+   * retry while a dependency is failed or cancelled, or after retention deleted the failed or
+   * cancelled dependency that cancelled it: status `deleted`), that dependency, named in the message.
    */
   constructor(
     readonly jobId: JobId,
     readonly status: JobStatus,
     operation: string,
-    readonly dependency?: { readonly id: JobId; readonly status: JobStatus },
+    readonly dependency?: { readonly id: JobId; readonly status: JobStatus | "deleted" },
   ) {
     super(
       "INVALID_STATE",
       dependency === undefined
         ? `cannot ${operation} job ${jobId} in status ${status}`
-        : `cannot ${operation} job ${jobId}: its dependency ${dependency.id} is ${dependency.status}; ${operation} that dependency first`,
+        : dependency.status === "deleted"
+          ? `cannot ${operation} job ${jobId}: its dependency ${dependency.id}, which cancelled it, was deleted by retention and can never complete`
+          : `cannot ${operation} job ${jobId}: its dependency ${dependency.id} is ${dependency.status}; ${operation} that dependency first`,
       { details: dependency === undefined ? { jobId, status } : { jobId, status, dependencyId: dependency.id, dependencyStatus: dependency.status } },
     );
   }

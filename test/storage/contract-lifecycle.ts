@@ -265,6 +265,24 @@ export function describeLifecycleContract(t: StoreUnderTest): void {
       expect(await t.status(graph.e.id)).toBe("blocked");
     });
 
+    it("refuses a job whose failed dependency, which cancelled it, retention deleted; one whose completed dependency it deleted restarts", async () => {
+      const [broken, done] = await t.insert(newJob({ type: "breaks" }), newJob({ type: "completes" }));
+      await t.fail((await t.claimOne("breaks")).lease);
+      await t.run("completes");
+      const [cancelled, other] = await t.insert(newJob({ dependsOn: [broken!.id] }), newJob({ type: "other", dependsOn: [done!.id] }));
+      await t.fail((await t.claimOne("other")).lease);
+      expect(await t.job(cancelled!.id)).toMatchObject({ status: "cancelled" });
+      // Only failed and completed jobs are due: the two dependencies go, the cancelled and failed dependents stay.
+      const future = secondsFromNow(3_600);
+      expect(await t.storage.deleteFinishedJobs({ completedBefore: future, failedBefore: future, limit: 2 })).toBe(2);
+      expect(await t.storage.getJobs([broken!.id, done!.id])).toEqual([]);
+      const refused = await t.storage.retryJob(cancelled!.id, new Date()).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(InvalidStateError);
+      expect(refused).toMatchObject({ code: "INVALID_STATE", dependency: { id: broken!.id, status: "deleted" } });
+      expect(await t.status(cancelled!.id)).toBe("cancelled");
+      expect((await t.storage.retryJob(other!.id, new Date())).job).toMatchObject({ status: "pending" });
+    });
+
     it("leaves a dependent cancelled while another of its dependencies is still failed", async () => {
       const first = newJob({ type: "first" });
       const second = newJob({ type: "second" });

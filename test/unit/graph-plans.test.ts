@@ -69,6 +69,12 @@ describe("planRestart", () => {
     expect(attempt).toThrow(dependency);
   });
 
+  it("is refused for a job cancelled by a dependency that no longer exists, naming it as deleted", () => {
+    const attempt = () => planRestart({ id: "x", status: "cancelled", dependsOn: ["done"], cancelCause: "gone" }, statusOf);
+    expect(attempt).toThrow(InvalidStateError);
+    expect(attempt).toThrow(/gone, which cancelled it, was deleted/);
+  });
+
   it.each(["pending", "running", "completed"] as const)("refuses a %s job", (status) => {
     expect(() => planRestart({ id: "x", status, dependsOn: [] }, statusOf)).toThrow(InvalidStateError);
   });

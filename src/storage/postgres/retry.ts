@@ -29,7 +29,9 @@ async function retryIn(sql: Db, schema: string, notice: Notice, id: JobId): Prom
   );
   const [job] = await lockJobsForChange(sql, schema, [id]);
   if (job === undefined) throw new JobNotFoundError(id);
-  const restart = planRestart({ id, status: job.status, dependsOn: job.depends_on }, (dependency) => dependencies.get(dependency));
+  // The cancel cause is one of the dependencies (read above), unless retention deleted it with its edge.
+  const restart = planRestart({ id, status: job.status, dependsOn: job.depends_on, cancelCause: job.cancel_cause ?? undefined }, (dependency) =>
+    dependencies.get(dependency));
 
   const cascaded = await lockAllCascadedBelow(sql, schema, id);
   const inside = new Set([id, ...cascaded.map((row) => row.id)]);

@@ -8,8 +8,8 @@ import { transitionAppended } from "./history.js";
 
 /** Locks the jobs to cancel or retry and reads their status. */
 export const lockJobsForChange = (sql: Db, schema: string, ids: readonly string[]) =>
-  sql<{ id: string; type: string; status: JobStatus; attempt: number; idempotency_key: string | null; depends_on: string[] }[]>`
-  select j.id::text as id, j.type, j.status, j.attempt, j.idempotency_key,
+  sql<{ id: string; type: string; status: JobStatus; attempt: number; idempotency_key: string | null; cancel_cause: string | null; depends_on: string[] }[]>`
+  select j.id::text as id, j.type, j.status, j.attempt, j.idempotency_key, j.cancel_cause::text as cancel_cause,
     to_jsonb(array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position)) as depends_on
   from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)})
   order by j.id
