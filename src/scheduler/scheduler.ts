@@ -270,7 +270,9 @@ export class Scheduler implements AttemptObserver {
    * long run of those does not nest one call per attempt.
    */
   private startWaiting(): void {
-    if (this.startingWaiting) return;
+    // Once stopping, nothing more starts: a claim answered after `stop` began leaves its attempts
+    // waiting, and `stop` releases them unburnt.
+    if (this.startingWaiting || !this.running) return;
     this.startingWaiting = true;
     try {
       while (this.slotted.size < this.deps.options.concurrency) {

@@ -46,6 +46,33 @@ describe("start and shutdown", () => {
     expect(tq.clock.pendingTimers).toBe(0);
   });
 
+  it("starts no handler for a claim answered after shutdown began: its jobs go back to pending unburnt", async () => {
+    const shared = new MemoryStorage();
+    const answer = deferred();
+    let claims = 0;
+    const storage = wrapStorage(shared, {
+      claimJobs: async (request) => {
+        claims++;
+        // The first claim that finds the job is answered only once the test lets it.
+        const result = await shared.claimJobs(request);
+        if (result.claimed.length > 0) await answer.promise;
+        return result;
+      },
+    });
+    const tq = newQueue({ concurrency: 2, storage });
+    let runs = 0;
+    tq.queue.defineHandler("t", { run: () => { runs++; return "ran"; } });
+    await tq.queue.start();
+    const job = await tq.queue.enqueue("t", {});
+    await runUntil(tq.clock, async () => (await shared.getJob(job.id))?.status === "running");
+    const closing = tq.queue.shutdown();
+    answer.resolve();
+    await drive(tq.clock, closing);
+    expect(runs).toBe(0);
+    expect(claims).toBeGreaterThan(0);
+    expect(await shared.getJob(job.id)).toMatchObject({ status: "pending", attempt: 0 });
+  });
+
   it("aborts what outlives the grace and releases it to pending without burning an attempt", async () => {
     const shared = new MemoryStorage();
     const tq = newQueue({ shutdownGraceMs: 2_000, storage: wrapStorage(shared) });
