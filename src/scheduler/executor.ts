@@ -117,6 +117,7 @@ export class Executor implements AttemptServices {
       case "lease-lost":
         this.settled = true;
         this.holdsLease = false;
+        this.transaction?.seal();
         break;
       case "timeout":
         this.settleOnce(failureOutcome(this.claimed.job, this.lease.attempt, this.reasonFor(cause), this.host.clock.now()));
@@ -239,6 +240,9 @@ export class Executor implements AttemptServices {
       return;
     }
     this.settled = true;
+    // Decided while the handler runs (a timeout, a cancel, a shutdown): its ctx.tx takes no more
+    // statements, so none opens a transaction (or takes a lock) that the settle would wait for.
+    this.transaction?.seal();
     const runTimeMs = this.host.clock.now() - this.startedAt;
     // Queued at once (nothing is stored before an attempt's first outcome), before the slot is freed.
     this.settling = this.storeOutcome(outcome, runTimeMs);
@@ -265,14 +269,26 @@ export class Executor implements AttemptServices {
 
   private async store(outcome: Outcome): Promise<SettleResult> {
     const tx = this.transaction;
+    let rolledBack: Promise<void> | undefined;
     if (tx?.opened === true) {
       // A failed commit took the handler's writes with it: the job must run again, so no retry here.
       if (outcome.type === "completed" && this.handlerReturned) return tx.commit(outcome, new Date(this.host.clock.now()));
-      // Any other outcome rolls the handler's writes back first, also one decided while the handler
-      // still runs (a timeout, a cancel, a shutdown): its transaction may hold the job's own row (an
-      // insert naming the job), which the settle below would otherwise wait for.
-      await tx.rollback();
+      // Any other outcome rolls the handler's writes back, also one decided while the handler still
+      // runs (a timeout, a cancel, a shutdown), beside the settle rather than before it: a statement
+      // of the handler's still running holds up the rollback and must not hold up the outcome, and
+      // the transaction may hold the job's own row (an insert naming the job), which the settle then
+      // waits for only until the rollback frees it.
+      rolledBack = tx.rollback();
     }
+    try {
+      return await this.settleWithRetries(outcome);
+    } finally {
+      await rolledBack;
+    }
+  }
+
+  /** Settles `outcome`, trying again after a storage error a few times. */
+  private async settleWithRetries(outcome: Outcome): Promise<SettleResult> {
     const settlement: Settlement = { lease: this.lease, outcome, job: this.asClaimed ?? this.claimed.job };
     for (let tries = 0; ; tries++) {
       try {

@@ -277,7 +277,9 @@ export class MemoryStorage implements Storage {
     const doomed = [...this.jobs.values()]
       .filter((job) => {
         const cutoff = cutoffs[job.status];
-        return cutoff !== undefined && endedAt(job) < cutoff.getTime() && !this.hasLiveDependent(job.id);
+        // A failed or cancelled job stays while any dependent does (see `deleteFinishedJobs` on PostgreSQL).
+        const kept = job.status === "completed" ? this.hasLiveDependent(job.id) : this.graph.dependentsOf(job.id).some((id) => this.jobs.has(id));
+        return cutoff !== undefined && endedAt(job) < cutoff.getTime() && !kept;
       })
       .sort((a, b) => endedAt(a) - endedAt(b) || a.seq - b.seq)
       .slice(0, Math.max(0, Math.floor(request.limit)));

@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { InvalidStateError } from "../../src/errors.js";
 import { afterEach, expect, it } from "vitest";
 import type { PostgresStorage } from "../../src/storage/postgres/index.js";
 import type { JobId, JobStatus, NewJob } from "../../src/types.js";
@@ -132,5 +133,20 @@ describePostgres("PostgreSQL cascades and revivals beside inserts below the jobs
     await a.commit();
     expect((await retrying).revived).toEqual([n.id, m.id]);
     expect(await statuses(storage, [root.id, n.id, m.id])).toEqual({ [root.id]: "pending", [n.id]: "blocked", [m.id]: "blocked" });
+  });
+
+  it("refuses the retry of a job whose cancel cause was deleted by other means, naming it as deleted", async () => {
+    const { storage, admin } = await setup();
+    const cause = newJob();
+    await storage.insertJobs({ jobs: [cause], onDuplicate: "reject", now: new Date() });
+    await storage.settle([{ lease: (await claimAny(storage, 1)).claimed[0]!.lease, outcome: failure }], new Date());
+    const cancelled = newJob({ dependsOn: [cause.id] });
+    await storage.insertJobs({ jobs: [cancelled], onDuplicate: "reject", now: new Date() });
+    // Retention keeps it; a hand-run delete does not (its edge goes with it).
+    await admin`delete from ${admin(storage.schema)}.jobs where id = ${cause.id}::uuid`;
+    const refused = await storage.retryJob(cancelled.id, new Date()).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(InvalidStateError);
+    expect(refused).toMatchObject({ dependency: { id: cause.id, status: "deleted" } });
+    expect((await storage.getJob(cancelled.id))?.status).toBe("cancelled");
   });
 });

@@ -114,7 +114,7 @@ describePostgres("Queue on PostgresStorage", () => {
     expect(aborted).toMatchObject({ code: "JOB_TIMEOUT" });
   });
 
-  it("times out an attempt whose ctx.tx holds the job's own row: rolled back first, failed at once, not after a lease", async () => {
+  it("times out an attempt whose ctx.tx holds the job's own row: rolled back, failed at once, not after a lease", async () => {
     // A lease far longer than the wait below: a settle left waiting on the attempt's own transaction
     // would be freed only by its call deadline, a lease later.
     const worker = await pg.worker({ leaseMs: 120_000 });
@@ -140,6 +140,51 @@ describePostgres("Queue on PostgresStorage", () => {
     expect(afterwards).toMatchObject({ code: "ATTEMPT_FINISHED" });
     expect(child).toBeDefined();
     expect(await worker.getJob(child!)).toBeUndefined();
+  });
+
+  it("refuses a ctx.tx statement first sent after the attempt timed out, and fails the job at once", async () => {
+    const worker = await pg.worker({ leaseMs: 120_000 });
+    const timedOut = deferred();
+    let refused: unknown;
+    const late = worker.defineHandler("late", {
+      timeoutMs: 200,
+      retry: { maxAttempts: 1 },
+      run: async (_payload, ctx) => {
+        // Read early, used only after the timeout: it must not open a transaction the settle waits for.
+        const sql = attemptSql(ctx);
+        await timedOut.promise;
+        refused = await worker.enqueue("follow-up", {}, { dependsOn: [ctx.job.id], tx: sql }).catch((error: unknown) => error);
+      },
+    });
+    const job = await worker.enqueue(late, {});
+    const seen = worker.waitFor(job.id, { timeoutMs: 20_000 });
+    await eventually(async () => ((await worker.getJob(job.id))?.status === "running" ? true : undefined), "the attempt to run");
+    await eventually(async () => ((await worker.getJob(job.id))?.status === "failed" ? true : undefined), "the timeout's outcome");
+    timedOut.resolve();
+    expect(await seen).toMatchObject({ status: "failed", error: { code: "JOB_TIMEOUT" } });
+    await eventually(async () => (refused === undefined ? undefined : true), "the handler's late statement");
+    expect(refused).toMatchObject({ code: "ATTEMPT_FINISHED" });
+  });
+
+  it("stores a timeout while the attempt's ctx.tx statement still runs, without waiting for it", async () => {
+    const worker = await pg.worker({ leaseMs: 120_000 });
+    // The handler's statement waits for an advisory lock the test holds until the job has failed.
+    const holder = await pg.sql.reserve();
+    await holder`select pg_advisory_lock(4242)`;
+    try {
+      const stuck = worker.defineHandler("stuck", {
+        timeoutMs: 200,
+        retry: { maxAttempts: 1 },
+        run: async (_payload, ctx) => {
+          await attemptSql(ctx)`select pg_advisory_xact_lock(4242)`.catch(() => undefined);
+        },
+      });
+      const job = await worker.enqueue(stuck, {});
+      expect(await worker.waitFor(job.id, { timeoutMs: 20_000 })).toMatchObject({ status: "failed", error: { code: "JOB_TIMEOUT" } });
+    } finally {
+      await holder`select pg_advisory_unlock(4242)`;
+      holder.release();
+    }
   });
 
   it("enforces idempotency keys and payload deduplication", async () => {

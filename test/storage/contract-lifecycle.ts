@@ -265,22 +265,22 @@ export function describeLifecycleContract(t: StoreUnderTest): void {
       expect(await t.status(graph.e.id)).toBe("blocked");
     });
 
-    it("refuses a job whose failed dependency, which cancelled it, retention deleted; one whose completed dependency it deleted restarts", async () => {
+    it("restarts a job whose completed dependency retention deleted; refuses one whose failed dependency it keeps for it", async () => {
       const [broken, done] = await t.insert(newJob({ type: "breaks" }), newJob({ type: "completes" }));
       await t.fail((await t.claimOne("breaks")).lease);
       await t.run("completes");
       const [cancelled, other] = await t.insert(newJob({ dependsOn: [broken!.id] }), newJob({ type: "other", dependsOn: [done!.id] }));
       await t.fail((await t.claimOne("other")).lease);
       expect(await t.job(cancelled!.id)).toMatchObject({ status: "cancelled" });
-      // Only failed and completed jobs are due: the two dependencies go, the cancelled and failed dependents stay.
       const future = secondsFromNow(3_600);
-      expect(await t.storage.deleteFinishedJobs({ completedBefore: future, failedBefore: future, limit: 2 })).toBe(2);
-      expect(await t.storage.getJobs([broken!.id, done!.id])).toEqual([]);
+      expect(await t.storage.deleteFinishedJobs({ completedBefore: future, limit: 100 })).toBe(1);
+      expect(await t.storage.getJobs([done!.id])).toEqual([]);
+      expect((await t.storage.retryJob(other!.id, new Date())).job).toMatchObject({ status: "pending", dependsOn: [] });
+      // The failed dependency stays while the job it cancelled does.
+      expect(await t.storage.deleteFinishedJobs({ failedBefore: future, limit: 100 })).toBe(0);
       const refused = await t.storage.retryJob(cancelled!.id, new Date()).catch((error: unknown) => error);
       expect(refused).toBeInstanceOf(InvalidStateError);
-      expect(refused).toMatchObject({ code: "INVALID_STATE", dependency: { id: broken!.id, status: "deleted" } });
-      expect(await t.status(cancelled!.id)).toBe("cancelled");
-      expect((await t.storage.retryJob(other!.id, new Date())).job).toMatchObject({ status: "pending" });
+      expect(refused).toMatchObject({ code: "INVALID_STATE", dependency: { id: broken!.id, status: "failed" } });
     });
 
     it("leaves a dependent cancelled while another of its dependencies is still failed", async () => {

@@ -71,6 +71,24 @@ export function describeRetentionContract(t: StoreUnderTest): void {
       expect((await t.job(dependent!.id)).dependsOn).toEqual([second!.id]);
     });
 
+    it("keeps a failed or cancelled dependency while a dependent exists, so a retry of that dependent is still refused", async () => {
+      const [failed, stopped] = await t.insert(newJob({ type: "breaks" }), newJob({ type: "stopped", runAt: secondsFromNow(3_600) }));
+      await t.fail((await t.claimOne("breaks")).lease);
+      await t.storage.cancelJobs([stopped!.id], new Date());
+      // Each dependent is cancelled at once, because of its dependency.
+      const [belowFailed, belowStopped] = await t.insert(newJob({ dependsOn: [failed!.id] }), newJob({ dependsOn: [stopped!.id] }));
+      expect([await t.status(belowFailed!.id), await t.status(belowStopped!.id)]).toEqual(["cancelled", "cancelled"]);
+
+      // Only failed jobs are due: the failed dependency stays while its dependent does.
+      expect(await t.storage.deleteFinishedJobs({ failedBefore: future(), limit: 100 })).toBe(0);
+      await expect(t.storage.retryJob(belowFailed!.id, new Date())).rejects.toThrow(failed!.id);
+      // Every status due: the dependents go first, then (the next call) what they depended on.
+      expect(await t.storage.deleteFinishedJobs({ ...everything(), limit: 100 })).toBe(2);
+      expect(await present([failed!.id, stopped!.id, belowFailed!.id, belowStopped!.id])).toEqual([failed!.id, stopped!.id].sort());
+      expect(await t.storage.deleteFinishedJobs({ ...everything(), limit: 100 })).toBe(2);
+      expect(await present([failed!.id, stopped!.id])).toEqual([]);
+    });
+
     it("deletes at most limit jobs per call, oldest first", async () => {
       const jobs: JobRecord[] = [];
       for (let i = 0; i < 5; i++) {

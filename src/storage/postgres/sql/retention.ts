@@ -12,8 +12,11 @@ export interface RetentionRow {
 
 /**
  * Deletes finished jobs older than their status's cutoff, oldest first, skipping rows another
- * transaction holds and jobs with a dependent still blocked, pending or running. Their history
- * goes with the row; their handler lines and edges through the foreign keys' `on delete cascade`.
+ * transaction holds, jobs with a dependent still blocked, pending or running, and failed or
+ * cancelled jobs with any dependent at all (those are cancelled because of them, or were before a
+ * cancel: deleting the dependency would let a retry of the dependent run it as if it had
+ * completed). Their history goes with the row; their handler lines and edges through the foreign
+ * keys' `on delete cascade`.
  */
 export const deleteFinishedJobs = (sql: Db, schema: string, r: RetentionRow) => sql`
   delete from ${sql(schema)}.jobs j where j.id in (
@@ -24,7 +27,7 @@ export const deleteFinishedJobs = (sql: Db, schema: string, r: RetentionRow) => 
         or (c.status = 'cancelled' and coalesce(c.finished_at, c.updated_at) < ${r.cancelledBefore}::timestamptz))
       and not exists (
         select 1 from ${sql(schema)}.job_dependencies d join ${sql(schema)}.jobs dependent on dependent.id = d.job_id
-        where d.depends_on_id = c.id and dependent.status in ('blocked', 'pending', 'running'))
+        where d.depends_on_id = c.id and (c.status <> 'completed' or dependent.status in ('blocked', 'pending', 'running')))
     order by coalesce(c.finished_at, c.updated_at), c.seq
     limit ${r.limit}
     for update of c skip locked)`;
