@@ -256,6 +256,7 @@ export class Executor implements AttemptServices {
     } catch (error) {
       this.host.reportError(error, "log write");
     }
+    const rolledBack = this.rollBackUnlessCommitted(outcome);
     try {
       const result = await this.store(outcome);
       this.holdsLease = false;
@@ -264,27 +265,31 @@ export class Executor implements AttemptServices {
       // The lease will expire and the rescuer will settle the attempt: at-least-once holds.
       this.holdsLease = false;
       this.host.reportError(error, `settle job ${this.jobId}`);
+    } finally {
+      // The attempt is over (for shutdown) once its transaction is; its outcome and events are not held up.
+      await rolledBack;
     }
+  }
+
+  /**
+   * Starts rolling back the handler's writes for any outcome but a completion its handler returned,
+   * also one decided while the handler still runs (a timeout, a cancel, a shutdown), beside the
+   * settle rather than before it: a statement of the handler's still running holds up the rollback
+   * and must not hold up the outcome, and the transaction may hold the job's own row (an insert
+   * naming the job), which the settle then waits for only until the rollback frees it. The promise
+   * never rejects.
+   */
+  private rollBackUnlessCommitted(outcome: Outcome): Promise<void> | undefined {
+    const tx = this.transaction;
+    if (tx?.opened !== true || (outcome.type === "completed" && this.handlerReturned)) return undefined;
+    return tx.rollback();
   }
 
   private async store(outcome: Outcome): Promise<SettleResult> {
     const tx = this.transaction;
-    let rolledBack: Promise<void> | undefined;
-    if (tx?.opened === true) {
-      // A failed commit took the handler's writes with it: the job must run again, so no retry here.
-      if (outcome.type === "completed" && this.handlerReturned) return tx.commit(outcome, new Date(this.host.clock.now()));
-      // Any other outcome rolls the handler's writes back, also one decided while the handler still
-      // runs (a timeout, a cancel, a shutdown), beside the settle rather than before it: a statement
-      // of the handler's still running holds up the rollback and must not hold up the outcome, and
-      // the transaction may hold the job's own row (an insert naming the job), which the settle then
-      // waits for only until the rollback frees it.
-      rolledBack = tx.rollback();
-    }
-    try {
-      return await this.settleWithRetries(outcome);
-    } finally {
-      await rolledBack;
-    }
+    // A failed commit took the handler's writes with it: the job must run again, so no retry here.
+    if (tx?.opened === true && outcome.type === "completed" && this.handlerReturned) return tx.commit(outcome, new Date(this.host.clock.now()));
+    return this.settleWithRetries(outcome);
   }
 
   /** Settles `outcome`, trying again after a storage error a few times. */

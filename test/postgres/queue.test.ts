@@ -166,7 +166,7 @@ describePostgres("Queue on PostgresStorage", () => {
     expect(refused).toMatchObject({ code: "ATTEMPT_FINISHED" });
   });
 
-  it("stores a timeout while the attempt's ctx.tx statement still runs, without waiting for it", async () => {
+  it("stores and announces a timeout while the attempt's ctx.tx statement still runs, without waiting for it", async () => {
     const worker = await pg.worker({ leaseMs: 120_000 });
     // The handler's statement waits for an advisory lock the test holds until the job has failed.
     const holder = await pg.sql.reserve();
@@ -179,8 +179,11 @@ describePostgres("Queue on PostgresStorage", () => {
           await attemptSql(ctx)`select pg_advisory_xact_lock(4242)`.catch(() => undefined);
         },
       });
+      const failedEvent = new Promise<JobId>((resolve) => worker.on("job:failed", ({ job }) => resolve(job.id)));
       const job = await worker.enqueue(stuck, {});
       expect(await worker.waitFor(job.id, { timeoutMs: 20_000 })).toMatchObject({ status: "failed", error: { code: "JOB_TIMEOUT" } });
+      // Its event too, while the statement still runs.
+      expect(await failedEvent).toBe(job.id);
     } finally {
       await holder`select pg_advisory_unlock(4242)`;
       holder.release();
