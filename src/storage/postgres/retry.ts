@@ -6,11 +6,9 @@ import { planRestart } from "../../restart.js";
 import { planRevival } from "../../revival.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
-import { idsOf, MAX_LOCK_PASSES } from "./lock-affected.js";
+import { lockUntilNoneNew } from "./lock-affected.js";
 import { toJobRecord } from "./rows.js";
-import {
-  lockCascadedBelow, lockJobsForChange, lockStatuses, reattributeCancellations, restartJob, reviveDependents, type CascadedRow,
-} from "./sql/cancel-retry.js";
+import { lockCascadedBelow, lockJobsForChange, lockStatuses, reattributeCancellations, restartJob, reviveDependents } from "./sql/cancel-retry.js";
 import type { Db } from "./sql/fragments.js";
 import { liveKeyHolders } from "./sql/insert.js";
 import { selectJobs } from "./sql/reads.js";
@@ -33,7 +31,9 @@ async function retryIn(sql: Db, schema: string, notice: Notice, id: JobId): Prom
   const restart = planRestart({ id, status: job.status, dependsOn: job.depends_on, cancelCause: job.cancel_cause ?? undefined }, (dependency) =>
     dependencies.get(dependency));
 
-  const cascaded = await lockAllCascadedBelow(sql, schema, id);
+  // Locked until a read finds no more: a job inserted (cancelled) below one not yet locked would stay
+  // cancelled while its cause came back.
+  const cascaded = await lockUntilNoneNew(() => lockCascadedBelow(sql, schema, id));
   const inside = new Set([id, ...cascaded.map((row) => row.id)]);
   const outside = [...new Set(cascaded.flatMap((row) => row.depends_on))].filter((dependency) => !inside.has(dependency));
   const statuses = new Map<JobId, JobStatus>(outside.length > 0 ? (await lockStatuses(sql, schema, outside)).map((row) => [row.id, row.status]) : []);
@@ -72,26 +72,6 @@ async function retryIn(sql: Db, schema: string, notice: Notice, id: JobId): Prom
     changes: await changes.record(sql, notice),
   };
 }
-
-/**
- * The jobs a cascade cancelled below `id` (`lockCascadedBelow`), locked, read again until a read
- * finds no more. A read sees the jobs as of its start and may wait for a lock meanwhile: a job
- * inserted (cancelled) below one it had not locked yet was missed, and would stay cancelled while
- * its cause came back. One that starts with every job of the read before locked, and finds no more,
- * has found them all (an insert below one of them would share-lock it, and wait). Its rows are the
- * answer: read with those locks held.
- */
-async function lockAllCascadedBelow(sql: Db, schema: string, id: JobId): Promise<CascadedRow[]> {
-  let rows = await lockCascadedBelow(sql, schema, id);
-  for (let pass = 2; pass <= MAX_LOCK_PASSES; pass++) {
-    const again = await lockCascadedBelow(sql, schema, id);
-    if (idsOf([...again].sort(byId)) === idsOf([...rows].sort(byId))) return again;
-    rows = again;
-  }
-  return rows;
-}
-
-const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /** Coming back to life must not give a second live job an idempotency key. */
 async function assertKeysFree(sql: Db, schema: string, jobs: readonly { id: JobId; idempotency_key: string | null }[]): Promise<void> {
