@@ -277,9 +277,9 @@ export class MemoryStorage implements Storage {
     const doomed = [...this.jobs.values()]
       .filter((job) => {
         const cutoff = cutoffs[job.status];
-        // A failed or cancelled job stays while any dependent does (see `deleteFinishedJobs` on PostgreSQL).
-        const kept = job.status === "completed" ? this.hasLiveDependent(job.id) : this.graph.dependentsOf(job.id).some((id) => this.jobs.has(id));
-        return cutoff !== undefined && endedAt(job) < cutoff.getTime() && !kept;
+        if (cutoff === undefined || endedAt(job) >= cutoff.getTime()) return false;
+        // As on PostgreSQL: a completed job stays while a dependent waits for it, a failed or cancelled one while any depends on it.
+        return job.status === "completed" ? !this.hasLiveDependent(job.id) : !this.graph.dependentsOf(job.id).some((id) => this.jobs.has(id));
       })
       .sort((a, b) => endedAt(a) - endedAt(b) || a.seq - b.seq)
       .slice(0, Math.max(0, Math.floor(request.limit)));
