@@ -51,6 +51,14 @@ async function statuses(storage: PostgresStorage, ids: readonly JobId[]): Promis
   return Object.fromEntries((await storage.getJobs(ids)).map((job) => [job.id, job.status]));
 }
 
+/** A job stored and failed on its only attempt. */
+async function failedJob(storage: PostgresStorage): Promise<NewJob> {
+  const job = newJob();
+  await storage.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
+  await storage.settle([{ lease: (await claimAny(storage, 1)).claimed[0]!.lease, outcome: failure }], new Date());
+  return job;
+}
+
 async function setup() {
   const { storage, cleanup } = await newPostgresStorage({ listen: false });
   const admin = adminSql();
@@ -120,9 +128,7 @@ describePostgres("PostgreSQL cascades and revivals beside inserts below the jobs
 
   it("a retry revives a dependent inserted (cancelled) below a job it had not locked yet while it waited", async () => {
     const { storage, admin } = await setup();
-    const root = newJob();
-    await storage.insertJobs({ jobs: [root], onDuplicate: "reject", now: new Date() });
-    await storage.settle([{ lease: (await claimAny(storage, 1)).claimed[0]!.lease, outcome: failure }], new Date());
+    const root = await failedJob(storage);
     const n = newJob({ dependsOn: [root.id] });
     await storage.insertJobs({ jobs: [n], onDuplicate: "reject", now: new Date() });
     // m goes in cancelled, below the cancelled n, in a transaction that holds n while the retry starts.
@@ -137,9 +143,7 @@ describePostgres("PostgreSQL cascades and revivals beside inserts below the jobs
 
   it("refuses the retry of a job whose cancel cause was deleted by other means, naming it as deleted", async () => {
     const { storage, admin } = await setup();
-    const cause = newJob();
-    await storage.insertJobs({ jobs: [cause], onDuplicate: "reject", now: new Date() });
-    await storage.settle([{ lease: (await claimAny(storage, 1)).claimed[0]!.lease, outcome: failure }], new Date());
+    const cause = await failedJob(storage);
     const cancelled = newJob({ dependsOn: [cause.id] });
     await storage.insertJobs({ jobs: [cancelled], onDuplicate: "reject", now: new Date() });
     // Retention keeps it; a hand-run delete does not (its edge goes with it).
