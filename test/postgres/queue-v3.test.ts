@@ -113,4 +113,29 @@ describePostgres("Queue on an application's postgres.js 3.4 pool", () => {
       { helper: "unsafe", data: null, tags: null },
     ]);
   });
+  it("cancels a ctx.tx statement still running when the attempt times out, so the job's own row is freed at once", async () => {
+    const worker = pg.queue({ leaseMs: 120_000 }, { sql: app, callTimeoutMs: 120_000 });
+    await worker.start();
+    const holder = await pg.sql.reserve();
+    await holder`select pg_advisory_lock(4244)`;
+    let statement: unknown;
+    try {
+      const stuck = worker.defineHandler("stuck-holding", {
+        timeoutMs: 200,
+        retry: { maxAttempts: 1 },
+        run: async (_payload, ctx) => {
+          const tx = attemptSql(ctx);
+          await worker.enqueue("follow-up", {}, { dependsOn: [ctx.job.id], tx });
+          statement = await tx`select pg_advisory_xact_lock(4244)`.catch((error: unknown) => error);
+        },
+      });
+      const job = await worker.enqueue(stuck, {});
+      expect(await worker.waitFor(job.id, { timeoutMs: 15_000 })).toMatchObject({ status: "failed", error: { code: "JOB_TIMEOUT" } });
+      await eventually(async () => (statement === undefined ? undefined : true), "the handler's statement to end");
+      expect(statement).toMatchObject({ code: "57014" });
+    } finally {
+      await holder`select pg_advisory_unlock(4244)`;
+      holder.release();
+    }
+  });
 });

@@ -187,6 +187,40 @@ describePostgres("Queue on PostgresStorage", () => {
     }
   });
 
+  it("times out an attempt whose ctx.tx holds the job's own row while its statement still runs: the statement is cancelled, the job failed at once", async () => {
+    // Call deadline and lease both far longer than the wait below: only cancelling the statement
+    // frees the row the settle waits for in time.
+    const worker = pg.queue({ leaseMs: 120_000 }, { callTimeoutMs: 120_000 });
+    await worker.start();
+    const holder = await pg.sql.reserve();
+    await holder`select pg_advisory_lock(4243)`;
+    let child: JobId | undefined;
+    let statement: unknown;
+    try {
+      const stuck = worker.defineHandler("stuck-holding", {
+        timeoutMs: 200,
+        retry: { maxAttempts: 1 },
+        run: async (_payload, ctx) => {
+          const sql = attemptSql(ctx);
+          // Share-locks this job's row in the attempt's transaction, then waits for the test's lock.
+          child = (await worker.enqueue("follow-up", {}, { dependsOn: [ctx.job.id], tx: sql })).id;
+          statement = await sql`select pg_advisory_xact_lock(4243)`.catch((error: unknown) => error);
+        },
+      });
+      const job = await worker.enqueue(stuck, {});
+      expect(await worker.waitFor(job.id, { timeoutMs: 15_000 })).toMatchObject({ status: "failed", error: { code: "JOB_TIMEOUT" } });
+      await eventually(async () => (statement === undefined ? undefined : true), "the handler's statement to end");
+      expect(statement).toMatchObject({ code: "57014" });
+      expect(child).toBeDefined();
+      expect(await worker.getJob(child!)).toBeUndefined();
+      // The store's pool was kept: the job's failure did not wait for a call deadline.
+      expect((await worker.getJob(job.id))?.status).toBe("failed");
+    } finally {
+      await holder`select pg_advisory_unlock(4243)`;
+      holder.release();
+    }
+  });
+
   it("enforces idempotency keys and payload deduplication", async () => {
     const producer = await pg.producer();
     const first = await producer.enqueue("report", { day: 1 }, { idempotencyKey: "day-1" });

@@ -2,7 +2,8 @@ import postgres from "postgres";
 import { afterEach, expect, it } from "vitest";
 import { isVersion4 } from "../../src/storage/postgres/driver.js";
 import { PostgresStorage } from "../../src/storage/postgres/index.js";
-import { adminSql, databaseUrl, describePostgres, dropSchema, freshSchemaName, newPostgresStorage } from "../support/postgres.js";
+import { adminSql, databaseUrl, describePostgres, dropSchema, eventually, freshSchemaName, newPostgresStorage } from "../support/postgres.js";
+import { TcpProxy, targetOf } from "../support/tcp-proxy.js";
 import { claimAny, newJob } from "./fixtures.js";
 import { readAfterKillingTheOnlyConnection } from "./support/read-after-kill.js";
 
@@ -78,6 +79,30 @@ describePostgres("PostgresStorage transactions", () => {
     await attempt.handle`insert into ${sql(schema)}.effects (job_id, note) values (${job.id}, 'paid')`;
     await attempt.rollback();
     expect(await sql`select * from ${sql(schema)}.effects`).toEqual([]);
+    expect((await storage.getJob(job.id))?.status).toBe("running");
+  });
+
+  it("bounds a rollback that gets no answer by the call deadline: the pool is replaced, which ends the transaction", async () => {
+    const proxy = new TcpProxy(targetOf(databaseUrl));
+    const url = await proxy.start(databaseUrl);
+    cleanups.push(() => proxy.close());
+    const schema = freshSchemaName();
+    const storage = new PostgresStorage({ connectionString: url, schema, max: 4, listen: false, callTimeoutMs: 500 });
+    cleanups.push(async () => {
+      await storage.close();
+      await dropSchema(schema);
+    });
+    await storage.setup();
+    const job = newJob();
+    await storage.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
+    const { claimed } = await claimAny(storage);
+    const attempt = storage.openAttemptTransaction(claimed[0]!.lease);
+    const [{ port }] = (await attempt.handle`select inet_client_port() as port`) as unknown as [{ port: number }];
+    // The transaction's connection goes half-open towards the process: the ROLLBACK is sent, never answered.
+    proxy.holdRepliesOnPort(port);
+    await attempt.rollback();
+    // The replaced pool closed the transaction's connection; the server rolled the transaction back.
+    await eventually(() => (proxy.hasPort(port) ? undefined : true), "the transaction's connection to close");
     expect((await storage.getJob(job.id))?.status).toBe("running");
   });
 

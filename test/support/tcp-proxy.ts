@@ -76,6 +76,29 @@ export class TcpProxy {
   holdReplies(index: number): () => void {
     const pair = [...this.pairs][index];
     if (pair === undefined) throw new Error(`the proxy has no connection ${index}`);
+    return this.hold(pair);
+  }
+
+  /**
+   * `holdReplies` for the connection whose side towards the server has local port `port`: what
+   * PostgreSQL sees as the session's client port (`inet_client_port()`).
+   */
+  holdRepliesOnPort(port: number): () => void {
+    const pair = this.onPort(port);
+    if (pair === undefined) throw new Error(`the proxy has no connection on port ${port}`);
+    return this.hold(pair);
+  }
+
+  /** Whether a connection whose side towards the server has local port `port` is still open. */
+  hasPort(port: number): boolean {
+    return this.onPort(port) !== undefined;
+  }
+
+  private onPort(port: number): Pair | undefined {
+    return [...this.pairs].find((pair) => pair.upstream.localPort === port);
+  }
+
+  private hold(pair: Pair): () => void {
     pair.upstream.unpipe(pair.client);
     pair.upstream.pause();
     return () => {

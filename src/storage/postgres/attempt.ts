@@ -1,7 +1,7 @@
 import type postgres from "postgres";
 import { AttemptFinishedError, StorageError, ValidationError } from "../../errors.js";
 import type { AttemptTransaction, Lease, Outcome, SettleResult } from "../storage.js";
-import { deferredTransaction } from "./deferred-transaction.js";
+import { deferredTransaction, type SentStatement } from "./deferred-transaction.js";
 import { beginGuarded, isConnectionLoss } from "./driver.js";
 
 /**
@@ -43,6 +43,15 @@ type Instruction = { readonly type: "commit"; readonly outcome: Outcome } | { re
  * never answered; without a close, a BEGIN may legitimately wait that long for a free connection.
  */
 const BEGIN_STALL_MS = 5_000;
+
+/**
+ * How long a rollback lets the handler's statements still running finish before it cancels them.
+ * The rollback goes on the transaction's connection after them, and the settle of the attempt's
+ * outcome may wait for a row the transaction holds: a statement that waits for a lock, or runs
+ * long, would hold both up. The grace keeps a cancel away from statements about to end anyway, whose
+ * cancel request could otherwise reach the connection's next statement.
+ */
+const STATEMENT_CANCEL_GRACE_MS = 100;
 
 /** Thrown inside the transaction to roll it back; never escapes. */
 class RollbackSignal extends Error {}
@@ -101,6 +110,8 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
   private connectionLoss: unknown;
   /** `connectionCloses()` when this transaction last knew its own connection to be open. */
   private closesSeen = 0;
+  /** The handler's statements sent to the transaction and not yet answered. */
+  private readonly running = new Set<SentStatement>();
 
   constructor(
     private readonly sql: postgres.Sql,
@@ -123,6 +134,10 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
         open: () => this.open(),
         failed: (err) => {
           if (isConnectionLoss(err)) this.connectionLoss ??= err;
+        },
+        sent: (statement) => {
+          this.running.add(statement);
+          void statement.done.then(() => this.running.delete(statement));
         },
       });
       handles.add(this.madeHandle);
@@ -169,8 +184,24 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     begun.finish({ type: "rollback" });
     // A BEGIN given up on may never answer: the rollback is already its instruction if it ever does.
     if (begun.begin === "given-up") return;
-    // Whatever went wrong inside, nothing of it was committed.
-    await begun.finished.catch(() => undefined);
+    const ended = begun.finished.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.cancelRunningAfterGrace(ended);
+    // Whatever went wrong inside, nothing of it was committed. Bounded as the commit is: on a
+    // connection that stopped answering, the pool is replaced, which ends the transaction.
+    await this.bound(ended, "rollback of the attempt transaction").catch(() => undefined);
+  }
+
+  /** Cancels the handler's statements still running STATEMENT_CANCEL_GRACE_MS from now, unless `ended` first. */
+  private cancelRunningAfterGrace(ended: Promise<void>): void {
+    if (this.running.size === 0) return;
+    const timer = setTimeout(() => {
+      for (const statement of this.running) statement.cancel();
+    }, STATEMENT_CANCEL_GRACE_MS);
+    timer.unref();
+    void ended.then(() => clearTimeout(timer));
   }
 
   /** Commit or rollback: the attempt transaction takes nothing more. Answers the state it ended from. */

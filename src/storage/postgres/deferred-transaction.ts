@@ -11,6 +11,19 @@ interface QueryInternals {
   reject: (err: unknown) => void;
   strings: readonly string[];
   catch: Promise<unknown>["catch"];
+  then: Promise<unknown>["then"];
+  /** postgres.js 4: sends the cancel request, answering its promise. */
+  cancel(): unknown;
+  /** postgres.js 3.4: what `cancel()` calls, answering the promise `cancel()` drops. */
+  canceller?: ((query: QueryInternals) => unknown) | null;
+}
+
+/** A statement `deferredTransaction` handed to the transaction: it can be cancelled while it runs. */
+export interface SentStatement {
+  /** Asks the server to cancel the statement if it still runs (it then fails with 57014); never throws. */
+  cancel(): void;
+  /** Settles (never rejects) once the statement is answered or failed. */
+  readonly done: Promise<void>;
 }
 
 /** Where the statements of a `deferredTransaction` go. */
@@ -19,6 +32,8 @@ export interface DeferredTransactionHost {
   open(): Promise<postgres.TransactionSql>;
   /** Called with every failure of a statement or savepoint sent in the transaction. */
   failed(err: unknown): void;
+  /** Called with every statement as it is handed to the transaction (not those inside a savepoint). */
+  sent(statement: SentStatement): void;
 }
 
 /**
@@ -39,6 +54,7 @@ export function deferredTransaction(pool: postgres.Sql, host: DeferredTransactio
         const tx = await host.open();
         await beforeRun?.(running);
         running.catch((err: unknown) => host.failed(err));
+        host.sent({ cancel: () => cancelStatement(running), done: running.then(() => undefined, () => undefined) });
         handlerOf(tx)(running);
       })().catch((err: unknown) => running.reject(err));
     }, query.handler);
@@ -79,6 +95,27 @@ export function deferredTransaction(pool: postgres.Sql, host: DeferredTransactio
     prepare: () => Promise.reject(new ValidationError("ctx.tx cannot be prepared for two-phase commit: it commits with the job's completion")),
   });
   return handle as unknown as postgres.TransactionSql;
+}
+
+/**
+ * Cancels a running statement. postgres.js 3.4's `cancel()` drops the promise of its cancel request,
+ * which rejects (unhandled) when the server cannot be reached: its `canceller` is called here
+ * instead, once, as `cancel()` would, so that the failure can be caught.
+ */
+function cancelStatement(query: QueryInternals): void {
+  let request: unknown;
+  try {
+    if (typeof query.canceller === "function") {
+      const canceller = query.canceller;
+      query.canceller = null;
+      request = canceller(query);
+    } else if (query.canceller === undefined) {
+      request = query.cancel();
+    }
+  } catch {
+    return;
+  }
+  if (request instanceof Promise) request.catch(() => undefined);
 }
 
 const transactionHandlers = new WeakMap<postgres.TransactionSql, (query: QueryInternals) => void>();
