@@ -10,7 +10,7 @@ import { MAX_STORED_TEXT_BYTES, toStoredText } from "../stored-text.js";
 import type { AttemptTransaction, ClaimedJob, Lease, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
 import { LOG_LEVELS, type Json, type JobId, type JobRecord, type LogLevel, type NewLogLine } from "../types.js";
 import { attemptContext, type AttemptServices } from "./attempt-context.js";
-import { CANCELLED, failureOutcome } from "./outcome.js";
+import { CANCELLED, endedWith, failureOutcome } from "./outcome.js";
 
 /** Waits between tries of a settle that failed on a storage error; then the lease's expiry takes over. */
 const SETTLE_RETRY_DELAYS_MS = [100, 400, 1_600] as const;
@@ -297,7 +297,10 @@ export class Executor implements AttemptServices {
     const settlement: Settlement = { lease: this.lease, outcome, job: this.asClaimed ?? this.claimed.job };
     for (let tries = 0; ; tries++) {
       try {
-        return await this.host.settle(settlement);
+        const result = await this.host.settle(settlement);
+        // A try that failed unanswered may have committed: the next then finds the lease gone.
+        if (result.type === "lost" && tries > 0) return (await this.storedEarlier(outcome)) ?? result;
+        return result;
       } catch (error) {
         // The settle is a CAS on the lease, so trying again after an outage cannot apply it twice.
         const delayMs = SETTLE_RETRY_DELAYS_MS[tries];
@@ -306,6 +309,17 @@ export class Executor implements AttemptServices {
         await new Promise<void>((resolve) => this.host.clock.setTimer(resolve, delayMs));
       }
     }
+  }
+
+  /**
+   * The settle of `outcome` that an earlier try committed without its answer reaching us, read back
+   * from the job's history; undefined when the history shows none (the lease was lost, or rescued).
+   * The dependents it unblocked or cancelled are not known here: their events are not announced.
+   */
+  private async storedEarlier(outcome: Outcome): Promise<SettleResult | undefined> {
+    const job = await this.host.storage.getJob(this.jobId).catch(() => undefined);
+    if (job === undefined || !endedWith(job, this.lease.attempt, outcome)) return undefined;
+    return { type: "settled", job, unblocked: [], cancelled: [] };
   }
 
   private async rollback(): Promise<void> {

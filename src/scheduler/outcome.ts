@@ -50,3 +50,15 @@ export const LEASE_EXPIRED: ErrorInfo = {
 
 /** The error stored on a running job that was cancelled. */
 export const CANCELLED: ErrorInfo = { name: "CancelledError", message: "cancelled while running", code: "CANCELLED" };
+
+/**
+ * Whether `job`'s history shows its attempt `attempt` ended with `outcome`: its type and, for a
+ * failure or a retry, the same error (a rescue of the same attempt stores LEASE_EXPIRED instead).
+ */
+export function endedWith(job: JobRecord, attempt: number, outcome: Outcome): boolean {
+  const entry = job.attempts.find((candidate) => candidate.attempt === attempt);
+  if (entry?.outcome !== outcome.type) return false;
+  if (outcome.type !== "retry" && outcome.type !== "failed") return true;
+  const stored = entry.error;
+  return stored !== undefined && stored.name === outcome.error.name && stored.message === outcome.error.message && stored.code === outcome.error.code;
+}

@@ -13,6 +13,8 @@ export class TcpProxy {
   private readonly server: Server;
   private readonly pairs = new Set<Pair>();
   private refusing = false;
+  /** Called with each connection as it opens (see `holdRepliesAfter`). */
+  private readonly watchers: ((pair: Pair) => void)[] = [];
   /** Connections turned away while refusing. */
   refused = 0;
 
@@ -53,6 +55,7 @@ export class TcpProxy {
     this.pairs.add(pair);
     client.pipe(upstream);
     upstream.pipe(client);
+    for (const watch of this.watchers) watch(pair);
     const drop = () => this.drop(pair);
     client.on("error", drop).on("close", drop);
     upstream.on("error", drop).on("close", drop);
@@ -104,6 +107,36 @@ export class TcpProxy {
     return () => {
       pair.upstream.pipe(pair.client);
       pair.upstream.resume();
+    };
+  }
+
+  /**
+   * Holds back every reply on the next connection on which the process sends `message` (as its
+   * bytes on the wire), from that message on: the server receives and runs it, the process never
+   * hears. `cut` then closes that connection, as a network that failed right after the message
+   * went out. Later connections, and later messages on others, go through.
+   */
+  holdRepliesAfter(message: Buffer): { readonly held: () => boolean; readonly cut: () => void } {
+    let held: Pair | undefined;
+    const watch = (pair: Pair) => {
+      let tail = Buffer.alloc(0);
+      pair.client.on("data", (chunk: Buffer) => {
+        if (held !== undefined) return;
+        const seen = Buffer.concat([tail, chunk]);
+        if (seen.includes(message)) {
+          held = pair;
+          this.hold(pair);
+        }
+        tail = seen.subarray(Math.max(0, seen.length - message.length + 1));
+      });
+    };
+    for (const pair of this.pairs) watch(pair);
+    this.watchers.push(watch);
+    return {
+      held: () => held !== undefined,
+      cut: () => {
+        if (held !== undefined) this.drop(held);
+      },
     };
   }
 
