@@ -8,12 +8,21 @@ import { runPipelined, type Pipeline } from "./pipelined.js";
 import { settledRecord, toJobRecord, type JobRow, type StoredChange } from "./rows.js";
 import type { Db } from "./sql/fragments.js";
 import { lockAffectedJobs } from "./lock-affected.js";
-import { lockAffected, lockFreeJobs } from "./sql/lock-affected.js";
+import { limitLockWait, lockAffected, lockFreeJobs, unlimitLockWait } from "./sql/lock-affected.js";
 import { selectJobs } from "./sql/reads.js";
 import { settleAndUnblock, settleLeases, unblockDependents, type SettledJobRow, type SettlementRow, type UnblockedRow } from "./sql/settle.js";
 import type { StoreContext } from "./store-context.js";
 import { retryTransient } from "./transient.js";
 import type { Notice } from "./sql/notify.js";
+
+/**
+ * How long a rescue waits for the lock on a dependent of the jobs it rescues (a failure cascades
+ * to them) before it gives up and tries again at its next pass. It holds the rescued rows by then,
+ * taken out of id order, so a transaction holding a dependent and waiting for a rescued row (two
+ * enqueues naming both) closes a cycle: the rescue gives up well before the server's deadlock check
+ * (deadlock_timeout, 1 s by default) would pick a victim, which could be the application's.
+ */
+const RESCUE_LOCK_WAIT_MS = 200;
 
 /** The dependents a settle unblocked or cancelled, when it did neither (shared: results are read only). */
 const NONE: readonly JobId[] = Object.freeze([]);
@@ -96,12 +105,16 @@ export async function settleIn(sql: Db, schema: string, notice: Notice, settleme
     // deadline would replace the pool, ending that very transaction. The next pass tries again.
     const free = new Set((await lockFreeJobs(sql, schema, expiring)).map((row) => row.id));
     wellFormed = wellFormed.filter((row) => !row.only_if_expired || free.has(row.id.toLowerCase()));
+    // It now holds those rows out of id order, and waits for their dependents: bounded (see RESCUE_LOCK_WAIT_MS).
+    await limitLockWait(sql, RESCUE_LOCK_WAIT_MS);
   }
   await lockAffectedJobs(sql, schema, {
     named: wellFormed.map((row) => row.id),
     unblocking: wellFormed.filter((row) => row.kind === "completed").map((row) => row.id),
     cascading: wellFormed.filter((row) => row.kind === "failed" || row.kind === "cancelled").map((row) => row.id),
   });
+  // Everything it changes is locked; its commit may wait its turn to notify.
+  if (expiring.length > 0) await unlimitLockWait(sql);
   const settled = await settleLeases(sql, schema, wellFormed);
   const byOrd = new Map(settled.map((row) => [row.ord, row]));
   const changes = new ChangeSet();
@@ -178,9 +191,23 @@ export async function settle(store: StoreContext, settlements: readonly Settleme
     (sql) =>
       settlesSimply(settlements)
         ? retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, notice, settlements)))
-        : store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements)),
+        : store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements)).catch((err: unknown) => {
+            // A rescue that waited too long for a lock changed nothing: its next pass tries again.
+            if (isLockTimeout(err) && settlements.some((settlement) => settlement.onlyIfExpired === true)) return allLost(settlements);
+            throw err;
+          }),
     "settle",
   );
   store.publish(done.changes, notice);
   return done.value;
+}
+
+/** Whether PostgreSQL gave up waiting for a lock (lock_not_available, as `lock_timeout` fails a statement). */
+function isLockTimeout(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === "55P03";
+}
+
+/** Every settlement of the batch answered `lost`, nothing changed. */
+function allLost(settlements: readonly Settlement[]): Done<SettleResult[]> {
+  return { value: settlements.map(({ lease }) => ({ type: "lost", jobId: lease.jobId })), changes: [] };
 }

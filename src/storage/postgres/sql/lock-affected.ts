@@ -54,3 +54,13 @@ export const lockFreeJobs = (sql: Db, schema: string, ids: readonly string[]) =>
   select j.id::text as id from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)})
   order by j.id
   for no key update skip locked`;
+
+/**
+ * For the rest of the transaction, a lock waited for longer than `ms` fails the statement (55P03).
+ * Kept below the server's deadlock_timeout (1 s unless configured), so that a rescue in a lock cycle
+ * gives up before the server picks a victim, which may be the application's transaction.
+ */
+export const limitLockWait = (sql: Db, ms: number) => sql`select set_config('lock_timeout', ${`${ms}ms`}, true)`;
+
+/** Lock waits unbounded again for the rest of the transaction (the session's setting). */
+export const unlimitLockWait = (sql: Db) => sql`set local lock_timeout to default`;

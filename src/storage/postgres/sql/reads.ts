@@ -56,8 +56,14 @@ export const listJobRows = (
 export const countByStatusAndPriority = (sql: Db, schema: string) => sql<{ status: JobStatus; priority: number; count: string }[]>`
   select status, priority, count(*)::text as count from ${sql(schema)}.jobs group by status, priority`;
 
+/**
+ * Running jobs whose lease expired, the longest expired first, but for rows another transaction
+ * holds (the attempt's own ctx.tx, an insert naming the job): the rescue would skip them anyway,
+ * and read first at every pass they would fill its batches and hold up every other rescue.
+ */
 export const selectExpiredLeases = (sql: Db, schema: string, limit: number) => sql<JobRow[]>`
   select ${jobColumns(sql, schema)} from ${sql(schema)}.jobs j
   where j.status = 'running' and j.lease_expires_at <= now()
   order by j.lease_expires_at, j.seq
-  limit ${limit}`;
+  limit ${limit}
+  for no key update of j skip locked`;
