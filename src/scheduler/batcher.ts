@@ -26,6 +26,8 @@ export class Batcher<T, R> {
     /** When a batch of several fails, write each item alone, so one the store refuses fails alone. */
     private readonly isolateFailures = false,
     private readonly maxInFlight = 1,
+    /** Whether an error of a write says the store is down (not that it refused the items written). */
+    private readonly isOutage: (error: unknown) => boolean = () => true,
   ) {}
 
   /** Queues `item`; resolves with its own result once its batch is written. */
@@ -67,8 +69,9 @@ export class Batcher<T, R> {
 
   /**
    * After a failed batch: each item alone, in order. Once one of them is written the store is up and
-   * every other is tried too; when the first two fail as well, the store is taken to be down (an
-   * outage, not one bad item) and the rest get that error without a call each.
+   * every other is tried too; when the first two fail as well, both with an outage's error, the store
+   * is taken to be down and the rest get that error without a call each. Two items the store
+   * refused say nothing of the others: those are still tried.
    */
   private async writeEachAlone(batch: readonly Waiting<T, R>[]): Promise<void> {
     let written = 0;
@@ -79,7 +82,7 @@ export class Batcher<T, R> {
         written += 1;
         waiting.resolve(result as R);
       } catch (error) {
-        failed += 1;
+        failed = this.isOutage(error) ? failed + 1 : 0;
         waiting.reject(error);
         if (written === 0 && failed >= 2) {
           for (const rest of batch.slice(i + 1)) rest.reject(error);

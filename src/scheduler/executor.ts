@@ -74,6 +74,11 @@ export class Executor implements AttemptServices {
   /** A copy of the claimed job taken before anyone could change it (see `Settlement.job`). */
   private asClaimed: JobRecord | undefined;
   private settling = NOTHING_PENDING;
+  /**
+   * Until when (this process's clock) the lease is known to hold: the time a claim or a heartbeat
+   * that answered "alive" was sent, plus the lease. A waiting attempt past it does not start.
+   */
+  private leaseHeldUntil = Number.NEGATIVE_INFINITY;
 
   /** A claimed attempt holds its lease and waits until `start` (a prefetched one waits for a slot). */
   constructor(
@@ -105,6 +110,24 @@ export class Executor implements AttemptServices {
    */
   get live(): boolean {
     return this.holdsLease;
+  }
+
+  /** Settles once the attempt's outcome is stored or given up on (its log lines are written first). */
+  get outcomeStored(): Promise<void> {
+    return this.settling;
+  }
+
+  /** The lease was granted or renewed for a lease from `sentAt`, when the claim or heartbeat was sent. */
+  leaseConfirmed(sentAt: number, leaseMs: number): void {
+    this.leaseHeldUntil = Math.max(this.leaseHeldUntil, sentAt + leaseMs);
+  }
+
+  /**
+   * Whether the lease may have expired by `now`: not renewed for a whole lease (heartbeats failed).
+   * The job may then have been rescued and run elsewhere already.
+   */
+  leaseMayHaveExpired(now: number): boolean {
+    return now >= this.leaseHeldUntil;
   }
 
   /** Aborts the handler's signal; timeout, cancel and shutdown also settle at once. */
@@ -159,6 +182,9 @@ export class Executor implements AttemptServices {
       // Most handlers have no schema and most jobs no dependencies: no promise to wait for then.
       const payload = this.handler.payload === undefined ? job.payload : await this.parsePayload();
       const dependencies = job.dependsOn.length === 0 ? {} : await this.loadDependencies();
+      // Aborted while the payload was validated or the dependencies read (a cancel, a shutdown that
+      // released the job to another worker, a lost lease): its outcome is decided, no handler runs.
+      if (this.abortReason !== undefined) throw this.abortReason;
       if (job.timeoutMs !== undefined) {
         this.timers.push(host.clock.setTimer(() => this.abort("timeout"), job.timeoutMs));
       }
@@ -258,9 +284,9 @@ export class Executor implements AttemptServices {
     }
     const rolledBack = this.rollBackUnlessCommitted(outcome);
     try {
-      const result = await this.store(outcome);
+      const { result, stored } = await this.store(outcome);
       this.holdsLease = false;
-      await this.host.reportSettled(result, outcome, this.lease.attempt, runTimeMs);
+      await this.host.reportSettled(result, stored, this.lease.attempt, runTimeMs);
     } catch (error) {
       // The lease will expire and the rescuer will settle the attempt: at-least-once holds.
       this.holdsLease = false;
@@ -285,11 +311,25 @@ export class Executor implements AttemptServices {
     return tx.rollback();
   }
 
-  private async store(outcome: Outcome): Promise<SettleResult> {
+  /** Stores `outcome`, answering the outcome actually stored (a failed commit fails the attempt instead). */
+  private async store(outcome: Outcome): Promise<{ result: SettleResult; stored: Outcome }> {
     const tx = this.transaction;
-    // A failed commit took the handler's writes with it: the job must run again, so no retry here.
-    if (tx?.opened === true && outcome.type === "completed" && this.handlerReturned) return tx.commit(outcome, new Date(this.host.clock.now()));
-    return this.settleWithRetries(outcome);
+    if (tx?.opened === true && outcome.type === "completed" && this.handlerReturned) {
+      try {
+        return { result: await tx.commit(outcome, new Date(this.host.clock.now())), stored: outcome };
+      } catch (error) {
+        // The commit failed (a deferred constraint, a serialization failure, the connection): the
+        // handler's writes went with it, so the attempt failed with that error, stored now rather
+        // than a lease later by the rescuer. A CAS on the lease: lost if the commit did land after all.
+        this.host.reportError(error, `commit of the attempt of job ${this.jobId}`);
+        const failed = failureOutcome(this.claimed.job, this.lease.attempt, error, this.host.clock.now());
+        const result = await this.settleWithRetries(failed);
+        // A commit whose answer was lost may have landed: the history then shows the completion.
+        const landed = result.type === "lost" ? await this.storedEarlier(outcome) : undefined;
+        return landed === undefined ? { result, stored: failed } : { result: landed, stored: outcome };
+      }
+    }
+    return { result: await this.settleWithRetries(outcome), stored: outcome };
   }
 
   /** Settles `outcome`, trying again after a storage error a few times. */

@@ -148,6 +148,10 @@ export class Scheduler implements AttemptObserver {
       for (const executor of this.unfinished) executor.abort("shutdown");
       await this.allDoneWithin(abortGraceMs);
     }
+    // Handlers that ignored their signal may still run, but their outcomes (released, unburnt) were
+    // decided at the abort: wait until they are stored, after the attempts' log lines, before the
+    // worker drains its batches and the store may close.
+    await Promise.all([...this.unfinished].map((executor) => executor.outcomeStored));
     // Handlers that ignored their signal may still run; they are released, so leave no timer behind.
     this.stopped = true;
     this.heartbeatTimer?.cancel();
@@ -218,6 +222,7 @@ export class Scheduler implements AttemptObserver {
     // While more than half of the prefetched attempts still wait for a slot, they keep the slots busy:
     // refill once half are gone. A claim of one or two jobs costs the database nearly what a full one does.
     if (this.waiting.length > Math.floor(options.prefetch / 2)) return;
+    const askedAt = options.clock.now();
     const claim = storage.claimJobs({
       workerId: options.workerId,
       types: [...handlers.keys()],
@@ -242,6 +247,7 @@ export class Scheduler implements AttemptObserver {
       // The slot and the resources are free once the handler returns (`attemptReturned`); storing the
       // outcome is batched with others and need not hold them, so the next claim overlaps the settle.
       const executor = new Executor(job, handler, this.deps.host, this);
+      executor.leaseConfirmed(askedAt, options.leaseMs);
       this.executors.set(job.job.id, executor);
       this.unfinished.add(executor);
       const level = effectivePriority(job.job.priority, job.job.runAt, claimedAt, options.starvationMs);
@@ -278,6 +284,8 @@ export class Scheduler implements AttemptObserver {
       while (this.slotted.size < this.deps.options.concurrency) {
         const next = this.waiting.shift();
         if (next === undefined) return;
+        // Its heartbeats failed for a whole lease while it waited: the job may have run elsewhere.
+        if (next.executor.leaseMayHaveExpired(this.deps.options.clock.now())) next.executor.abort("lease-lost");
         this.slotted.add(next.executor);
         void next.executor.start();
       }
@@ -310,12 +318,14 @@ export class Scheduler implements AttemptObserver {
     if (live.length === 0) return;
     const { storage, options, host } = this.deps;
     try {
-      const results = await storage.heartbeat(live.map((e) => e.lease), options.leaseMs, new Date(options.clock.now()));
+      const sentAt = options.clock.now();
+      const results = await storage.heartbeat(live.map((e) => e.lease), options.leaseMs, new Date(sentAt));
       // The attempts this heartbeat was for: a newer attempt of the same job claimed meanwhile is not its to abort.
       const heartbeated = new Map(live.map((e) => [e.jobId, e]));
       for (const result of results) {
         const executor = heartbeated.get(result.jobId);
-        if (result.state === "lost") executor?.abort("lease-lost");
+        if (result.state === "alive") executor?.leaseConfirmed(sentAt, options.leaseMs);
+        else if (result.state === "lost") executor?.abort("lease-lost");
         else if (result.state === "cancel-requested") executor?.abort("cancel");
       }
     } catch (error) {

@@ -1,5 +1,5 @@
 import { assertNever } from "../assert-never.js";
-import { JobNotFoundError } from "../errors.js";
+import { JobNotFoundError, StorageError } from "../errors.js";
 import type { QueueEventName, QueueEvents } from "../events.js";
 import type { RegisteredHandler } from "../handler.js";
 import type { MetricsRecorder, QueueMetrics } from "../metrics.js";
@@ -51,7 +51,7 @@ export class Worker implements ExecutorHost {
     this.maxPayloadBytes = deps.options.maxPayloadBytes;
     // A settlement the store refuses (text or JSON it cannot hold) must not fail the others of its batch.
     // Two batches may be stored at once: one at a time was in flight for 93% of a busy worker's processing.
-    this.settles = new Batcher((items) => this.storage.settle(items, new Date(this.clock.now())), 200, true, 2);
+    this.settles = new Batcher((items) => this.storage.settle(items, new Date(this.clock.now())), 200, true, 2, (error) => error instanceof StorageError);
     this.logs = new Batcher(async (lines) => {
       await this.storage.appendLogs(lines);
       return lines.map(() => undefined);

@@ -221,6 +221,29 @@ describePostgres("Queue on PostgresStorage", () => {
     }
   });
 
+  it("fails an attempt whose ctx.tx commit is refused at once, with the commit's error, not a lease later", async () => {
+    await pg.sql`create schema if not exists ${pg.sql(pg.schema)}`;
+    await pg.sql`create table ${pg.sql(pg.schema)}.parents (id int primary key)`;
+    await pg.sql`create table ${pg.sql(pg.schema)}.children (parent int references ${pg.sql(pg.schema)}.parents (id) deferrable initially deferred)`;
+    // A lease far longer than the wait below: only a settle at once fails the job in time.
+    const worker = await pg.worker({ leaseMs: 120_000 });
+    const writer = worker.defineHandler("writer", {
+      retry: { maxAttempts: 1 },
+      run: async (_payload, ctx) => {
+        const sql = attemptSql(ctx);
+        // Accepted now, refused at COMMIT: the deferred foreign key has no parent row.
+        await sql`insert into ${sql(pg.schema)}.children (parent) values (1)`;
+        return "written";
+      },
+    });
+    const job = await worker.enqueue(writer, {});
+    const failed = await worker.waitFor(job.id, { timeoutMs: 15_000 });
+    expect(failed).toMatchObject({ status: "failed", attempt: 1 });
+    expect(failed.error?.code).not.toBe("LEASE_EXPIRED");
+    expect(failed.error).toMatchObject({ code: "STORAGE", message: "the attempt transaction failed to commit (23503)" });
+    expect(await pg.sql`select * from ${pg.sql(pg.schema)}.children`).toEqual([]);
+  });
+
   it("enforces idempotency keys and payload deduplication", async () => {
     const producer = await pg.producer();
     const first = await producer.enqueue("report", { day: 1 }, { idempotencyKey: "day-1" });

@@ -203,3 +203,38 @@ describe("start and shutdown", () => {
     await expect(queue.storage.getJob(job.id)).rejects.toBeInstanceOf(QueueClosedError);
   });
 });
+
+describe("shutdown and an outcome waiting for its log lines", () => {
+  it("shutdown resolves only once the interrupted outcome of an attempt that logged is stored", async () => {
+    const shared = new MemoryStorage();
+    const logGate = deferred();
+    let logWrites = 0;
+    const storage = wrapStorage(shared, {
+      appendLogs: async (lines) => {
+        logWrites++;
+        await logGate.promise;
+        return shared.appendLogs(lines);
+      },
+    });
+    const tq = newQueue({ storage, shutdownGraceMs: 1_000, stuckGraceMs: 1_000 });
+    let running = false;
+    tq.queue.defineHandler("t", {
+      run: (_p, ctx) => {
+        running = true;
+        ctx.log("info", "working");
+        return new Promise(() => undefined); // ignores its signal
+      },
+    });
+    const events = recordEvents(tq.queue, ["job:interrupted", "queue:closed"]);
+    await tq.queue.start();
+    const job = await tq.queue.enqueue("t", {});
+    await runUntil(tq.clock, () => running && logWrites > 0);
+    const closing = tq.queue.shutdown();
+    const statusAtClose = closing.then(async () => (await shared.getJob(job.id))?.status);
+    await tq.clock.advance(3_000); // grace and abort grace have passed: the scheduler has stopped
+    logGate.resolve();
+    await drive(tq.clock, closing);
+    expect(await statusAtClose).toBe("pending");
+    expect(events.map((e) => e.name)).toEqual(["job:interrupted", "queue:closed"]);
+  });
+});

@@ -32,6 +32,15 @@ describe("Batcher with isolateFailures", () => {
     expect(s.calls).toEqual([["a", "b", "c", "d", "e"], ["a"], ["b"]]);
   });
 
+  it("still writes the others after two refused items lead the batch, when the refusals are no outage", async () => {
+    const s = store();
+    const isOutage = (error: unknown) => (error as Error).message === "connection lost";
+    const batcher = new Batcher(s.write, 200, true, 1, isOutage);
+    const results = await Promise.allSettled(["bad1", "bad2", "a", "b"].map((item) => batcher.add(item)));
+    expect(results.map((r) => (r.status === "fulfilled" ? r.value : (r.reason as Error).message))).toEqual(["refused: bad1", "refused: bad2", "ok a", "ok b"]);
+    expect(s.calls).toEqual([["bad1", "bad2", "a", "b"], ["bad1"], ["bad2"], ["a"], ["b"]]);
+  });
+
   it("without it, a refused batch fails every item", async () => {
     const s = store();
     const batcher = new Batcher(s.write, 200);

@@ -170,7 +170,10 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
       done.publish();
       return done.result;
     } catch (err) {
-      throw new StorageError("the attempt transaction failed to commit", err);
+      // The SQLSTATE says why (a deferred constraint of the handler's writes: 23503, a serialization
+      // failure: 40001); the driver's text stays in the cause, as for every driver error.
+      const code = (err as { code?: unknown } | null)?.code;
+      throw new StorageError(`the attempt transaction failed to commit${typeof code === "string" ? ` (${code})` : ""}`, err);
     }
   }
 
