@@ -10,7 +10,8 @@ import { MAX_STORED_TEXT_BYTES, toStoredText } from "../stored-text.js";
 import type { AttemptTransaction, ClaimedJob, Lease, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
 import { LOG_LEVELS, type Json, type JobId, type JobRecord, type LogLevel, type NewLogLine } from "../types.js";
 import { attemptContext, type AttemptServices } from "./attempt-context.js";
-import { CANCELLED, endedWith, failureOutcome } from "./outcome.js";
+import { CANCELLED } from "../cancel-request.js";
+import { endedWith, failureOutcome } from "./outcome.js";
 
 /** Waits between tries of a settle that failed on a storage error; then the lease's expiry takes over. */
 const SETTLE_RETRY_DELAYS_MS = [100, 400, 1_600] as const;

@@ -48,8 +48,6 @@ export const LEASE_EXPIRED: ErrorInfo = {
   code: "LEASE_EXPIRED",
 };
 
-/** The error stored on a running job that was cancelled. */
-export const CANCELLED: ErrorInfo = { name: "CancelledError", message: "cancelled while running", code: "CANCELLED" };
 
 /**
  * Whether `job`'s history shows its attempt `attempt` ended with `outcome`: its type and, for a

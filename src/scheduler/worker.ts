@@ -1,4 +1,5 @@
 import { assertNever } from "../assert-never.js";
+import { appliedOutcome } from "../cancel-request.js";
 import { JobNotFoundError, StorageError } from "../errors.js";
 import type { QueueEventName, QueueEvents } from "../events.js";
 import type { RegisteredHandler } from "../handler.js";
@@ -195,9 +196,11 @@ export class Worker implements ExecutorHost {
   }
 
   /** Emits the events that follow a stored outcome and wakes the loop for what it released. */
-  async reportSettled(result: SettleResult, outcome: Outcome, attempt: number, runTimeMs: number | undefined): Promise<void> {
+  async reportSettled(result: SettleResult, asked: Outcome, attempt: number, runTimeMs: number | undefined): Promise<void> {
     if (result.type === "lost") return;
     const { job } = result;
+    // A retry or release of a job whose cancel was requested meanwhile was stored as its cancel.
+    const outcome = appliedOutcome(asked, job);
     const { emit } = this.deps;
     if (runTimeMs !== undefined && outcome.type !== "interrupted") this.metrics.recordFinish(job.type, runTimeMs, outcome.type !== "completed");
     switch (outcome.type) {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { assertNever } from "../assert-never.js";
+import { outcomeUnderCancelRequest } from "../cancel-request.js";
 import { planCascade } from "../cascade.js";
 import { attemptClosed, attemptOpened, deriveJobLogs, type HandlerLine } from "../job-history.js";
 import { planRestart } from "../restart.js";
@@ -313,10 +314,11 @@ export class MemoryStorage implements Storage {
     return () => void this.listeners.delete(listener);
   }
 
-  private settleOne({ lease, outcome, onlyIfExpired }: Settlement, result: Json, now: Date): SettleResult {
+  private settleOne({ lease, outcome: asked, onlyIfExpired }: Settlement, result: Json, now: Date): SettleResult {
     const job = this.holding(lease.jobId, lease.token);
     if (job === undefined) return { type: "lost", jobId: lease.jobId };
     if (onlyIfExpired === true && !(job.leaseExpiresAt !== undefined && job.leaseExpiresAt <= now)) return { type: "lost", jobId: lease.jobId };
+    const outcome = job.cancelRequested ? outcomeUnderCancelRequest(asked) : asked;
     update(job, { leaseToken: undefined, leaseExpiresAt: undefined, cancelRequested: false });
     const error = outcome.type === "completed" || outcome.type === "interrupted" ? undefined : outcome.error;
     job.attempts = attemptClosed(job.attempts, { finishedAt: now, outcome: outcome.type, ...(error ? { error } : {}) });

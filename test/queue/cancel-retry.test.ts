@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { InvalidStateError, JobNotFoundError, StorageError, WaitTimeoutError } from "../../src/errors.js";
 import type { JobRecord } from "../../src/types.js";
 import { MemoryStorage } from "../../src/storage/memory.js";
+import { ManualClock } from "../../src/clock.js";
+import type { Storage } from "../../src/storage/storage.js";
 import { closeAll, deferred, drive, newQueue, recordEvents, runUntil, untilStatus, wrapStorage } from "./support.js";
 
 afterEach(closeAll);
@@ -364,5 +366,79 @@ describe("waitFor with a store that does not answer", () => {
   it("still rejects with the store's error when the first read fails", async () => {
     const tq = newQueue({ storage: wrapStorage(new MemoryStorage(), { getJob: () => Promise.reject(new StorageError("down")) }) });
     await expect(drive(tq.clock, tq.queue.waitFor(randomUUID(), { timeoutMs: 2_000 }))).rejects.toBeInstanceOf(StorageError);
+  });
+});
+
+describe("a cancel requested while the job runs is not dropped", () => {
+  it("by the rescue of its expired lease: the job is cancelled, not run again", async () => {
+    const LEASE_MS = 300;
+    const clock = new ManualClock();
+    const shared = new MemoryStorage();
+    // Worker A "dies" once the job runs: no heartbeat, no settle, no change feed reaches it.
+    let dead = false;
+    const aStorage: Storage = wrapStorage(shared, {
+      heartbeat: async (...args) => {
+        if (dead) throw new StorageError("worker A is gone");
+        return shared.heartbeat(...args);
+      },
+      settle: async (...args) => {
+        if (dead) throw new StorageError("worker A is gone");
+        return shared.settle(...args);
+      },
+      subscribe: () => () => undefined,
+    });
+    const a = newQueue({ clock, storage: aStorage, concurrency: 1, leaseMs: LEASE_MS, workerId: "a" });
+    const runs: string[] = [];
+    a.queue.defineHandler("t", { retry: { maxAttempts: 3 }, run: () => { runs.push("a"); return new Promise(() => undefined); } });
+    const job = await a.queue.enqueue("t", {});
+    await a.queue.start();
+    await untilStatus(a, job.id, "running");
+    dead = true;
+
+    const b = newQueue({ clock, storage: wrapStorage(shared), concurrency: 1, leaseMs: LEASE_MS, workerId: "b" });
+    b.queue.defineHandler("t", { retry: { maxAttempts: 3 }, run: () => { runs.push("b"); return "b"; } });
+    const cancelled = await b.queue.cancel(job.id); // running elsewhere: a cancel request
+    expect(cancelled.status).toBe("running");
+    await b.queue.start();
+    // The lease expires; the rescue must honour the request.
+    await runUntil(clock, async () => {
+      const status = (await shared.getJob(job.id))?.status;
+      return status === "cancelled" || status === "completed" || runs.includes("b");
+    });
+    expect(runs).toEqual(["a"]);
+    expect(await shared.getJob(job.id)).toMatchObject({ status: "cancelled" });
+  });
+
+  it("by the attempt's retry stored after the cancel was accepted: the job is cancelled and announced so, not retried", async () => {
+    const shared = new MemoryStorage();
+    const settleGate = deferred();
+    let settleWaiting = false;
+    const storage = wrapStorage(shared, {
+      settle: async (...args) => {
+        settleWaiting = true;
+        await settleGate.promise;
+        return shared.settle(...args);
+      },
+    });
+    const tq = newQueue({ storage, concurrency: 1 });
+    const events = recordEvents(tq.queue, ["job:retrying", "job:cancelled"]);
+    let runs = 0;
+    tq.queue.defineHandler("t", {
+      retry: { maxAttempts: 3, backoff: { type: "fixed", baseMs: 0, maxMs: 0, jitter: false } },
+      run: () => { runs++; throw new Error("boom"); },
+    });
+    const job = await tq.queue.enqueue("t", {});
+    await tq.queue.start();
+    await runUntil(tq.clock, () => settleWaiting);
+    const answered = await tq.queue.cancel(job.id);
+    expect(answered.status).toBe("running"); // accepted as a request
+    settleGate.resolve();
+    await runUntil(tq.clock, async () => {
+      const j = await shared.getJob(job.id);
+      return runs > 1 || j?.status === "cancelled" || j?.status === "failed";
+    });
+    expect(runs).toBe(1);
+    expect(await shared.getJob(job.id)).toMatchObject({ status: "cancelled" });
+    expect(events.map((e) => e.name)).toEqual(["job:cancelled"]);
   });
 });

@@ -233,6 +233,46 @@ export function describeLifecycleContract(t: StoreUnderTest): void {
       expect(stopped.job.status).toBe("cancelled");
     });
 
+    it("stores a retry or release of a job whose cancel was requested as its cancel, cascading; a completion or failure stands", async () => {
+      const jobs = ["retry", "release", "rescue", "complete", "fail", "batched"].map((type) => newJob({ type }));
+      const children = jobs.map((job) => newJob({ type: "child", dependsOn: [job.id] }));
+      await t.insert(...jobs, ...children);
+      const claimed = Object.fromEntries(await Promise.all(jobs.map(async (job) => [job.type, await t.claimOne(job.type, { leaseMs: job.type === "rescue" ? 50 : 60_000 })] as const)));
+      expect((await t.storage.cancelJobs(jobs.map((job) => job.id), new Date())).cancelRequested).toHaveLength(jobs.length);
+      const leaseOf = (type: string) => (claimed[type] as Awaited<ReturnType<typeof t.claimOne>>).lease;
+
+      const retried = await t.settled(leaseOf("retry"), { type: "retry", error: attemptError("try again"), runAt: secondsFromNow(-1) });
+      expect(retried.job).toMatchObject({ status: "cancelled", error: { code: "CANCELLED" } });
+      expect(retried.cancelled).toEqual([children[0]!.id]);
+      expect(retried.job.attempts.at(-1)).toMatchObject({ outcome: "cancelled" });
+      const released = await t.settled(leaseOf("release"), { type: "interrupted" });
+      expect(released.job).toMatchObject({ status: "cancelled", attempt: 1 });
+      expect(released.cancelled).toEqual([children[1]!.id]);
+      // The rescue of its expired lease too (it would have run the job again).
+      const [expired] = await eventually(async () => {
+        const found = await t.storage.findExpiredLeases(new Date(), 10);
+        expect(found.map((e) => e.job.id)).toEqual([jobs[2]!.id]);
+        return found;
+      });
+      const [rescued] = await t.storage.settle([{ lease: expired!.lease, job: expired!.job, onlyIfExpired: true, outcome: { type: "retry", error: attemptError("lease expired"), runAt: secondsFromNow(-1) } }], new Date());
+      expect(rescued).toMatchObject({ type: "settled", job: { status: "cancelled" }, cancelled: [children[2]!.id] });
+      expect((await t.settled(leaseOf("complete"), { type: "completed", result: 1 })).job.status).toBe("completed");
+      expect(await t.status(children[3]!.id)).toBe("pending");
+      expect((await t.settled(leaseOf("fail"), { type: "failed", error: attemptError() })).job.status).toBe("failed");
+      // In a batch with settlements that stand, each answered as stored.
+      await t.insert(newJob({ type: "other" }));
+      const other = await t.claimOne("other");
+      const batch = await t.storage.settle(
+        [
+          { lease: other.lease, outcome: { type: "retry", error: attemptError(), runAt: secondsFromNow(-1) } },
+          { lease: leaseOf("batched"), outcome: { type: "retry", error: attemptError(), runAt: secondsFromNow(-1) } },
+        ],
+        new Date(),
+      );
+      expect(batch.map((r) => (r.type === "settled" ? r.job.status : r.type))).toEqual(["pending", "cancelled"]);
+      expect(await t.status(children[5]!.id)).toBe("cancelled");
+    });
+
     it("cancels the blocked dependents of a cancelled pending job", async () => {
       const root = newJob();
       const child = newJob({ dependsOn: [root.id] });

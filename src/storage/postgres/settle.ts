@@ -1,4 +1,5 @@
 import { assertNever } from "../../assert-never.js";
+import { outcomeUnderCancelRequest } from "../../cancel-request.js";
 import type { JobId } from "../../types.js";
 import type { Lease, Outcome, SettleResult, Settlement } from "../storage.js";
 import { cascadeIn } from "./cascade.js";
@@ -10,7 +11,7 @@ import type { Db } from "./sql/fragments.js";
 import { lockAffectedJobs } from "./lock-affected.js";
 import { limitLockWait, lockAffected, lockFreeJobs, unlimitLockWait } from "./sql/lock-affected.js";
 import { selectJobs } from "./sql/reads.js";
-import { settleAndUnblock, settleLeases, unblockDependents, type SettledJobRow, type SettlementRow, type UnblockedRow } from "./sql/settle.js";
+import { selectCancelRequested, settleAndUnblock, settleLeases, unblockDependents, type SettledJobRow, type SettlementRow, type UnblockedRow } from "./sql/settle.js";
 import type { StoreContext } from "./store-context.js";
 import { retryTransient } from "./transient.js";
 import type { Notice } from "./sql/notify.js";
@@ -89,9 +90,14 @@ function settleSimply(sql: Db, schema: string, notice: Notice, settlements: read
   };
 }
 
-/** Stores outcomes (CAS on the lease), then unblocks and cascades, each a statement for the whole batch. */
-export async function settleIn(sql: Db, schema: string, notice: Notice, settlements: readonly Settlement[]): Promise<Done<SettleResult[]>> {
-  if (settlesSimply(settlements)) {
+/**
+ * Stores outcomes (CAS on the lease), then unblocks and cascades, each a statement for the whole
+ * batch; a batch that cascades nothing in one statement after its locks, unless `cascading` asks
+ * for the general way (which also stores a retry or release of a job whose cancel was requested as
+ * its cancel).
+ */
+export async function settleIn(sql: Db, schema: string, notice: Notice, settlements: readonly Settlement[], cascading = false): Promise<Done<SettleResult[]>> {
+  if (!cascading && settlesSimply(settlements)) {
     const { statements, finish } = settleSimply(sql, schema, notice, settlements);
     const results = [];
     for (const statement of statements) results.push(await statement);
@@ -113,6 +119,7 @@ export async function settleIn(sql: Db, schema: string, notice: Notice, settleme
     unblocking: wellFormed.filter((row) => row.kind === "completed").map((row) => row.id),
     cascading: wellFormed.filter((row) => row.kind === "failed" || row.kind === "cancelled").map((row) => row.id),
   });
+  wellFormed = await cancelIfRequested(sql, schema, settlements, wellFormed);
   // Everything it changes is locked; its commit may wait its turn to notify.
   if (expiring.length > 0) await unlimitLockWait(sql);
   const settled = await settleLeases(sql, schema, wellFormed);
@@ -143,6 +150,30 @@ export async function settleIn(sql: Db, schema: string, notice: Notice, settleme
     return { type: "settled", job: toJobRecord(row), unblocked: unblockedBy.get(ord) ?? [], cancelled: cancelledBy.get(row.id) ?? [] };
   });
   return { value, changes: published };
+}
+
+/**
+ * The rows of `wellFormed` again, a retry or release of a job whose cancel was requested as its
+ * cancel (`outcomeUnderCancelRequest`), with what that cancel cascades to locked too. The jobs are
+ * locked already: no request can come between this read and the settle.
+ */
+async function cancelIfRequested(
+  sql: Db,
+  schema: string,
+  settlements: readonly Settlement[],
+  wellFormed: readonly SettlementRow[],
+): Promise<SettlementRow[]> {
+  const releasing = wellFormed.filter((row) => row.kind === "retry" || row.kind === "interrupted").map((row) => row.id);
+  if (releasing.length === 0) return [...wellFormed];
+  const requested = new Set((await selectCancelRequested(sql, schema, releasing)).map((row) => row.id));
+  if (requested.size === 0) return [...wellFormed];
+  const rows = wellFormed.map((row) => {
+    if (!requested.has(row.id.toLowerCase())) return row;
+    const { lease, outcome, onlyIfExpired } = settlements[row.ord] as Settlement;
+    return settlementRow(row.ord, lease, outcomeUnderCancelRequest(outcome), onlyIfExpired === true);
+  });
+  await lockAffectedJobs(sql, schema, { named: [], unblocking: [], cascading: [...requested] });
+  return rows;
 }
 
 /** The batch as the settle statements read it; a malformed id or token cannot hold a lease and is left out. */
@@ -183,19 +214,40 @@ function bySeq<T extends { seq: string }>(rows: readonly T[]): T[] {
   return [...rows].sort((a, b) => Number(a.seq) - Number(b.seq));
 }
 
-/** `PostgresStorage.settle`: a batch that cancels nothing as pipelined statements, any other in a transaction of its own. */
+/**
+ * `PostgresStorage.settle`: a batch that cancels nothing as pipelined statements, any other in a
+ * transaction of its own. A retry or release that the pipelined settle left (its job's cancel was
+ * requested, or its lease lost) is tried again in such a transaction, which stores it as the cancel.
+ */
 export async function settle(store: StoreContext, settlements: readonly Settlement[]): Promise<readonly SettleResult[]> {
   if (settlements.length === 0) return [];
+  if (!settlesSimply(settlements)) return settleInTransaction(store, settlements);
+  const notice = store.nextNotice();
+  const done = await store.guard((sql) => retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, notice, settlements))), "settle");
+  store.publish(done.changes, notice);
+  const left = settlements.flatMap((settlement, i) => (done.value[i]?.type === "lost" && releases(settlement.outcome) ? [i] : []));
+  if (left.length === 0) return done.value;
+  const again = await settleInTransaction(store, left.map((i) => settlements[i] as Settlement));
+  const value = [...done.value];
+  left.forEach((i, k) => (value[i] = again[k] as SettleResult));
+  return value;
+}
+
+/** Whether `outcome` puts its job back to pending (a retry, a release), which a cancel request turns into its cancel. */
+function releases(outcome: Outcome): boolean {
+  return outcome.type === "retry" || outcome.type === "interrupted";
+}
+
+/** The settle of `settlements` in a transaction of its own, with its cascades (`settleIn`). */
+async function settleInTransaction(store: StoreContext, settlements: readonly Settlement[]): Promise<readonly SettleResult[]> {
   const notice = store.nextNotice();
   const done = await store.guard(
     (sql) =>
-      settlesSimply(settlements)
-        ? retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, notice, settlements)))
-        : store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements)).catch((err: unknown) => {
-            // A rescue that waited too long for a lock changed nothing: its next pass tries again.
-            if (isLockTimeout(err) && settlements.some((settlement) => settlement.onlyIfExpired === true)) return allLost(settlements);
-            throw err;
-          }),
+      store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements, true)).catch((err: unknown) => {
+        // A rescue that waited too long for a lock changed nothing: its next pass tries again.
+        if (isLockTimeout(err) && settlements.some((settlement) => settlement.onlyIfExpired === true)) return allLost(settlements);
+        throw err;
+      }),
     "settle",
   );
   store.publish(done.changes, notice);

@@ -129,7 +129,9 @@ export interface UnblockedRow {
  * snapshot must be taken after that lock waited out inserts adding edges to these jobs. Returns
  * what changed only (a whole job row is several times as much to send and to parse): the settled
  * jobs' changed columns with their settlement's `ord`, and the unblocked jobs' ids with their
- * dependencies (whom to credit).
+ * dependencies (whom to credit). A retry or release of a job whose cancel was requested meanwhile
+ * is stored as its cancel, which cascades: this statement leaves such a job as it is (it answers
+ * no row), for `settleIn` to store.
  */
 export const settleAndUnblock = (sql: Db, schema: string, notice: Notice, settlements: readonly SettlementRow[]) =>
   sql<SettledRow[]>`
@@ -139,6 +141,7 @@ export const settleAndUnblock = (sql: Db, schema: string, notice: Notice, settle
       ${settledAssignments(sql)}
     from s
     where j.id = s.id and ${stillHeld(sql)} and s.kind in ('completed', 'retry', 'interrupted')
+      and not (j.cancel_requested and s.kind in ('retry', 'interrupted'))
     returning s.ord, s.kind, j.id::text as id, j.seq, j.type, j.status, j.attempt, case when s.kind = 'completed' then j.result end as result,
       j.error, j.run_at, j.updated_at, j.finished_at, j.attempts -> -1 as last_attempt
   ),
@@ -185,3 +188,7 @@ export const unblockDependents = (sql: Db, schema: string, completedIds: readonl
   where j.id = c.job_id and j.status = 'blocked'
   returning j.id::text as id, j.type, j.status, j.attempt, 'blocked' as previous, null::jsonb as error, j.seq::text as seq,
     to_jsonb(array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id)) as depends_on`;
+
+/** Those of the jobs `ids` (held by the settle) whose cancel was requested while they ran. */
+export const selectCancelRequested = (sql: Db, schema: string, ids: readonly string[]) => sql<{ id: string }[]>`
+  select j.id::text as id from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)}) and j.cancel_requested`;
