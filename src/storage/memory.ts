@@ -6,6 +6,7 @@ import { attemptClosed, attemptOpened, deriveJobLogs, type HandlerLine } from ".
 import { planRestart } from "../restart.js";
 import { planRevival } from "../revival.js";
 import { jobBytes } from "../job-bytes.js";
+import { decodePageCursor, encodePageCursor } from "../page-cursor.js";
 import { DuplicateJobError, JobNotFoundError, QueueClosedError, ValidationError } from "../errors.js";
 import { admitJobs, type AdmissionCandidate } from "../resources.js";
 import { JOB_STATUSES, LIVE_STATUSES, PRIORITIES, TERMINAL_STATUSES } from "../types.js";
@@ -234,7 +235,7 @@ export class MemoryStorage implements Storage {
       page.push(job);
     }
     const last = page.at(-1);
-    return { jobs: page.map(toRecord), nextCursor: more && last ? encodeCursor(last.seq) : undefined };
+    return { jobs: page.map(toRecord), nextCursor: more && last ? encodePageCursor(last.seq) : undefined };
   }
 
   async countJobs(): Promise<JobCounts> {
@@ -261,7 +262,7 @@ export class MemoryStorage implements Storage {
       ids.push(job.id);
       last = job;
     }
-    return { ids, nextCursor: ids.length >= query.limit && last !== undefined ? encodeCursor(last.seq) : undefined };
+    return { ids, nextCursor: ids.length >= query.limit && last !== undefined ? encodePageCursor(last.seq) : undefined };
   }
 
   async walkGraph(id: JobId, direction: GraphDirection, limit: number): Promise<readonly JobId[]> {
@@ -526,14 +527,9 @@ function toggle(set: Set<JobId>, id: JobId, present: boolean): void {
   else set.delete(id);
 }
 
-function encodeCursor(seq: number): string {
-  return Buffer.from(String(seq)).toString("base64url");
-}
-
 /** The seq below which the page starts; no cursor starts past the newest job. */
 function decodeCursor(cursor: string | undefined, end: number): number {
   if (cursor === undefined) return end;
-  const seq = Number(Buffer.from(cursor, "base64url").toString());
-  if (!Number.isSafeInteger(seq) || seq < 0) throw new ValidationError("invalid cursor", [{ path: "cursor", message: "not a cursor from listJobs" }]);
-  return Math.min(seq, end);
+  const seq = decodePageCursor(cursor);
+  return seq > BigInt(end) ? end : Number(seq);
 }

@@ -282,7 +282,9 @@ export interface ListQuery {
   /**
    * A page also ends before the job that would take the sum of its jobs' sizes past `maxBytes`
    * (a job's size: the UTF-8 JSON text of its payload, result and error), yet always holds at
-   * least one job, so paging moves on. Undefined: bounded by `limit` only.
+   * least one job, so paging moves on. Undefined: bounded by `limit` only. The text is the store's
+   * own: compact (`JSON.stringify`) in MemoryStorage; in PostgresStorage the jsonb as PostgreSQL
+   * prints it, a space after each `:` and `,`, so a page there may end a job sooner, never later.
    */
   readonly maxBytes?: number;
 }

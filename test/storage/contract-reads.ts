@@ -87,6 +87,21 @@ export function describeReadContract(t: StoreUnderTest): void {
       expect((await t.storage.listJobs({ limit: 100 })).jobs).toHaveLength(sizes.length);
     });
 
+    it("listJobs and listFinishedJobIds refuse a cursor no listing gave, and start one past the newest job at the newest", async () => {
+      const [job] = await t.insert(newJob());
+      await t.run(job!.type);
+      const encoded = (text: string) => Buffer.from(text).toString("base64url");
+      const refused = ["", "IA", encoded("1e3"), encoded("0x10"), encoded(" 5"), encoded("5 "), encoded("-1"), encoded("+5"), encoded("1.5"), encoded("9".repeat(19))];
+      for (const cursor of refused) {
+        await expect(t.storage.listJobs({ limit: 10, cursor }), `listJobs ${JSON.stringify(cursor)}`).rejects.toMatchObject({ code: "VALIDATION" });
+        await expect(t.storage.listFinishedJobIds({ status: ["completed"], limit: 10, cursor }), `listFinishedJobIds ${JSON.stringify(cursor)}`)
+          .rejects.toMatchObject({ code: "VALIDATION" });
+      }
+      const pastTheNewest = encoded("9".repeat(18));
+      expect((await t.storage.listJobs({ limit: 10, cursor: pastTheNewest })).jobs.map((j) => j.id)).toEqual([job!.id]);
+      expect((await t.storage.listFinishedJobIds({ status: ["completed"], limit: 10, cursor: pastTheNewest })).ids).toEqual([]);
+    });
+
     it("countJobs counts jobs by status and pending jobs by priority", async () => {
       const [root] = await t.insert(
         newJob({ type: "root" }), newJob({ priority: "critical" }), newJob({ priority: "low", runAt: secondsFromNow(3_600) }),

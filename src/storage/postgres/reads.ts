@@ -1,4 +1,4 @@
-import { ValidationError } from "../../errors.js";
+import { decodePageCursor, encodePageCursor } from "../../page-cursor.js";
 import { JOB_STATUSES, PRIORITIES } from "../../types.js";
 import type { JobId, JobRecord, JobStatus, Priority } from "../../types.js";
 import type { ExpiredLease, FinishedJobIds, FinishedJobsQuery, GraphDirection, JobCounts, ListPage, ListQuery } from "../storage.js";
@@ -22,7 +22,7 @@ export async function getJobs(store: StoreContext, ids: readonly JobId[]): Promi
 
 /** `PostgresStorage.listJobs`: a page of jobs, newest first, bounded by count and by bytes. */
 export async function listJobs(store: StoreContext, query: ListQuery): Promise<ListPage> {
-  const beforeSeq = query.cursor === undefined ? null : decodeCursor(query.cursor);
+  const beforeSeq = query.cursor === undefined ? null : decodePageCursor(query.cursor).toString();
   const limit = Math.floor(query.limit);
   if (!(limit >= 1)) return { jobs: [], nextCursor: undefined };
   // Past the largest bigint is no bound at all.
@@ -33,7 +33,7 @@ export async function listJobs(store: StoreContext, query: ListQuery): Promise<L
   );
   const last = rows.at(-1);
   const more = last !== undefined && last.scanned > rows.length;
-  return { jobs: rows.map(toJobRecord), nextCursor: more ? encodeCursor(last.seq) : undefined };
+  return { jobs: rows.map(toJobRecord), nextCursor: more ? encodePageCursor(BigInt(last.seq)) : undefined };
 }
 
 /** `PostgresStorage.countJobs`: jobs by status, and pending ones by priority. */
@@ -59,12 +59,12 @@ export async function listFinishedJobIds(store: StoreContext, query: FinishedJob
     types: query.type ?? [],
     finishedAfter: query.finishedAfter ?? null,
     finishedBefore: query.finishedBefore ?? null,
-    afterSeq: query.cursor === undefined ? null : decodeCursor(query.cursor),
+    afterSeq: query.cursor === undefined ? null : decodePageCursor(query.cursor).toString(),
     limit,
   };
   const rows = await store.guard(async (sql) => (await finishedJobIds(sql, store.schema, filter)) ?? [], "list finished jobs");
   const last = rows.at(-1);
-  return { ids: rows.map((row) => row.id), nextCursor: rows.length >= limit && last !== undefined ? encodeCursor(last.seq) : undefined };
+  return { ids: rows.map((row) => row.id), nextCursor: rows.length >= limit && last !== undefined ? encodePageCursor(BigInt(last.seq)) : undefined };
 }
 
 /** `PostgresStorage.walkGraph`: the jobs reachable from `id` in one direction, nearest first. */
@@ -81,16 +81,3 @@ export async function findExpiredLeases(store: StoreContext, limit: number): Pro
   const rows = await store.guard((sql) => selectExpiredLeases(sql, store.schema, limit), "find expired leases");
   return rows.map((row) => ({ job: toJobRecord(row), lease: toLease(row) }));
 }
-
-function encodeCursor(seq: string): string {
-  return Buffer.from(seq).toString("base64url");
-}
-
-function decodeCursor(cursor: string): string {
-  const seq = Buffer.from(cursor, "base64url").toString();
-  if (!/^[0-9]{1,18}$/.test(seq)) {
-    throw new ValidationError("invalid cursor", [{ path: "cursor", message: "not a cursor from listJobs" }]);
-  }
-  return seq;
-}
-

@@ -1,7 +1,6 @@
 import type { DeleteFinishedRequest } from "../storage.js";
 import * as q from "./sql/retention.js";
 import type { StoreContext } from "./store-context.js";
-import { retryTransient } from "./transient.js";
 
 /** `PostgresStorage.deleteFinishedJobs`: deletes finished jobs past their status's cutoff; answers how many. */
 export async function deleteFinishedJobs(store: StoreContext, request: DeleteFinishedRequest): Promise<number> {
@@ -13,6 +12,14 @@ export async function deleteFinishedJobs(store: StoreContext, request: DeleteFin
     cancelledBefore: request.cancelledBefore ?? null,
     limit,
   };
-  const result = await store.guard((sql) => retryTransient(() => q.deleteFinishedJobs(sql, store.schema, retention)), "delete finished jobs");
-  return result.count;
+  // Lock, then judge again: see sql/retention.ts for the dependent this second look catches.
+  return store.guard(
+    (sql) =>
+      store.transaction(sql, async (tx) => {
+        const locked = await q.lockExpiredJobs(tx, store.schema, retention);
+        if (locked.length === 0) return 0;
+        return (await q.deleteUnkept(tx, store.schema, locked.map((row) => row.id))).count;
+      }),
+    "delete finished jobs",
+  );
 }

@@ -88,11 +88,30 @@ async function assertKeysFree(sql: Db, schema: string, jobs: readonly { id: JobI
   }
 }
 
+/** How often a retry runs in all while concurrent inserts keep taking its jobs' idempotency keys. */
+const KEY_RACE_ATTEMPTS = 10;
+
+/** Whether `err` is the live-key index refusing a job brought back to life: see `retryJob`. */
+function isKeyTaken(err: unknown): boolean {
+  const { code, constraint_name } = (err ?? {}) as { code?: unknown; constraint_name?: unknown };
+  return code === "23505" && constraint_name === "jobs_idempotency_idx";
+}
+
 /** `PostgresStorage.retryJob`, in a transaction of its own. */
 export async function retryJob(store: StoreContext, id: JobId): Promise<RetryResult> {
   if (!isUuid(id)) throw new JobNotFoundError(id);
   const notice = store.nextNotice();
-  const done = await store.guard((sql) => store.transaction(sql, (t) => retryIn(t, store.schema, notice, id)), "retry");
+  // `assertKeysFree` cannot see a key an insert holds but has not committed; once it commits, the
+  // index refuses our restart. Run again: the holder is visible then, and the answer a DuplicateJobError.
+  const done = await store.guard(async (sql) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await store.transaction(sql, (t) => retryIn(t, store.schema, notice, id));
+      } catch (err) {
+        if (attempt >= KEY_RACE_ATTEMPTS || !isKeyTaken(err)) throw err;
+      }
+    }
+  }, "retry");
   store.publish(done.changes, notice);
   return done.value;
 }
