@@ -5,11 +5,13 @@ import { toJson } from "./to-json.js";
 /** MemoryStorage's schedules: records by name, each with the revision that a fire compares and sets. */
 export class ScheduleTable {
   private readonly byName = new Map<string, StoredSchedule>();
+  /** One counter for the table, as PostgreSQL's sequence: a schedule created again after a delete starts past its old revisions. */
+  private lastRevision = 0;
 
   /** Stores a copy under its name; a replaced schedule's `lastRunAt` is kept and its revision moves on. */
   put(schedule: NewSchedule): StoredSchedule {
     const previous = this.byName.get(schedule.name);
-    const stored = copy({ ...schedule, lastRunAt: previous?.lastRunAt, revision: (previous?.revision ?? 0) + 1 });
+    const stored = copy({ ...schedule, lastRunAt: previous?.lastRunAt, revision: ++this.lastRevision });
     this.byName.set(stored.name, stored);
     return copy(stored);
   }
@@ -30,7 +32,7 @@ export class ScheduleTable {
 
   /** Moves a schedule (at `revision`, checked by `at`) to its next run. */
   advance(schedule: StoredSchedule, nextRunAt: Date | undefined, tick: Date | undefined): StoredSchedule {
-    const moved = copy({ ...schedule, nextRunAt, lastRunAt: tick ?? schedule.lastRunAt, revision: schedule.revision + 1 });
+    const moved = copy({ ...schedule, nextRunAt, lastRunAt: tick ?? schedule.lastRunAt, revision: ++this.lastRevision });
     this.byName.set(moved.name, moved);
     return copy(moved);
   }

@@ -116,7 +116,8 @@ export interface Storage {
 
   /**
    * Stores a schedule under its name; one of that name is replaced (its `lastRunAt` kept, its
-   * revision moved on, so a fire planned from the old one is lost). Answers the stored schedule.
+   * revision moved on, so a fire planned from the old one is lost). A store never hands out a
+   * revision twice, not even to a schedule created again after a delete. Answers the stored schedule.
    */
   putSchedule(schedule: NewSchedule): Promise<StoredSchedule>;
   /** Deletes a schedule; answers whether one of that name existed. */

@@ -84,6 +84,17 @@ export function describeScheduleContract(t: StoreUnderTest): void {
       expect(await t.totalJobs()).toBe(1);
     });
 
+    it("loses a fire planned from a deleted schedule once one is created again under its name", async () => {
+      const deleted = await t.storage.putSchedule(newSchedule({ nextRunAt: secondsFromNow(-1) }));
+      expect(await t.storage.deleteSchedule(deleted.name)).toBe(true);
+      const created = await t.storage.putSchedule(newSchedule({ cron: "0 4 * * *", type: "other.type", payload: { kind: "new" }, nextRunAt: secondsFromNow(3_600) }));
+      const stale = newJob({ type: deleted.type, payload: deleted.payload });
+      expect(await fire(deleted, { job: stale })).toEqual({ type: "lost" });
+      expect(await list()).toEqual([created]);
+      expect(await t.totalJobs()).toBe(0);
+      expect(created.revision).not.toBe(deleted.revision);
+    });
+
     it("fires one of many concurrent fires of the same revision", async () => {
       const schedule = await t.storage.putSchedule(newSchedule());
       const results = await Promise.all(Array.from({ length: 8 }, () => fire(schedule, { job: newJob({ type: "reports.build" }) })));
