@@ -24,10 +24,15 @@ export class ScheduleTable {
     return [...this.byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map(copy);
   }
 
-  /** The schedule if it is still at `revision`, else undefined. */
-  at(name: string, revision: number): StoredSchedule | undefined {
+  /**
+   * The schedule if it is still at `revision` and `tick` (when given) is after its last run, else
+   * undefined: a put planned before a tick fired may have moved the next run back to that tick.
+   */
+  at(name: string, revision: number, tick: Date | undefined): StoredSchedule | undefined {
     const schedule = this.byName.get(name);
-    return schedule?.revision === revision ? schedule : undefined;
+    if (schedule?.revision !== revision) return undefined;
+    if (tick !== undefined && schedule.lastRunAt !== undefined && tick <= schedule.lastRunAt) return undefined;
+    return schedule;
   }
 
   /** Moves a schedule (at `revision`, checked by `at`) to its next run. */

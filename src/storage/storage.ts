@@ -128,8 +128,9 @@ export interface Storage {
    * Fires one tick, exactly once across workers: a compare-and-set on the schedule's revision (which
    * every put and fire moves, with its next run) sets `nextRunAt` (and `lastRunAt` when given), and
    * in the same atomic step inserts `job` as `insertJobs` does with `onDuplicate: "return-existing"`.
-   * A revision that no longer matches (another worker fired, the schedule was replaced or deleted)
-   * changes nothing and answers `lost`.
+   * A revision that no longer matches (another worker fired, the schedule was replaced or deleted),
+   * or a `tick` at or before the schedule's `lastRunAt` (a tick never fires twice), changes nothing
+   * and answers `lost`.
    */
   fireSchedule(request: FireScheduleRequest): Promise<FireScheduleResult>;
 

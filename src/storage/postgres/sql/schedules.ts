@@ -86,11 +86,14 @@ export const selectSchedules = (sql: Db, schema: string) => sql<ScheduleRow[]>`
 /**
  * The compare-and-set of a fire: moves the schedule at `revision` to its next run (and its last run
  * to `tick`, when given). Concurrent fires wait on the row lock; once the first commits, the others
- * find the revision moved and update nothing.
+ * find the revision moved and update nothing. A tick at or before the last run updates nothing
+ * either: a put planned before that tick fired may have moved the next run back to it, and the
+ * tick's job may be gone from under its idempotency key by now.
  */
 export const advanceSchedule = (sql: Db, schema: string, name: string, revision: number, nextRunAt: string | null, tick: string | null) => sql<ScheduleRow[]>`
   update ${sql(schema)}.schedules
   set next_run_at = ${nextRunAt}::timestamptz, last_run_at = coalesce(${tick}::timestamptz, last_run_at),
     revision = nextval(${revisionSequence(sql, schema)}), updated_at = now()
   where name = ${name} and revision = ${revision}
+    and (${tick}::timestamptz is null or last_run_at is null or last_run_at < ${tick}::timestamptz)
   returning ${scheduleColumns(sql)}`;
