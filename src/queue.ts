@@ -30,6 +30,7 @@ import { withTimeout } from "./timeout.js";
 import { MemoryStorage } from "./storage/memory.js";
 import type { InsertedJob, SqlTransaction, Storage, Unsubscribe } from "./storage/storage.js";
 import { buildSubmission, type JobRequest } from "./submission.js";
+import { putSchedule } from "./schedule/put-schedule.js";
 import { planSchedule, scheduleNameSchema, toScheduleRecord, type ScheduleInput } from "./schedule/schedule-input.js";
 import { JOB_STATUSES, TERMINAL_STATUSES, type Json, type JobChange, type JobId, type JobRecord, type LogEntry, type ScheduleRecord } from "./types.js";
 
@@ -269,16 +270,18 @@ export class Queue {
   }
 
   /**
-   * Stores a cron schedule under `name` (replacing one of that name, its next run planned afresh);
+   * Stores a cron schedule under `name` (replacing one of that name, its next run planned afresh,
+   * after its last run);
    * every started queue on the store enqueues its ticks, each exactly once. The type need not have
    * a handler here; when it has, the payload is checked against its schema now.
    */
   async schedule(name: string, input: ScheduleInput): Promise<ScheduleRecord> {
     this.assertOpen();
-    const planned = planSchedule(name, input, new Date(this.options.clock.now()));
+    const now = new Date(this.options.clock.now());
+    const planned = planSchedule(name, input, now);
     // Built once as a tick's job would be, so a payload the handler refuses fails here, not at every tick.
     const job = await this.worker.buildScheduledJob(planned, planned.nextRunAt);
-    const stored = await this.storage.putSchedule({ ...planned, payload: job.payload });
+    const stored = await putSchedule(this.storage, { ...planned, payload: job.payload }, now);
     this.worker.wakeTicker();
     return toScheduleRecord(stored);
   }

@@ -123,7 +123,7 @@ export class ScheduleTicker {
       const result = await storage.fireSchedule({
         name: current.name, revision: current.revision, nextRunAt: plan.nextRunAt, tick: job === undefined ? undefined : tick, job, now,
       });
-      // Another worker fired it, or it was replaced or deleted: the next pass reads it again.
+      // Another worker fired it, or it was replaced or deleted (or its tick fired already): the next pass reads it again.
       if (result.type === "lost") return undefined;
       if (result.job !== undefined) this.deps.onFired(result.job);
       current = result.schedule;

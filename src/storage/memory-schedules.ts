@@ -5,11 +5,13 @@ import { toJson } from "./to-json.js";
 /** MemoryStorage's schedules: records by name, each with the revision that a fire compares and sets. */
 export class ScheduleTable {
   private readonly byName = new Map<string, StoredSchedule>();
+  /** One counter for the table, as PostgreSQL's sequence: a schedule created again after a delete starts past its old revisions. */
+  private lastRevision = 0;
 
   /** Stores a copy under its name; a replaced schedule's `lastRunAt` is kept and its revision moves on. */
   put(schedule: NewSchedule): StoredSchedule {
     const previous = this.byName.get(schedule.name);
-    const stored = copy({ ...schedule, lastRunAt: previous?.lastRunAt, revision: (previous?.revision ?? 0) + 1 });
+    const stored = copy({ ...schedule, lastRunAt: previous?.lastRunAt, revision: ++this.lastRevision });
     this.byName.set(stored.name, stored);
     return copy(stored);
   }
@@ -22,15 +24,20 @@ export class ScheduleTable {
     return [...this.byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map(copy);
   }
 
-  /** The schedule if it is still at `revision`, else undefined. */
-  at(name: string, revision: number): StoredSchedule | undefined {
+  /**
+   * The schedule if it is still at `revision` and `tick` (when given) is after its last run, else
+   * undefined: a put planned before a tick fired may have moved the next run back to that tick.
+   */
+  at(name: string, revision: number, tick: Date | undefined): StoredSchedule | undefined {
     const schedule = this.byName.get(name);
-    return schedule?.revision === revision ? schedule : undefined;
+    if (schedule?.revision !== revision) return undefined;
+    if (tick !== undefined && schedule.lastRunAt !== undefined && tick <= schedule.lastRunAt) return undefined;
+    return schedule;
   }
 
   /** Moves a schedule (at `revision`, checked by `at`) to its next run. */
   advance(schedule: StoredSchedule, nextRunAt: Date | undefined, tick: Date | undefined): StoredSchedule {
-    const moved = copy({ ...schedule, nextRunAt, lastRunAt: tick ?? schedule.lastRunAt, revision: schedule.revision + 1 });
+    const moved = copy({ ...schedule, nextRunAt, lastRunAt: tick ?? schedule.lastRunAt, revision: ++this.lastRevision });
     this.byName.set(moved.name, moved);
     return copy(moved);
   }

@@ -83,7 +83,7 @@ export class MemoryStorage implements Storage {
 
   async fireSchedule(request: FireScheduleRequest): Promise<FireScheduleResult> {
     return this.mutate((): FireScheduleResult => {
-      const schedule = this.schedules.at(request.name, request.revision);
+      const schedule = this.schedules.at(request.name, request.revision, request.tick);
       if (schedule === undefined) return { type: "lost" };
       // Inserted first: a job the store refuses leaves the schedule where it was.
       const inserted = request.job === undefined ? undefined : this.insertNow({ jobs: [request.job], onDuplicate: "return-existing", now: request.now }).jobs[0];

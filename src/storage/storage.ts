@@ -116,7 +116,8 @@ export interface Storage {
 
   /**
    * Stores a schedule under its name; one of that name is replaced (its `lastRunAt` kept, its
-   * revision moved on, so a fire planned from the old one is lost). Answers the stored schedule.
+   * revision moved on, so a fire planned from the old one is lost). A store never hands out a
+   * revision twice, not even to a schedule created again after a delete. Answers the stored schedule.
    */
   putSchedule(schedule: NewSchedule): Promise<StoredSchedule>;
   /** Deletes a schedule; answers whether one of that name existed. */
@@ -127,8 +128,9 @@ export interface Storage {
    * Fires one tick, exactly once across workers: a compare-and-set on the schedule's revision (which
    * every put and fire moves, with its next run) sets `nextRunAt` (and `lastRunAt` when given), and
    * in the same atomic step inserts `job` as `insertJobs` does with `onDuplicate: "return-existing"`.
-   * A revision that no longer matches (another worker fired, the schedule was replaced or deleted)
-   * changes nothing and answers `lost`.
+   * A revision that no longer matches (another worker fired, the schedule was replaced or deleted),
+   * or a `tick` at or before the schedule's `lastRunAt` (a tick never fires twice), changes nothing
+   * and answers `lost`.
    */
   fireSchedule(request: FireScheduleRequest): Promise<FireScheduleResult>;
 

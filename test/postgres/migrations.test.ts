@@ -104,6 +104,25 @@ describePostgres("PostgresStorage migrations", () => {
     ]);
   });
 
+  it("upgrades a version 5 schema: schedules keep their revisions, and every later one is past them all, also after a delete", async () => {
+    const { schema, sql } = await oldSchema(5);
+    const row = (name: string, revision: number) => sql`
+      insert into ${sql(schema)}.schedules (name, cron, type, payload, options, misfire, next_run_at, revision)
+      values (${name}, '* * * * *', 't', '{}', '{}', 'run-once', now(), ${revision})`;
+    await row("busy", 7);
+    await row("quiet", 3);
+    const storage = upgradedStorage(schema);
+    await storage.setup();
+    const [busy, quiet] = await storage.listSchedules();
+    expect([busy?.revision, quiet?.revision]).toEqual([7, 3]);
+    const fired = await storage.fireSchedule({ name: "quiet", revision: 3, nextRunAt: undefined, tick: undefined, job: undefined, now: new Date() });
+    expect(fired).toMatchObject({ type: "fired", schedule: { revision: 8 } });
+    await storage.deleteSchedule("busy");
+    const created = await storage.putSchedule({ ...busy!, nextRunAt: new Date() });
+    expect(created.revision).toBe(9);
+    expect(await storage.fireSchedule({ name: "busy", revision: 7, nextRunAt: undefined, tick: undefined, job: undefined, now: new Date() })).toEqual({ type: "lost" });
+  });
+
   it("sets up a new schema with the indexes the queries use and no other", async () => {
     const { schema, cleanup } = await newPostgresStorage({ listen: false });
     cleanups.push(cleanup);

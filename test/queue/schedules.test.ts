@@ -132,6 +132,42 @@ describe("schedules on a ManualClock", () => {
     expect(await tq.queue.listSchedules()).toHaveLength(1);
   });
 
+  it("a put planned before a tick that lands after the tick fired and its job ran does not enqueue that tick again", async () => {
+    const storage = new MemoryStorage();
+    const worker = queueAt("2026-01-01T00:00:30Z", { storage: wrapStorage(storage) });
+    const ran: string[] = [];
+    worker.queue.defineHandler("t", { run: (_, ctx) => void ran.push(ctx.job.idempotencyKey ?? "") });
+    await worker.queue.start();
+    await worker.queue.schedule("s", { cron: "* * * * *", type: "t" });
+    await worker.clock.advance(MINUTE);
+    await runUntil(worker.clock, () => ran.length === 1);
+    // Another process declared the same schedule at 00:00:30 by its clock; its put lands only now.
+    const late = queueAt("2026-01-01T00:00:30Z", { storage: wrapStorage(storage) });
+    const stored = await late.queue.schedule("s", { cron: "* * * * *", type: "t" });
+    expect(stored).toMatchObject({ nextRunAt: new Date("2026-01-01T00:02:00Z"), lastRunAt: new Date("2026-01-01T00:01:00Z") });
+    await worker.clock.advance(MINUTE);
+    await runUntil(worker.clock, () => ran.length === 2);
+    expect(await ticksOf(worker, "s")).toEqual(["2026-01-01T00:01:00.000Z", "2026-01-01T00:02:00.000Z"]);
+  });
+
+  it("moves a next run set back to a tick that already fired past it, and fires that tick no more", async () => {
+    const storage = new MemoryStorage();
+    const worker = queueAt("2026-01-01T00:00:30Z", { storage: wrapStorage(storage) });
+    await worker.queue.start();
+    await worker.queue.schedule("s", { cron: "* * * * *", type: "t" });
+    await worker.clock.advance(MINUTE);
+    // The tick's job ended (cancelled here): its idempotency key holds off nothing any more.
+    const [job] = await jobsOf(worker);
+    await worker.queue.cancel(job!.id);
+    // A put planned before 00:01, straight to the store.
+    const [current] = await storage.listSchedules();
+    await storage.putSchedule({ ...current!, nextRunAt: new Date("2026-01-01T00:01:00Z") });
+    await worker.clock.advance(POLL);
+    expect(await worker.queue.listSchedules()).toEqual([expect.objectContaining({ nextRunAt: new Date("2026-01-01T00:02:00Z") })]);
+    await worker.clock.advance(MINUTE);
+    expect(await ticksOf(worker, "s")).toEqual(["2026-01-01T00:01:00.000Z", "2026-01-01T00:02:00.000Z"]);
+  });
+
   it("unschedules: no more ticks; true for a schedule that existed, false otherwise", async () => {
     const tq = queueAt("2026-01-01T00:00:00Z");
     await tq.queue.start();

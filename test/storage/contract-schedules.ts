@@ -84,6 +84,35 @@ export function describeScheduleContract(t: StoreUnderTest): void {
       expect(await t.totalJobs()).toBe(1);
     });
 
+    it("loses a fire planned from a deleted schedule once one is created again under its name", async () => {
+      const deleted = await t.storage.putSchedule(newSchedule({ nextRunAt: secondsFromNow(-1) }));
+      expect(await t.storage.deleteSchedule(deleted.name)).toBe(true);
+      const created = await t.storage.putSchedule(newSchedule({ cron: "0 4 * * *", type: "other.type", payload: { kind: "new" }, nextRunAt: secondsFromNow(3_600) }));
+      const stale = newJob({ type: deleted.type, payload: deleted.payload });
+      expect(await fire(deleted, { job: stale })).toEqual({ type: "lost" });
+      expect(await list()).toEqual([created]);
+      expect(await t.totalJobs()).toBe(0);
+      expect(created.revision).not.toBe(deleted.revision);
+    });
+
+    it("never fires a tick again once it fired, also after a put planned before it moved the next run back to it", async () => {
+      const tick = secondsFromNow(-1);
+      const first = await t.storage.putSchedule(newSchedule({ nextRunAt: tick }));
+      expect((await fire(first)).type).toBe("fired");
+      // The tick's job ran: its idempotency key no longer holds off a second one.
+      await t.run("reports.build");
+      // A put planned (from the same expression) just before the tick, landing only now.
+      const late = await t.storage.putSchedule(newSchedule({ nextRunAt: tick }));
+      expect(late).toMatchObject({ nextRunAt: tick, lastRunAt: tick });
+      expect(await fire(late)).toEqual({ type: "lost" });
+      expect(await list()).toEqual([late]);
+      expect(await t.totalJobs()).toBe(1);
+      // The tick after the last run still fires from that revision.
+      const following = await fire(late, { tick: secondsFromNow(60), job: newJob({ type: "reports.build" }) });
+      expect(following).toMatchObject({ type: "fired", job: { type: "inserted" } });
+      expect(await t.totalJobs()).toBe(2);
+    });
+
     it("fires one of many concurrent fires of the same revision", async () => {
       const schedule = await t.storage.putSchedule(newSchedule());
       const results = await Promise.all(Array.from({ length: 8 }, () => fire(schedule, { job: newJob({ type: "reports.build" }) })));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../src/errors.js";
 import { canonicalTimeZone, parseCron } from "../../src/schedule/cron.js";
-import { misfireGraceMs, planTick } from "../../src/schedule/plan-tick.js";
+import { misfireGraceMs, pendingRun, planTick } from "../../src/schedule/plan-tick.js";
 
 const at = (iso: string) => new Date(iso);
 const iso = (date: Date | undefined) => date?.toISOString();
@@ -118,6 +118,26 @@ describe("planTick", () => {
     const everySecond = parseCron("* * * * * *", undefined);
     const result = planTick({ nextRunAt: at("2026-01-01T00:00:01Z"), misfire: "run-once" }, everySecond, at("2027-01-01T00:00:00.500Z"), grace);
     expect(result).toEqual({ type: "fire", tick: at("2027-01-01T00:00:00Z"), nextRunAt: at("2027-01-01T00:00:01Z") });
+  });
+
+  it("never plans a tick at or before the last run: it waits for the tick after it, moving the stored next run there", () => {
+    const planFrom = (nextRunAt: string, lastRunAt: string, now: string) =>
+      planTick({ nextRunAt: at(nextRunAt), lastRunAt: at(lastRunAt), misfire: "run-once" }, everyMinute, at(now), grace);
+    // A put planned before 00:01 landed after 00:01 fired.
+    expect(planFrom("2026-01-01T00:01:00Z", "2026-01-01T00:01:00Z", "2026-01-01T00:01:05Z")).toEqual({ type: "move", nextRunAt: at("2026-01-01T00:02:00Z") });
+    expect(planFrom("2026-01-01T00:01:00Z", "2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z")).toEqual({
+      type: "fire", tick: at("2026-01-01T00:02:00Z"), nextRunAt: at("2026-01-01T00:03:00Z"),
+    });
+    expect(planFrom("2026-01-01T00:01:00Z", "2026-01-01T00:05:00Z", "2026-01-01T00:05:10Z")).toEqual({ type: "move", nextRunAt: at("2026-01-01T00:06:00Z") });
+    // A next run after the last run is planned as before.
+    expect(planFrom("2026-01-01T00:02:00Z", "2026-01-01T00:01:00Z", "2026-01-01T00:01:05Z")).toEqual({ type: "wait", at: at("2026-01-01T00:02:00Z") });
+  });
+
+  it("reads the pending run as the next run, or the first tick after the last run once that fired", () => {
+    expect(pendingRun({ nextRunAt: at("2026-01-01T00:02:00Z"), lastRunAt: undefined }, everyMinute)).toEqual(at("2026-01-01T00:02:00Z"));
+    expect(pendingRun({ nextRunAt: at("2026-01-01T00:02:00Z"), lastRunAt: at("2026-01-01T00:01:00Z") }, everyMinute)).toEqual(at("2026-01-01T00:02:00Z"));
+    expect(pendingRun({ nextRunAt: at("2026-01-01T00:02:00Z"), lastRunAt: at("2026-01-01T00:02:00Z") }, everyMinute)).toEqual(at("2026-01-01T00:03:00Z"));
+    expect(pendingRun({ nextRunAt: undefined, lastRunAt: at("2026-01-01T00:02:00Z") }, everyMinute)).toBeUndefined();
   });
 
   it("derives the grace from the poll interval: three intervals, at least 10 s", () => {

@@ -6,6 +6,7 @@ import { retentionIndexMigration } from "./migrations/002-retention-index.js";
 import { dropCreatedAtIndexMigration } from "./migrations/003-drop-created-at-index.js";
 import { historyInJobRowMigration } from "./migrations/004-history-in-job-row.js";
 import { schedulesMigration } from "./migrations/005-schedules.js";
+import { scheduleRevisionsMigration } from "./migrations/006-schedule-revisions.js";
 import type { Migration } from "./migrations/migration.js";
 
 export type { Migration } from "./migrations/migration.js";
@@ -17,6 +18,7 @@ export const MIGRATIONS: readonly Migration[] = [
   dropCreatedAtIndexMigration,
   historyInJobRowMigration,
   schedulesMigration,
+  scheduleRevisionsMigration,
 ];
 
 /** The newest schema version this code knows. */
