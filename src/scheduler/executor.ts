@@ -10,7 +10,7 @@ import { MAX_STORED_TEXT_BYTES, toStoredText } from "../stored-text.js";
 import type { AttemptTransaction, ClaimedJob, Lease, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
 import { LOG_LEVELS, type Json, type JobId, type JobRecord, type LogLevel, type NewLogLine } from "../types.js";
 import { attemptContext, type AttemptServices } from "./attempt-context.js";
-import { CANCELLED } from "../cancel-request.js";
+import { appliedOutcome, CANCELLED, outcomeUnderCancelRequest } from "../cancel-request.js";
 import { endedWith, failureOutcome } from "./outcome.js";
 
 /** Waits between tries of a settle that failed on a storage error; then the lease's expiry takes over. */
@@ -19,8 +19,14 @@ const SETTLE_RETRY_DELAYS_MS = [100, 400, 1_600] as const;
 /** What every attempt starts with: nothing to wait for before its outcome is stored. */
 const NOTHING_PENDING: Promise<void> = Promise.resolve();
 
+/** A settle's answer, with the outcome it stored (not always the one asked for: see `appliedOutcome`). */
+interface Stored {
+  readonly result: SettleResult;
+  readonly stored: Outcome;
+}
+
 /** Why an attempt's signal aborted. */
-export type AbortCause = "timeout" | "cancel" | "shutdown" | "lease-lost";
+export type AbortCause = "timeout" | "cancel" | "shutdown" | "lease-lost" | "lease-unconfirmed";
 
 /** What an attempt needs from the worker running it. */
 export interface ExecutorHost {
@@ -150,6 +156,8 @@ export class Executor implements AttemptServices {
         this.settleOnce({ type: "cancelled", error: CANCELLED });
         break;
       case "shutdown":
+      case "lease-unconfirmed":
+        // Released unburnt: a CAS on the lease, lost if the lease did expire and the job was rescued.
         this.settleOnce({ type: "interrupted" });
         break;
     }
@@ -313,7 +321,7 @@ export class Executor implements AttemptServices {
   }
 
   /** Stores `outcome`, answering the outcome actually stored (a failed commit fails the attempt instead). */
-  private async store(outcome: Outcome): Promise<{ result: SettleResult; stored: Outcome }> {
+  private async store(outcome: Outcome): Promise<Stored> {
     const tx = this.transaction;
     if (tx?.opened === true && outcome.type === "completed" && this.handlerReturned) {
       try {
@@ -323,25 +331,23 @@ export class Executor implements AttemptServices {
         // handler's writes went with it, so the attempt failed with that error, stored now rather
         // than a lease later by the rescuer. A CAS on the lease: lost if the commit did land after all.
         this.host.reportError(error, `commit of the attempt of job ${this.jobId}`);
-        const failed = failureOutcome(this.claimed.job, this.lease.attempt, error, this.host.clock.now());
-        const result = await this.settleWithRetries(failed);
+        const failed = await this.settleWithRetries(failureOutcome(this.claimed.job, this.lease.attempt, error, this.host.clock.now()));
         // A commit whose answer was lost may have landed: the history then shows the completion.
-        const landed = result.type === "lost" ? await this.storedEarlier(outcome) : undefined;
-        return landed === undefined ? { result, stored: failed } : { result: landed, stored: outcome };
+        return (failed.result.type === "lost" ? await this.storedEarlier(outcome) : undefined) ?? failed;
       }
     }
-    return { result: await this.settleWithRetries(outcome), stored: outcome };
+    return this.settleWithRetries(outcome);
   }
 
-  /** Settles `outcome`, trying again after a storage error a few times. */
-  private async settleWithRetries(outcome: Outcome): Promise<SettleResult> {
+  /** Settles `outcome`, trying again after a storage error a few times; answers the outcome stored. */
+  private async settleWithRetries(outcome: Outcome): Promise<Stored> {
     const settlement: Settlement = { lease: this.lease, outcome, job: this.asClaimed ?? this.claimed.job };
     for (let tries = 0; ; tries++) {
       try {
         const result = await this.host.settle(settlement);
         // A try that failed unanswered may have committed: the next then finds the lease gone.
-        if (result.type === "lost" && tries > 0) return (await this.storedEarlier(outcome)) ?? result;
-        return result;
+        if (result.type === "lost" && tries > 0) return (await this.storedEarlier(outcome)) ?? { result, stored: outcome };
+        return { result, stored: result.type === "settled" ? appliedOutcome(outcome, result.job, false) : outcome };
       } catch (error) {
         // The settle is a CAS on the lease, so trying again after an outage cannot apply it twice.
         const delayMs = SETTLE_RETRY_DELAYS_MS[tries];
@@ -354,13 +360,15 @@ export class Executor implements AttemptServices {
 
   /**
    * The settle of `outcome` that an earlier try committed without its answer reaching us, read back
-   * from the job's history; undefined when the history shows none (the lease was lost, or rescued).
-   * The dependents it unblocked or cancelled are not known here: their events are not announced.
+   * from the job's history, with the outcome it stored (a retry or release may have been stored as
+   * the job's cancel); undefined when the history shows none (the lease was lost, or rescued). The
+   * dependents it unblocked or cancelled are not known here: their events are not announced.
    */
-  private async storedEarlier(outcome: Outcome): Promise<SettleResult | undefined> {
+  private async storedEarlier(outcome: Outcome): Promise<Stored | undefined> {
     const job = await this.host.storage.getJob(this.jobId).catch(() => undefined);
-    if (job === undefined || !endedWith(job, this.lease.attempt, outcome)) return undefined;
-    return { type: "settled", job, unblocked: [], cancelled: [] };
+    if (job === undefined) return undefined;
+    const stored = [outcome, outcomeUnderCancelRequest(outcome, false)].find((candidate) => endedWith(job, this.lease.attempt, candidate));
+    return stored === undefined ? undefined : { result: { type: "settled", job, unblocked: [], cancelled: [] }, stored };
   }
 
   private async rollback(): Promise<void> {
@@ -387,6 +395,7 @@ export class Executor implements AttemptServices {
       case "shutdown":
         return new QueueClosedError("the worker is shutting down");
       case "lease-lost":
+      case "lease-unconfirmed":
         return new LeaseLostError(this.jobId);
     }
   }

@@ -51,12 +51,13 @@ export const LEASE_EXPIRED: ErrorInfo = {
 
 /**
  * Whether `job`'s history shows its attempt `attempt` ended with `outcome`: its type and, for a
- * failure or a retry, the same error (a rescue of the same attempt stores LEASE_EXPIRED instead).
+ * failure, a retry or a cancel, the same error (a rescue of the same attempt stores LEASE_EXPIRED,
+ * or CANCELLED_AT_RESCUE, instead). A completion or a release is only ever stored by the worker.
  */
 export function endedWith(job: JobRecord, attempt: number, outcome: Outcome): boolean {
   const entry = job.attempts.find((candidate) => candidate.attempt === attempt);
   if (entry?.outcome !== outcome.type) return false;
-  if (outcome.type !== "retry" && outcome.type !== "failed") return true;
+  if (outcome.type === "completed" || outcome.type === "interrupted") return true;
   const stored = entry.error;
   return stored !== undefined && stored.name === outcome.error.name && stored.message === outcome.error.message && stored.code === outcome.error.code;
 }

@@ -284,8 +284,9 @@ export class Scheduler implements AttemptObserver {
       while (this.slotted.size < this.deps.options.concurrency) {
         const next = this.waiting.shift();
         if (next === undefined) return;
-        // Its heartbeats failed for a whole lease while it waited: the job may have run elsewhere.
-        if (next.executor.leaseMayHaveExpired(this.deps.options.clock.now())) next.executor.abort("lease-lost");
+        // No heartbeat was answered for a whole lease while it waited: the job may have been rescued
+        // and run elsewhere. It is released instead (unburnt, if its lease did hold after all).
+        if (next.executor.leaseMayHaveExpired(this.deps.options.clock.now())) next.executor.abort("lease-unconfirmed");
         this.slotted.add(next.executor);
         void next.executor.start();
       }

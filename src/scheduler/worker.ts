@@ -61,7 +61,10 @@ export class Worker implements ExecutorHost {
     this.rescuer = new Rescuer({
       storage: this.storage,
       options: deps.options,
-      reportSettled: (settlement, result) => this.reportSettled(result, settlement.outcome, settlement.lease.attempt, undefined),
+      reportSettled: (settlement, result) =>
+        result.type === "lost"
+          ? Promise.resolve()
+          : this.reportSettled(result, appliedOutcome(settlement.outcome, result.job, true), settlement.lease.attempt, undefined),
       reportError: (error, context) => this.reportError(error, context),
     });
     const { retention } = deps.options;
@@ -196,11 +199,10 @@ export class Worker implements ExecutorHost {
   }
 
   /** Emits the events that follow a stored outcome and wakes the loop for what it released. */
-  async reportSettled(result: SettleResult, asked: Outcome, attempt: number, runTimeMs: number | undefined): Promise<void> {
+  /** Emits the events of `outcome`, the outcome as stored (see `appliedOutcome`). */
+  async reportSettled(result: SettleResult, outcome: Outcome, attempt: number, runTimeMs: number | undefined): Promise<void> {
     if (result.type === "lost") return;
     const { job } = result;
-    // A retry or release of a job whose cancel was requested meanwhile was stored as its cancel.
-    const outcome = appliedOutcome(asked, job);
     const { emit } = this.deps;
     if (runTimeMs !== undefined && outcome.type !== "interrupted") this.metrics.recordFinish(job.type, runTimeMs, outcome.type !== "completed");
     switch (outcome.type) {

@@ -319,7 +319,7 @@ export class MemoryStorage implements Storage {
     const job = this.holding(lease.jobId, lease.token);
     if (job === undefined) return { type: "lost", jobId: lease.jobId };
     if (onlyIfExpired === true && !(job.leaseExpiresAt !== undefined && job.leaseExpiresAt <= now)) return { type: "lost", jobId: lease.jobId };
-    const outcome = job.cancelRequested ? outcomeUnderCancelRequest(asked) : asked;
+    const outcome = job.cancelRequested ? outcomeUnderCancelRequest(asked, onlyIfExpired === true) : asked;
     update(job, { leaseToken: undefined, leaseExpiresAt: undefined, cancelRequested: false });
     const error = outcome.type === "completed" || outcome.type === "interrupted" ? undefined : outcome.error;
     job.attempts = attemptClosed(job.attempts, { finishedAt: now, outcome: outcome.type, ...(error ? { error } : {}) });

@@ -147,3 +147,45 @@ describePostgres("PostgresStorage rescue that cascades, beside transactions hold
     expect((await storage.getJobs([first.id, second.id])).map((job) => job.status)).toEqual(["cancelled", "cancelled"]);
   });
 });
+
+describePostgres("PostgresStorage rescue of a batch, one of whose dependents is held", () => {
+  it("rescues the others of the batch, and leaves only the held one's job to its next pass", async () => {
+    const { storage, schema, cleanup } = await newPostgresStorage({ listen: false });
+    cleanups.push(cleanup);
+    const held = newJob({ maxAttempts: 1 });
+    const free = newJob({ maxAttempts: 1 });
+    const dependent = newJob({ dependsOn: [held.id] });
+    await storage.insertJobs({ jobs: [held, free, dependent], onDuplicate: "reject", now: new Date() });
+    await storage.claimJobs({ workerId: "w", types: ["t"], limit: 2, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: 50, now: new Date() });
+    const expired = await eventually(async () => {
+      const found = await storage.findExpiredLeases(new Date(), 10);
+      return found.length === 2 ? found : undefined;
+    }, "both leases to expire");
+    const rescue = expired.map(({ job: record, lease }) => ({
+      lease, job: record, onlyIfExpired: true, outcome: { type: "failed", error: { name: "LeaseExpired", message: "lease expired" } } as const,
+    }));
+    // An application transaction holds the dependent (an enqueue naming it) for longer than a rescue waits.
+    const admin = adminSql();
+    cleanups.push(() => admin.end({ timeout: 5 }));
+    const release = deferred();
+    const locked = deferred();
+    const holder = admin.begin(async (tx) => {
+      await tx`select id from ${tx(schema)}.jobs where id = ${dependent.id}::uuid for share`;
+      locked.resolve();
+      await release.promise;
+    });
+    try {
+      await locked.promise;
+      const results = await storage.settle(rescue, new Date());
+      const byId = new Map(results.map((result) => [result.type === "lost" ? result.jobId : result.job.id, result.type]));
+      expect(Object.fromEntries(byId)).toEqual({ [held.id]: "lost", [free.id]: "settled" });
+      expect((await storage.getJob(held.id))?.status).toBe("running");
+      expect((await storage.getJob(free.id))?.status).toBe("failed");
+    } finally {
+      release.resolve();
+      await holder;
+    }
+    const [again] = await storage.settle(rescue.filter((r) => r.lease.jobId === held.id), new Date());
+    expect(again).toMatchObject({ type: "settled", job: { status: "failed" }, cancelled: [dependent.id] });
+  });
+});

@@ -123,3 +123,45 @@ describe("a prefetched attempt whose lease expired unrenewed while it waited for
     expect(runs.filter((r) => r.endsWith(":y"))).toEqual(["b:y"]);
   });
 });
+
+describe("a prefetched attempt whose heartbeats were applied but not answered while it waited", () => {
+  it("is released unburnt, and runs: its lease was in fact still held", async () => {
+    const shared = new MemoryStorage();
+    let answersLost = false;
+    const storage: Storage = wrapStorage(shared, {
+      heartbeat: async (...args) => {
+        const results = await shared.heartbeat(...args); // the store extends the leases ...
+        if (answersLost) throw new StorageError("heartbeat timed out"); // ... but the answer does not arrive
+        return results;
+      },
+    });
+    const tq = newQueue({ storage, concurrency: 1, prefetch: 1, leaseMs: 300 });
+    const hold = deferred<string>();
+    const runs: string[] = [];
+    tq.queue.defineHandler("t", {
+      retry: { maxAttempts: 1 },
+      run: (payload) => {
+        const name = (payload as { name: string }).name;
+        runs.push(name);
+        return name === "x" ? hold.promise : name;
+      },
+    });
+    const x = await tq.queue.enqueue("t", { name: "x" });
+    const y = await tq.queue.enqueue("t", { name: "y" });
+    await tq.queue.start();
+    await untilStatus(tq, x.id, "running");
+    await untilStatus(tq, y.id, "running"); // prefetched, waiting for the only slot
+    answersLost = true;
+    await runUntil(tq.clock, () => false, { maxMs: 500 }).catch(() => undefined);
+    // y's lease is held in the store: it was renewed all along.
+    expect((await shared.getJob(y.id))!.status).toBe("running");
+    answersLost = false;
+    hold.resolve("x");
+    await runUntil(tq.clock, async () => {
+      const status = (await shared.getJob(y.id))?.status;
+      return status === "completed" || status === "failed";
+    });
+    expect(runs).toEqual(["x", "y"]);
+    expect(await shared.getJob(y.id)).toMatchObject({ status: "completed" });
+  });
+});

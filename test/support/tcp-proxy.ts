@@ -17,9 +17,14 @@ export class TcpProxy {
   private readonly watchers: ((pair: Pair) => void)[] = [];
   /** Connections turned away while refusing. */
   refused = 0;
+  /** Cancel requests passed on late (see `delayCancelRequests`). */
+  cancelRequests = 0;
+  private cancelDelayMs = 0;
 
   constructor(private readonly target: { host: string; port: number }) {
-    this.server = createServer((client) => this.onConnection(client));
+    // Half-open allowed: a cancel request is written and the writer half-closes at once; it must not
+    // be told "closed" (delivered) before the server had it.
+    this.server = createServer({ allowHalfOpen: true }, (client) => this.onConnection(client));
   }
 
   /** Starts listening on a free local port; answers the URL `databaseUrl` would have through this proxy. */
@@ -44,13 +49,37 @@ export class TcpProxy {
     this.refusing = false;
   }
 
+  /**
+   * From now on, holds back each cancel request (PostgreSQL's CancelRequest, sent on a connection of
+   * its own) for `ms` before passing it on, as a slow network would; counts them.
+   */
+  delayCancelRequests(ms: number): void {
+    this.cancelDelayMs = ms;
+  }
+
   private onConnection(client: Socket): void {
     if (this.refusing) {
       this.refused++;
       client.destroy();
       return;
     }
+    if (this.cancelDelayMs === 0) {
+      this.forward(client);
+      return;
+    }
+    // A cancel request is the connection's first and only message: length 16, code 80877102.
+    client.once("data", (first: Buffer) => {
+      client.pause();
+      const isCancel = first.length >= 8 && first.readInt32BE(0) === 16 && first.readInt32BE(4) === 80877102;
+      if (isCancel) this.cancelRequests++;
+      setTimeout(() => this.forward(client, first, isCancel), isCancel ? this.cancelDelayMs : 0);
+    });
+  }
+
+  private forward(client: Socket, first?: Buffer, isCancel = false): void {
     const upstream = connect(this.target.port, this.target.host);
+    if (first !== undefined) upstream.write(first);
+    client.resume();
     const pair = { client, upstream };
     this.pairs.add(pair);
     client.pipe(upstream);
@@ -59,6 +88,9 @@ export class TcpProxy {
     const drop = () => this.drop(pair);
     client.on("error", drop).on("close", drop);
     upstream.on("error", drop).on("close", drop);
+    // A client that closes its side ends the connection, but for a cancel request, whose writer
+    // half-closes at once and waits for the server to close (the sign it was delivered).
+    if (!isCancel) client.on("end", drop);
   }
 
   /** The connections open now stop carrying bytes in either direction, without closing. */

@@ -48,10 +48,17 @@ const BEGIN_STALL_MS = 5_000;
  * How long a rollback lets the handler's statements still running finish before it cancels them.
  * The rollback goes on the transaction's connection after them, and the settle of the attempt's
  * outcome may wait for a row the transaction holds: a statement that waits for a lock, or runs
- * long, would hold both up. The grace keeps a cancel away from statements about to end anyway, whose
- * cancel request could otherwise reach the connection's next statement.
+ * long, would hold both up. Most statements end within it, and need no cancel request.
  */
 const STATEMENT_CANCEL_GRACE_MS = 100;
+
+/**
+ * How long the rollback waits for its cancel requests to be delivered before it sends ROLLBACK. A
+ * cancel request travels on a connection of its own, and one delivered late would cancel whatever
+ * the connection runs by then: after ROLLBACK, a statement of another transaction of the pool. Past
+ * this, the pool is replaced instead (`onStall`), which closes the connection.
+ */
+const CANCEL_DELIVERY_MS = 5_000;
 
 /** Thrown inside the transaction to roll it back; never escapes. */
 class RollbackSignal extends Error {}
@@ -191,20 +198,21 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
       () => undefined,
       () => undefined,
     );
-    this.cancelRunningAfterGrace(ended);
     // Whatever went wrong inside, nothing of it was committed. Bounded as the commit is: on a
     // connection that stopped answering, the pool is replaced, which ends the transaction.
     await this.bound(ended, "rollback of the attempt transaction").catch(() => undefined);
   }
 
-  /** Cancels the handler's statements still running STATEMENT_CANCEL_GRACE_MS from now, unless `ended` first. */
-  private cancelRunningAfterGrace(ended: Promise<void>): void {
+  /**
+   * Before ROLLBACK: lets the handler's statements still running end for STATEMENT_CANCEL_GRACE_MS,
+   * then cancels the rest and waits until the cancel requests were delivered (see CANCEL_DELIVERY_MS).
+   */
+  private async stopRunningStatements(): Promise<void> {
     if (this.running.size === 0) return;
-    const timer = setTimeout(() => {
-      for (const statement of this.running) statement.cancel();
-    }, STATEMENT_CANCEL_GRACE_MS);
-    timer.unref();
-    void ended.then(() => clearTimeout(timer));
+    const allEnded = Promise.all([...this.running].map((statement) => statement.done)).then(() => true);
+    if (await Promise.race([allEnded, delay(STATEMENT_CANCEL_GRACE_MS, false)])) return;
+    const delivered = Promise.all([...this.running].map((statement) => statement.cancel())).then(() => true);
+    if (!(await Promise.race([delivered, delay(CANCEL_DELIVERY_MS, false)]))) this.onStall();
   }
 
   /** Commit or rollback: the attempt transaction takes nothing more. Answers the state it ended from. */
@@ -295,7 +303,10 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
       const next = await instruction;
       // A dead connection takes no ROLLBACK or settle; the server already rolled the transaction back.
       if (this.connectionLoss !== undefined) throw this.connectionLoss;
-      if (next.type === "rollback") throw new RollbackSignal();
+      if (next.type === "rollback") {
+        await this.stopRunningStatements();
+        throw new RollbackSignal();
+      }
       const done = await this.settleIn(tx, this.lease, next.outcome);
       // A lost lease rolls back the handler's writes too: they belonged to an attempt that no longer counts.
       if (done.result.type === "lost") throw new RollbackSignal("lost");
@@ -330,4 +341,9 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     this.watchBegin(begun, answered, this.closesSeen, giveUp);
     return begun;
   }
+}
+
+/** Resolves to `value` after `ms`, on a timer that keeps no process alive. */
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => setTimeout(() => resolve(value), ms).unref());
 }

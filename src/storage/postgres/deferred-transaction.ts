@@ -20,8 +20,12 @@ interface QueryInternals {
 
 /** A statement `deferredTransaction` handed to the transaction: it can be cancelled while it runs. */
 export interface SentStatement {
-  /** Asks the server to cancel the statement if it still runs (it then fails with 57014); never throws. */
-  cancel(): void;
+  /**
+   * Asks the server to cancel the statement if it still runs (it then fails with 57014). Settles
+   * (never rejects) once the cancel request was delivered, or failed: until then it may still reach
+   * whatever statement the connection runs next.
+   */
+  cancel(): Promise<void>;
   /** Settles (never rejects) once the statement is answered or failed. */
   readonly done: Promise<void>;
 }
@@ -102,7 +106,7 @@ export function deferredTransaction(pool: postgres.Sql, host: DeferredTransactio
  * which rejects (unhandled) when the server cannot be reached: its `canceller` is called here
  * instead, once, as `cancel()` would, so that the failure can be caught.
  */
-function cancelStatement(query: QueryInternals): void {
+function cancelStatement(query: QueryInternals): Promise<void> {
   let request: unknown;
   try {
     if (typeof query.canceller === "function") {
@@ -113,9 +117,12 @@ function cancelStatement(query: QueryInternals): void {
       request = query.cancel();
     }
   } catch {
-    return;
+    return Promise.resolve();
   }
-  if (request instanceof Promise) request.catch(() => undefined);
+  return Promise.resolve(request).then(
+    () => undefined,
+    () => undefined,
+  );
 }
 
 const transactionHandlers = new WeakMap<postgres.TransactionSql, (query: QueryInternals) => void>();

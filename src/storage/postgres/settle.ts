@@ -170,7 +170,7 @@ async function cancelIfRequested(
   const rows = wellFormed.map((row) => {
     if (!requested.has(row.id.toLowerCase())) return row;
     const { lease, outcome, onlyIfExpired } = settlements[row.ord] as Settlement;
-    return settlementRow(row.ord, lease, outcomeUnderCancelRequest(outcome), onlyIfExpired === true);
+    return settlementRow(row.ord, lease, outcomeUnderCancelRequest(outcome, onlyIfExpired === true), onlyIfExpired === true);
   });
   await lockAffectedJobs(sql, schema, { named: [], unblocking: [], cascading: [...requested] });
   return rows;
@@ -227,9 +227,12 @@ export async function settle(store: StoreContext, settlements: readonly Settleme
   store.publish(done.changes, notice);
   const left = settlements.flatMap((settlement, i) => (done.value[i]?.type === "lost" && releases(settlement.outcome) ? [i] : []));
   if (left.length === 0) return done.value;
-  const again = await settleInTransaction(store, left.map((i) => settlements[i] as Settlement));
+  // The batch is stored; a failure now must not make its worker try the stored outcomes again (they
+  // would answer lost, and go unannounced). Those left answer lost: the rescue of their leases then
+  // stores them as their cancels.
+  const again = await settleInTransaction(store, left.map((i) => settlements[i] as Settlement)).catch(() => undefined);
   const value = [...done.value];
-  left.forEach((i, k) => (value[i] = again[k] as SettleResult));
+  if (again !== undefined) left.forEach((i, k) => (value[i] = again[k] as SettleResult));
   return value;
 }
 
@@ -238,20 +241,31 @@ function releases(outcome: Outcome): boolean {
   return outcome.type === "retry" || outcome.type === "interrupted";
 }
 
-/** The settle of `settlements` in a transaction of its own, with its cascades (`settleIn`). */
+/**
+ * The settle of `settlements` in a transaction of its own, with its cascades (`settleIn`). A rescue
+ * that waited too long for a lock changed nothing: when it was a batch, each of its settlements is
+ * tried alone, so one held dependent holds back only its own job; that one answers lost, and its
+ * next pass tries again.
+ */
 async function settleInTransaction(store: StoreContext, settlements: readonly Settlement[]): Promise<readonly SettleResult[]> {
   const notice = store.nextNotice();
+  const rescue = settlements.some((settlement) => settlement.onlyIfExpired === true);
   const done = await store.guard(
     (sql) =>
       store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements, true)).catch((err: unknown) => {
-        // A rescue that waited too long for a lock changed nothing: its next pass tries again.
-        if (isLockTimeout(err) && settlements.some((settlement) => settlement.onlyIfExpired === true)) return allLost(settlements);
+        if (isLockTimeout(err) && rescue) return undefined;
         throw err;
       }),
     "settle",
   );
-  store.publish(done.changes, notice);
-  return done.value;
+  if (done !== undefined) {
+    store.publish(done.changes, notice);
+    return done.value;
+  }
+  if (settlements.length === 1) return allLost(settlements).value;
+  const alone: SettleResult[] = [];
+  for (const settlement of settlements) alone.push(...(await settleInTransaction(store, [settlement])));
+  return alone;
 }
 
 /** Whether PostgreSQL gave up waiting for a lock (lock_not_available, as `lock_timeout` fails a statement). */
