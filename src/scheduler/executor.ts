@@ -367,7 +367,8 @@ export class Executor implements AttemptServices {
   private async storedEarlier(outcome: Outcome): Promise<Stored | undefined> {
     const job = await this.host.storage.getJob(this.jobId).catch(() => undefined);
     if (job === undefined) return undefined;
-    const stored = [outcome, outcomeUnderCancelRequest(outcome, false)].find((candidate) => endedWith(job, this.lease.attempt, candidate));
+    const startedAt = this.claimed.job.startedAt;
+    const stored = [outcome, outcomeUnderCancelRequest(outcome, false)].find((candidate) => endedWith(job, this.lease.attempt, startedAt, candidate));
     return stored === undefined ? undefined : { result: { type: "settled", job, unblocked: [], cancelled: [] }, stored };
   }
 

@@ -50,12 +50,26 @@ export const LEASE_EXPIRED: ErrorInfo = {
 
 
 /**
+ * The entry of `job`'s history for the attempt numbered `attempt` that started at `startedAt` (the
+ * claim's time, as the claimed record carries it): a number alone is not enough, since a release
+ * gives the number back and a `retry` of the job starts counting again. Without a start, the last
+ * entry of that number.
+ */
+function attemptEntry(job: JobRecord, attempt: number, startedAt: Date | undefined) {
+  const numbered = job.attempts.filter((candidate) => candidate.attempt === attempt);
+  if (startedAt === undefined) return numbered.at(-1);
+  // Both are the claim's statement time; one may have been read from JSON text, the other not. Of
+  // two entries that started then (a clock that stood still), this attempt's is the later.
+  return numbered.filter((candidate) => Math.abs(candidate.startedAt.getTime() - startedAt.getTime()) <= 1).at(-1);
+}
+
+/**
  * Whether `job`'s history shows its attempt `attempt` ended with `outcome`: its type and, for a
  * failure, a retry or a cancel, the same error (a rescue of the same attempt stores LEASE_EXPIRED,
  * or CANCELLED_AT_RESCUE, instead). A completion or a release is only ever stored by the worker.
  */
-export function endedWith(job: JobRecord, attempt: number, outcome: Outcome): boolean {
-  const entry = job.attempts.find((candidate) => candidate.attempt === attempt);
+export function endedWith(job: JobRecord, attempt: number, startedAt: Date | undefined, outcome: Outcome): boolean {
+  const entry = attemptEntry(job, attempt, startedAt);
   if (entry?.outcome !== outcome.type) return false;
   if (outcome.type === "completed" || outcome.type === "interrupted") return true;
   const stored = entry.error;

@@ -1,4 +1,8 @@
 import { afterEach, expect, it } from "vitest";
+import { systemClock } from "../../src/clock.js";
+import type { ResolvedQueueOptions } from "../../src/options.js";
+import { LeaseBoundStorage } from "../../src/scheduler/lease-bound-storage.js";
+import { Rescuer } from "../../src/scheduler/rescuer.js";
 import { adminSql, describePostgres, newPostgresStorage } from "../support/postgres.js";
 import { deferred } from "../queue/support.js";
 import { eventually } from "../support/postgres.js";
@@ -187,5 +191,45 @@ describePostgres("PostgresStorage rescue of a batch, one of whose dependents is 
     }
     const [again] = await storage.settle(rescue.filter((r) => r.lease.jobId === held.id), new Date());
     expect(again).toMatchObject({ type: "settled", job: { status: "failed" }, cancelled: [dependent.id] });
+  });
+});
+
+describePostgres("PostgresStorage rescue of a fan-in whose shared dependent is held", () => {
+  it("answers a pass within the rescuer's call deadline, lost for the held ones, and rescues them once free", async () => {
+    const { storage, schema, cleanup } = await newPostgresStorage({ listen: false });
+    cleanups.push(cleanup);
+    const parents = Array.from({ length: 10 }, () => newJob({ maxAttempts: 1 }));
+    const child = newJob({ dependsOn: parents.map((parent) => parent.id) });
+    await storage.insertJobs({ jobs: [...parents, child], onDuplicate: "reject", now: new Date() });
+    // A worker claimed them all, then died: every lease expires at once.
+    await storage.claimJobs({ workerId: "w", types: ["t"], limit: 10, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: 50, now: new Date() });
+    await eventually(async () => ((await storage.findExpiredLeases(new Date(), 100)).length === 10 ? true : undefined), "the leases to expire");
+    const admin = adminSql();
+    cleanups.push(() => admin.end({ timeout: 5 }));
+    const release = deferred();
+    const locked = deferred();
+    const holder = admin.begin(async (tx) => {
+      await tx`select id from ${tx(schema)}.jobs where id = ${child.id}::uuid for share`;
+      locked.resolve();
+      await release.promise;
+    });
+    // The rescuer's calls are bounded by a lease (here 2 s): each parent cascades to the held child,
+    // so a pass that waited for it once per parent would be cut off, and the store's pool replaced.
+    const rescuer = new Rescuer({
+      storage: new LeaseBoundStorage(storage, systemClock, 2_000),
+      options: { clock: systemClock, rescueIntervalMs: 60_000 } as ResolvedQueueOptions,
+      reportSettled: async () => undefined,
+      reportError: () => undefined,
+    });
+    try {
+      await locked.promise;
+      expect(await rescuer.rescueExpiredLeases().catch((error: unknown) => error)).toBe(0);
+      expect((await storage.getJobs(parents.map((parent) => parent.id))).every((job) => job.status === "running")).toBe(true);
+    } finally {
+      release.resolve();
+      await holder;
+    }
+    expect(await rescuer.rescueExpiredLeases()).toBe(10);
+    expect((await storage.getJob(child.id))?.status).toBe("cancelled");
   });
 });

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
 import { MemoryStorage } from "../../src/storage/memory.js";
 import type { Storage } from "../../src/storage/storage.js";
-import { closeAll, deferred, newQueue, recordEvents, runUntil, wrapStorage } from "./support.js";
+import { closeAll, deferred, newQueue, recordEvents, runUntil, untilStatus, wrapStorage } from "./support.js";
 
 afterEach(closeAll);
 
@@ -94,5 +94,100 @@ describe("a settle tried again after a try whose answer was lost reads the job b
     await runUntil(tq.clock, () => tries > 1);
     await runUntil(tq.clock, () => false, { maxMs: 500 }).catch(() => undefined);
     expect(events.map((e) => e.name)).toEqual(["job:cancelled", "job:retrying"]);
+  });
+});
+
+describe("the read-back of an attempt whose number was used before", () => {
+  it("announces the retry it stored, not the cancel an earlier run of the same attempt number stored", async () => {
+    const shared = new MemoryStorage();
+    let loseNext = false;
+    let settles = 0;
+    const storage: Storage = wrapStorage(shared, {
+      settle: async (settlements, now) => {
+        settles++;
+        if (!loseNext) return shared.settle(settlements, now);
+        loseNext = false;
+        await shared.settle(settlements, now); // committed ...
+        throw new StorageError("connection lost"); // ... but its answer lost
+      },
+    });
+    const tq = newQueue({ storage, concurrency: 1 });
+    const events = recordEvents(tq.queue, ["job:cancelled", "job:retrying"]);
+    const hold = deferred();
+    let run = 0;
+    tq.queue.defineHandler("t", {
+      retry: { maxAttempts: 3, backoff: { type: "fixed", baseMs: 60_000, maxMs: 60_000, jitter: false } },
+      run: async (_p, ctx) => {
+        run++;
+        if (run === 1) {
+          // first run: cancelled while it runs (attempt 1 stored as cancelled, CANCELLED)
+          await new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)));
+        }
+        await hold.promise;
+        throw new Error("boom");
+      },
+    });
+    const job = await tq.queue.enqueue("t", {});
+    await tq.queue.start();
+    await untilStatus(tq, job.id, "running");
+    await tq.queue.cancel(job.id);
+    await untilStatus(tq, job.id, "cancelled");
+    await tq.queue.retry(job.id); // attempt counter back to 0: the next run is attempt 1 again
+    await untilStatus(tq, job.id, "running");
+    loseNext = true;
+    const before = settles;
+    hold.resolve();
+    await runUntil(tq.clock, () => settles > before + 1);
+    await runUntil(tq.clock, () => false, { maxMs: 500 }).catch(() => undefined);
+    expect((await shared.getJob(job.id))?.status).toBe("pending"); // the retry is what was stored
+    // the first run's cancel, then the second run's retry
+    expect(events.map((e) => e.name)).toEqual(["job:cancelled", "job:retrying"]);
+  });
+});
+
+describe("the read-back of an attempt run again under its number after a release", () => {
+  it("announces its completion when the completion's first settle answer was lost", async () => {
+    const shared = new MemoryStorage();
+    let answersLost = false;
+    let loseSettleOf: string | undefined;
+    const storage: Storage = wrapStorage(shared, {
+      heartbeat: async (...args) => {
+        const results = await shared.heartbeat(...args); // the store extends the leases ...
+        if (answersLost) throw new StorageError("heartbeat timed out"); // ... the answer does not arrive
+        return results;
+      },
+      settle: async (settlements, now) => {
+        const lose = loseSettleOf !== undefined && settlements.some((s) => s.lease.jobId === loseSettleOf && s.outcome.type === "completed");
+        if (!lose) return shared.settle(settlements, now);
+        loseSettleOf = undefined;
+        await shared.settle(settlements, now); // committed ...
+        throw new StorageError("connection lost"); // ... but its answer lost
+      },
+    });
+    const tq = newQueue({ storage, concurrency: 1, prefetch: 1, leaseMs: 300 });
+    const events = recordEvents(tq.queue, ["job:completed", "job:interrupted"]);
+    const hold = deferred<string>();
+    tq.queue.defineHandler("t", {
+      retry: { maxAttempts: 1 },
+      run: (payload) => {
+        const name = (payload as { name: string }).name;
+        return name === "x" ? hold.promise : name;
+      },
+    });
+    const x = await tq.queue.enqueue("t", { name: "x" });
+    const y = await tq.queue.enqueue("t", { name: "y" });
+    await tq.queue.start();
+    await untilStatus(tq, x.id, "running");
+    await untilStatus(tq, y.id, "running"); // prefetched, waiting for the only slot
+    answersLost = true;
+    await runUntil(tq.clock, () => false, { maxMs: 500 }).catch(() => undefined);
+    answersLost = false;
+    loseSettleOf = y.id;
+    hold.resolve("x");
+    await runUntil(tq.clock, async () => (await shared.getJob(y.id))?.status === "completed");
+    await runUntil(tq.clock, () => false, { maxMs: 500 }).catch(() => undefined);
+    expect((await shared.getJob(y.id))!.attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, "interrupted"], [1, "completed"]]);
+    const forY = events.filter((e) => (e.payload as { job: { id: string } }).job.id === y.id).map((e) => e.name);
+    expect(forY).toEqual(["job:interrupted", "job:completed"]);
   });
 });

@@ -52,13 +52,6 @@ const BEGIN_STALL_MS = 5_000;
  */
 const STATEMENT_CANCEL_GRACE_MS = 100;
 
-/**
- * How long the rollback waits for its cancel requests to be delivered before it sends ROLLBACK. A
- * cancel request travels on a connection of its own, and one delivered late would cancel whatever
- * the connection runs by then: after ROLLBACK, a statement of another transaction of the pool. Past
- * this, the pool is replaced instead (`onStall`), which closes the connection.
- */
-const CANCEL_DELIVERY_MS = 5_000;
 
 /** Thrown inside the transaction to roll it back; never escapes. */
 class RollbackSignal extends Error {}
@@ -205,14 +198,18 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
 
   /**
    * Before ROLLBACK: lets the handler's statements still running end for STATEMENT_CANCEL_GRACE_MS,
-   * then cancels the rest and waits until the cancel requests were delivered (see CANCEL_DELIVERY_MS).
+   * then cancels the rest and waits until the cancel requests were delivered or failed. A cancel
+   * request travels on a connection of its own, and one delivered late would cancel whatever the
+   * connection runs by then: after ROLLBACK, a statement of another transaction of the pool. So the
+   * connection goes back to the pool only after; the rollback's own wait is bounded by the call
+   * deadline (`rollback`), this one by the driver's (postgres.js 4: `cancel_timeout`; 3.4: the
+   * cancel's connection closing or failing).
    */
   private async stopRunningStatements(): Promise<void> {
     if (this.running.size === 0) return;
     const allEnded = Promise.all([...this.running].map((statement) => statement.done)).then(() => true);
     if (await Promise.race([allEnded, delay(STATEMENT_CANCEL_GRACE_MS, false)])) return;
-    const delivered = Promise.all([...this.running].map((statement) => statement.cancel())).then(() => true);
-    if (!(await Promise.race([delivered, delay(CANCEL_DELIVERY_MS, false)]))) this.onStall();
+    await Promise.all([...this.running].map((statement) => statement.cancel()));
   }
 
   /** Commit or rollback: the attempt transaction takes nothing more. Answers the state it ended from. */
@@ -305,6 +302,7 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
       if (this.connectionLoss !== undefined) throw this.connectionLoss;
       if (next.type === "rollback") {
         await this.stopRunningStatements();
+        if (this.connectionLoss !== undefined) throw this.connectionLoss;
         throw new RollbackSignal();
       }
       const done = await this.settleIn(tx, this.lease, next.outcome);

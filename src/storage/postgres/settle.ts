@@ -25,6 +25,14 @@ import type { Notice } from "./sql/notify.js";
  */
 const RESCUE_LOCK_WAIT_MS = 200;
 
+/**
+ * After a rescue batch waited too long, how long each of its settlements tried alone waits for a
+ * lock. Many rescued jobs may cascade to one held dependent (a fan-in): each then gives up this
+ * soon, and the lone tries stop after RESCUE_LOCK_WAIT_MS in all (the rest answer lost), so the pass
+ * stays well within the rescuer's call deadline.
+ */
+const LONE_RESCUE_LOCK_WAIT_MS = 20;
+
 /** The dependents a settle unblocked or cancelled, when it did neither (shared: results are read only). */
 const NONE: readonly JobId[] = Object.freeze([]);
 
@@ -96,7 +104,14 @@ function settleSimply(sql: Db, schema: string, notice: Notice, settlements: read
  * for the general way (which also stores a retry or release of a job whose cancel was requested as
  * its cancel).
  */
-export async function settleIn(sql: Db, schema: string, notice: Notice, settlements: readonly Settlement[], cascading = false): Promise<Done<SettleResult[]>> {
+export async function settleIn(
+  sql: Db,
+  schema: string,
+  notice: Notice,
+  settlements: readonly Settlement[],
+  cascading = false,
+  rescueLockWaitMs = RESCUE_LOCK_WAIT_MS,
+): Promise<Done<SettleResult[]>> {
   if (!cascading && settlesSimply(settlements)) {
     const { statements, finish } = settleSimply(sql, schema, notice, settlements);
     const results = [];
@@ -112,7 +127,7 @@ export async function settleIn(sql: Db, schema: string, notice: Notice, settleme
     const free = new Set((await lockFreeJobs(sql, schema, expiring)).map((row) => row.id));
     wellFormed = wellFormed.filter((row) => !row.only_if_expired || free.has(row.id.toLowerCase()));
     // It now holds those rows out of id order, and waits for their dependents: bounded (see RESCUE_LOCK_WAIT_MS).
-    await limitLockWait(sql, RESCUE_LOCK_WAIT_MS);
+    await limitLockWait(sql, rescueLockWaitMs);
   }
   await lockAffectedJobs(sql, schema, {
     named: wellFormed.map((row) => row.id),
@@ -244,28 +259,37 @@ function releases(outcome: Outcome): boolean {
 /**
  * The settle of `settlements` in a transaction of its own, with its cascades (`settleIn`). A rescue
  * that waited too long for a lock changed nothing: when it was a batch, each of its settlements is
- * tried alone, so one held dependent holds back only its own job; that one answers lost, and its
- * next pass tries again.
+ * tried alone (see LONE_RESCUE_LOCK_WAIT_MS), so a held dependent holds back only the jobs above it;
+ * those answer lost, and the next pass tries them again.
  */
 async function settleInTransaction(store: StoreContext, settlements: readonly Settlement[]): Promise<readonly SettleResult[]> {
+  const done = await settleOrLockTimeout(store, settlements, RESCUE_LOCK_WAIT_MS);
+  if (done !== undefined) return done;
+  if (settlements.length === 1) return allLost(settlements).value;
+  const until = Date.now() + RESCUE_LOCK_WAIT_MS;
+  const alone: SettleResult[] = [];
+  for (const settlement of settlements) {
+    const one = Date.now() < until ? await settleOrLockTimeout(store, [settlement], LONE_RESCUE_LOCK_WAIT_MS) : undefined;
+    alone.push(...(one ?? allLost([settlement]).value));
+  }
+  return alone;
+}
+
+/** `settleInTransaction`'s one transaction; undefined when a rescue among them waited too long for a lock. */
+async function settleOrLockTimeout(store: StoreContext, settlements: readonly Settlement[], rescueLockWaitMs: number): Promise<readonly SettleResult[] | undefined> {
   const notice = store.nextNotice();
   const rescue = settlements.some((settlement) => settlement.onlyIfExpired === true);
   const done = await store.guard(
     (sql) =>
-      store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements, true)).catch((err: unknown) => {
+      store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements, true, rescueLockWaitMs)).catch((err: unknown) => {
         if (isLockTimeout(err) && rescue) return undefined;
         throw err;
       }),
     "settle",
   );
-  if (done !== undefined) {
-    store.publish(done.changes, notice);
-    return done.value;
-  }
-  if (settlements.length === 1) return allLost(settlements).value;
-  const alone: SettleResult[] = [];
-  for (const settlement of settlements) alone.push(...(await settleInTransaction(store, [settlement])));
-  return alone;
+  if (done === undefined) return undefined;
+  store.publish(done.changes, notice);
+  return done.value;
 }
 
 /** Whether PostgreSQL gave up waiting for a lock (lock_not_available, as `lock_timeout` fails a statement). */
