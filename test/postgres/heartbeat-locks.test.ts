@@ -3,6 +3,8 @@ import { systemClock } from "../../src/clock.js";
 import type { ResolvedQueueOptions } from "../../src/options.js";
 import { LeaseBoundStorage } from "../../src/scheduler/lease-bound-storage.js";
 import { Rescuer } from "../../src/scheduler/rescuer.js";
+import type { PostgresStorage } from "../../src/storage/postgres/index.js";
+import type { Outcome, Settlement } from "../../src/storage/storage.js";
 import { adminSql, describePostgres, newPostgresStorage } from "../support/postgres.js";
 import { deferred } from "../queue/support.js";
 import { eventually } from "../support/postgres.js";
@@ -12,6 +14,18 @@ const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
+
+/** Leases all `count` waiting jobs of type "t" for 50 ms, and answers rescue settlements of them with `outcome` once expired. */
+async function expiredRescues(storage: PostgresStorage, count: number, outcome: Outcome): Promise<Settlement[]> {
+  await storage.claimJobs({ workerId: "w", types: ["t"], limit: count, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: 50, now: new Date() });
+  const expired = await eventually(async () => {
+    const found = await storage.findExpiredLeases(new Date(), 100);
+    return found.length === count ? found : undefined;
+  }, "the leases to expire");
+  return expired.map(({ job, lease }) => ({ lease, job, onlyIfExpired: true, outcome }));
+}
+
+const LEASE_EXPIRED_ERROR = { name: "LeaseExpired", message: "lease expired" };
 
 describePostgres("PostgresStorage heartbeat beside a transaction holding a job's row", () => {
   it("extends the other leases at once, reports the held one as held, and extends it once the row is free", async () => {
@@ -56,14 +70,7 @@ describePostgres("PostgresStorage rescue beside a transaction holding a job's ro
     cleanups.push(cleanup);
     const job = newJob();
     await storage.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
-    await storage.claimJobs({ workerId: "w", types: ["t"], limit: 1, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: 50, now: new Date() });
-    const expired = await eventually(async () => {
-      const found = await storage.findExpiredLeases(new Date(), 10);
-      return found.length > 0 ? found : undefined;
-    }, "the lease to expire");
-    const rescue = expired.map(({ job: record, lease }) => ({
-      lease, job: record, onlyIfExpired: true, outcome: { type: "retry", error: { name: "LeaseExpired", message: "lease expired" }, runAt: new Date() } as const,
-    }));
+    const rescue = await expiredRescues(storage, 1, { type: "retry", error: LEASE_EXPIRED_ERROR, runAt: new Date() });
     // An insert naming the running job (here, as the attempt's own ctx.tx would) share-locks its row.
     const admin = adminSql();
     const release = deferred();
@@ -99,14 +106,7 @@ describePostgres("PostgresStorage rescue that cascades, beside transactions hold
     const [first, second] = [newJob({ dependsOn: [root.id] }), newJob({ dependsOn: [root.id] })].sort((a, b) => a.id.localeCompare(b.id));
     if (first === undefined || second === undefined) throw new Error("expected two dependents");
     await storage.insertJobs({ jobs: [root, first, second], onDuplicate: "reject", now: new Date() });
-    await storage.claimJobs({ workerId: "w", types: ["t"], limit: 1, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: 50, now: new Date() });
-    const expired = await eventually(async () => {
-      const found = await storage.findExpiredLeases(new Date(), 10);
-      return found.length > 0 ? found : undefined;
-    }, "the lease to expire");
-    const rescue = expired.map(({ job: record, lease }) => ({
-      lease, job: record, onlyIfExpired: true, outcome: { type: "failed", error: { name: "LeaseExpired", message: "lease expired" } } as const,
-    }));
+    const rescue = await expiredRescues(storage, 1, { type: "failed", error: LEASE_EXPIRED_ERROR });
     const admin = adminSql();
     cleanups.push(() => admin.end({ timeout: 5 }));
     const jobs = admin(schema);
@@ -160,14 +160,7 @@ describePostgres("PostgresStorage rescue of a batch, one of whose dependents is 
     const free = newJob({ maxAttempts: 1 });
     const dependent = newJob({ dependsOn: [held.id] });
     await storage.insertJobs({ jobs: [held, free, dependent], onDuplicate: "reject", now: new Date() });
-    await storage.claimJobs({ workerId: "w", types: ["t"], limit: 2, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: 50, now: new Date() });
-    const expired = await eventually(async () => {
-      const found = await storage.findExpiredLeases(new Date(), 10);
-      return found.length === 2 ? found : undefined;
-    }, "both leases to expire");
-    const rescue = expired.map(({ job: record, lease }) => ({
-      lease, job: record, onlyIfExpired: true, outcome: { type: "failed", error: { name: "LeaseExpired", message: "lease expired" } } as const,
-    }));
+    const rescue = await expiredRescues(storage, 2, { type: "failed", error: LEASE_EXPIRED_ERROR });
     // An application transaction holds the dependent (an enqueue naming it) for longer than a rescue waits.
     const admin = adminSql();
     cleanups.push(() => admin.end({ timeout: 5 }));
@@ -202,8 +195,7 @@ describePostgres("PostgresStorage rescue of a fan-in whose shared dependent is h
     const child = newJob({ dependsOn: parents.map((parent) => parent.id) });
     await storage.insertJobs({ jobs: [...parents, child], onDuplicate: "reject", now: new Date() });
     // A worker claimed them all, then died: every lease expires at once.
-    await storage.claimJobs({ workerId: "w", types: ["t"], limit: 10, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: 50, now: new Date() });
-    await eventually(async () => ((await storage.findExpiredLeases(new Date(), 100)).length === 10 ? true : undefined), "the leases to expire");
+    await expiredRescues(storage, 10, { type: "failed", error: LEASE_EXPIRED_ERROR });
     const admin = adminSql();
     cleanups.push(() => admin.end({ timeout: 5 }));
     const release = deferred();

@@ -271,3 +271,33 @@ describePostgres("PostgresStorage change feed", () => {
     expect(seen.changes.map((c) => [c.id, c.status])).toEqual([[job.id, "pending"]]);
   });
 });
+
+describePostgres("PostgresStorage claims and the change feed", () => {
+  // Another worker's claim skips the rows this claim holds; those it leaves go back to pending with
+  // nothing else to say so, and an idle worker would wait for its poll.
+  for (const resources of [{}, { cpu: 1 }]) {
+    it(`announces as pending one of each type a claim locked and left (${Object.keys(resources).length === 0 ? "one statement" : "admission in JS"})`, async () => {
+      const { writer, reader } = await pair();
+      const { changes } = record(reader);
+      await untilHeard(writer, changes);
+      const first = newJob({ type: "left", priority: "high", resources });
+      const second = newJob({ type: "left", priority: "low", resources });
+      const other = newJob({ type: "other", priority: "low", resources });
+      await writer.insertJobs({ jobs: [first, second, other], onDuplicate: "reject", now: new Date() });
+      await eventually(() => (changes.some((c) => c.id === other.id) ? true : undefined), "the inserts to be heard");
+      const heardBefore = changes.length;
+      const { claimed } = await writer.claimJobs({
+        workerId: "w", types: ["left", "other"], limit: 1, free: { cpu: 4 }, capacity: { cpu: 4 }, starvationMs: 300_000, leaseMs: 30_000, now: new Date(),
+      });
+      expect(claimed.map((c) => c.job.id)).toEqual([first.id]);
+      await eventually(() => {
+        const since = changes.slice(heardBefore);
+        return since.some((c) => c.id === first.id && c.status === "running") && since.some((c) => c.status === "pending") ? since : undefined;
+      }, "the claim's changes");
+      // One of each type among those it locked: the second of its own type (the next in line), at most one other.
+      const pending = changes.slice(heardBefore).filter((c) => c.status === "pending");
+      expect(pending.map((c) => c.id)).toContain(second.id);
+      expect(pending.every((c) => c.id === second.id || c.id === other.id)).toBe(true);
+    });
+  }
+});

@@ -268,5 +268,23 @@ function describeClaimContract(t: StoreUnderTest): void {
       expect(new Set(ids).size).toBe(ids.length);
       expect(ids.length).toBeLessThanOrEqual(20);
     });
+
+    it("claims a job that has waited since 1970 with a short starvationMs (its promotion is capped, not overflowed)", async () => {
+      const [old] = await t.insert(newJob({ runAt: new Date(0) }));
+      const { claimed } = await t.claim(["test.job"], { starvationMs: 500 });
+      expect(claimed.map((c) => c.job.id)).toEqual([old!.id]);
+    });
+
+    it("admits a fitting job queued behind more jobs bigger than the whole capacity than a claim looks at", async () => {
+      const runAt = secondsFromNow(-10);
+      // A claim of 1 looks at some 20 candidates per level: these 25 would fill the window.
+      const huge = await t.insert(...Array.from({ length: 25 }, () => newJob({ resources: { gpu: 5 }, runAt })));
+      const [small] = await t.insert(newJob({ resources: {}, runAt: secondsFromNow(-1) }));
+      const result = await t.claim(["test.job"], { limit: 1, free: { gpu: 1 }, capacity: { gpu: 1 } });
+      expect(result.claimed.map((c) => c.job.id)).toEqual([small!.id]);
+      // Reported unschedulable, as many as the claim looked at.
+      expect(result.unschedulable.length).toBeGreaterThan(0);
+      expect(result.unschedulable.every((id) => huge.some((job) => job.id === id))).toBe(true);
+    });
   });
 }

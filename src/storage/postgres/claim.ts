@@ -2,7 +2,7 @@ import { admitJobs } from "../../resources.js";
 import type { ClaimRequest, ClaimResult } from "../storage.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { priorityOf, toClaimedJobRecord, toLease, type ClaimedJobRow } from "./rows.js";
-import { claimRunnable, leaseJobs, lockClaimCandidates, type ClaimRow } from "./sql/claim.js";
+import { claimRunnable, leaseJobs, lockClaimCandidates, selectBeyondCapacity, type CandidateRow, type ClaimRow } from "./sql/claim.js";
 import type { Db } from "./sql/fragments.js";
 import type { StoreContext } from "./store-context.js";
 import { retryTransient } from "./transient.js";
@@ -30,14 +30,16 @@ async function claimSimple(sql: Db, schema: string, notice: Notice, request: Cla
 
 /** Locks candidates, lets `admitJobs` choose on the database clock, and leases the chosen ones. */
 async function claimIn(sql: Db, schema: string, notice: Notice, request: ClaimRequest, perLevel: number): Promise<Done<ClaimResult>> {
-  const candidates = await lockClaimCandidates(sql, schema, request.types, perLevel);
+  const candidates = await lockClaimCandidates(sql, schema, request.types, perLevel, request.capacity);
+  // Jobs beyond the whole capacity are left out of the scan (they would fill its window); reported here.
+  const beyond = (await selectBeyondCapacity(sql, schema, request.types, request.capacity, perLevel * 4)).map((row) => row.id);
   const first = candidates[0];
-  if (first === undefined) return { value: { claimed: [], unschedulable: [] }, changes: [] };
+  if (first === undefined) return { value: { claimed: [], unschedulable: beyond }, changes: [] };
   const admission = admitJobs(
     candidates.map((row) => ({ id: row.id, priority: priorityOf(row.priority), runAt: row.run_at, seq: Number(row.seq), resources: row.resources })),
     { slots: request.limit, free: request.free, capacity: request.capacity, starvationMs: request.starvationMs, now: first.db_now },
   );
-  if (admission.admitted.length === 0) return { value: { claimed: [], unschedulable: admission.unschedulable }, changes: [] };
+  if (admission.admitted.length === 0) return { value: { claimed: [], unschedulable: [...beyond, ...admission.unschedulable] }, changes: [] };
   const leased = new Map((await leaseJobs(sql, schema, admission.admitted, request.workerId, request.leaseMs)).map((row) => [row.id, row]));
   const changes = new ChangeSet();
   const claimed = admission.admitted.flatMap((id) => {
@@ -46,7 +48,19 @@ async function claimIn(sql: Db, schema: string, notice: Notice, request: ClaimRe
     changes.status({ id: row.id, type: row.type, status: "running", attempt: row.attempt });
     return [{ job: toClaimedJobRecord(row, request.workerId), lease: toLease(row) }];
   });
-  return { value: { claimed, unschedulable: admission.unschedulable }, changes: await changes.record(sql, notice) };
+  // As the one-statement claim does (`claimRunnable`): what it locked and left wakes other workers.
+  // Only a claim that leased wakes: one that leased nothing would wake workers that may do the same.
+  for (const row of oneOfEachType(candidates, new Set(admission.admitted))) {
+    changes.status({ id: row.id, type: row.type, status: "pending", attempt: row.attempt });
+  }
+  return { value: { claimed, unschedulable: [...beyond, ...admission.unschedulable] }, changes: await changes.record(sql, notice) };
+}
+
+/** The first candidate of each type that the claim did not lease (`leased`). */
+function oneOfEachType(candidates: readonly CandidateRow[], leased: ReadonlySet<string>): CandidateRow[] {
+  const byType = new Map<string, CandidateRow>();
+  for (const row of candidates) if (!leased.has(row.id) && !byType.has(row.type)) byType.set(row.type, row);
+  return [...byType.values()];
 }
 
 /** `PostgresStorage.claimJobs`: the one-statement claim, or, when some candidate needs resources, admission in JS. */

@@ -1,6 +1,6 @@
 import { textArray } from "../driver.js";
 import type { ClaimedJobRow } from "../rows.js";
-import { dependenciesOf, dependsOnColumn, uuidList, type Db } from "./fragments.js";
+import { dependenciesOf, dependsOnColumn, jsonText, uuidList, type Db } from "./fragments.js";
 import { attemptOpened } from "./history.js";
 import { notifiedChanges, type Notice } from "./notify.js";
 
@@ -10,6 +10,8 @@ import { notifiedChanges, type Notice } from "./notify.js";
 /** A runnable job as the claim sees it, with the database's clock. */
 export interface CandidateRow {
   readonly id: string;
+  readonly type: string;
+  readonly attempt: number;
   readonly priority: number;
   readonly run_at: Date;
   readonly seq: string;
@@ -17,25 +19,52 @@ export interface CandidateRow {
   readonly db_now: Date;
 }
 
-/** The locking scan of one priority level: its oldest `perLevel` runnable jobs of `types`. */
-export const candidatesAt = (sql: Db, schema: string, priority: number, types: readonly string[], perLevel: number) => sql`
-  select j.id, j.priority, j.run_at, j.seq, j.resources from ${sql(schema)}.jobs j
+/**
+ * The locking scan of one priority level: its oldest `perLevel` runnable jobs of `types`; with a
+ * `capacity`, only those that fit it (see `exceedsCapacity`).
+ */
+export const candidatesAt = (sql: Db, schema: string, priority: number, types: readonly string[], perLevel: number, capacity?: Record<string, number>) => sql`
+  select j.id, j.type, j.attempt, j.priority, j.run_at, j.seq, j.resources from ${sql(schema)}.jobs j
   where j.status = 'pending' and j.priority = ${priority} and j.run_at <= now() and j.type = any(${textArray(types)}::text[])
+    ${capacity === undefined ? sql`` : sql`and not ${exceedsCapacity(sql, capacity)}`}
   order by j.run_at, j.seq
   limit ${perLevel}
   for update skip locked`;
+
+/**
+ * Whether the job `j` needs more of some unit than the whole `capacity` (to a millionth, as `fits`
+ * compares): this worker can never run it. Left out of the resources path's candidate scan: such
+ * jobs at the head of a level took its whole window, and nothing behind them was ever admitted.
+ */
+const exceedsCapacity = (sql: Db, capacity: Record<string, number>) => sql`
+  exists (select 1 from jsonb_each(j.resources) r
+          where jsonb_typeof(r.value) = 'number'
+            and round((r.value)::numeric * 1000000) > round(coalesce((${jsonText(capacity)}::text::jsonb ->> r.key)::numeric, 0) * 1000000))`;
+
+/**
+ * Those of the oldest `window` runnable jobs of `types` (by stored priority, then run time) that need
+ * more than the whole `capacity`, not locked: the claim reports them unschedulable. Bounded by the
+ * window, as the candidate scan is, however many jobs wait.
+ */
+export const selectBeyondCapacity = (sql: Db, schema: string, types: readonly string[], capacity: Record<string, number>, window: number) => sql<{ id: string }[]>`
+  select j.id::text as id from (
+    select w.id, w.resources from ${sql(schema)}.jobs w
+    where w.status = 'pending' and w.run_at <= now() and w.type = any(${textArray(types)}::text[])
+    order by w.priority, w.run_at, w.seq
+    limit ${window}) j
+  where ${exceedsCapacity(sql, capacity)}`;
 
 /**
  * Claim candidates, locked: the oldest `perLevel` runnable jobs of each priority level. Within a
  * level the oldest are also the most promoted by the starvation guard, so these include the best
  * `perLevel` overall. Materialised so the planner cannot re-run the locking scans.
  */
-export const lockClaimCandidates = (sql: Db, schema: string, types: readonly string[], perLevel: number) => sql<CandidateRow[]>`
-  with p0 as materialized (${candidatesAt(sql, schema, 0, types, perLevel)}),
-       p1 as materialized (${candidatesAt(sql, schema, 1, types, perLevel)}),
-       p2 as materialized (${candidatesAt(sql, schema, 2, types, perLevel)}),
-       p3 as materialized (${candidatesAt(sql, schema, 3, types, perLevel)})
-  select c.id::text as id, c.priority, c.run_at, c.seq::text as seq, c.resources, now() as db_now
+export const lockClaimCandidates = (sql: Db, schema: string, types: readonly string[], perLevel: number, capacity: Record<string, number>) => sql<CandidateRow[]>`
+  with p0 as materialized (${candidatesAt(sql, schema, 0, types, perLevel, capacity)}),
+       p1 as materialized (${candidatesAt(sql, schema, 1, types, perLevel, capacity)}),
+       p2 as materialized (${candidatesAt(sql, schema, 2, types, perLevel, capacity)}),
+       p3 as materialized (${candidatesAt(sql, schema, 3, types, perLevel, capacity)})
+  select c.id::text as id, c.type, c.attempt, c.priority, c.run_at, c.seq::text as seq, c.resources, now() as db_now
   from (select * from p0 union all select * from p1 union all select * from p2 union all select * from p3) c`;
 
 /** The SET of a lease, for `jobs j`: running under a new token until `leaseMs` from now, its attempt entry opened. */
@@ -66,10 +95,15 @@ export const leaseJobs = (sql: Db, schema: string, ids: readonly string[], worke
 /** Whether a jobs row needs any resource (a positive amount of some unit); `c` is its alias. */
 const needsResources = (sql: Db) => sql`jsonb_path_exists(c.resources, '$.* ? (@ > 0)')`;
 
-/** A candidate's level after the starvation guard, on the database clock (mirrors `effectivePriority`). */
+/**
+ * A candidate's level after the starvation guard, on the database clock (mirrors `effectivePriority`).
+ * The levels it climbs are capped at its own before the cast to int: a job waiting since 1970, or for
+ * weeks with a `starvationMs` of 1, climbs more than an int holds, and the cast's overflow failed the
+ * whole claim, for every type of the worker, at every poll.
+ */
 const effectiveLevel = (sql: Db, starvationMs: number) => sql`
   case when ${starvationMs}::float8 <= 0 or c.run_at >= now() then c.priority::int
-       else greatest(0, c.priority - floor(extract(epoch from now() - c.run_at) * 1000 / ${starvationMs}::float8)::int) end`;
+       else greatest(0, c.priority - least(c.priority::float8, floor(extract(epoch from now() - c.run_at) * 1000 / ${starvationMs}::float8))::int) end`;
 
 /**
  * What `claimRunnable` reports: leased rows, in the order they were chosen (effective priority level,
@@ -80,7 +114,9 @@ export type ClaimRow = { readonly simple: boolean } & ({ readonly id: null } | C
 /**
  * The whole claim in one statement when no candidate needs resources: lock the oldest `limit`
  * runnable jobs of each level, take the best `limit` by effective priority, lease them (opening
- * their attempt entries) and notify. When some candidate needs resources it leases nothing
+ * their attempt entries) and notify. The candidates it locked and did not lease were skipped by any
+ * claim that ran meanwhile, and go back to pending with nothing else to say so: one of each type is
+ * announced as pending, so an idle worker claims them at once rather than at its next poll. When some candidate needs resources it leases nothing
  * and answers `simple: false` (its locks end with the statement); the caller then admits in JS.
  */
 export const claimRunnable = (sql: Db, schema: string, notice: Notice, claim: ClaimParameters) => sql<ClaimRow[]>`${claimStatement(sql, schema, notice, claim)}`;
@@ -121,7 +157,16 @@ const claimStatement = (sql: Db, schema: string, notice: Notice, claim: ClaimPar
     returning ${claimedJobFields(sql)}
   ),
   deps as (${dependenciesOf(sql, schema, sql`select l.id from leased l`)}),
-  changed as (select ch.seq as ord, l.id, l.type, 'running'::text as status, l.attempt from leased l join chosen ch on ch.id = l.id::uuid),
+  left_over as (
+    select distinct on (c.type) c.seq, c.id::text as id, c.type, c.attempt from cand c, gate g
+    where g.simple and not exists (select 1 from chosen ch where ch.id = c.id)
+    order by c.type, c.run_at, c.seq
+  ),
+  changed as (
+    select ch.seq as ord, l.id, l.type, 'running'::text as status, l.attempt from leased l join chosen ch on ch.id = l.id::uuid
+    union all
+    select o.seq, o.id, o.type, 'pending'::text, o.attempt from left_over o
+  ),
   ${notifiedChanges(sql, notice)}
   select g.simple, (select n from notified) as notified, l.*, coalesce(dp.depends_on, '[]'::jsonb) as depends_on
   from gate g left join leased l on true left join chosen ch on ch.id = l.id::uuid left join deps dp on dp.job_id = l.id::uuid
