@@ -240,7 +240,10 @@ export async function settle(store: StoreContext, settlements: readonly Settleme
   const notice = store.nextNotice();
   const done = await store.guard((sql) => retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, notice, settlements))), "settle");
   store.publish(done.changes, notice);
-  const left = settlements.flatMap((settlement, i) => (done.value[i]?.type === "lost" && releases(settlement.outcome) ? [i] : []));
+  const left: number[] = [];
+  for (let i = 0; i < settlements.length; i++) {
+    if (done.value[i]?.type === "lost" && releases((settlements[i] as Settlement).outcome)) left.push(i);
+  }
   if (left.length === 0) return done.value;
   // The batch is stored; a failure now must not make its worker try the stored outcomes again (they
   // would answer lost, and go unannounced). Those left answer lost: the rescue of their leases then
