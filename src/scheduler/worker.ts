@@ -54,7 +54,7 @@ export class Worker implements ExecutorHost {
     // Two batches may be stored at once: one at a time was in flight for 93% of a busy worker's processing.
     this.settles = new Batcher((items) => this.storage.settle(items, new Date(this.clock.now())), 200, true, 2, (error) => error instanceof StorageError);
     this.logs = new Batcher(async (lines) => {
-      await this.storage.appendLogs(lines);
+      await this.appendLogsOfExistingJobs(lines);
       return lines.map(() => undefined);
     }, 1_000);
     this.scheduler = new Scheduler({ storage: this.storage, options: deps.options, handlers: deps.handlers, host: this });
@@ -192,6 +192,29 @@ export class Worker implements ExecutorHost {
 
   emit<E extends QueueEventName>(event: E, payload: QueueEvents[E]): void {
     this.deps.emit(event, payload);
+  }
+
+  /**
+   * Writes a batch of handler lines. A line of a job that no longer exists (retention deleted it,
+   * finished, while a handler that ignored its signal still logged) fails the whole statement: its
+   * lines are dropped, reported, and the rest of the batch, other jobs' lines, written after all.
+   */
+  private async appendLogsOfExistingJobs(lines: readonly NewLogLine[]): Promise<void> {
+    let rest = lines;
+    while (rest.length > 0) {
+      try {
+        await this.storage.appendLogs(rest);
+        return;
+      } catch (error) {
+        if (!(error instanceof JobNotFoundError)) throw error;
+        const gone = error.jobId;
+        const kept = rest.filter((line) => line.jobId !== gone);
+        // A store that names a job the batch does not hold would loop: the batch fails instead.
+        if (kept.length === rest.length) throw error;
+        this.reportError(error, `log lines of job ${gone}, which no longer exists, dropped`);
+        rest = kept;
+      }
+    }
   }
 
   reportError(error: unknown, context: string): void {

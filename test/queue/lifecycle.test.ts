@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { UnknownJobTypeError, ValidationError } from "../../src/errors.js";
+import { JobNotFoundError, UnknownJobTypeError, ValidationError } from "../../src/errors.js";
+import { MemoryStorage } from "../../src/storage/memory.js";
 import type { JobStatus } from "../../src/types.js";
-import { closeAll, deferred, newQueue, recordEvents, runUntil, untilStatus } from "./support.js";
+import { closeAll, deferred, newQueue, recordEvents, runUntil, untilStatus, wrapStorage } from "./support.js";
 
 afterEach(closeAll);
 
@@ -222,5 +223,42 @@ describe("handler log lines", () => {
     expect((await tq.queue.getJobLogs(quick.id)).map((entry) => entry.message)).toContain("quick's own line");
     logging = false;
     await untilStatus(tq, chatty.id, "completed");
+  });
+});
+
+describe("handler log lines of a job that no longer exists", () => {
+  it("are dropped and reported; the other jobs' lines of the same batch are written", async () => {
+    const shared = new MemoryStorage();
+    const deletedJob: { id?: string } = {};
+    // As a store answers once retention deleted the job (finished, its handler still logging).
+    const storage = wrapStorage(shared, {
+      appendLogs: async (lines) => {
+        const gone = deletedJob.id;
+        if (gone !== undefined && lines.some((line) => line.jobId === gone)) throw new JobNotFoundError(gone);
+        return shared.appendLogs(lines);
+      },
+    });
+    const tq = newQueue({ storage, concurrency: 2 });
+    const errors = recordEvents(tq.queue, ["queue:error"]);
+    const both = deferred();
+    let waiting = 0;
+    tq.queue.defineHandler("t", {
+      run: async (payload, ctx) => {
+        if (++waiting === 2) both.resolve();
+        await both.promise;
+        ctx.log("info", `line of ${(payload as { name: string }).name}`);
+        return "ok";
+      },
+    });
+    const [deleted, kept] = await tq.queue.enqueueMany([
+      { key: "deleted", type: "t", payload: { name: "deleted" } },
+      { key: "kept", type: "t", payload: { name: "kept" } },
+    ]);
+    deletedJob.id = deleted!.id;
+    await tq.queue.start();
+    await untilStatus(tq, kept!.id, "completed");
+    const lines = (await shared.listLogs(kept!.id)).filter((entry) => entry.kind === "log").map((entry) => entry.message);
+    expect(lines).toEqual(["line of kept"]);
+    expect(errors.map((e) => (e.payload as { error: unknown }).error)).toContainEqual(expect.objectContaining({ code: "JOB_NOT_FOUND", jobId: deleted!.id }));
   });
 });
