@@ -4,7 +4,7 @@ import type { ResolvedQueueOptions } from "../options.js";
 import { effectivePriority, inUse, namesAnyUnit, release, reserve } from "../resources.js";
 import type { Storage } from "../storage/storage.js";
 import type { JobChange, JobId, Resources } from "../types.js";
-import { Executor, type AttemptObserver, type ExecutorHost } from "./executor.js";
+import { Executor, type AbortCause, type AttemptObserver, type ExecutorHost } from "./executor.js";
 
 /** What the worker loop needs from the queue that owns it. */
 export interface SchedulerDeps {
@@ -115,7 +115,7 @@ export class Scheduler implements AttemptObserver {
     let runnable = false;
     for (const change of changes) {
       if (change.status === "pending") runnable = true;
-      if (change.cancelRequested === true) this.executors.get(change.id)?.abort("cancel");
+      if (change.cancelRequested === true) this.abortAttempt(this.executors.get(change.id), "cancel");
     }
     // After the current turn, so the settle that released these jobs reports its own events first.
     if (runnable) setImmediate(() => this.wake());
@@ -124,8 +124,22 @@ export class Scheduler implements AttemptObserver {
   /** Aborts a local attempt if this worker runs it; answers whether it did. */
   cancelLocal(id: JobId): boolean {
     const executor = this.executors.get(id);
-    executor?.abort("cancel");
+    this.abortAttempt(executor, "cancel");
     return executor !== undefined;
+  }
+
+  /**
+   * Aborts an attempt. One still waiting for a slot is let go at once (it runs no handler): kept in
+   * line, it held its place among the prefetched and the resources it was admitted with until a
+   * slot freed, and the claims of other jobs went short meanwhile.
+   */
+  private abortAttempt(executor: Executor | undefined, cause: AbortCause): void {
+    if (executor === undefined) return;
+    executor.abort(cause);
+    const at = this.waiting.findIndex((entry) => entry.executor === executor);
+    if (at === -1) return;
+    this.waiting.splice(at, 1);
+    void executor.start();
   }
 
   /**
@@ -326,8 +340,8 @@ export class Scheduler implements AttemptObserver {
       for (const result of results) {
         const executor = heartbeated.get(result.jobId);
         if (result.state === "alive") executor?.leaseConfirmed(sentAt, options.leaseMs);
-        else if (result.state === "lost") executor?.abort("lease-lost");
-        else if (result.state === "cancel-requested") executor?.abort("cancel");
+        else if (result.state === "lost") this.abortAttempt(executor, "lease-lost");
+        else if (result.state === "cancel-requested") this.abortAttempt(executor, "cancel");
       }
     } catch (error) {
       host.reportError(error, "heartbeat");

@@ -165,3 +165,32 @@ describe("a prefetched attempt whose heartbeats were applied but not answered wh
     expect(await shared.getJob(y.id)).toMatchObject({ status: "completed" });
   });
 });
+
+describe("a prefetched attempt cancelled while it waits for a slot", () => {
+  it("gives up its place and its resources at once: another job is claimed while the slot is still taken", async () => {
+    const tq = newQueue({ concurrency: 1, prefetch: 1, capacity: { gpu: 1 } });
+    const hold = deferred<string>();
+    const runs: string[] = [];
+    tq.queue.defineHandler("t", {
+      run: (payload) => {
+        const name = (payload as { name: string }).name;
+        runs.push(name);
+        return name === "x" ? hold.promise : name;
+      },
+    });
+    const x = await tq.queue.enqueue("t", { name: "x" });
+    const y = await tq.queue.enqueue("t", { name: "y" }, { resources: { gpu: 1 } });
+    await tq.queue.start();
+    await untilStatus(tq, x.id, "running");
+    await untilStatus(tq, y.id, "running"); // prefetched: leased, waiting for the only slot, holding the gpu
+    await tq.queue.cancel(y.id);
+    await untilStatus(tq, y.id, "cancelled");
+    const z = await tq.queue.enqueue("t", { name: "z" }, { resources: { gpu: 1 } });
+    // Claimed into the place y left, with the gpu y held, while x still runs.
+    await untilStatus(tq, z.id, "running");
+    expect(runs).toEqual(["x"]);
+    hold.resolve("x");
+    await untilStatus(tq, z.id, "completed");
+    expect(runs).toEqual(["x", "z"]);
+  });
+});
