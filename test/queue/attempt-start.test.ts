@@ -3,7 +3,7 @@ import { ManualClock } from "../../src/clock.js";
 import { StorageError } from "../../src/errors.js";
 import { MemoryStorage } from "../../src/storage/memory.js";
 import type { Storage } from "../../src/storage/storage.js";
-import { closeAll, deferred, drive, newQueue, runUntil, untilStatus, wrapStorage } from "./support.js";
+import { closeAll, deferred, drive, newQueue, prefetchedBehindHeld, runUntil, untilStatus, wrapStorage } from "./support.js";
 
 // What an attempt checks between its claim and its handler: an abort that came meanwhile, a lease
 // that may have expired while it waited.
@@ -136,33 +136,19 @@ describe("a prefetched attempt whose heartbeats were applied but not answered wh
       },
     });
     const tq = newQueue({ storage, concurrency: 1, prefetch: 1, leaseMs: 300 });
-    const hold = deferred<string>();
-    const runs: string[] = [];
-    tq.queue.defineHandler("t", {
-      retry: { maxAttempts: 1 },
-      run: (payload) => {
-        const name = (payload as { name: string }).name;
-        runs.push(name);
-        return name === "x" ? hold.promise : name;
-      },
-    });
-    const x = await tq.queue.enqueue("t", { name: "x" });
-    const y = await tq.queue.enqueue("t", { name: "y" });
-    await tq.queue.start();
-    await untilStatus(tq, x.id, "running");
-    await untilStatus(tq, y.id, "running"); // prefetched, waiting for the only slot
+    const { y, runs, releaseX } = await prefetchedBehindHeld(tq);
     answersLost = true;
     await runUntil(tq.clock, () => false, { maxMs: 500 }).catch(() => undefined);
     // y's lease is held in the store: it was renewed all along.
-    expect((await shared.getJob(y.id))!.status).toBe("running");
+    expect((await shared.getJob(y))!.status).toBe("running");
     answersLost = false;
-    hold.resolve("x");
+    releaseX();
     await runUntil(tq.clock, async () => {
-      const status = (await shared.getJob(y.id))?.status;
+      const status = (await shared.getJob(y))?.status;
       return status === "completed" || status === "failed";
     });
     expect(runs).toEqual(["x", "y"]);
-    expect(await shared.getJob(y.id)).toMatchObject({ status: "completed" });
+    expect(await shared.getJob(y)).toMatchObject({ status: "completed" });
   });
 });
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
 import { MemoryStorage } from "../../src/storage/memory.js";
 import type { Storage } from "../../src/storage/storage.js";
-import { closeAll, deferred, newQueue, recordEvents, runUntil, untilStatus, wrapStorage } from "./support.js";
+import { closeAll, deferred, newQueue, prefetchedBehindHeld, recordEvents, runUntil, untilStatus, wrapStorage } from "./support.js";
 
 afterEach(closeAll);
 
@@ -166,28 +166,16 @@ describe("the read-back of an attempt run again under its number after a release
     });
     const tq = newQueue({ storage, concurrency: 1, prefetch: 1, leaseMs: 300 });
     const events = recordEvents(tq.queue, ["job:completed", "job:interrupted"]);
-    const hold = deferred<string>();
-    tq.queue.defineHandler("t", {
-      retry: { maxAttempts: 1 },
-      run: (payload) => {
-        const name = (payload as { name: string }).name;
-        return name === "x" ? hold.promise : name;
-      },
-    });
-    const x = await tq.queue.enqueue("t", { name: "x" });
-    const y = await tq.queue.enqueue("t", { name: "y" });
-    await tq.queue.start();
-    await untilStatus(tq, x.id, "running");
-    await untilStatus(tq, y.id, "running"); // prefetched, waiting for the only slot
+    const { y, releaseX } = await prefetchedBehindHeld(tq);
     answersLost = true;
     await runUntil(tq.clock, () => false, { maxMs: 500 }).catch(() => undefined);
     answersLost = false;
-    loseSettleOf = y.id;
-    hold.resolve("x");
-    await runUntil(tq.clock, async () => (await shared.getJob(y.id))?.status === "completed");
+    loseSettleOf = y;
+    releaseX();
+    await runUntil(tq.clock, async () => (await shared.getJob(y))?.status === "completed");
     await runUntil(tq.clock, () => false, { maxMs: 500 }).catch(() => undefined);
-    expect((await shared.getJob(y.id))!.attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, "interrupted"], [1, "completed"]]);
-    const forY = events.filter((e) => (e.payload as { job: { id: string } }).job.id === y.id).map((e) => e.name);
+    expect((await shared.getJob(y))!.attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, "interrupted"], [1, "completed"]]);
+    const forY = events.filter((e) => (e.payload as { job: { id: string } }).job.id === y).map((e) => e.name);
     expect(forY).toEqual(["job:interrupted", "job:completed"]);
   });
 });

@@ -152,3 +152,27 @@ export function wrapStorage(storage: Storage, overrides: Partial<Storage> = {}):
     },
   });
 }
+
+/**
+ * On a started worker with one slot and one prefetched place (`concurrency: 1, prefetch: 1`), two
+ * jobs of type "t" with one attempt each: x runs until `releaseX`, y is leased and waits for the
+ * slot. `runs` lists the handler's runs by job name.
+ */
+export async function prefetchedBehindHeld(tq: TestQueue): Promise<{ x: JobId; y: JobId; runs: string[]; releaseX: () => void }> {
+  const hold = deferred<string>();
+  const runs: string[] = [];
+  tq.queue.defineHandler("t", {
+    retry: { maxAttempts: 1 },
+    run: (payload) => {
+      const name = (payload as { name: string }).name;
+      runs.push(name);
+      return name === "x" ? hold.promise : name;
+    },
+  });
+  const x = await tq.queue.enqueue("t", { name: "x" });
+  const y = await tq.queue.enqueue("t", { name: "y" });
+  await tq.queue.start();
+  await untilStatus(tq, x.id, "running");
+  await untilStatus(tq, y.id, "running");
+  return { x: x.id, y: y.id, runs, releaseX: () => hold.resolve("x") };
+}
