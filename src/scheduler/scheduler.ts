@@ -232,10 +232,17 @@ export class Scheduler implements AttemptObserver {
   private async claimOnce(): Promise<void> {
     const { options, storage, handlers } = this.deps;
     const slots = options.concurrency + options.prefetch - this.slotted.size - this.waiting.length;
-    if (slots <= 0 || handlers.size === 0) return;
+    // A wake declined for want of room is owed: not drained, so the next attempt that returns claims.
+    if (slots <= 0 || handlers.size === 0) {
+      this.drained = false;
+      return;
+    }
     // While more than half of the prefetched attempts still wait for a slot, they keep the slots busy:
     // refill once half are gone. A claim of one or two jobs costs the database nearly what a full one does.
-    if (this.waiting.length > Math.floor(options.prefetch / 2)) return;
+    if (this.waiting.length > Math.floor(options.prefetch / 2)) {
+      this.drained = false;
+      return;
+    }
     const askedAt = options.clock.now();
     const claim = storage.claimJobs({
       workerId: options.workerId,

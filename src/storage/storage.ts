@@ -110,7 +110,8 @@ export interface Storage {
 
   /**
    * The change feed: a hint, possibly coalesced, possibly from other processes. `onReset` is
-   * called when changes may have been missed (a reconnect), so the subscriber re-reads state.
+   * called when changes may have been missed (a reconnect; for PostgresStorage also once its first
+   * LISTEN is in place, since changes before it went unheard), so the subscriber re-reads state.
    */
   subscribe(listener: ChangeListener): Unsubscribe;
 

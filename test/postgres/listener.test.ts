@@ -1,4 +1,5 @@
 import { afterEach, expect, it } from "vitest";
+import { Queue } from "../../src/queue.js";
 import { PostgresStorage, listenerApplicationName } from "../../src/storage/postgres/index.js";
 import type { JobChange } from "../../src/types.js";
 import { adminSql, databaseUrl, describePostgres, eventually, newPostgresStorage } from "../support/postgres.js";
@@ -38,7 +39,13 @@ async function writerAndReader(readerUrl = databaseUrl) {
       15_000,
     );
   };
-  return { writer, reader, schema, delivers, resets: () => resets };
+  // The first LISTEN resets too (changes before it went unheard): counted from the first delivery on.
+  let base: number | undefined;
+  const deliversFirst = async (what: string) => {
+    await delivers(what);
+    base ??= resets;
+  };
+  return { writer, reader, schema, delivers: deliversFirst, resets: () => resets - (base ?? 0) };
 }
 
 describePostgres("PostgresStorage listener recovery", () => {
@@ -102,5 +109,38 @@ describePostgres("PostgresStorage listener recovery", () => {
       return rows.length === 0 ? true : undefined;
     }, "the listen connection to close");
     expect(storage.listening).toBe(false);
+  });
+});
+
+describePostgres("PostgresStorage listener, first LISTEN", () => {
+  it("a job another process enqueues after a worker's first claim and before its first LISTEN is claimed then, not at the poll", async () => {
+    const { storage: writer, schema, cleanup } = await newPostgresStorage();
+    cleanups.push(cleanup);
+    const proxy = new TcpProxy(targetOf(databaseUrl));
+    const url = await proxy.start(databaseUrl);
+    cleanups.push(() => proxy.close());
+    const storage = new PostgresStorage({ connectionString: url, schema, max: 1 });
+    cleanups.push(() => storage.close());
+    await storage.getJob(newJob().id); // the pool's one connection opens now
+    const queue = new Queue({ storage, pollIntervalMs: 60_000, logger: false, capacity: { cpu: 4 } });
+    cleanups.push(() => queue.shutdown());
+    queue.defineHandler("t", { run: () => "done" });
+    let claims = 0;
+    const claimJobs = storage.claimJobs.bind(storage);
+    storage.claimJobs = async (request) => {
+      const result = await claimJobs(request);
+      claims++;
+      return result;
+    };
+    // The listen connection, opened by start, waits: a slow first LISTEN.
+    proxy.holdNewConnections();
+    await queue.start({ migrate: false });
+    await eventually(() => (claims > 0 && proxy.waitingConnections > 0 ? true : undefined), "the first claim, and the listen connection waiting");
+    // Another process enqueues now: after the first claim, before LISTEN.
+    const job = { ...newJob(), type: "t" };
+    await writer.insertJobs({ jobs: [job], onDuplicate: "reject", now: new Date() });
+    proxy.releaseNewConnections();
+    await eventually(() => (storage.listening ? true : undefined), "LISTEN in place");
+    expect(await queue.waitFor(job.id, { timeoutMs: 5_000 }).catch((error: unknown) => error)).toMatchObject({ status: "completed" });
   });
 });

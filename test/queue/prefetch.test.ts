@@ -218,3 +218,29 @@ describe("prefetch", () => {
     }
   });
 });
+
+describe("a wake declined while the prefetched attempts fill the worker", () => {
+  it("is owed: a job enqueued while more than half the prefetched jobs wait is claimed once they ran, not at the poll", async () => {
+    const tq = newQueue({ concurrency: 1, prefetch: 4, pollIntervalMs: 60_000 });
+    const gate = deferred();
+    const started: string[] = [];
+    tq.queue.defineHandler("t", {
+      run: async (payload) => {
+        started.push((payload as { name: string }).name);
+        await gate.promise;
+      },
+    });
+    // Four jobs: one claim takes them all (fewer than the 5 it asked for: "drained"), three wait for the one slot.
+    await tq.queue.enqueueMany(Array.from({ length: 4 }, (_, i) => ({ key: `j${i}`, type: "t", payload: { name: `j${i}` } })));
+    await tq.queue.start();
+    await runUntil(tq.clock, () => started.length === 1);
+    // A fifth, enqueued while three prefetched jobs still wait (more than prefetch / 2).
+    const late = await tq.queue.enqueue("t", { name: "late" });
+    await tq.clock.advance(0);
+    gate.resolve();
+    // Well within the 60 s poll: the four run one after another, then the late one should.
+    await runUntil(tq.clock, async () => (await tq.queue.getJob(late.id))?.status === "completed", { maxMs: 5_000 }).catch(() => undefined);
+    expect(started).toEqual(["j0", "j1", "j2", "j3", "late"]);
+    expect((await tq.queue.getJob(late.id))?.status).toBe("completed");
+  });
+});

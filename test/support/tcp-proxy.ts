@@ -20,6 +20,8 @@ export class TcpProxy {
   /** Cancel requests passed on late (see `delayCancelRequests`). */
   cancelRequests = 0;
   private cancelDelayMs = 0;
+  private holdingNew = false;
+  private readonly heldNew: (() => void)[] = [];
 
   constructor(private readonly target: { host: string; port: number }) {
     // Half-open allowed: a cancel request is written and the writer half-closes at once; it must not
@@ -57,10 +59,31 @@ export class TcpProxy {
     this.cancelDelayMs = ms;
   }
 
+  /** New connections wait (accepted, not yet passed on) until `releaseNewConnections`, as a slow network's would. */
+  holdNewConnections(): void {
+    this.holdingNew = true;
+  }
+
+  /** Passes on the connections held back, and every later one at once. */
+  releaseNewConnections(): void {
+    this.holdingNew = false;
+    for (const pass of this.heldNew.splice(0)) pass();
+  }
+
+  /** How many new connections wait (see `holdNewConnections`). */
+  get waitingConnections(): number {
+    return this.heldNew.length;
+  }
+
   private onConnection(client: Socket): void {
     if (this.refusing) {
       this.refused++;
       client.destroy();
+      return;
+    }
+    if (this.holdingNew) {
+      client.pause();
+      this.heldNew.push(() => this.onConnection(client));
       return;
     }
     if (this.cancelDelayMs === 0) {

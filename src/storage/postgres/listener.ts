@@ -86,6 +86,9 @@ export class ChangeFeed {
     this.listeners.add(listener);
     if (this.enabled && !this.active && !this.closed) {
       this.active = true;
+      // Until LISTEN is in place, changes go unheard: a subscriber that already looked (a worker's
+      // first claim runs at once) must look again then, as after a loss.
+      this.missed = true;
       void this.connect();
     }
     return () => {
