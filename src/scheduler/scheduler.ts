@@ -113,8 +113,10 @@ export class Scheduler implements AttemptObserver {
   /** Reacts to the change feed: runnable work wakes the loop; a cancel request aborts the attempt. */
   onChanges(changes: readonly JobChange[]): void {
     let runnable = false;
+    const { handlers } = this.deps;
     for (const change of changes) {
-      if (change.status === "pending") runnable = true;
+      // Only a type this worker runs (a type too long to notify comes as "": it may be one).
+      if (change.status === "pending" && (change.type === "" || handlers.has(change.type))) runnable = true;
       if (change.cancelRequested === true) this.abortAttempt(this.executors.get(change.id), "cancel");
     }
     // After the current turn, so the settle that released these jobs reports its own events first.

@@ -32,7 +32,7 @@ async function claimSimple(sql: Db, schema: string, notice: Notice, request: Cla
 async function claimIn(sql: Db, schema: string, notice: Notice, request: ClaimRequest, perLevel: number): Promise<Done<ClaimResult>> {
   const candidates = await lockClaimCandidates(sql, schema, request.types, perLevel, request.capacity);
   // Jobs beyond the whole capacity are left out of the scan (they would fill its window); reported here.
-  const beyond = (await selectBeyondCapacity(sql, schema, request.types, request.capacity, perLevel * 4)).map((row) => row.id);
+  const beyond = (await selectBeyondCapacity(sql, schema, request.types, request.capacity, perLevel)).map((row) => row.id);
   const first = candidates[0];
   if (first === undefined) return { value: { claimed: [], unschedulable: beyond }, changes: [] };
   const admission = admitJobs(

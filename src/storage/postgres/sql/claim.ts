@@ -32,26 +32,33 @@ export const candidatesAt = (sql: Db, schema: string, priority: number, types: r
   for update skip locked`;
 
 /**
- * Whether the job `j` needs more of some unit than the whole `capacity` (to a millionth, as `fits`
- * compares): this worker can never run it. Left out of the resources path's candidate scan: such
- * jobs at the head of a level took its whole window, and nothing behind them was ever admitted.
+ * Whether the job `j` needs more of some unit than the whole `capacity`, by more than the millionth
+ * `fits` rounds to (a job within it is left to `admitJobs`, which decides as the enqueue's check
+ * did): this worker can never run it. Left out of the resources path's candidate scan: such jobs at
+ * the head of a level took its whole window, and nothing behind them was ever admitted. Resources
+ * that are not an object (written by hand) name no unit here, as `Object.entries` reads them.
  */
 const exceedsCapacity = (sql: Db, capacity: Record<string, number>) => sql`
-  exists (select 1 from jsonb_each(j.resources) r
+  exists (select 1 from jsonb_each(case when jsonb_typeof(j.resources) = 'object' then j.resources else '{}'::jsonb end) r
           where jsonb_typeof(r.value) = 'number'
-            and round((r.value)::numeric * 1000000) > round(coalesce((${jsonText(capacity)}::text::jsonb ->> r.key)::numeric, 0) * 1000000))`;
+            and (r.value)::numeric > coalesce((${jsonText(capacity)}::text::jsonb ->> r.key)::numeric, 0) + 0.000001)`;
+
+/** The oldest `perLevel` runnable jobs of `types` at one priority level, not locked. */
+const runnableAt = (sql: Db, schema: string, priority: number, types: readonly string[], perLevel: number) => sql`
+  (select w.id, w.resources from ${sql(schema)}.jobs w
+   where w.status = 'pending' and w.priority = ${priority} and w.run_at <= now() and w.type = any(${textArray(types)}::text[])
+   order by w.run_at, w.seq
+   limit ${perLevel})`;
 
 /**
- * Those of the oldest `window` runnable jobs of `types` (by stored priority, then run time) that need
- * more than the whole `capacity`, not locked: the claim reports them unschedulable. Bounded by the
- * window, as the candidate scan is, however many jobs wait.
+ * Those of the oldest `perLevel` runnable jobs of `types` of each priority level that need more
+ * than the whole `capacity`, not locked: the claim reports them unschedulable. Bounded per level,
+ * as the candidate scan is, however many jobs wait at any level.
  */
-export const selectBeyondCapacity = (sql: Db, schema: string, types: readonly string[], capacity: Record<string, number>, window: number) => sql<{ id: string }[]>`
+export const selectBeyondCapacity = (sql: Db, schema: string, types: readonly string[], capacity: Record<string, number>, perLevel: number) => sql<{ id: string }[]>`
   select j.id::text as id from (
-    select w.id, w.resources from ${sql(schema)}.jobs w
-    where w.status = 'pending' and w.run_at <= now() and w.type = any(${textArray(types)}::text[])
-    order by w.priority, w.run_at, w.seq
-    limit ${window}) j
+    ${runnableAt(sql, schema, 0, types, perLevel)} union all ${runnableAt(sql, schema, 1, types, perLevel)}
+    union all ${runnableAt(sql, schema, 2, types, perLevel)} union all ${runnableAt(sql, schema, 3, types, perLevel)}) j
   where ${exceedsCapacity(sql, capacity)}`;
 
 /**
