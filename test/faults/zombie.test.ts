@@ -22,12 +22,16 @@ describePostgres("scenario 2: a worker paused (SIGSTOP) past its lease, then res
     const perZombie = size(10, 25);
     // One zombie heartbeats normally and holds until its signal aborts; the other never heartbeats and
     // finishes its handlers right after it resumes, so its settles arrive late with stale leases.
-    const aborting = await children.worker(db.schema, { HOLD: "abort", CONCURRENCY: perZombie, LEASE_MS: leaseMs });
+    const aborting = await children.worker(db.schema, { HOLD: "abort", CONCURRENCY: perZombie, LEASE_MS: leaseMs, EVENTS: "started" });
     const finishing = await children.worker(db.schema, {
-      HOLD: "ignore", HOLD_MS: leaseMs, HEARTBEAT_MS: 600_000, CONCURRENCY: perZombie, LEASE_MS: leaseMs, EVENTS: "inflight",
+      HOLD: "ignore", HOLD_MS: leaseMs, HEARTBEAT_MS: 600_000, CONCURRENCY: perZombie, LEASE_MS: leaseMs, EVENTS: "inflight,started",
     });
     const ids = await db.enqueueLedgerJobs(2 * perZombie);
     await waitUntil(async () => ((await db.count("running")) === 2 * perZombie ? true : undefined), "both zombies to hold their jobs", 20_000, 20);
+    // Claimed is not started: a zombie stopped between its claim and a handler's start would, on resume,
+    // see that lease unconfirmed and let the job go without running it. Stop them once every handler runs.
+    const started = (child: typeof aborting) => child.events.filter((e) => e.event === "started").length;
+    await waitUntil(() => (started(aborting) === perZombie && started(finishing) === perZombie ? true : undefined), "both zombies to start every handler", 20_000, 20);
     aborting.signal("SIGSTOP");
     finishing.signal("SIGSTOP");
     const stoppedAt = Date.now();
