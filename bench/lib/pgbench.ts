@@ -66,6 +66,12 @@ export const NO_HISTORY_CASE: CeilingCase = {
   clients: 4, rowsPerTx: 50, tables: "jobgraph", prefill: (q) => (q ? 40_000 : 100_000), limit: (q) => ({ transactions: q ? 200 : 500 }),
 };
 
+/** jobgraph's claim + complete with one commit a batch: the previous batch's completion and the next claim in one transaction (`ceiling-variants.ts`). */
+export const ONE_COMMIT_CASE: CeilingCase = {
+  key: "claim50-jg-onecommit-c4", label: "claim+complete 50 rows/stmt in one transaction, jobgraph's schema (history in the row), 4 clients", script: "claim_50_history_one_commit.sql",
+  clients: 4, rowsPerTx: 50, tables: "jobgraph", prefill: (q) => (q ? 40_000 : 100_000), limit: (q) => ({ transactions: q ? 200 : 500 }),
+};
+
 /** A fresh set of tables for one case, prefilled and vacuumed; `variants` drop parts of jobgraph's schema first. */
 async function prepare(url: string, c: CeilingCase, quick: boolean, variants: readonly string[]): Promise<void> {
   const prefill = c.prefill(quick);
