@@ -61,10 +61,17 @@ export function namesAnyUnit(need: Resources): boolean {
   return false;
 }
 
+/** `a < b`, to a millionth of a unit; amounts too large to count in millionths are compared as they are. */
+function lessExact(a: number, b: number): boolean {
+  const am = micros(a);
+  const bm = micros(b);
+  return Number.isSafeInteger(am) && Number.isSafeInteger(bm) ? am < bm : a < b;
+}
+
 /** Whether `need` fits into `free`: every unit named by `need` must be available (to a millionth). */
 export function fits(need: Resources, free: Resources): boolean {
   for (const [unit, amount] of Object.entries(need)) {
-    if (amount > 0 && micros(free[unit] ?? 0) < micros(amount)) return false;
+    if (amount > 0 && lessExact(free[unit] ?? 0, amount)) return false;
   }
   return true;
 }

@@ -48,6 +48,11 @@ describe("fits", () => {
     { need: { gpu: 1 }, free: { cpu: 4 }, result: false }, // a unit the free set lacks
     { need: { gpu: 0 }, free: { cpu: 4 }, result: true }, // needing zero of it is needing nothing
     { need: { cpu: 1 }, free: { cpu: -2 }, result: false }, // capacity held back by a reservation
+    // Amounts beyond counting in millionths (above about 1.8e302 both would count as Infinity).
+    { need: { cpu: 1e305 }, free: { cpu: 1e303 }, result: false },
+    { need: { cpu: 1e303 }, free: { cpu: 1e305 }, result: true },
+    { need: { cpu: 1e300 }, free: { cpu: 1e305 }, result: true },
+    { need: { cpu: Number.MAX_VALUE }, free: { cpu: 1e308 }, result: false },
   ])("$need into $free -> $result", ({ need, free, result }) => {
     expect(fits(need, free)).toBe(result);
   });
