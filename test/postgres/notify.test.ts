@@ -300,5 +300,29 @@ describePostgres("PostgresStorage claims and the change feed", () => {
       expect(pending.map((c) => c.id)).toContain(second.id);
       expect(pending.every((c) => c.id === second.id || c.id === other.id)).toBe(true);
     });
+
+    // Other queues on the same store object hear its changes in process, not by reading its notification back.
+    for (const listen of [true, false]) {
+      it(`announces those jobs to the claiming store's own subscribers too (${Object.keys(resources).length === 0 ? "one statement" : "admission in JS"}, LISTEN ${listen ? "on" : "off"})`, async () => {
+        const { storage, cleanup } = await newPostgresStorage({ listen });
+        cleanups.push(cleanup);
+        const { changes } = record(storage);
+        if (listen) await untilHeard(storage, changes);
+        const first = newJob({ type: "left", priority: "high", resources });
+        const second = newJob({ type: "left", priority: "low", resources });
+        await storage.insertJobs({ jobs: [first, second], onDuplicate: "reject", now: new Date() });
+        await eventually(() => (changes.some((c) => c.id === second.id) ? true : undefined), "the inserts to be heard");
+        const heardBefore = changes.length;
+        const { claimed } = await storage.claimJobs({
+          workerId: "w", types: ["left"], limit: 1, free: { cpu: 4 }, capacity: { cpu: 4 }, starvationMs: 300_000, leaseMs: 30_000, now: new Date(),
+        });
+        expect(claimed.map((c) => c.job.id)).toEqual([first.id]);
+        const since = await eventually(() => {
+          const heard = changes.slice(heardBefore);
+          return heard.some((c) => c.id === first.id && c.status === "running") ? heard : undefined;
+        }, "the claim's changes");
+        expect(since.filter((c) => c.status === "pending").map((c) => c.id)).toEqual([second.id]);
+      });
+    }
   }
 });

@@ -1,7 +1,7 @@
 import { admitJobs } from "../../resources.js";
 import type { ClaimRequest, ClaimResult } from "../storage.js";
 import { ChangeSet, type Done } from "./change-set.js";
-import { priorityOf, toClaimedJobRecord, toLease, type ClaimedJobRow } from "./rows.js";
+import { priorityOf, toClaimedJobRecord, toLease, type ClaimedJobRow, type StoredChange } from "./rows.js";
 import { claimRunnable, leaseJobs, lockClaimCandidates, selectBeyondCapacity, type CandidateRow, type ClaimRow } from "./sql/claim.js";
 import type { Db } from "./sql/fragments.js";
 import type { StoreContext } from "./store-context.js";
@@ -22,9 +22,11 @@ async function claimSimple(sql: Db, schema: string, notice: Notice, request: Cla
   });
   if (rows[0]?.simple !== true) return undefined;
   const ordered = rows.filter((row): row is ClaimRow & ClaimedJobRow => row.id !== null);
+  const changes: StoredChange[] = ordered.map((row) => ({ id: row.id, type: row.type, status: "running", attempt: row.attempt }));
+  for (const [id, type, attempt] of rows[0]?.left_over ?? []) changes.push({ id, type, status: "pending", attempt });
   return {
     value: { claimed: ordered.map((row) => ({ job: toClaimedJobRecord(row, request.workerId), lease: toLease(row) })), unschedulable: [] },
-    changes: ordered.map((row) => ({ id: row.id, type: row.type, status: "running", attempt: row.attempt })),
+    changes,
   };
 }
 

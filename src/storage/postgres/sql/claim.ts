@@ -116,14 +116,19 @@ const effectiveLevel = (sql: Db, starvationMs: number) => sql`
  * What `claimRunnable` reports: leased rows, in the order they were chosen (effective priority level,
  * then run time, then creation), and whether the candidates needed no admission in JS.
  */
-export type ClaimRow = { readonly simple: boolean } & ({ readonly id: null } | ClaimedJobRow);
+export type ClaimRow = {
+  readonly simple: boolean;
+  /** On the first row only: the pending changes the statement announced for rows it locked and left, as `[id, type, attempt]`. */
+  readonly left_over: readonly (readonly [string, string, number])[] | null;
+} & ({ readonly id: null } | ClaimedJobRow);
 
 /**
  * The whole claim in one statement when no candidate needs resources: lock the oldest `limit`
  * runnable jobs of each level, take the best `limit` by effective priority, lease them (opening
  * their attempt entries) and notify. The candidates it locked and did not lease were skipped by any
  * claim that ran meanwhile, and go back to pending with nothing else to say so: one of each type is
- * announced as pending, so an idle worker claims them at once rather than at its next poll. When some candidate needs resources it leases nothing
+ * announced as pending, so an idle worker claims them at once rather than at its next poll (the
+ * first row's `left_over` lists them, for this store's own subscribers). When some candidate needs resources it leases nothing
  * and answers `simple: false` (its locks end with the statement); the caller then admits in JS.
  */
 export const claimRunnable = (sql: Db, schema: string, notice: Notice, claim: ClaimParameters) => sql<ClaimRow[]>`${claimStatement(sql, schema, notice, claim)}`;
@@ -175,6 +180,9 @@ const claimStatement = (sql: Db, schema: string, notice: Notice, claim: ClaimPar
     select o.seq, o.id, o.type, 'pending'::text, o.attempt from left_over o
   ),
   ${notifiedChanges(sql, notice)}
-  select g.simple, (select n from notified) as notified, l.*, coalesce(dp.depends_on, '[]'::jsonb) as depends_on
+  select g.simple, (select n from notified) as notified,
+    case when row_number() over (order by ch.level, ch.run_at, ch.seq) = 1
+      then (select json_agg(json_build_array(o.id, o.type, o.attempt)) from left_over o) end as left_over,
+    l.*, coalesce(dp.depends_on, '[]'::jsonb) as depends_on
   from gate g left join leased l on true left join chosen ch on ch.id = l.id::uuid left join deps dp on dp.job_id = l.id::uuid
   order by ch.level, ch.run_at, ch.seq`;
