@@ -3,7 +3,7 @@
 // (lib/schema-variants.ts) and without the attempt entries; 3 runs each, interleaved, medians.
 //   node --import tsx bench/ceiling-variants.ts [--quick]
 import { commandLine, parseCommandLine } from "./lib/args.ts";
-import { CEILING_CASES, NO_HISTORY_CASE, ONE_COMMIT_CASE, findPgbench, runCeiling, type CeilingCase } from "./lib/pgbench.ts";
+import { CEILING_CASES, DELETE_CASE, NO_HISTORY_CASE, ONE_COMMIT_CASE, findPgbench, runCeiling, type CeilingCase } from "./lib/pgbench.ts";
 
 const { quick } = commandLine((argv) => parseCommandLine(argv, "node --import tsx bench/ceiling-variants.ts [--quick]", { quick: { type: "boolean", default: false } }).values);
 const pgbench = findPgbench();
@@ -19,6 +19,7 @@ const runs: { name: string; c: CeilingCase; variants: string[] }[] = [
   { name: "  the index on seq only for pending and completed jobs", c: withHistory, variants: ["partialseq"] },
   { name: "  without the retention index on finished jobs", c: withHistory, variants: ["nofinishedidx"] },
   { name: "  one commit a batch: the previous batch's completion and the next claim together", c: ONE_COMMIT_CASE, variants: [] },
+  { name: "  the completion as a delete (a delete-on-complete mode)", c: DELETE_CASE, variants: [] },
   { name: "jobgraph's schema, no attempt entries", c: NO_HISTORY_CASE, variants: [] },
   { name: "  and without the partial listing indexes", c: NO_HISTORY_CASE, variants: ["noidx"] },
   { name: "minimal one-table queue (setup.sql)", c: minimal, variants: [] },

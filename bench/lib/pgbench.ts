@@ -72,6 +72,12 @@ export const ONE_COMMIT_CASE: CeilingCase = {
   clients: 4, rowsPerTx: 50, tables: "jobgraph", prefill: (q) => (q ? 40_000 : 100_000), limit: (q) => ({ transactions: q ? 200 : 500 }),
 };
 
+/** jobgraph's claim, with the completion as a delete of each job no dependent waits for: a delete-on-complete mode's cost (`ceiling-variants.ts`). */
+export const DELETE_CASE: CeilingCase = {
+  key: "claim50-jg-delete-c4", label: "claim 50 rows/stmt, completion as a delete, jobgraph's schema, 4 clients", script: "claim_50_history_delete.sql",
+  clients: 4, rowsPerTx: 50, tables: "jobgraph", prefill: (q) => (q ? 40_000 : 100_000), limit: (q) => ({ transactions: q ? 200 : 500 }),
+};
+
 /** A fresh set of tables for one case, prefilled and vacuumed; `variants` drop parts of jobgraph's schema first. */
 async function prepare(url: string, c: CeilingCase, quick: boolean, variants: readonly string[]): Promise<void> {
   const prefill = c.prefill(quick);
