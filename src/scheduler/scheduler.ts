@@ -256,9 +256,12 @@ export class Scheduler implements AttemptObserver {
       leaseMs: options.leaseMs,
       now: new Date(options.clock.now()),
     });
-    const { claimed, unschedulable } = await claim;
+    const { claimed, unschedulable, nextDueInMs } = await claim;
     this.unschedulable = new Set(unschedulable);
     const claimedAt = new Date(options.clock.now());
+    // Told by the store's clock, not ours: a job enqueued elsewhere to run later, or a retry, starts
+    // on time rather than at the next poll, also when this process's clock runs ahead of the store's.
+    if (nextDueInMs !== undefined && Number.isFinite(nextDueInMs)) this.wakeAt(new Date(claimedAt.getTime() + Math.max(0, nextDueInMs)));
     for (const job of claimed) {
       const handler = handlers.get(job.job.type);
       if (handler === undefined) continue; // cannot happen: we claim only registered types

@@ -96,11 +96,12 @@ export class MemoryStorage implements Storage {
       const { now } = request;
       const types = new Set(request.types);
       const candidates: AdmissionCandidate[] = [];
+      let nextDue: number | undefined;
       for (const id of this.pending) {
         const job = this.mustGet(id);
-        if (job.runAt <= now && types.has(job.type)) {
-          candidates.push({ id, priority: job.priority, runAt: job.runAt, seq: job.seq, resources: job.resources });
-        }
+        if (!types.has(job.type)) continue;
+        if (job.runAt <= now) candidates.push({ id, priority: job.priority, runAt: job.runAt, seq: job.seq, resources: job.resources });
+        else nextDue = Math.min(nextDue ?? Infinity, job.runAt.getTime());
       }
       const admission = admitJobs(candidates, {
         slots: request.limit, free: request.free, capacity: request.capacity, starvationMs: request.starvationMs, now,
@@ -115,7 +116,8 @@ export class MemoryStorage implements Storage {
         this.track(job, "pending", now);
         return { job: toRecord(job), lease: leaseOf(job) };
       });
-      return { claimed, unschedulable: admission.unschedulable };
+      if (claimed.length >= request.limit || nextDue === undefined) return { claimed, unschedulable: admission.unschedulable };
+      return { claimed, unschedulable: admission.unschedulable, nextDueInMs: nextDue - now.getTime() };
     });
   }
 

@@ -206,6 +206,12 @@ export interface ClaimResult {
   readonly claimed: readonly ClaimedJob[];
   /** Runnable candidates seen that need more than the whole capacity. */
   readonly unschedulable: readonly JobId[];
+  /**
+   * Optional. When the claim leased fewer than `limit`: how long until the earliest pending job of
+   * the asked types that is not yet due becomes due, by the store's clock (absent: none, or not
+   * reported). The worker wakes then, on time whoever enqueued the job and whatever its own clock says.
+   */
+  readonly nextDueInMs?: number;
 }
 
 export interface HeartbeatResult {

@@ -190,6 +190,32 @@ function describeClaimContract(t: StoreUnderTest): void {
       expect((await t.claim(["c"])).claimed).toEqual([]);
     });
 
+    for (const resources of [{}, { cpu: 1 }]) {
+      it(`says how long until the earliest job of its types not yet due, when it leased fewer than it asked for (${Object.keys(resources).length === 0 ? "no resources" : "resources"})`, async () => {
+        const capacity = { free: { cpu: 4 }, capacity: { cpu: 4 } };
+        await t.insert(
+          newJob({ type: "a", resources, runAt: secondsFromNow(-1) }),
+          newJob({ type: "a", resources, runAt: secondsFromNow(-1) }),
+          newJob({ type: "a", resources, priority: "low", runAt: secondsFromNow(600) }),
+          newJob({ type: "a", resources, priority: "critical", runAt: secondsFromNow(300) }),
+          newJob({ type: "b", resources, runAt: secondsFromNow(60) }),
+        );
+        // It filled its limit: the next claim comes soon anyway, and need not be told.
+        const full = await t.claim(["a"], { limit: 1, ...capacity });
+        expect(full.claimed).toHaveLength(1);
+        expect(full.nextDueInMs).toBeUndefined();
+        // Fewer than asked: the job of type a due in 300 s (not b's, due sooner), by the store's clock.
+        const short = await t.claim(["a"], { limit: 5, ...capacity });
+        expect(short.claimed).toHaveLength(1);
+        expect(short.nextDueInMs).toBeGreaterThan(290_000);
+        expect(short.nextDueInMs).toBeLessThanOrEqual(300_000);
+        const none = await t.claim(["a"], { limit: 5, ...capacity });
+        expect(none.claimed).toEqual([]);
+        expect(none.nextDueInMs).toBeGreaterThan(290_000);
+        expect((await t.claim(["c"], { limit: 5, ...capacity })).nextDueInMs).toBeUndefined();
+      });
+    }
+
     it("takes critical before low, FIFO within a level", async () => {
       const runAt = secondsFromNow(-1);
       const jobs = (["low", "normal", "critical", "low", "critical"] as const).map((priority) => newJob({ priority, runAt }));

@@ -2,7 +2,7 @@ import { admitJobs } from "../../resources.js";
 import type { ClaimRequest, ClaimResult } from "../storage.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { priorityOf, toClaimedJobRecord, toLease, type ClaimedJobRow, type StoredChange } from "./rows.js";
-import { claimRunnable, leaseJobs, lockClaimCandidates, selectBeyondCapacity, type CandidateRow, type ClaimRow } from "./sql/claim.js";
+import { claimRunnable, leaseJobs, lockClaimCandidates, selectBeyondCapacity, selectNextDue, type CandidateRow, type ClaimRow } from "./sql/claim.js";
 import type { Db } from "./sql/fragments.js";
 import type { StoreContext } from "./store-context.js";
 import { retryTransient } from "./transient.js";
@@ -24,10 +24,9 @@ async function claimSimple(sql: Db, schema: string, notice: Notice, request: Cla
   const ordered = rows.filter((row): row is ClaimRow & ClaimedJobRow => row.id !== null);
   const changes: StoredChange[] = ordered.map((row) => ({ id: row.id, type: row.type, status: "running", attempt: row.attempt }));
   for (const [id, type, attempt] of rows[0]?.left_over ?? []) changes.push({ id, type, status: "pending", attempt });
-  return {
-    value: { claimed: ordered.map((row) => ({ job: toClaimedJobRecord(row, request.workerId), lease: toLease(row) })), unschedulable: [] },
-    changes,
-  };
+  const claimed = ordered.map((row) => ({ job: toClaimedJobRecord(row, request.workerId), lease: toLease(row) }));
+  const nextDueInMs = rows[0]?.next_due_ms ?? undefined;
+  return { value: nextDueInMs === undefined ? { claimed, unschedulable: [] } : { claimed, unschedulable: [], nextDueInMs }, changes };
 }
 
 /** Locks candidates, lets `admitJobs` choose on the database clock, and leases the chosen ones. */
@@ -36,12 +35,12 @@ async function claimIn(sql: Db, schema: string, notice: Notice, request: ClaimRe
   // Jobs beyond the whole capacity are left out of the scan (they would fill its window); reported here.
   const beyond = (await selectBeyondCapacity(sql, schema, request.types, request.capacity, perLevel)).map((row) => row.id);
   const first = candidates[0];
-  if (first === undefined) return { value: { claimed: [], unschedulable: beyond }, changes: [] };
+  if (first === undefined) return { value: await withNextDue(sql, schema, request, { claimed: [], unschedulable: beyond }), changes: [] };
   const admission = admitJobs(
     candidates.map((row) => ({ id: row.id, priority: priorityOf(row.priority), runAt: row.run_at, seq: Number(row.seq), resources: row.resources })),
     { slots: request.limit, free: request.free, capacity: request.capacity, starvationMs: request.starvationMs, now: first.db_now },
   );
-  if (admission.admitted.length === 0) return { value: { claimed: [], unschedulable: [...beyond, ...admission.unschedulable] }, changes: [] };
+  if (admission.admitted.length === 0) return { value: await withNextDue(sql, schema, request, { claimed: [], unschedulable: [...beyond, ...admission.unschedulable] }), changes: [] };
   const leased = new Map((await leaseJobs(sql, schema, admission.admitted, request.workerId, request.leaseMs)).map((row) => [row.id, row]));
   const changes = new ChangeSet();
   const claimed = admission.admitted.flatMap((id) => {
@@ -55,7 +54,14 @@ async function claimIn(sql: Db, schema: string, notice: Notice, request: ClaimRe
   for (const row of oneOfEachType(candidates, new Set(admission.admitted))) {
     changes.status({ id: row.id, type: row.type, status: "pending", attempt: row.attempt });
   }
-  return { value: { claimed, unschedulable: [...beyond, ...admission.unschedulable] }, changes: await changes.record(sql, notice) };
+  return { value: await withNextDue(sql, schema, request, { claimed, unschedulable: [...beyond, ...admission.unschedulable] }), changes: await changes.record(sql, notice) };
+}
+
+/** `result` with `nextDueInMs` when it leased fewer than `request.limit` and some job of its types is due later. */
+async function withNextDue(sql: Db, schema: string, request: ClaimRequest, result: ClaimResult): Promise<ClaimResult> {
+  if (result.claimed.length >= request.limit) return result;
+  const nextDueInMs = (await selectNextDue(sql, schema, request.types))[0]?.next_due_ms ?? undefined;
+  return nextDueInMs === undefined ? result : { ...result, nextDueInMs };
 }
 
 /** The first candidate of each type that the claim did not lease (`leased`). */

@@ -61,6 +61,21 @@ export const selectBeyondCapacity = (sql: Db, schema: string, types: readonly st
     union all ${runnableAt(sql, schema, 2, types, perLevel)} union all ${runnableAt(sql, schema, 3, types, perLevel)}) j
   where ${exceedsCapacity(sql, capacity)}`;
 
+/** The run time of the earliest pending job of `types` at one priority level that is not yet due (the claim index's order). */
+const dueLaterAt = (sql: Db, schema: string, priority: number, types: readonly string[]) => sql`
+  (select d.run_at from ${sql(schema)}.jobs d
+   where d.status = 'pending' and d.priority = ${priority} and d.run_at > now() and d.type = any(${textArray(types)}::text[])
+   order by d.run_at limit 1)`;
+
+/** Milliseconds until the earliest pending job of `types` that is not yet due becomes due, by the database's clock; null when none. */
+const nextDueInMs = (sql: Db, schema: string, types: readonly string[]) => sql`
+  (extract(epoch from least(${dueLaterAt(sql, schema, 0, types)}, ${dueLaterAt(sql, schema, 1, types)},
+    ${dueLaterAt(sql, schema, 2, types)}, ${dueLaterAt(sql, schema, 3, types)}) - now()) * 1000)::float8`;
+
+/** `nextDueInMs` on its own: for a claim that admitted in JS and leased fewer than it could. */
+export const selectNextDue = (sql: Db, schema: string, types: readonly string[]) => sql<{ next_due_ms: number | null }[]>`
+  select ${nextDueInMs(sql, schema, types)} as next_due_ms`;
+
 /**
  * Claim candidates, locked: the oldest `perLevel` runnable jobs of each priority level. Within a
  * level the oldest are also the most promoted by the starvation guard, so these include the best
@@ -120,6 +135,8 @@ export type ClaimRow = {
   readonly simple: boolean;
   /** On the first row only: the pending changes the statement announced for rows it locked and left, as `[id, type, attempt]`. */
   readonly left_over: readonly (readonly [string, string, number])[] | null;
+  /** On the first row only, when it leased fewer than `limit`: see `ClaimResult.nextDueInMs`. */
+  readonly next_due_ms: number | null;
 } & ({ readonly id: null } | ClaimedJobRow);
 
 /**
@@ -128,7 +145,8 @@ export type ClaimRow = {
  * their attempt entries) and notify. The candidates it locked and did not lease were skipped by any
  * claim that ran meanwhile, and go back to pending with nothing else to say so: one of each type is
  * announced as pending, so an idle worker claims them at once rather than at its next poll (the
- * first row's `left_over` lists them, for this store's own subscribers). When some candidate needs resources it leases nothing
+ * first row's `left_over` lists them, for this store's own subscribers). A claim that leased fewer
+ * than `limit` also says when the next job not yet due will be (the first row's `next_due_ms`). When some candidate needs resources it leases nothing
  * and answers `simple: false` (its locks end with the statement); the caller then admits in JS.
  */
 export const claimRunnable = (sql: Db, schema: string, notice: Notice, claim: ClaimParameters) => sql<ClaimRow[]>`${claimStatement(sql, schema, notice, claim)}`;
@@ -183,6 +201,8 @@ const claimStatement = (sql: Db, schema: string, notice: Notice, claim: ClaimPar
   select g.simple, (select n from notified) as notified,
     case when row_number() over (order by ch.level, ch.run_at, ch.seq) = 1
       then (select json_agg(json_build_array(o.id, o.type, o.attempt)) from left_over o) end as left_over,
+    case when row_number() over (order by ch.level, ch.run_at, ch.seq) = 1 and g.simple and (select count(*) from leased) < ${claim.limit}
+      then ${nextDueInMs(sql, schema, claim.types)} end as next_due_ms,
     l.*, coalesce(dp.depends_on, '[]'::jsonb) as depends_on
   from gate g left join leased l on true left join chosen ch on ch.id = l.id::uuid left join deps dp on dp.job_id = l.id::uuid
   order by ch.level, ch.run_at, ch.seq`;

@@ -1,0 +1,69 @@
+import { afterEach, expect, it } from "vitest";
+import { systemClock, type Clock } from "../../src/clock.js";
+import { Queue } from "../../src/queue.js";
+import { PostgresStorage } from "../../src/storage/postgres/index.js";
+import { databaseUrl, describePostgres, eventually, newPostgresStorage } from "../support/postgres.js";
+
+// A delayed job or a retry starts when the database deems it due, not at the worker's next poll. The
+// poll is an hour here: a worker that woke too early, or never, would not run the job within the wait.
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const HOUR = 3_600_000;
+
+/** A worker on `schema` with the given clock, running "delayed.job" (which fails `failures` times first). */
+async function worker(schema: string, clock: Clock, failures = 0) {
+  const storage = new PostgresStorage({ connectionString: databaseUrl, schema, max: 4 });
+  const queue = new Queue({ storage, clock, pollIntervalMs: HOUR, concurrency: 2 });
+  const started: number[] = [];
+  queue.defineHandler("delayed.job", {
+    retry: { maxAttempts: 3, backoff: { type: "fixed", baseMs: 300, jitter: false } },
+    run: async (_payload, ctx) => {
+      started.push(Date.now());
+      if (ctx.attempt <= failures) throw new Error(`attempt ${ctx.attempt} fails`);
+      return { attempt: ctx.attempt };
+    },
+  });
+  await queue.start();
+  cleanups.push(async () => {
+    await queue.shutdown();
+    await storage.close();
+  });
+  return { queue, started };
+}
+
+/** A clock `aheadMs` ahead of the system's (and so of the database's, on this machine). */
+const clockAhead = (aheadMs: number): Clock => ({ now: () => Date.now() + aheadMs, setTimer: systemClock.setTimer });
+
+describePostgres("delayed jobs and the worker's wake", () => {
+  it("runs a job another process enqueued to run later when it is due, not at the next poll", async () => {
+    const { storage: producerStore, schema, cleanup } = await newPostgresStorage();
+    cleanups.push(cleanup);
+    const { queue } = await worker(schema, systemClock);
+    const producer = new Queue({ storage: producerStore });
+    // The worker hears the insert at once, finds nothing due, and must wake again when it is.
+    const job = await producer.enqueue("delayed.job", {}, { delayMs: 1_000 });
+    const done = await eventually(async () => {
+      const stored = await queue.getJob(job.id);
+      return stored?.status === "completed" ? stored : undefined;
+    }, "the delayed job to complete", 20_000);
+    expect(done.startedAt!.getTime()).toBeGreaterThanOrEqual(job.runAt.getTime());
+  });
+
+  it("runs its own retry when the database deems it due, though its clock runs ahead of the database's", async () => {
+    const { schema, cleanup } = await newPostgresStorage();
+    cleanups.push(cleanup);
+    // Ahead by 2 s: its wake at the retry's run time by its own clock comes 2 s early for the database.
+    const { queue, started } = await worker(schema, clockAhead(2_000), 1);
+    const job = await queue.enqueue("delayed.job", {});
+    const done = await eventually(async () => {
+      const stored = await queue.getJob(job.id);
+      return stored?.status === "completed" ? stored : undefined;
+    }, "the retry to complete", 20_000);
+    expect(done.attempt).toBe(2);
+    expect(started).toHaveLength(2);
+  });
+});
