@@ -91,11 +91,16 @@ export function never(): Promise<never> {
  * connection. (postgres.js 3.4.9 schedules that write for after the socket is gone and then
  * throws an uncaught TypeError from `nextWrite`, which would take the whole process down;
  * porsager/postgres#1154, #1208.) The server rolls back a transaction whose session ended.
+ *
+ * Always READ COMMITTED, whatever the server's, database's or role's default: the store's
+ * transactions rely on each statement taking a fresh snapshot (a settle's unblock must see an edge
+ * that an insert it waited for committed after the transaction began). Under REPEATABLE READ such a
+ * dependent stayed blocked for good.
  */
 export function beginGuarded<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
   let lost: (err: unknown) => void = () => undefined;
   const connectionLost = new Promise<never>((_, reject) => (lost = reject));
-  const begun = sql.begin(async (tx) => {
+  const begun = sql.begin("isolation level read committed", async (tx) => {
     try {
       return await work(tx);
     } catch (err) {
@@ -179,7 +184,12 @@ export class Pool {
       onnotice: () => undefined,
       onclose: () => void this.closed++,
       backoff: reconnectBackoffSeconds,
-      connection: { application_name: "jobgraph", jit: "off", idle_in_transaction_session_timeout: idleInTransactionTimeoutMs },
+      // READ COMMITTED for single statements too (see `beginGuarded`): under REPEATABLE READ a claim
+      // meeting a row updated since its snapshot fails with a serialization error instead of skipping it.
+      connection: {
+        application_name: "jobgraph", jit: "off", idle_in_transaction_session_timeout: idleInTransactionTimeoutMs,
+        default_transaction_isolation: "read committed",
+      },
     };
     this.open = sql !== undefined ? undefined : () => (connectionString === undefined ? postgresOf(options) : postgresOf(connectionString, options));
     this.current = sql ?? (this.open as () => postgres.Sql)();
