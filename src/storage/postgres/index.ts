@@ -27,6 +27,7 @@ import { optionsSchema, type PostgresStorageOptions } from "./storage-options.js
 import type { Db } from "./sql/fragments.js";
 import type { Notice } from "./sql/notify.js";
 import type { StoreContext } from "./store-context.js";
+import { assertNoResultTransform } from "./result-transform.js";
 import { retryTransient } from "./transient.js";
 
 export type { AttemptSql } from "./attempt.js";
@@ -68,6 +69,7 @@ export class PostgresStorage implements Storage {
       );
     }
     const { connectionString, sql, schema, max, listen, listenerCheckMs, listenerTimeoutMs, idleInTransactionTimeoutMs, callTimeoutMs } = parsed.data;
+    if (sql !== undefined) assertNoResultTransform(sql, "sql");
     this.schema = schema;
     this.channel = `jobgraph_${schema}`;
     this.pool = new Pool({ connectionString, sql: sql === undefined ? undefined : asDriverSql(sql), max, idleInTransactionTimeoutMs, callTimeoutMs });

@@ -1,11 +1,12 @@
 import type postgres from "postgres";
-import { ValidationError } from "../../errors.js";
+import { StorageError, ValidationError } from "../../errors.js";
 import { planInsert } from "../../insert-plan.js";
 import { PRIORITIES } from "../../types.js";
 import type { ErrorInfo, JobId, JobStatus, Json, NewJob } from "../../types.js";
 import type { InsertRequest, InsertResult, InsertedJob } from "../storage.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
+import { assertTransactionReadsAsStored } from "./result-transform.js";
 import { toJobRecord } from "./rows.js";
 import { jsonText, type Db } from "./sql/fragments.js";
 import { insertEdges, insertJobRows, insertRunnableJobs, liveKeyHolders, lockExistingJobs, type EdgeRow, type InsertedRows, type JobInsertRow } from "./sql/insert.js";
@@ -135,6 +136,7 @@ export async function insertJobs(store: StoreContext, request: InsertRequest): P
   if (tx !== undefined && !isTransaction(tx)) {
     throw new ValidationError("tx must be a postgres.js transaction: the sql that sql.begin passes to its callback");
   }
+  if (tx !== undefined) await store.guard(() => assertTransactionReadsAsStored(tx), "insert", false);
   const notice = store.nextNotice();
   if (tx === undefined) {
     const simple = await store.guard((sql) => retryTransient(() => insertSimple(sql, store.schema, notice, request)), "insert");
@@ -160,8 +162,8 @@ export async function insertJobs(store: StoreContext, request: InsertRequest): P
       if (tx === undefined) store.publish(done.changes, notice);
       return done.value;
     } catch (err) {
-      if (err instanceof InsertRace && round < 10) continue;
-      throw err;
+      if (!(err instanceof InsertRace)) throw err;
+      if (round >= 10) throw new StorageError(`insert: an idempotency key was taken concurrently ${round} times in a row; nothing was inserted`, err);
     }
   }
 }
