@@ -53,6 +53,12 @@ export class Scheduler implements AttemptObserver {
   private heartbeatTimer: TimerHandle | undefined;
   private dueTimer: { at: number; timer: TimerHandle } | undefined;
   private unschedulable = new Set<JobId>();
+  /**
+   * Cancel requests heard while a claim was in flight, for jobs with no attempt here (by id, with the
+   * attempt asked to stop when known): the claim may have leased them before the request, its answer
+   * still on the way. Matched as the claim's attempts are made; undefined while no claim is in flight.
+   */
+  private cancelsDuringClaim: Map<JobId, number | undefined> | undefined;
   private idle: Promise<void> = Promise.resolve();
   /** Set while `stop` waits for the attempts: called once the last one is over. */
   private allOver: (() => void) | undefined;
@@ -117,7 +123,7 @@ export class Scheduler implements AttemptObserver {
     for (const change of changes) {
       // Only a type this worker runs (a type too long to notify comes as "": it may be one).
       if (change.status === "pending" && (change.type === "" || handlers.has(change.type))) runnable = true;
-      if (change.cancelRequested === true) this.abortAttempt(this.executors.get(change.id), "cancel");
+      if (change.cancelRequested === true) this.requestCancel(change.id, change.attempt);
     }
     // After the current turn, so the settle that released these jobs reports its own events first.
     if (runnable) setImmediate(() => this.wake());
@@ -125,7 +131,13 @@ export class Scheduler implements AttemptObserver {
 
   /** Aborts a local attempt if this worker runs it; answers whether it did. */
   cancelLocal(id: JobId): boolean {
+    return this.requestCancel(id, undefined);
+  }
+
+  /** Aborts the attempt of `id` (`attempt`, when known) if this worker runs it, or as the claim in flight brings it. */
+  private requestCancel(id: JobId, attempt: number | undefined): boolean {
     const executor = this.executors.get(id);
+    if (executor === undefined) this.cancelsDuringClaim?.set(id, attempt);
     this.abortAttempt(executor, "cancel");
     return executor !== undefined;
   }
@@ -256,7 +268,15 @@ export class Scheduler implements AttemptObserver {
       leaseMs: options.leaseMs,
       now: new Date(options.clock.now()),
     });
-    const { claimed, unschedulable, nextDueInMs } = await claim;
+    const cancels = new Map<JobId, number | undefined>();
+    this.cancelsDuringClaim = cancels;
+    let result: Awaited<typeof claim>;
+    try {
+      result = await claim;
+    } finally {
+      this.cancelsDuringClaim = undefined;
+    }
+    const { claimed, unschedulable, nextDueInMs } = result;
     this.unschedulable = new Set(unschedulable);
     const claimedAt = new Date(options.clock.now());
     // Told by the store's clock, not ours: a job enqueued elsewhere to run later, or a retry, starts
@@ -278,6 +298,11 @@ export class Scheduler implements AttemptObserver {
       this.unfinished.add(executor);
       const level = effectivePriority(job.job.priority, job.job.runAt, claimedAt, options.starvationMs);
       this.enqueueWaiting({ level, executor });
+    }
+    // Asked to stop while the claim's answer was on the way: let go without running a handler.
+    for (const [id, attempt] of cancels) {
+      const executor = this.executors.get(id);
+      if (executor !== undefined && (attempt === undefined || attempt === executor.lease.attempt)) this.abortAttempt(executor, "cancel");
     }
     // Held resources include those just claimed: admission may have left a job for lack of them.
     this.drained = claimed.length < slots && this.holdingResources === 0;

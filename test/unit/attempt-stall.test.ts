@@ -10,7 +10,8 @@ function stuckPool() {
   let work: ((tx: postgres.TransactionSql) => Promise<unknown>) | undefined;
   // A real pool for building statements; nothing reaches a server, since BEGIN never answers.
   const sql = postgres("postgres://nobody@127.0.0.1:9/none", { max: 1 });
-  Object.assign(sql, { begin: (fn: typeof work) => ((work = fn), new Promise(() => undefined)) });
+  // begin(mode, fn), as the store calls it (always READ COMMITTED), or begin(fn).
+  Object.assign(sql, { begin: (modeOrFn: string | typeof work, fn?: typeof work) => ((work = typeof modeOrFn === "function" ? modeOrFn : fn), new Promise(() => undefined)) });
   return { sql, answerBegin: (tx: postgres.TransactionSql) => work!(tx) };
 }
 
