@@ -44,8 +44,10 @@ async function cancelIn(sql: Db, schema: string, notice: Notice, requested: read
 }
 
 /** `PostgresStorage.cancelJobs`, in a transaction of its own. */
-export async function cancelJobs(store: StoreContext, ids: readonly JobId[]): Promise<CancelResult> {
-  if (ids.length === 0) return { cancelled: [], cancelRequested: [], notFound: [] };
+export async function cancelJobs(store: StoreContext, given: readonly JobId[]): Promise<CancelResult> {
+  if (given.length === 0) return { cancelled: [], cancelRequested: [], notFound: [] };
+  // As PostgreSQL prints them: the rows answer lower-case ids, and the answer is matched by id.
+  const ids = given.map((id) => (isUuid(id) ? id.toLowerCase() : id));
   const notice = store.nextNotice();
   const done = await store.guard((sql) => store.transaction(sql, (t) => cancelIn(t, store.schema, notice, ids)), "cancel");
   store.publish(done.changes, notice);

@@ -98,8 +98,10 @@ function isKeyTaken(err: unknown): boolean {
 }
 
 /** `PostgresStorage.retryJob`, in a transaction of its own. */
-export async function retryJob(store: StoreContext, id: JobId): Promise<RetryResult> {
-  if (!isUuid(id)) throw new JobNotFoundError(id);
+export async function retryJob(store: StoreContext, given: JobId): Promise<RetryResult> {
+  if (!isUuid(given)) throw new JobNotFoundError(given);
+  // As PostgreSQL prints it: the revival plan finds the job's dependents by the ids the rows answer.
+  const id = given.toLowerCase();
   const notice = store.nextNotice();
   // `assertKeysFree` cannot see a key an insert holds but has not committed; once it commits, the
   // index refuses our restart. Run again: the holder is visible then, and the answer a DuplicateJobError.
