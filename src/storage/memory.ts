@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { assertNever } from "../assert-never.js";
 import { outcomeUnderCancelRequest } from "../cancel-request.js";
-import { planCascade } from "../cascade.js";
+import { planCascade, type CascadeVictim } from "../cascade.js";
 import { attemptClosed, attemptOpened, deriveJobLogs, type HandlerLine } from "../job-history.js";
 import { planRestart } from "../restart.js";
 import { planRevival } from "../revival.js";
@@ -135,7 +135,14 @@ export class MemoryStorage implements Storage {
     return this.mutate(() => {
       // Results are made JSON before anything changes, so a value PostgreSQL would refuse changes nothing.
       const results = settlements.map(({ outcome }) => (outcome.type === "completed" ? toJson(outcome.result) : null));
-      return settlements.map((settlement, i) => this.settleOne(settlement, results[i] ?? null, now));
+      const settled = settlements.map((settlement, i) => this.settleOne(settlement, results[i] ?? null, now));
+      // Every outcome first, then one cascade from all the batch's failed and cancelled jobs (as
+      // PostgreSQL does): a dependent of two of them is blamed as `planCascade` says, not by batch order.
+      const roots = settled.flatMap((r) => (r.type === "settled" && (r.job.status === "failed" || r.job.status === "cancelled") ? [this.mustGet(r.job.id)] : []));
+      if (roots.length === 0) return settled;
+      const byRoot = new Map<JobId, JobId[]>();
+      for (const victim of this.cascade(roots, now)) byRoot.set(victim.root, [...(byRoot.get(victim.root) ?? []), victim.id]);
+      return settled.map((r) => (r.type === "settled" && byRoot.has(r.job.id) ? { ...r, cancelled: byRoot.get(r.job.id) ?? [] } : r));
     });
   }
 
@@ -154,6 +161,7 @@ export class MemoryStorage implements Storage {
       const cancelled = new Set<JobId>();
       const cancelRequested: JobId[] = [];
       const notFound: JobId[] = [];
+      const roots: StoredJob[] = [];
       for (const id of new Set(ids)) {
         const job = this.jobs.get(id);
         if (job === undefined) notFound.push(id);
@@ -162,7 +170,7 @@ export class MemoryStorage implements Storage {
           update(job, { status: "cancelled", finishedAt: now, cancelCause: undefined });
           this.recordTransition(job, from, now);
           cancelled.add(id);
-          for (const victim of this.cascade(job, now)) cancelled.add(victim);
+          roots.push(job);
         } else if (job.status === "running") {
           job.cancelRequested = true;
           job.updatedAt = now;
@@ -170,6 +178,9 @@ export class MemoryStorage implements Storage {
           cancelRequested.push(id);
         }
       }
+      // Every job asked for first, then one cascade from all of them (as PostgreSQL does): a dependent
+      // that was itself asked for is cancelled as asked, not blamed on its dependency.
+      for (const victim of this.cascade(roots, now)) cancelled.add(victim.id);
       return { cancelled: [...cancelled], cancelRequested, notFound };
     });
   }
@@ -326,7 +337,6 @@ export class MemoryStorage implements Storage {
     const error = outcome.type === "completed" || outcome.type === "interrupted" ? undefined : outcome.error;
     job.attempts = attemptClosed(job.attempts, { finishedAt: now, outcome: outcome.type, ...(error ? { error } : {}) });
     let unblocked: readonly JobId[] = [];
-    let cancelled: readonly JobId[] = [];
     switch (outcome.type) {
       case "completed":
         update(job, { status: "completed", result, finishedAt: now });
@@ -339,9 +349,9 @@ export class MemoryStorage implements Storage {
         break;
       case "failed":
       case "cancelled":
+        // Its dependents are cancelled by `settle`, once for the whole batch.
         update(job, { status: outcome.type, error: { ...outcome.error }, finishedAt: now });
         this.track(job, "running", now);
-        cancelled = this.cascade(job, now);
         break;
       case "interrupted":
         update(job, { status: "pending", attempt: Math.max(0, job.attempt - 1) });
@@ -350,7 +360,7 @@ export class MemoryStorage implements Storage {
       default:
         assertNever(outcome);
     }
-    return { type: "settled", job: toRecord(job), unblocked, cancelled };
+    return { type: "settled", job: toRecord(job), unblocked, cancelled: [] };
   }
 
   /** Dependents whose last unfinished dependency was `job` become pending. */
@@ -366,17 +376,18 @@ export class MemoryStorage implements Storage {
     return unblocked;
   }
 
-  /** Cancels every transitive dependent of a failed or cancelled job that has not started. */
-  private cascade(root: StoredJob, now: Date): JobId[] {
-    const roots = [{ id: root.id, status: root.status }];
-    return planCascade(roots, (id) => this.graph.dependentsOf(id), (id) => this.jobs.get(id)).map(({ id, cause, causeStatus }) => {
+  /** Cancels every transitive dependent of the failed or cancelled `roots` that has not started. */
+  private cascade(roots: readonly StoredJob[], now: Date): CascadeVictim[] {
+    if (roots.length === 0) return [];
+    const victims = planCascade(roots.map((root) => ({ id: root.id, status: root.status })), (id) => this.graph.dependentsOf(id), (id) => this.jobs.get(id));
+    for (const { id, cause, causeStatus } of victims) {
       const victim = this.mustGet(id);
       const from = victim.status;
       const error = dependencyError(cause, causeStatus);
       update(victim, { status: "cancelled", error, finishedAt: now, cancelCause: cause });
       this.recordTransition(victim, from, now, error);
-      return id;
-    });
+    }
+    return victims;
   }
 
   /** Inserts inside one atomic call: planned whole first, so a refused insert stores nothing. */

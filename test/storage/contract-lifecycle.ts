@@ -210,6 +210,39 @@ export function describeLifecycleContract(t: StoreUnderTest): void {
   });
 
   describe("cancelJobs", () => {
+    it("cancels a dependent named beside its dependency as asked, not blamed on it; a retry of the dependency leaves it cancelled", async () => {
+      const a = newJob({ type: "a" });
+      const c = newJob({ type: "c", dependsOn: [a.id] });
+      await t.insert(a, c);
+      const result = await t.storage.cancelJobs([a.id, c.id], new Date());
+      expect([...result.cancelled].sort()).toEqual([a.id, c.id].sort());
+      const cancelled = await t.storage.getJob(c.id);
+      expect(cancelled?.status).toBe("cancelled");
+      expect(cancelled?.error).toBeUndefined();
+      const { revived } = await t.storage.retryJob(a.id, new Date());
+      expect(revived).toEqual([]);
+      expect(await t.status(c.id)).toBe("cancelled");
+    });
+
+    it("one settle batch failing two dependencies of a job blames the first it lists, and the result of that one's settle names it", async () => {
+      const a = newJob({ type: "a" });
+      const b = newJob({ type: "b" });
+      const c = newJob({ type: "c", dependsOn: [b.id, a.id] });
+      await t.insert(a, b, c);
+      const [ca, cb] = [await t.claimOne("a"), await t.claimOne("b")];
+      const results = await t.storage.settle(
+        [
+          { lease: ca.lease, outcome: { type: "failed", error: attemptError("a") } },
+          { lease: cb.lease, outcome: { type: "failed", error: attemptError("b") } },
+        ],
+        new Date(),
+      );
+      expect(results.map((r) => (r.type === "settled" ? r.cancelled : "lost"))).toEqual([[], [c.id]]);
+      const victim = await t.storage.getJob(c.id);
+      expect(victim?.status).toBe("cancelled");
+      expect(victim?.error?.message).toContain(b.id);
+    });
+
     it("cancels waiting jobs with their dependents, asks running ones to stop, leaves terminal ones", async () => {
       const root = newJob({ type: "root" });
       const blocked = newJob({ dependsOn: [root.id] });
