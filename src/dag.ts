@@ -17,6 +17,8 @@ export interface GraphPlan {
   readonly internal: readonly (readonly number[])[];
   /** Per node index, its references that are not keys of the batch: existing job ids, lower-cased and deduplicated. */
   readonly external: readonly (readonly string[])[];
+  /** Per node index, all its references in the order given (deduplicated): a node index, or an existing job id lower-cased. */
+  readonly references: readonly (readonly (number | string)[])[];
 }
 
 /** The most nodes a graph may have unless the caller says otherwise. */
@@ -51,22 +53,24 @@ export function planGraph(nodes: readonly GraphNode[], options: { maxNodes?: num
     indexByKey.set(node.key, index);
   });
 
-  const { internal, external } = splitEdges(nodes, indexByKey);
+  const { internal, external, references } = splitEdges(nodes, indexByKey);
   const order = topologicalOrder(nodes, internal);
-  return { order, internal, external };
+  return { order, internal, external, references };
 }
 
 function splitEdges(
   nodes: readonly GraphNode[],
   indexByKey: ReadonlyMap<string, number>,
-): { internal: number[][]; external: string[][] } {
+): { internal: number[][]; external: string[][]; references: (number | string)[][] } {
   // lastSeenBy[d] === i marks d as already listed for node i: deduplication without a Set per node.
   const lastSeenBy = new Int32Array(nodes.length).fill(-1);
   const internal: number[][] = [];
   const external: string[][] = [];
+  const references: (number | string)[][] = [];
   nodes.forEach((node, index) => {
     const inBatch: number[] = [];
     const existing: string[] = [];
+    const given: (number | string)[] = [];
     let seenIds: Set<string> | undefined;
     for (const reference of node.dependsOn) {
       const target = indexByKey.get(reference);
@@ -74,6 +78,7 @@ function splitEdges(
         if (lastSeenBy[target] !== index) {
           lastSeenBy[target] = index;
           inBatch.push(target);
+          given.push(target);
         }
       } else if (isJobId(reference)) {
         const id = reference.toLowerCase();
@@ -81,6 +86,7 @@ function splitEdges(
         if (!seenIds.has(id)) {
           seenIds.add(id);
           existing.push(id);
+          given.push(id);
         }
       } else {
         throw new UnknownDependencyError(reference, node.key);
@@ -88,8 +94,9 @@ function splitEdges(
     }
     internal.push(inBatch);
     external.push(existing);
+    references.push(given);
   });
-  return { internal, external };
+  return { internal, external, references };
 }
 
 const UNVISITED = 0;

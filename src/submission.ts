@@ -47,7 +47,8 @@ export async function buildSubmission(requests: readonly JobRequest[], context: 
   const positions: number[] = new Array<number>(requests.length);
   for (const index of plan.order) {
     const request = requests[index] as JobRequest;
-    const dependsOn = [...(plan.internal[index] ?? []).map((i) => ids[i] as JobId), ...(plan.external[index] ?? [])];
+    // In the order given: the first listed is blamed among equally near causes of a cancel.
+    const dependsOn = (plan.references[index] ?? []).map((ref) => (typeof ref === "number" ? (ids[ref] as JobId) : ref));
     positions[index] = jobs.length;
     const at = requests.length > 1 ? `[${index}].` : "";
     const handler = context.handlers.get(request.type);

@@ -8,6 +8,17 @@ import { closeAll, newQueue, runUntil, snapshotStore, untilStatus } from "./supp
 afterEach(closeAll);
 
 describe("enqueueMany", () => {
+  it("keeps each job's dependsOn in the order given, existing jobs and keys of the batch mixed", async () => {
+    const tq = newQueue();
+    const existing = await tq.queue.enqueue("t", {});
+    const [price, post] = await tq.queue.enqueueMany([
+      { key: "price", type: "t" },
+      { key: "post", type: "t", dependsOn: [existing.id, "price"] },
+    ]);
+    expect(post?.dependsOn).toEqual([existing.id, price?.id]);
+    expect((await tq.queue.getJob(post!.id))?.dependsOn).toEqual([existing.id, price?.id]);
+  });
+
   it("runs fetch -> 3 parallel -> post -> notify in dependency order, passing parent results by id", async () => {
     const tq = newQueue({ concurrency: 5 });
     const log: string[] = [];

@@ -102,6 +102,7 @@ describe("planGraph: edges", () => {
     const plan = planGraph(nodes);
     expect(plan.internal[2]).toEqual([1, 0]);
     expect(plan.external[2]).toEqual([ID_A, ID_B]);
+    expect(plan.references[2]).toEqual([1, ID_A, 0, ID_B]);
   });
 
   it("treats job ids case-insensitively and returns them lower-cased", () => {
