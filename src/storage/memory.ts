@@ -470,14 +470,18 @@ export class MemoryStorage implements Storage {
     this.logs.delete(job.id);
   }
 
+  /** Coming back to life must not give a second live job an idempotency key (as PostgreSQL's `assertKeysFree` answers). */
   private assertKeysFree(jobs: readonly StoredJob[]): void {
-    const claimed = new Map<string, StoredJob>();
+    const claimed = new Map<string, JobId>();
     for (const job of jobs) {
       const key = job.idempotencyKey;
       if (key === undefined) continue;
-      const holder = claimed.get(key) ?? this.liveHolder(key);
+      const holder = this.liveHolder(key);
       if (holder !== undefined && holder.id !== job.id) throw new DuplicateJobError(holder.id, holder.status, key);
-      claimed.set(key, job);
+      // Another job coming back with it: named with the status it would come back in, not its cancelled one.
+      const sibling = claimed.get(key);
+      if (sibling !== undefined) throw new DuplicateJobError(sibling, "blocked", key);
+      claimed.set(key, job.id);
     }
   }
 

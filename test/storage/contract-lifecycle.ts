@@ -315,6 +315,21 @@ export function describeLifecycleContract(t: StoreUnderTest): void {
   });
 
   describe("retryJob", () => {
+    it("refuses to bring back two dependents holding one idempotency key, naming the first as it would come back (blocked)", async () => {
+      const a = newJob({ type: "a" });
+      await t.insert(a);
+      const { lease } = await t.claimOne("a");
+      await t.settle(lease, { type: "failed", error: attemptError() });
+      const first = newJob({ type: "d", dependsOn: [a.id], idempotencyKey: "shared" });
+      const second = newJob({ type: "d", dependsOn: [a.id], idempotencyKey: "shared" });
+      await t.insert(first);
+      await t.insert(second); // the first is cancelled already: its key is free
+      const error = await t.storage.retryJob(a.id, new Date()).then(() => undefined, (e: unknown) => e);
+      expect(error).toMatchObject({ code: "DUPLICATE_JOB", existingJobId: first.id, existingStatus: "blocked" });
+      expect(await t.status(a.id)).toBe("failed");
+      expect(await t.status(second.id)).toBe("cancelled");
+    });
+
     it("makes a failed job pending with a fresh attempt budget", async () => {
       await t.insert(newJob({ type: "root" }));
       const { lease } = await t.claimOne("root");
