@@ -28,6 +28,7 @@ import type { Db } from "./sql/fragments.js";
 import type { Notice } from "./sql/notify.js";
 import type { StoreContext } from "./store-context.js";
 import { assertNoResultTransform } from "./result-transform.js";
+import { limitLockWait } from "./sql/lock-affected.js";
 import { retryTransient } from "./transient.js";
 
 export type { AttemptSql } from "./attempt.js";
@@ -58,6 +59,8 @@ export class PostgresStorage implements Storage {
   private readonly feed: ChangeFeed;
   /** What the operations (insert.ts, claim.ts, settle.ts, ...) run on. */
   private readonly store: StoreContext;
+  /** See `StoreContext.lockWaitMs`. */
+  private readonly lockWaitMs: number | undefined;
   private closed = false;
 
   constructor(options: PostgresStorageOptions = {}) {
@@ -74,8 +77,11 @@ export class PostgresStorage implements Storage {
     this.channel = `jobgraph_${schema}`;
     this.pool = new Pool({ connectionString, sql: sql === undefined ? undefined : asDriverSql(sql), max, idleInTransactionTimeoutMs, callTimeoutMs });
     this.feed = new ChangeFeed(this.pool.sql, { channel: this.channel, sender: this.sender }, listen, { checkMs: listenerCheckMs, timeoutMs: listenerTimeoutMs }, listenerApplicationName(schema));
+    const lockWaitMs = callTimeoutMs > 0 ? Math.max(1, Math.floor(callTimeoutMs / 2)) : undefined;
+    this.lockWaitMs = lockWaitMs;
     this.store = {
       schema,
+      lockWaitMs,
       nextNotice: () => ({ channel: this.channel, sender: `${this.sender}.${++this.writes}|` }),
       untaggedNotice: { channel: this.channel, sender: "" },
       guard: (work, what, bounded) => this.guard(work, what, bounded),
@@ -250,7 +256,14 @@ export class PostgresStorage implements Storage {
    * it was committed, and every settle in it is a CAS on its lease, so running it again is safe.
    */
   private transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
-    return retryTransient(() => beginGuarded(sql, work));
+    const { lockWaitMs } = this;
+    if (lockWaitMs === undefined) return retryTransient(() => beginGuarded(sql, work));
+    return retryTransient(() =>
+      beginGuarded(sql, async (tx) => {
+        await limitLockWait(tx, lockWaitMs);
+        return work(tx);
+      }),
+    );
   }
 
   /** Whether the change feed's LISTEN is in place right now. */

@@ -18,7 +18,14 @@ export interface StoreContext {
    * anything but our own typed errors becomes a `StorageError`.
    */
   guard<T>(work: (sql: postgres.Sql) => Promise<T>, what: string, bounded?: boolean): Promise<T>;
-  /** A transaction of our own, run again from the start after a deadlock or serialization failure. */
+  /**
+   * How long a statement of the store's own transactions waits for a row lock before it fails
+   * (55P03): below the call deadline, so that a lock held long (an attempt's `ctx.tx` naming a job)
+   * fails that one call rather than the deadline replacing the pool, which would end every attempt
+   * transaction on it. Undefined without a call deadline.
+   */
+  readonly lockWaitMs: number | undefined;
+  /** A transaction of our own (lock waits bounded by `lockWaitMs`), run again from the start after a deadlock or serialization failure. */
   transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T>;
   /** After the commit of a write of its own (tagged `notice`): its changes, for this store's subscribers. */
   publish(changes: Published, notice: Notice): void;
