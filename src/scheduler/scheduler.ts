@@ -2,7 +2,7 @@ import type { TimerHandle } from "../clock.js";
 import type { RegisteredHandler } from "../handler.js";
 import type { ResolvedQueueOptions } from "../options.js";
 import { effectivePriority, inUse, namesAnyUnit, release, reserve } from "../resources.js";
-import type { Storage } from "../storage/storage.js";
+import type { ClaimedJob, Storage } from "../storage/storage.js";
 import type { JobChange, JobId, Resources } from "../types.js";
 import { Executor, type AbortCause, type AttemptObserver, type ExecutorHost } from "./executor.js";
 
@@ -54,11 +54,12 @@ export class Scheduler implements AttemptObserver {
   private dueTimer: { at: number; timer: TimerHandle } | undefined;
   private unschedulable = new Set<JobId>();
   /**
-   * Cancel requests heard while a claim was in flight, for jobs with no attempt here (by id, with the
-   * attempt asked to stop when known): the claim may have leased them before the request, its answer
-   * still on the way. Matched as the claim's attempts are made; undefined while no claim is in flight.
+   * Ids of jobs with no attempt here whose cancel was requested while a claim was in flight: the claim
+   * may have leased them before the request, its answer still on the way. Undefined while no claim is
+   * in flight. An id names no attempt (a retry starts the count again), so what the claim brings of
+   * them is asked of the store before it starts (`stoppedByTheStore`).
    */
-  private cancelsDuringClaim: Map<JobId, number | undefined> | undefined;
+  private cancelsDuringClaim: Set<JobId> | undefined;
   private idle: Promise<void> = Promise.resolve();
   /** Set while `stop` waits for the attempts: called once the last one is over. */
   private allOver: (() => void) | undefined;
@@ -123,7 +124,7 @@ export class Scheduler implements AttemptObserver {
     for (const change of changes) {
       // Only a type this worker runs (a type too long to notify comes as "": it may be one).
       if (change.status === "pending" && (change.type === "" || handlers.has(change.type))) runnable = true;
-      if (change.cancelRequested === true) this.requestCancel(change.id, change.attempt);
+      if (change.cancelRequested === true) this.requestCancel(change.id);
     }
     // After the current turn, so the settle that released these jobs reports its own events first.
     if (runnable) setImmediate(() => this.wake());
@@ -131,13 +132,13 @@ export class Scheduler implements AttemptObserver {
 
   /** Aborts a local attempt if this worker runs it; answers whether it did. */
   cancelLocal(id: JobId): boolean {
-    return this.requestCancel(id, undefined);
+    return this.requestCancel(id);
   }
 
-  /** Aborts the attempt of `id` (`attempt`, when known) if this worker runs it, or as the claim in flight brings it. */
-  private requestCancel(id: JobId, attempt: number | undefined): boolean {
+  /** Aborts the attempt of `id` if this worker runs it; notes it when a claim in flight may bring it. */
+  private requestCancel(id: JobId): boolean {
     const executor = this.executors.get(id);
-    if (executor === undefined) this.cancelsDuringClaim?.set(id, attempt);
+    if (executor === undefined) this.cancelsDuringClaim?.add(id);
     this.abortAttempt(executor, "cancel");
     return executor !== undefined;
   }
@@ -268,7 +269,7 @@ export class Scheduler implements AttemptObserver {
       leaseMs: options.leaseMs,
       now: new Date(options.clock.now()),
     });
-    const cancels = new Map<JobId, number | undefined>();
+    const cancels = new Set<JobId>();
     this.cancelsDuringClaim = cancels;
     let result: Awaited<typeof claim>;
     try {
@@ -277,6 +278,7 @@ export class Scheduler implements AttemptObserver {
       this.cancelsDuringClaim = undefined;
     }
     const { claimed, unschedulable, nextDueInMs } = result;
+    const stopped = cancels.size === 0 ? new Map<JobId, AbortCause>() : await this.stoppedByTheStore(claimed.filter((job) => cancels.has(job.job.id)));
     this.unschedulable = new Set(unschedulable);
     const claimedAt = new Date(options.clock.now());
     // Told by the store's clock, not ours: a job enqueued elsewhere to run later, or a retry, starts
@@ -300,10 +302,7 @@ export class Scheduler implements AttemptObserver {
       this.enqueueWaiting({ level, executor });
     }
     // Asked to stop while the claim's answer was on the way: let go without running a handler.
-    for (const [id, attempt] of cancels) {
-      const executor = this.executors.get(id);
-      if (executor !== undefined && (attempt === undefined || attempt === executor.lease.attempt)) this.abortAttempt(executor, "cancel");
-    }
+    for (const [id, cause] of stopped) this.abortAttempt(this.executors.get(id), cause);
     // Held resources include those just claimed: admission may have left a job for lack of them.
     this.drained = claimed.length < slots && this.holdingResources === 0;
     this.startWaiting();
@@ -311,6 +310,27 @@ export class Scheduler implements AttemptObserver {
     // worker's claim locks more candidates than it leases (up to `limit` per priority level), and those
     // go back to pending with no notification. Claim again at once, rather than wait for the poll.
     if (claimed.length > 0 && claimed.length < slots) this.wakeAgain = true;
+  }
+
+  /**
+   * Of the attempts just claimed for jobs whose cancel was requested meanwhile, those the store says
+   * to stop (that attempt's cancel requested, or its lease gone), asked by a heartbeat of their
+   * leases. When the store cannot tell, they start, and their next heartbeat tells.
+   */
+  private async stoppedByTheStore(suspects: readonly ClaimedJob[]): Promise<Map<JobId, AbortCause>> {
+    const stopped = new Map<JobId, AbortCause>();
+    if (suspects.length === 0) return stopped;
+    const { storage, options, host } = this.deps;
+    try {
+      const answers = await storage.heartbeat(suspects.map((job) => job.lease), options.leaseMs, new Date(options.clock.now()));
+      for (const answer of answers) {
+        if (answer.state === "cancel-requested") stopped.set(answer.jobId, "cancel");
+        else if (answer.state === "lost") stopped.set(answer.jobId, "lease-lost");
+      }
+    } catch (error) {
+      host.reportError(error, "heartbeat");
+    }
+    return stopped;
   }
 
   /** Keeps the waiting attempts by effective priority level at claim time, first come first served within one. */

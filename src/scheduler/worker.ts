@@ -5,7 +5,7 @@ import type { QueueEventName, QueueEvents } from "../events.js";
 import type { RegisteredHandler } from "../handler.js";
 import type { MetricsRecorder, QueueMetrics } from "../metrics.js";
 import type { ResolvedQueueOptions } from "../options.js";
-import type { CancelResult, InsertedJob, JobCounts, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
+import type { InsertedJob, JobCounts, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
 import { toStoredText } from "../stored-text.js";
 import type { JobChange, JobId, JobRecord, NewJob, NewLogLine } from "../types.js";
 import { Batcher } from "./batcher.js";
@@ -142,18 +142,7 @@ export class Worker implements ExecutorHost {
   }
 
   async cancel(id: JobId): Promise<JobRecord> {
-    let result: CancelResult;
-    try {
-      result = await this.storage.cancelJobs([id], new Date(this.clock.now()));
-    } catch (error) {
-      // The store could not take the request (its row held past the store's lock wait: the attempt's
-      // own ctx.tx may hold it). An attempt of it running here stops all the same; its outcome is the cancel.
-      if (error instanceof StorageError && this.scheduler.cancelLocal(id)) {
-        const job = await this.storage.getJob(id);
-        if (job !== undefined) return job;
-      }
-      throw error;
-    }
+    const result = await this.storage.cancelJobs([id], new Date(this.clock.now()));
     if (result.notFound.includes(id)) throw new JobNotFoundError(id);
     if (result.cancelRequested.includes(id)) this.scheduler.cancelLocal(id);
     const jobs = await this.storage.getJobs(result.cancelled);

@@ -2,6 +2,8 @@ import { afterEach, expect, it } from "vitest";
 import { systemClock, type Clock } from "../../src/clock.js";
 import { Queue } from "../../src/queue.js";
 import { PostgresStorage } from "../../src/storage/postgres/index.js";
+import { DUE_LATER_LOOKAHEAD } from "../../src/storage/postgres/sql/claim.js";
+import { newJob } from "./fixtures.js";
 import { databaseUrl, describePostgres, eventually, newPostgresStorage } from "../support/postgres.js";
 
 // A delayed job or a retry starts when the database deems it due, not at the worker's next poll. The
@@ -65,5 +67,23 @@ describePostgres("delayed jobs and the worker's wake", () => {
     }, "the retry to complete", 20_000);
     expect(done.attempt).toBe(2);
     expect(started).toHaveLength(2);
+  });
+});
+
+describePostgres("the claim's look-ahead for jobs due later", () => {
+  it(`reads at most ${DUE_LATER_LOOKAHEAD} delayed jobs a level, whatever their type: beyond them it answers none`, async () => {
+    const { storage, cleanup } = await newPostgresStorage({ listen: false });
+    cleanups.push(cleanup);
+    const soon = new Date(Date.now() + 60_000);
+    const others = Array.from({ length: DUE_LATER_LOOKAHEAD + 50 }, () => newJob({ type: "other", runAt: soon }));
+    await storage.insertJobs({ jobs: others, onDuplicate: "reject", now: new Date() });
+    const mine = newJob({ type: "mine", runAt: new Date(Date.now() + 120_000) });
+    await storage.insertJobs({ jobs: [mine], onDuplicate: "reject", now: new Date() });
+    const request = { workerId: "w", limit: 5, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: 30_000, now: new Date() };
+    expect((await storage.claimJobs({ ...request, types: ["mine"] })).nextDueInMs).toBeUndefined();
+    // Within the look-ahead it is found.
+    const near = (await storage.claimJobs({ ...request, types: ["other"] })).nextDueInMs;
+    expect(near).toBeGreaterThan(50_000);
+    expect(near).toBeLessThanOrEqual(60_000);
   });
 });

@@ -1,6 +1,6 @@
 import { afterEach, expect, it, describe } from "vitest";
 import { MemoryStorage } from "../../src/storage/memory.js";
-import type { ClaimRequest } from "../../src/storage/storage.js";
+import type { ChangeListener, ClaimRequest } from "../../src/storage/storage.js";
 import type { JobId } from "../../src/types.js";
 import { closeAll, deferred, newQueue, runUntil, wrapStorage } from "./support.js";
 import { newPostgresStorage, postgresAvailable } from "../support/postgres.js";
@@ -59,5 +59,34 @@ describe("a cancel accepted between a claim's commit and its answer reaching the
     await runUntil(tq.clock, async () => ["completed", "failed", "cancelled"].includes((await tq.queue.getJob(job.id))?.status ?? ""), { maxMs: 60_000, stepMs: 100 });
     const final = await tq.queue.getJob(job.id);
     expect({ status: final?.status, handlerRanUnaborted: runs.length > 0 && !sawAbort }).toEqual({ status: "cancelled", handlerRanUnaborted: false });
+  });
+});
+
+describe("a cancel request heard during a claim for a job it brings, which the store holds no request for", () => {
+  it("starts that attempt: the request was for an earlier one (an id names no attempt once a job is retried)", async () => {
+    const store = new MemoryStorage();
+    let feed: ChangeListener | undefined;
+    const target: { id?: JobId } = {};
+    const storage = wrapStorage(store, {
+      subscribe: (listener: ChangeListener) => {
+        feed = listener;
+        return store.subscribe(listener);
+      },
+      claimJobs: async (request: ClaimRequest) => {
+        const result = await store.claimJobs(request);
+        const claimed = result.claimed.find((c) => c.job.id === target.id);
+        // A late notification of a cancel request for the job's earlier attempt of the same number.
+        if (claimed !== undefined) feed?.onChange([{ id: claimed.job.id, type: claimed.job.type, status: "running", attempt: claimed.lease.attempt, at: new Date(), cancelRequested: true }]);
+        return result;
+      },
+    });
+    const tq = newQueue({ storage, leaseMs: 30_000 });
+    const runs: string[] = [];
+    tq.queue.defineHandler("pay", { retry: { maxAttempts: 1 }, run: async () => { runs.push("ran"); return { paid: true }; } });
+    const job = await tq.queue.enqueue("pay", {});
+    target.id = job.id;
+    await tq.queue.start();
+    await runUntil(tq.clock, async () => ["completed", "failed", "cancelled"].includes((await tq.queue.getJob(job.id))?.status ?? ""), { maxMs: 60_000, stepMs: 100 });
+    expect({ status: (await tq.queue.getJob(job.id))?.status, runs }).toEqual({ status: "completed", runs: ["ran"] });
   });
 });

@@ -61,11 +61,21 @@ export const selectBeyondCapacity = (sql: Db, schema: string, types: readonly st
     union all ${runnableAt(sql, schema, 2, types, perLevel)} union all ${runnableAt(sql, schema, 3, types, perLevel)}) j
   where ${exceedsCapacity(sql, capacity)}`;
 
-/** The run time of the earliest pending job of `types` at one priority level that is not yet due (the claim index's order). */
+/**
+ * How many delayed jobs of one priority level the look-ahead reads at most, whatever their type: an
+ * idle worker next to many jobs of other types due later would otherwise read them all at every
+ * claim. Beyond them it answers none, and the poll takes over.
+ */
+export const DUE_LATER_LOOKAHEAD = 100;
+
+/** The run time of the earliest pending job of `types` at one priority level that is not yet due, among the next `DUE_LATER_LOOKAHEAD` (the claim index's order). */
 const dueLaterAt = (sql: Db, schema: string, priority: number, types: readonly string[]) => sql`
-  (select d.run_at from ${sql(schema)}.jobs d
-   where d.status = 'pending' and d.priority = ${priority} and d.run_at > now() and d.type = any(${textArray(types)}::text[])
-   order by d.run_at limit 1)`;
+  (select x.run_at from (
+     select d.run_at, d.type from ${sql(schema)}.jobs d
+     where d.status = 'pending' and d.priority = ${priority} and d.run_at > now()
+     order by d.run_at limit ${DUE_LATER_LOOKAHEAD}) x
+   where x.type = any(${textArray(types)}::text[])
+   order by x.run_at limit 1)`;
 
 /** Milliseconds until the earliest pending job of `types` that is not yet due becomes due, by the database's clock; null when none. */
 const nextDueInMs = (sql: Db, schema: string, types: readonly string[]) => sql`
