@@ -145,25 +145,34 @@ export async function insertJobs(store: StoreContext, request: InsertRequest): P
       return simple.value;
     }
   }
-  // A concurrent insert can take an idempotency key between our check and our insert; the
-  // insert then skips that row, rolls back and plans again, now seeing the holder.
+  return plannedAgainOnRace("insert", async () => {
+    // Inside a caller's transaction the caller bounds the call: its connection is not ours to replace.
+    const done = await store.guard(
+      (sql) =>
+        tx === undefined
+          ? store.transaction(sql, (t) => insertIn(t, store.schema, notice, request))
+          : tx.savepoint((t) => insertIn(t, store.schema, store.untaggedNotice, request)),
+      "insert",
+      tx === undefined,
+    );
+    // Inside a caller's transaction the change is not durable yet; NOTIFY fires on its commit.
+    if (tx === undefined) store.publish(done.changes, notice);
+    return done.value;
+  });
+}
+
+/**
+ * `attempt` (a planned insert, rolled back whole on an `InsertRace`), run again while a concurrent
+ * insert takes an idempotency key between the plan and the insert: the next plan sees the holder.
+ * Ten races in a row end in a `StorageError`; nothing of them was written.
+ */
+export async function plannedAgainOnRace<T>(what: string, attempt: () => Promise<T>): Promise<T> {
   for (let round = 1; ; round++) {
     try {
-      // Inside a caller's transaction the caller bounds the call: its connection is not ours to replace.
-      const done = await store.guard(
-        (sql) =>
-          tx === undefined
-            ? store.transaction(sql, (t) => insertIn(t, store.schema, notice, request))
-            : tx.savepoint((t) => insertIn(t, store.schema, store.untaggedNotice, request)),
-        "insert",
-        tx === undefined,
-      );
-      // Inside a caller's transaction the change is not durable yet; NOTIFY fires on its commit.
-      if (tx === undefined) store.publish(done.changes, notice);
-      return done.value;
+      return await attempt();
     } catch (err) {
       if (!(err instanceof InsertRace)) throw err;
-      if (round >= 10) throw new StorageError(`insert: an idempotency key was taken concurrently ${round} times in a row; nothing was inserted`, err);
+      if (round >= 10) throw new StorageError(`${what}: an idempotency key was taken concurrently ${round} times in a row; nothing was inserted`, err);
     }
   }
 }

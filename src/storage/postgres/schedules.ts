@@ -1,7 +1,7 @@
 import type { Json, ScheduleJobOptions } from "../../types.js";
 import type { FireScheduleRequest, FireScheduleResult, NewSchedule, StoredSchedule } from "../storage.js";
 import type { Done } from "./change-set.js";
-import { InsertRace, insertIn } from "./insert.js";
+import { insertIn, plannedAgainOnRace } from "./insert.js";
 import type { Db } from "./sql/fragments.js";
 import * as s from "./sql/schedules.js";
 import type { StoreContext } from "./store-context.js";
@@ -57,16 +57,11 @@ export async function listSchedules(store: StoreContext): Promise<readonly Store
 export async function fireSchedule(store: StoreContext, request: FireScheduleRequest): Promise<FireScheduleResult> {
   // As in insertJobs: a concurrent insert may take the tick's key between the plan and the insert.
   const notice = store.nextNotice();
-  for (let round = 1; ; round++) {
-    try {
-      const done = await store.guard((sql) => store.transaction(sql, (t) => fireScheduleIn(t, store.schema, notice, request)), "fire schedule");
-      store.publish(done.changes, notice);
-      return done.value;
-    } catch (err) {
-      if (err instanceof InsertRace && round < 10) continue;
-      throw err;
-    }
-  }
+  return plannedAgainOnRace("fire schedule", async () => {
+    const done = await store.guard((sql) => store.transaction(sql, (t) => fireScheduleIn(t, store.schema, notice, request)), "fire schedule");
+    store.publish(done.changes, notice);
+    return done.value;
+  });
 }
 
 function toSchedule(row: s.ScheduleRow): StoredSchedule {
