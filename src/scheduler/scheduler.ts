@@ -2,7 +2,7 @@ import type { TimerHandle } from "../clock.js";
 import type { RegisteredHandler } from "../handler.js";
 import type { ResolvedQueueOptions } from "../options.js";
 import { effectivePriority, inUse, namesAnyUnit, release, reserve } from "../resources.js";
-import type { ClaimedJob, Storage } from "../storage/storage.js";
+import type { Storage } from "../storage/storage.js";
 import type { JobChange, JobId, Resources } from "../types.js";
 import { Executor, type AbortCause, type AttemptObserver, type ExecutorHost } from "./executor.js";
 
@@ -278,7 +278,8 @@ export class Scheduler implements AttemptObserver {
       this.cancelsDuringClaim = undefined;
     }
     const { claimed, unschedulable, nextDueInMs } = result;
-    const stopped = cancels.size === 0 ? new Map<JobId, AbortCause>() : await this.stoppedByTheStore(claimed.filter((job) => cancels.has(job.job.id)));
+    // Registered at once like the rest (a cancel heard from now on finds them), started once checked.
+    const suspects: { level: number; executor: Executor }[] = [];
     this.unschedulable = new Set(unschedulable);
     const claimedAt = new Date(options.clock.now());
     // Told by the store's clock, not ours: a job enqueued elsewhere to run later, or a retry, starts
@@ -299,10 +300,10 @@ export class Scheduler implements AttemptObserver {
       this.executors.set(job.job.id, executor);
       this.unfinished.add(executor);
       const level = effectivePriority(job.job.priority, job.job.runAt, claimedAt, options.starvationMs);
-      this.enqueueWaiting({ level, executor });
+      if (cancels.has(job.job.id)) suspects.push({ level, executor });
+      else this.enqueueWaiting({ level, executor });
     }
-    // Asked to stop while the claim's answer was on the way: let go without running a handler.
-    for (const [id, cause] of stopped) this.abortAttempt(this.executors.get(id), cause);
+    if (suspects.length > 0) void this.startOnceChecked(suspects);
     // Held resources include those just claimed: admission may have left a job for lack of them.
     this.drained = claimed.length < slots && this.holdingResources === 0;
     this.startWaiting();
@@ -313,24 +314,26 @@ export class Scheduler implements AttemptObserver {
   }
 
   /**
-   * Of the attempts just claimed for jobs whose cancel was requested meanwhile, those the store says
-   * to stop (that attempt's cancel requested, or its lease gone), asked by a heartbeat of their
-   * leases. When the store cannot tell, they start, and their next heartbeat tells.
+   * Attempts just claimed for jobs whose cancel was requested while the claim was in flight: a
+   * heartbeat of their leases asks the store whether that very attempt is to stop (its cancel
+   * requested, or its lease gone), and those are let go without running; the rest wait for a slot
+   * as usual. When the store cannot tell, they start, and their next heartbeat tells.
    */
-  private async stoppedByTheStore(suspects: readonly ClaimedJob[]): Promise<Map<JobId, AbortCause>> {
-    const stopped = new Map<JobId, AbortCause>();
-    if (suspects.length === 0) return stopped;
+  private async startOnceChecked(suspects: readonly { level: number; executor: Executor }[]): Promise<void> {
     const { storage, options, host } = this.deps;
     try {
-      const answers = await storage.heartbeat(suspects.map((job) => job.lease), options.leaseMs, new Date(options.clock.now()));
+      const answers = await storage.heartbeat(suspects.map(({ executor }) => executor.lease), options.leaseMs, new Date(options.clock.now()));
+      const byId = new Map(suspects.map(({ executor }) => [executor.jobId, executor]));
       for (const answer of answers) {
-        if (answer.state === "cancel-requested") stopped.set(answer.jobId, "cancel");
-        else if (answer.state === "lost") stopped.set(answer.jobId, "lease-lost");
+        if (answer.state === "cancel-requested") byId.get(answer.jobId)?.abort("cancel");
+        else if (answer.state === "lost") byId.get(answer.jobId)?.abort("lease-lost");
       }
     } catch (error) {
       host.reportError(error, "heartbeat");
     }
-    return stopped;
+    // An aborted one starts only to be let go (`Executor.run`).
+    for (const suspect of suspects) this.enqueueWaiting(suspect);
+    this.startWaiting();
   }
 
   /** Keeps the waiting attempts by effective priority level at claim time, first come first served within one. */
