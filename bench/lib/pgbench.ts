@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -27,7 +28,8 @@ export function findPgbench(): string | undefined {
 export interface CeilingCase {
   readonly key: string;
   readonly label: string;
-  readonly script: string;
+  /** A file of bench/pgbench, or a script made from one (`script.sql`: written next to the run's other files). */
+  readonly script: string | { readonly name: string; readonly sql: () => string };
   readonly clients: number;
   readonly rowsPerTx: number;
   /** `minimal`: `setup.sql`'s one-table queue; `jobgraph`: jobgraph's own schema, migrated into schema `jg`. */
@@ -67,14 +69,29 @@ export const NO_HISTORY_CASE: CeilingCase = {
 };
 
 /** jobgraph's claim + complete with one commit a batch: the previous batch's completion and the next claim in one transaction (`ceiling-variants.ts`). */
+/** `claim_50_history.sql`'s two statements: the claim and the completion. */
+function claimAndComplete(): { claim: string; complete: string } {
+  const text = readFileSync(join(scripts, "claim_50_history.sql"), "utf8").replace(/^--.*$/gm, "").trim();
+  const [claim, complete] = text.split(/;\s*\n/).map((statement) => statement.replace(/;\s*$/, "").trim());
+  if (claim === undefined || complete === undefined) throw new Error("claim_50_history.sql: expected a claim and a completion");
+  return { claim, complete };
+}
+
 export const ONE_COMMIT_CASE: CeilingCase = {
-  key: "claim50-jg-onecommit-c4", label: "claim+complete 50 rows/stmt in one transaction, jobgraph's schema (history in the row), 4 clients", script: "claim_50_history_one_commit.sql",
+  key: "claim50-jg-onecommit-c4", label: "claim+complete 50 rows/stmt in one transaction, jobgraph's schema (history in the row), 4 clients",
+  // The completion of the batch the client leased in its previous run, then the next claim, in one transaction.
+  script: { name: "claim_50_history_one_commit.sql", sql: () => { const { claim, complete } = claimAndComplete(); return `begin;\n${complete};\n${claim};\ncommit;\n`; } },
   clients: 4, rowsPerTx: 50, tables: "jobgraph", prefill: (q) => (q ? 40_000 : 100_000), limit: (q) => ({ transactions: q ? 200 : 500 }),
 };
 
 /** jobgraph's claim, with the completion as a delete of each job no dependent waits for: a delete-on-complete mode's cost (`ceiling-variants.ts`). */
 export const DELETE_CASE: CeilingCase = {
-  key: "claim50-jg-delete-c4", label: "claim 50 rows/stmt, completion as a delete, jobgraph's schema, 4 clients", script: "claim_50_history_delete.sql",
+  key: "claim50-jg-delete-c4", label: "claim 50 rows/stmt, completion as a delete, jobgraph's schema, 4 clients",
+  // The claim, then the completion as a delete of each job no dependent waits for.
+  script: {
+    name: "claim_50_history_delete.sql",
+    sql: () => `${claimAndComplete().claim};\ndelete from jg.jobs j where status = 'running' and worker_id = 'w' || :client_id\n  and not exists (select 1 from jg.job_dependencies d where d.depends_on_id = j.id);\n`,
+  },
   clients: 4, rowsPerTx: 50, tables: "jobgraph", prefill: (q) => (q ? 40_000 : 100_000), limit: (q) => ({ transactions: q ? 200 : 500 }),
 };
 
@@ -105,6 +122,14 @@ async function prepare(url: string, c: CeilingCase, quick: boolean, variants: re
   });
 }
 
+/** The path of a case's script: a file of bench/pgbench, or one made for the run in the system's temporary directory. */
+function scriptFile(script: CeilingCase["script"]): string {
+  if (typeof script === "string") return join(scripts, script);
+  const path = join(tmpdir(), `jobgraph-bench-${process.pid}-${script.name}`);
+  writeFileSync(path, script.sql());
+  return path;
+}
+
 /** Runs one case on a fresh table; answers jobs (rows) per second. */
 export async function runCeiling(pgbench: string, c: CeilingCase, quick: boolean, variants: readonly string[] = []): Promise<number> {
   await ensureDatabase(DATABASE);
@@ -114,7 +139,7 @@ export async function runCeiling(pgbench: string, c: CeilingCase, quick: boolean
   const args = [
     "-n", "-M", "prepared",
     "-h", url.hostname, "-p", url.port || "5432", "-U", decodeURIComponent(url.username || "postgres"),
-    "-f", join(scripts, c.script),
+    "-f", scriptFile(c.script),
     "-c", String(c.clients), "-j", String(Math.min(c.clients, 2)),
     ...("seconds" in limit ? ["-T", String(limit.seconds)] : ["-t", String(limit.transactions)]),
     DATABASE,

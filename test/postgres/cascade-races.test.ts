@@ -6,6 +6,7 @@ import type { JobId, JobStatus, NewJob } from "../../src/types.js";
 import { deferred } from "../queue/support.js";
 import { adminSql, describePostgres, eventually, newPostgresStorage } from "../support/postgres.js";
 import { claimAny, newJob } from "./fixtures.js";
+import { heldInsert } from "./support/held-transaction.js";
 
 // Inserts that add a dependent below a job while a cascade (a failure's settle, a cancel) or a
 // retry's revival is waiting for its locks: the jobs they add must be reached like the others.
@@ -17,26 +18,6 @@ afterEach(async () => {
 
 const failure = { type: "failed", error: { name: "Error", message: "boom" } } as const;
 
-/** An application's transaction that inserted `jobs` and stays open until `commit`. */
-async function heldInsert(admin: postgres.Sql, storage: PostgresStorage, jobs: NewJob[]): Promise<{ pid: number; commit: () => Promise<void> }> {
-  const release = deferred();
-  const inserted = deferred<number>();
-  const done = admin.begin(async (tx) => {
-    const [row] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
-    await storage.insertJobs({ jobs, onDuplicate: "reject", now: new Date(), tx });
-    inserted.resolve(row!.pid);
-    await release.promise;
-  });
-  done.catch((error: unknown) => inserted.reject(error));
-  const pid = await inserted.promise;
-  return {
-    pid,
-    commit: async () => {
-      release.resolve();
-      await done;
-    },
-  };
-}
 
 /** Waits until some backend (the store's write) waits for a lock one of `pids` holds. */
 async function blockedBy(admin: postgres.Sql, pids: readonly number[]): Promise<void> {

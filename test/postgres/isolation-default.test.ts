@@ -1,10 +1,10 @@
 import postgres from "postgres";
 import { afterEach, expect, it } from "vitest";
 import { PostgresStorage } from "../../src/storage/postgres/index.js";
-import type { NewJob } from "../../src/types.js";
 import { deferred } from "../queue/support.js";
-import { adminSql, databaseUrl, describePostgres, dropSchema, eventually, freshSchemaName } from "../support/postgres.js";
-import { claimAny, newJob } from "../postgres/fixtures.js";
+import { adminSql, databaseUrl, describePostgres, dropSchema, freshSchemaName } from "../support/postgres.js";
+import { claimAny, newJob } from "./fixtures.js";
+import { blockedBy, heldInsert } from "./support/held-transaction.js";
 
 // A database or role whose default isolation is not READ COMMITTED (ALTER DATABASE/ROLE ... SET
 // default_transaction_isolation = 'repeatable read', as some fintech DBAs set it). Simulated per
@@ -14,20 +14,6 @@ const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-async function heldInsert(admin: postgres.Sql, storage: PostgresStorage, jobs: NewJob[]) {
-  const release = deferred();
-  const inserted = deferred<number>();
-  const done = admin.begin(async (tx) => {
-    const [row] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
-    await storage.insertJobs({ jobs, onDuplicate: "reject", now: new Date(), tx });
-    inserted.resolve(row!.pid);
-    await release.promise;
-  });
-  done.catch((error: unknown) => inserted.reject(error));
-  const pid = await inserted.promise;
-  return { pid, commit: async () => { release.resolve(); await done; } };
-}
 
 describePostgres("PostgresStorage on a server whose default isolation is repeatable read", () => {
   it.each(["the store's own pool (connectionString)", "an application pool given as sql"] as const)("%s: a dependent inserted while its dependency's completion waits for the insert's lock is unblocked", async (how) => {
@@ -49,11 +35,7 @@ describePostgres("PostgresStorage on a server whose default isolation is repeata
     const insert = await heldInsert(admin, storage, [dependent]);
     // ...while the worker stores the dependency's completion, which waits for that lock.
     const settling = storage.settle([{ lease, outcome: { type: "completed", result: null } }], new Date());
-    await eventually(async () => {
-      const [row] = await admin<{ n: number }[]>`
-        select count(*)::int as n from pg_stat_activity a where pg_blocking_pids(a.pid) && ${[insert.pid]}::int[]`;
-      return (row?.n ?? 0) > 0 ? true : undefined;
-    }, "the settle to wait for the insert");
+    await blockedBy(admin, [insert.pid]);
     await insert.commit();
     const [result] = await settling;
     expect(result?.type).toBe("settled");

@@ -62,69 +62,60 @@ describe("a cancel accepted between a claim's commit and its answer reaching the
   });
 });
 
-describe("a cancel request heard during a claim for a job it brings, which the store holds no request for", () => {
-  it("starts that attempt: the request was for an earlier one (an id names no attempt once a job is retried)", async () => {
-    const store = new MemoryStorage();
-    let feed: ChangeListener | undefined;
-    const target: { id?: JobId } = {};
-    const storage = wrapStorage(store, {
-      subscribe: (listener: ChangeListener) => {
-        feed = listener;
-        return store.subscribe(listener);
-      },
-      claimJobs: async (request: ClaimRequest) => {
-        const result = await store.claimJobs(request);
-        const claimed = result.claimed.find((c) => c.job.id === target.id);
-        // A late notification of a cancel request for the job's earlier attempt of the same number.
-        if (claimed !== undefined) feed?.onChange([{ id: claimed.job.id, type: claimed.job.type, status: "running", attempt: claimed.lease.attempt, at: new Date(), cancelRequested: true }]);
-        return result;
-      },
-    });
-    const tq = newQueue({ storage, leaseMs: 30_000 });
-    const runs: string[] = [];
-    tq.queue.defineHandler("pay", { retry: { maxAttempts: 1 }, run: async () => { runs.push("ran"); return { paid: true }; } });
-    const job = await tq.queue.enqueue("pay", {});
-    target.id = job.id;
+/**
+ * A queue on a MemoryStorage whose claim, once it brings `target.id`, delivers to the feed a cancel
+ * request for it that the store does not hold (as a late notification would), with a "pay" handler
+ * that counts its runs. `heartbeat` may be replaced.
+ */
+async function queueHearingACancelDuringClaim(heartbeat?: Storage["heartbeat"]) {
+  const store = new MemoryStorage();
+  let feed: ChangeListener | undefined;
+  const target: { id?: JobId } = {};
+  const storage = wrapStorage(store, {
+    subscribe: (listener: ChangeListener) => {
+      feed = listener;
+      return store.subscribe(listener);
+    },
+    claimJobs: async (request: ClaimRequest) => {
+      const result = await store.claimJobs(request);
+      const claimed = result.claimed.find((c) => c.job.id === target.id);
+      if (claimed !== undefined) feed?.onChange([{ id: claimed.job.id, type: claimed.job.type, status: "running", attempt: claimed.lease.attempt, at: new Date(), cancelRequested: true }]);
+      return result;
+    },
+    ...(heartbeat === undefined ? {} : { heartbeat: (...args: Parameters<Storage["heartbeat"]>) => heartbeat.call(store, ...args) }),
+  });
+  const tq = newQueue({ storage, leaseMs: 30_000 });
+  const runs: string[] = [];
+  tq.queue.defineHandler("pay", { retry: { maxAttempts: 1 }, run: async () => { runs.push("ran"); return { paid: true }; } });
+  const job = await tq.queue.enqueue("pay", {});
+  target.id = job.id;
+  const outcome = async () => {
     await tq.queue.start();
     await runUntil(tq.clock, async () => ["completed", "failed", "cancelled"].includes((await tq.queue.getJob(job.id))?.status ?? ""), { maxMs: 60_000, stepMs: 100 });
-    expect({ status: (await tq.queue.getJob(job.id))?.status, runs }).toEqual({ status: "completed", runs: ["ran"] });
+    return { status: (await tq.queue.getJob(job.id))?.status, runs };
+  };
+  return { store, tq, job, outcome };
+}
+
+describe("a cancel request heard during a claim for a job it brings, which the store holds no request for", () => {
+  it("starts that attempt: the request was for an earlier one (an id names no attempt once a job is retried)", async () => {
+    const { outcome } = await queueHearingACancelDuringClaim();
+    expect(await outcome()).toEqual({ status: "completed", runs: ["ran"] });
   });
 });
 
 describe("a cancel accepted while the store is asked about an attempt a claim brought", () => {
   it("still stops it before its handler runs", async () => {
-    const store = new MemoryStorage();
-    let feed: ChangeListener | undefined;
-    const target: { id?: JobId; cancel?: (id: JobId) => Promise<unknown> } = {};
-    const storage = wrapStorage(store, {
-      subscribe: (listener: ChangeListener) => {
-        feed = listener;
-        return store.subscribe(listener);
-      },
-      claimJobs: async (request: ClaimRequest) => {
-        const result = await store.claimJobs(request);
-        const claimed = result.claimed.find((c) => c.job.id === target.id);
-        // Heard during the claim: the claimed attempt is checked with the store before it starts.
-        if (claimed !== undefined) feed?.onChange([{ id: claimed.job.id, type: claimed.job.type, status: "running", attempt: claimed.lease.attempt, at: new Date(), cancelRequested: true }]);
-        return result;
-      },
-      heartbeat: async (leases, leaseMs, now) => {
-        const answers = await store.heartbeat(leases, leaseMs, now);
-        // The check reads "alive"; a real cancel is accepted right after, before the attempt starts.
-        const cancel = target.cancel;
-        target.cancel = undefined;
-        if (cancel !== undefined && target.id !== undefined) await cancel(target.id);
-        return answers;
-      },
+    const late: { cancel?: (() => Promise<unknown>) | undefined } = {};
+    const { store, tq, job, outcome } = await queueHearingACancelDuringClaim(async (leases, leaseMs, now) => {
+      const answers = await store.heartbeat(leases, leaseMs, now);
+      // The check reads "alive"; a real cancel is accepted right after, before the attempt starts.
+      const cancel = late.cancel;
+      late.cancel = undefined;
+      if (cancel !== undefined) await cancel();
+      return answers;
     });
-    const tq = newQueue({ storage, leaseMs: 30_000 });
-    const runs: string[] = [];
-    tq.queue.defineHandler("pay", { retry: { maxAttempts: 1 }, run: async () => { runs.push("ran"); return { paid: true }; } });
-    const job = await tq.queue.enqueue("pay", {});
-    target.id = job.id;
-    target.cancel = (id) => tq.queue.cancel(id);
-    await tq.queue.start();
-    await runUntil(tq.clock, async () => ["completed", "failed", "cancelled"].includes((await tq.queue.getJob(job.id))?.status ?? ""), { maxMs: 60_000, stepMs: 100 });
-    expect({ status: (await tq.queue.getJob(job.id))?.status, runs }).toEqual({ status: "cancelled", runs: [] });
+    late.cancel = () => tq.queue.cancel(job.id);
+    expect(await outcome()).toEqual({ status: "cancelled", runs: [] });
   });
 });
