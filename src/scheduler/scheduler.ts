@@ -56,8 +56,7 @@ export class Scheduler implements AttemptObserver {
   /**
    * Ids of jobs with no attempt here whose cancel was requested while a claim was in flight: the claim
    * may have leased them before the request, its answer still on the way. Undefined while no claim is
-   * in flight. An id names no attempt (a retry starts the count again), so what the claim brings of
-   * them is asked of the store before it starts (`stoppedByTheStore`).
+   * in flight. What the claim brings of them is released unstarted (see `claimOnce`).
    */
   private cancelsDuringClaim: Set<JobId> | undefined;
   private idle: Promise<void> = Promise.resolve();
@@ -278,8 +277,6 @@ export class Scheduler implements AttemptObserver {
       this.cancelsDuringClaim = undefined;
     }
     const { claimed, unschedulable, nextDueInMs } = result;
-    // Registered at once like the rest (a cancel heard from now on finds them), started once checked.
-    const suspects: { level: number; executor: Executor }[] = [];
     this.unschedulable = new Set(unschedulable);
     const claimedAt = new Date(options.clock.now());
     // Told by the store's clock, not ours: a job enqueued elsewhere to run later, or a retry, starts
@@ -300,10 +297,12 @@ export class Scheduler implements AttemptObserver {
       this.executors.set(job.job.id, executor);
       this.unfinished.add(executor);
       const level = effectivePriority(job.job.priority, job.job.runAt, claimedAt, options.starvationMs);
-      if (cancels.has(job.job.id)) suspects.push({ level, executor });
-      else this.enqueueWaiting({ level, executor });
+      this.enqueueWaiting({ level, executor });
     }
-    if (suspects.length > 0) void this.startOnceChecked(suspects);
+    // Their cancel was heard while the claim's answer was on its way: released unstarted and unburnt.
+    // The store stores a release of a job whose cancel it holds as the cancel; a request it does not
+    // hold (an earlier attempt's: an id names no attempt once a job is retried) leaves the job pending.
+    for (const id of cancels) this.abortAttempt(this.executors.get(id), "lease-unconfirmed");
     // Held resources include those just claimed: admission may have left a job for lack of them.
     this.drained = claimed.length < slots && this.holdingResources === 0;
     this.startWaiting();
@@ -311,29 +310,6 @@ export class Scheduler implements AttemptObserver {
     // worker's claim locks more candidates than it leases (up to `limit` per priority level), and those
     // go back to pending with no notification. Claim again at once, rather than wait for the poll.
     if (claimed.length > 0 && claimed.length < slots) this.wakeAgain = true;
-  }
-
-  /**
-   * Attempts just claimed for jobs whose cancel was requested while the claim was in flight: a
-   * heartbeat of their leases asks the store whether that very attempt is to stop (its cancel
-   * requested, or its lease gone), and those are let go without running; the rest wait for a slot
-   * as usual. When the store cannot tell, they start, and their next heartbeat tells.
-   */
-  private async startOnceChecked(suspects: readonly { level: number; executor: Executor }[]): Promise<void> {
-    const { storage, options, host } = this.deps;
-    try {
-      const answers = await storage.heartbeat(suspects.map(({ executor }) => executor.lease), options.leaseMs, new Date(options.clock.now()));
-      const byId = new Map(suspects.map(({ executor }) => [executor.jobId, executor]));
-      for (const answer of answers) {
-        if (answer.state === "cancel-requested") byId.get(answer.jobId)?.abort("cancel");
-        else if (answer.state === "lost") byId.get(answer.jobId)?.abort("lease-lost");
-      }
-    } catch (error) {
-      host.reportError(error, "heartbeat");
-    }
-    // An aborted one starts only to be let go (`Executor.run`).
-    for (const suspect of suspects) this.enqueueWaiting(suspect);
-    this.startWaiting();
   }
 
   /** Keeps the waiting attempts by effective priority level at claim time, first come first served within one. */

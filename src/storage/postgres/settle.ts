@@ -111,8 +111,6 @@ export async function settleIn(
   settlements: readonly Settlement[],
   cascading = false,
   rescueLockWaitMs = RESCUE_LOCK_WAIT_MS,
-  /** The transaction's own bound on lock waits, restored after the rescue's (see `StoreContext.lockWaitMs`). */
-  lockWaitMs?: number,
 ): Promise<Done<SettleResult[]>> {
   if (!cascading && settlesSimply(settlements)) {
     const { statements, finish } = settleSimply(sql, schema, notice, settlements);
@@ -138,7 +136,7 @@ export async function settleIn(
   });
   wellFormed = await cancelIfRequested(sql, schema, settlements, wellFormed);
   // Everything it changes is locked; its commit may wait its turn to notify.
-  if (expiring.length > 0) await (lockWaitMs === undefined ? unlimitLockWait(sql) : limitLockWait(sql, lockWaitMs));
+  if (expiring.length > 0) await unlimitLockWait(sql);
   const settled = await settleLeases(sql, schema, wellFormed);
   const byOrd = new Map(settled.map((row) => [row.ord, row]));
   const changes = new ChangeSet();
@@ -240,7 +238,7 @@ export async function settle(store: StoreContext, settlements: readonly Settleme
   if (settlements.length === 0) return [];
   if (!settlesSimply(settlements)) return settleInTransaction(store, settlements);
   const notice = store.nextNotice();
-  const done = await store.guard((sql) => retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, notice, settlements), store.lockWaitMs)), "settle");
+  const done = await store.guard((sql) => retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, notice, settlements))), "settle");
   store.publish(done.changes, notice);
   const left: number[] = [];
   for (let i = 0; i < settlements.length; i++) {
@@ -286,7 +284,9 @@ async function settleOrLockTimeout(store: StoreContext, settlements: readonly Se
   const rescue = settlements.some((settlement) => settlement.onlyIfExpired === true);
   const done = await store.guard(
     (sql) =>
-      store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements, true, rescueLockWaitMs, store.lockWaitMs)).catch((err: unknown) => {
+      // Lock waits not bounded by the store's limit: a settle that gave up on a held row would be
+      // tried only a few times, then left to the rescuer, and its job run again (see `StoreContext.lockWaitMs`).
+      store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements, true, rescueLockWaitMs), "unbounded").catch((err: unknown) => {
         if (isLockTimeout(err) && rescue) return undefined;
         throw err;
       }),
