@@ -7,8 +7,8 @@ import { deferred } from "../queue/support.js";
 // A handler that enqueues, in its ctx.tx, a job depending on a running job holds that job's row
 // (FOR SHARE) until its transaction ends. A cancel waiting for that row must fail on its own after the
 // store's lock wait (half the call deadline), not hit the deadline, which replaces the pool and so
-// ends every attempt transaction on it: another handler's writes lost, its job run again. (A settle
-// still waits: see Known limits in docs/reliability.md.)
+// ends every attempt transaction on it: another handler's writes lost, its job run again. A settle
+// waits on in such pieces, each a call of its own: it must not give up (its job would run again).
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -45,6 +45,42 @@ async function finished(queue: Queue, id: string) {
 }
 
 describePostgres("rows held by an attempt's ctx.tx", () => {
+  it("a settle that waits for one longer than the call deadline ends no transaction, and is stored once, when the row is free", async () => {
+    const schema = freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const queue = queueOn(schema);
+    const errors: string[] = [];
+    queue.on("queue:error", ({ error }) => errors.push(error instanceof Error ? error.message : String(error)));
+    const releaseFetch = deferred();
+    const enqueued = deferred();
+    let fetchRuns = 0;
+    let txError: string | undefined = "not run";
+    queue.defineHandler("fetch", { run: async () => { fetchRuns++; await releaseFetch.promise; return 1; } });
+    queue.defineHandler("report", { run: () => "ok" });
+    queue.defineHandler("batch", {
+      retry: { maxAttempts: 1 },
+      run: async (payload, ctx) => {
+        await queue.enqueue("report", {}, { dependsOn: [(payload as { fetchId: string }).fetchId], tx: ctx.tx as never });
+        enqueued.resolve();
+        // Three call deadlines, in the same transaction, holding fetch's row.
+        await new Promise((resolve) => setTimeout(resolve, 3 * CALL_TIMEOUT_MS));
+        txError = await stillUsable(ctx.tx);
+        return "done";
+      },
+    });
+    await queue.start();
+    const fetch = await queue.enqueue("fetch", {});
+    await eventually(async () => ((await queue.getJob(fetch.id))?.status === "running" ? true : undefined), "fetch to run");
+    const batch = await queue.enqueue("batch", { fetchId: fetch.id });
+    await enqueued.promise;
+    releaseFetch.resolve(); // its settle waits for the row batch's transaction holds
+    expect((await finished(queue, batch.id)).status).toBe("completed");
+    expect(txError).toBeUndefined();
+    const fetched = await finished(queue, fetch.id);
+    expect({ status: fetched.status, attempt: fetched.attempt, fetchRuns }).toEqual({ status: "completed", attempt: 1, fetchRuns: 1 });
+    expect(errors).toEqual([]);
+  }, 40_000);
+
   it.each(["another process", "the worker's own queue"] as const)("a cancel from %s of a job whose ctx.tx holds its own row fails alone and ends no transaction", async (from) => {
     const schema = freshSchemaName();
     cleanups.push(() => dropSchema(schema));

@@ -85,7 +85,7 @@ export class PostgresStorage implements Storage {
       nextNotice: () => ({ channel: this.channel, sender: `${this.sender}.${++this.writes}|` }),
       untaggedNotice: { channel: this.channel, sender: "" },
       guard: (work, what, bounded) => this.guard(work, what, bounded),
-      transaction: (sql, work, lockWaits) => this.transaction(sql, work, lockWaits),
+      transaction: (sql, work) => this.transaction(sql, work),
       publish: (changes, notice) => this.publish(changes, notice),
     };
   }
@@ -255,9 +255,9 @@ export class PostgresStorage implements Storage {
    * pause) when PostgreSQL aborts it as a deadlock victim or a serialization failure: nothing of
    * it was committed, and every settle in it is a CAS on its lease, so running it again is safe.
    */
-  private transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>, lockWaits: "bounded" | "unbounded" = "bounded"): Promise<T> {
+  private transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
     const { lockWaitMs } = this;
-    if (lockWaitMs === undefined || lockWaits === "unbounded") return retryTransient(() => beginGuarded(sql, work));
+    if (lockWaitMs === undefined) return retryTransient(() => beginGuarded(sql, work));
     return retryTransient(() =>
       beginGuarded(sql, async (tx) => {
         await limitLockWait(tx, lockWaitMs);

@@ -1,5 +1,6 @@
 import type postgres from "postgres";
 import { beginGuarded, isConnectionLoss } from "./driver.js";
+import { limitLockWait } from "./sql/lock-affected.js";
 
 /** The statements of one pipelined transaction, made on its connection, and how to read their results. */
 export interface Pipeline<T> {
@@ -17,10 +18,12 @@ export interface Pipeline<T> {
  * connection of the pool closes meanwhile (porsager/postgres#1195), and one that opens a connection
  * never resolves once the array types are loaded (#751, #1219): the settle would wait forever.
  */
-export function runPipelined<T>(sql: postgres.Sql, build: (tx: postgres.TransactionSql) => Pipeline<T>): Promise<T> {
+export function runPipelined<T>(sql: postgres.Sql, build: (tx: postgres.TransactionSql) => Pipeline<T>, lockWaitMs?: number): Promise<T> {
   return beginGuarded(sql, async (tx) => {
     const pipeline = build(tx);
-    const sent = pipeline.statements.map((statement) => statement.execute());
+    // Lock waits bounded (see `StoreContext.lockWaitMs`), written first in the same pipeline.
+    const prelude = lockWaitMs === undefined ? [] : [limitLockWait(tx, lockWaitMs).execute()];
+    const sent = [...prelude, ...pipeline.statements.map((statement) => statement.execute())];
     const outcomes = await new Promise<PromiseSettledResult<postgres.RowList<postgres.Row[]>>[]>((resolve, reject) => {
       // Statements still queued behind one that waits for its description are never answered
       // when the connection dies; the loss is known from the ones already sent.
@@ -34,6 +37,6 @@ export function runPipelined<T>(sql: postgres.Sql, build: (tx: postgres.Transact
     // The first failure in order is the cause; the ones after it only report the aborted transaction.
     const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === "rejected");
     if (failure !== undefined) throw failure.reason;
-    return pipeline.finish(outcomes.map((outcome) => (outcome as PromiseFulfilledResult<postgres.RowList<postgres.Row[]>>).value));
+    return pipeline.finish(outcomes.slice(prelude.length).map((outcome) => (outcome as PromiseFulfilledResult<postgres.RowList<postgres.Row[]>>).value));
   });
 }

@@ -111,6 +111,8 @@ export async function settleIn(
   settlements: readonly Settlement[],
   cascading = false,
   rescueLockWaitMs = RESCUE_LOCK_WAIT_MS,
+  /** The transaction's own bound on lock waits, restored after the rescue's (see `StoreContext.lockWaitMs`). */
+  lockWaitMs?: number,
 ): Promise<Done<SettleResult[]>> {
   if (!cascading && settlesSimply(settlements)) {
     const { statements, finish } = settleSimply(sql, schema, notice, settlements);
@@ -136,7 +138,7 @@ export async function settleIn(
   });
   wellFormed = await cancelIfRequested(sql, schema, settlements, wellFormed);
   // Everything it changes is locked; its commit may wait its turn to notify.
-  if (expiring.length > 0) await unlimitLockWait(sql);
+  if (expiring.length > 0) await (lockWaitMs === undefined ? unlimitLockWait(sql) : limitLockWait(sql, lockWaitMs));
   const settled = await settleLeases(sql, schema, wellFormed);
   const byOrd = new Map(settled.map((row) => [row.ord, row]));
   const changes = new ChangeSet();
@@ -238,7 +240,9 @@ export async function settle(store: StoreContext, settlements: readonly Settleme
   if (settlements.length === 0) return [];
   if (!settlesSimply(settlements)) return settleInTransaction(store, settlements);
   const notice = store.nextNotice();
-  const done = await store.guard((sql) => retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, notice, settlements))), "settle");
+  const done = await waitingInPieces(store, () =>
+    store.guard((sql) => retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, notice, settlements), store.lockWaitMs)), "settle"),
+  );
   store.publish(done.changes, notice);
   const left: number[] = [];
   for (let i = 0; i < settlements.length; i++) {
@@ -282,19 +286,41 @@ async function settleInTransaction(store: StoreContext, settlements: readonly Se
 async function settleOrLockTimeout(store: StoreContext, settlements: readonly Settlement[], rescueLockWaitMs: number): Promise<readonly SettleResult[] | undefined> {
   const notice = store.nextNotice();
   const rescue = settlements.some((settlement) => settlement.onlyIfExpired === true);
-  const done = await store.guard(
-    (sql) =>
-      // Lock waits not bounded by the store's limit: a settle that gave up on a held row would be
-      // tried only a few times, then left to the rescuer, and its job run again (see `StoreContext.lockWaitMs`).
-      store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements, true, rescueLockWaitMs), "unbounded").catch((err: unknown) => {
-        if (isLockTimeout(err) && rescue) return undefined;
-        throw err;
-      }),
-    "settle",
+  const done = await waitingInPieces(store, () =>
+    store.guard(
+      (sql) =>
+        store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements, true, rescueLockWaitMs, store.lockWaitMs)).catch((err: unknown) => {
+          if (isLockTimeout(err) && rescue) return undefined;
+          throw err;
+        }),
+      "settle",
+    ),
   );
   if (done === undefined) return undefined;
   store.publish(done.changes, notice);
   return done.value;
+}
+
+/** How long in all a settle keeps waiting for a row another transaction holds, in pieces of the store's lock wait. */
+const SETTLE_LOCK_WAIT_BUDGET_MS = 120_000;
+
+/**
+ * `settleOnce`, run again at once while it fails waiting for a row lock (55P03): a settle waits for
+ * a row another transaction holds (an attempt's `ctx.tx` that enqueued a dependent of the job) in
+ * pieces of `StoreContext.lockWaitMs`, each a call of its own under the call deadline, which so never
+ * replaces the pool (ending every attempt transaction on it) for a wait. Giving up after a few tries
+ * would leave a completed job to the rescuer, which runs it again; while its row is held no rescue
+ * takes it, and once it is free the settle waiting in the lock's queue has it first.
+ */
+async function waitingInPieces<T>(store: StoreContext, settleOnce: () => Promise<T>): Promise<T> {
+  const pieces = store.lockWaitMs === undefined ? 1 : Math.max(1, Math.ceil(SETTLE_LOCK_WAIT_BUDGET_MS / store.lockWaitMs));
+  for (let piece = 1; ; piece++) {
+    try {
+      return await settleOnce();
+    } catch (err) {
+      if (piece >= pieces || !isLockTimeout((err as { cause?: unknown } | null)?.cause)) throw err;
+    }
+  }
 }
 
 /** Whether PostgreSQL gave up waiting for a lock (lock_not_available, as `lock_timeout` fails a statement). */

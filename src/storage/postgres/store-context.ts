@@ -22,15 +22,12 @@ export interface StoreContext {
    * How long a statement of the store's own transactions waits for a row lock before it fails
    * (55P03): below the call deadline, so that a lock held long (an attempt's `ctx.tx` naming a job)
    * fails that one call rather than the deadline replacing the pool, which would end every attempt
-   * transaction on it. Undefined without a call deadline. Settles are not bounded so: one that gave
-   * up would be tried a few times, then left to the rescuer, which runs a completed job again.
+   * transaction on it. Undefined without a call deadline. A settle waits on in such pieces (it must
+   * not give up: a completed job left to the rescuer runs again).
    */
   readonly lockWaitMs: number | undefined;
-  /**
-   * A transaction of our own, run again from the start after a deadlock or serialization failure;
-   * its lock waits bounded by `lockWaitMs` unless `lockWaits` is "unbounded".
-   */
-  transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>, lockWaits?: "bounded" | "unbounded"): Promise<T>;
+  /** A transaction of our own (lock waits bounded by `lockWaitMs`), run again from the start after a deadlock or serialization failure. */
+  transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T>;
   /** After the commit of a write of its own (tagged `notice`): its changes, for this store's subscribers. */
   publish(changes: Published, notice: Notice): void;
 }
