@@ -59,8 +59,6 @@ export class PostgresStorage implements Storage {
   private readonly feed: ChangeFeed;
   /** What the operations (insert.ts, claim.ts, settle.ts, ...) run on. */
   private readonly store: StoreContext;
-  /** See `StoreContext.lockWaitMs`. */
-  private readonly lockWaitMs: number | undefined;
   private closed = false;
 
   constructor(options: PostgresStorageOptions = {}) {
@@ -77,11 +75,9 @@ export class PostgresStorage implements Storage {
     this.channel = `jobgraph_${schema}`;
     this.pool = new Pool({ connectionString, sql: sql === undefined ? undefined : asDriverSql(sql), max, idleInTransactionTimeoutMs, callTimeoutMs });
     this.feed = new ChangeFeed(this.pool.sql, { channel: this.channel, sender: this.sender }, listen, { checkMs: listenerCheckMs, timeoutMs: listenerTimeoutMs }, listenerApplicationName(schema));
-    const lockWaitMs = callTimeoutMs > 0 ? Math.max(1, Math.floor(callTimeoutMs / 2)) : undefined;
-    this.lockWaitMs = lockWaitMs;
     this.store = {
       schema,
-      lockWaitMs,
+      lockWaitMs: callTimeoutMs > 0 ? Math.max(1, Math.floor(callTimeoutMs / 2)) : undefined,
       nextNotice: () => ({ channel: this.channel, sender: `${this.sender}.${++this.writes}|` }),
       untaggedNotice: { channel: this.channel, sender: "" },
       guard: (work, what, bounded) => this.guard(work, what, bounded),
@@ -256,12 +252,16 @@ export class PostgresStorage implements Storage {
    * it was committed, and every settle in it is a CAS on its lease, so running it again is safe.
    */
   private transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
-    const { lockWaitMs } = this;
+    const { lockWaitMs } = this.store;
     if (lockWaitMs === undefined) return retryTransient(() => beginGuarded(sql, work));
     return retryTransient(() =>
       beginGuarded(sql, async (tx) => {
-        await limitLockWait(tx, lockWaitMs);
-        return work(tx);
+        // Sent ahead of the work's first statement, not waited for on its own: no round trip added.
+        const limited = limitLockWait(tx, lockWaitMs).execute();
+        limited.catch(() => undefined);
+        const result = await work(tx);
+        await limited;
+        return result;
       }),
     );
   }
