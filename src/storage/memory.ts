@@ -141,7 +141,11 @@ export class MemoryStorage implements Storage {
       const roots = settled.flatMap((r) => (r.type === "settled" && (r.job.status === "failed" || r.job.status === "cancelled") ? [this.mustGet(r.job.id)] : []));
       if (roots.length === 0) return settled;
       const byRoot = new Map<JobId, JobId[]>();
-      for (const victim of this.cascade(roots, now)) byRoot.set(victim.root, [...(byRoot.get(victim.root) ?? []), victim.id]);
+      for (const victim of this.cascade(roots, now)) {
+        const ofRoot = byRoot.get(victim.root);
+        if (ofRoot === undefined) byRoot.set(victim.root, [victim.id]);
+        else ofRoot.push(victim.id);
+      }
       return settled.map((r) => (r.type === "settled" && byRoot.has(r.job.id) ? { ...r, cancelled: byRoot.get(r.job.id) ?? [] } : r));
     });
   }
