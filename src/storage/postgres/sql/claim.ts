@@ -156,8 +156,9 @@ export type ClaimRow = {
  * claim that ran meanwhile, and go back to pending with nothing else to say so: one of each type is
  * announced as pending, so an idle worker claims them at once rather than at its next poll (the
  * first row's `left_over` lists them, for this store's own subscribers). A claim that leased fewer
- * than `limit` also says when the next job not yet due will be (the first row's `next_due_ms`). When some candidate needs resources it leases nothing
- * and answers `simple: false` (its locks end with the statement); the caller then admits in JS.
+ * than `limit` also says when the next job not yet due will be (the first row's `next_due_ms`).
+ * When some candidate needs resources it leases nothing and answers `simple: false` (its locks end
+ * with the statement); the caller then admits in JS.
  */
 export const claimRunnable = (sql: Db, schema: string, notice: Notice, claim: ClaimParameters) => sql<ClaimRow[]>`${claimStatement(sql, schema, notice, claim)}`;
 
