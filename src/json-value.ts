@@ -44,6 +44,73 @@ interface OpenContainer {
   readonly depth: number;
 }
 
+/** What one copy has read so far: its limit, a lower bound of its JSON text's length, and the objects it is inside. */
+interface CopyState {
+  readonly what: string;
+  readonly maxBytes: number;
+  bytes: number;
+  readonly stack: (OpenContainer | { readonly leave: object })[];
+  readonly ancestors: Set<object>;
+}
+
+/**
+ * The path of member `key` of the container at `path` (of the root when `key` is undefined: `path`
+ * itself): made only for an error or a container, not for every member.
+ */
+const memberPath = (path: string, key: string | number | undefined): string =>
+  key === undefined ? path : typeof key === "number" ? `${path}[${key}]` : `${path}.${key}`;
+
+function grow(state: CopyState, n: number): void {
+  state.bytes += n;
+  if (state.bytes > state.maxBytes) tooLarge(state.what, state.maxBytes);
+}
+
+/**
+ * `input`, member `key` of the container at `path` (the root at `path` when `key` is undefined), as
+ * a plain value, a new container queued to be filled, or undefined.
+ */
+function convert(state: CopyState, input: unknown, key: string | number | undefined, path: string, depth: number): unknown {
+  let value = input;
+  if (typeof value === "object" && value !== null && typeof (value as { toJSON?: unknown }).toJSON === "function") {
+    value = (value as { toJSON: (key: string) => unknown }).toJSON(key === undefined ? "" : String(key));
+  }
+  if (value instanceof Number || value instanceof String || value instanceof Boolean) value = value.valueOf();
+  switch (typeof value) {
+    case "string":
+      if (!storableText(value)) reject(memberPath(path, key), UNSTORABLE);
+      grow(state, value.length + 2);
+      return value;
+    case "boolean":
+      grow(state, 4);
+      return value;
+    case "undefined":
+      return undefined;
+    case "number":
+      if (!Number.isFinite(value)) reject(memberPath(path, key), "is not a finite number");
+      grow(state, 1);
+      return value;
+    case "bigint":
+    case "function":
+    case "symbol":
+      return reject(memberPath(path, key), `is a ${typeof value}, not JSON`);
+    case "object":
+      break;
+  }
+  if (value === null) {
+    grow(state, 4);
+    return null;
+  }
+  const object = value as object;
+  if (state.ancestors.has(object)) reject(memberPath(path, key), "refers back to itself (a cycle)");
+  if (depth >= MAX_JSON_DEPTH) {
+    throw new ValidationError(`${state.what} is nested deeper than ${MAX_JSON_DEPTH} levels`, [{ path: state.what, message: `nested deeper than ${MAX_JSON_DEPTH} levels` }]);
+  }
+  grow(state, 2);
+  const target: unknown[] | Record<string, unknown> = Array.isArray(object) ? [] : (Object.create(null) as Record<string, unknown>);
+  state.stack.push({ source: object, target, path: memberPath(path, key), depth: depth + 1 });
+  return target;
+}
+
 /**
  * Copies `root` into null-prototype objects and arrays of plain values, as JSON.stringify would
  * read it (`toJSON` called, boxed primitives unboxed, `undefined` members of objects dropped),
@@ -51,55 +118,9 @@ interface OpenContainer {
  * always the chain from the root to what is being read: meeting one of them again is a cycle.
  */
 function plainCopy(root: unknown, what: string, maxBytes: number): unknown {
-  const stack: (OpenContainer | { readonly leave: object })[] = [];
-  const ancestors = new Set<object>();
-  let bytes = 0; // a lower bound of the JSON text's length, to stop early on a huge value
-  const grow = (n: number) => {
-    bytes += n;
-    if (bytes > maxBytes) tooLarge(what, maxBytes);
-  };
-  const convert = (input: unknown, key: string, path: string, depth: number): unknown => {
-    let value = input;
-    if (typeof value === "object" && value !== null && typeof (value as { toJSON?: unknown }).toJSON === "function") {
-      value = (value as { toJSON: (key: string) => unknown }).toJSON(key);
-    }
-    if (value instanceof Number || value instanceof String || value instanceof Boolean) value = value.valueOf();
-    switch (typeof value) {
-      case "string":
-        if (!storableText(value)) reject(path, UNSTORABLE);
-        grow(value.length + 2);
-        return value;
-      case "boolean":
-        grow(4);
-        return value;
-      case "undefined":
-        return undefined;
-      case "number":
-        if (!Number.isFinite(value)) reject(path, "is not a finite number");
-        grow(1);
-        return value;
-      case "bigint":
-      case "function":
-      case "symbol":
-        return reject(path, `is a ${typeof value}, not JSON`);
-      case "object":
-        break;
-    }
-    if (value === null) {
-      grow(4);
-      return null;
-    }
-    const object = value as object;
-    if (ancestors.has(object)) reject(path, "refers back to itself (a cycle)");
-    if (depth >= MAX_JSON_DEPTH) {
-      throw new ValidationError(`${what} is nested deeper than ${MAX_JSON_DEPTH} levels`, [{ path: what, message: `nested deeper than ${MAX_JSON_DEPTH} levels` }]);
-    }
-    grow(2);
-    const target: unknown[] | Record<string, unknown> = Array.isArray(object) ? [] : (Object.create(null) as Record<string, unknown>);
-    stack.push({ source: object, target, path, depth: depth + 1 });
-    return target;
-  };
-  const result = convert(root, "", what, 0);
+  const state: CopyState = { what, maxBytes, bytes: 0, stack: [], ancestors: new Set<object>() };
+  const { stack, ancestors } = state;
+  const result = convert(state, root, undefined, what, 0);
   while (stack.length > 0) {
     const entry = stack.pop() as OpenContainer | { readonly leave: object };
     if ("leave" in entry) {
@@ -112,18 +133,18 @@ function plainCopy(root: unknown, what: string, maxBytes: number): unknown {
     if (Array.isArray(target)) {
       const items = source as unknown[];
       const length = items.length;
-      grow(Math.max(0, length - 1)); // a comma between items
+      grow(state, Math.max(0, length - 1)); // a comma between items
       for (let i = 0; i < length; i++) {
         const item = items[i];
-        if (item === undefined && i in items) reject(`${path}[${i}]`, "is undefined");
-        target.push(item === undefined ? null : convert(item, String(i), `${path}[${i}]`, depth));
+        if (item === undefined && i in items) reject(memberPath(path, i), "is undefined");
+        target.push(item === undefined ? null : convert(state, item, i, path, depth));
       }
     } else {
       for (const [key, item] of Object.entries(source)) {
         if (!storableText(key)) reject(`${path}.${JSON.stringify(key).slice(1, -1)}`, `(a key) ${UNSTORABLE}`);
-        const member = convert(item, key, `${path}.${key}`, depth);
+        const member = convert(state, item, key, path, depth);
         if (member === undefined) continue;
-        grow(key.length + 3);
+        grow(state, key.length + 3);
         target[key] = member;
       }
     }

@@ -149,7 +149,12 @@ export class Queue {
     this.assertOpen();
     const list = parseOrThrow(z.array(graphNodeSchema).min(1).max(this.options.maxGraphNodes), nodes, "graph");
     const { onDuplicate, tx } = parseOrThrow(enqueueManyOptionsSchema, options, "enqueueMany options");
-    const requests = list.map((node): JobRequest => ({ ...node, payload: node.payload, type: parseOrThrow(jobTypeSchema, node.type, "job type"), dependsOn: node.dependsOn ?? [] }));
+    // A batch names a few types many times: each is checked once.
+    const types = new Set<string>();
+    const requests = list.map((node): JobRequest => {
+      if (!types.has(node.type)) types.add(parseOrThrow(jobTypeSchema, node.type, "job type"));
+      return { ...node, payload: node.payload, dependsOn: node.dependsOn ?? [] };
+    });
     return this.submit(requests, onDuplicate, tx);
   }
 

@@ -88,11 +88,14 @@ function assertDistinctKeys(requests: readonly JobRequest[], jobAt: (index: numb
   );
 }
 
+/** What a job with no resources of its own or its handler's needs: one object for all (stores copy what they keep). */
+const NO_RESOURCES: Resources = Object.freeze({});
+
 /** The job `request` describes, its payload (`payload`, checked) and its handler's defaults filled in; checks its resources. */
 function newJob(
   request: JobRequest, id: JobId, payload: Json, dependsOn: readonly JobId[], handler: RegisteredHandler | undefined, context: SubmissionContext, at: string,
 ): NewJob {
-  const resources = request.resources ?? handler?.resources ?? {};
+  const resources = request.resources ?? handler?.resources ?? NO_RESOURCES;
   if (handler !== undefined && !fits(resources, context.capacity)) {
     throw new ValidationError(`${request.type} needs ${JSON.stringify(resources)}, more than this worker's capacity ${JSON.stringify(context.capacity)}`, [
       { path: `${at}resources`, message: "exceeds capacity" },

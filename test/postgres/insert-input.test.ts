@@ -38,6 +38,24 @@ describePostgres("PostgreSQL insert input", () => {
     await expectStoredAsSent(PAYLOADS.map((payload) => newJob({ payload })));
   });
 
+  it("stores each job's own backoff, resources and payload when a batch repeats some of them and alternates others", async () => {
+    // A column's repeated value is quoted once and a shared object's JSON made once: runs of one value,
+    // runs broken by another, an equal object that is not the same one, and nulls between.
+    const sharedBackoff = { type: "fixed" as const, baseMs: 5, maxMs: 5, jitter: false };
+    const sharedResources = { 'gpu "a"': 1 };
+    const jobs = Array.from({ length: 12 }, (_, i) =>
+      newJob({
+        type: i % 4 === 3 ? "other" : "t",
+        payload: i % 3 === 0 ? HOSTILE[0]! : i % 3 === 1 ? HOSTILE[0]! : { i, text: HOSTILE[1]! },
+        backoff: i % 5 === 4 ? { type: "exponential", baseMs: i, maxMs: 1_000, jitter: true } : sharedBackoff,
+        resources: i === 6 ? { 'gpu "a"': 1 } : i % 4 === 1 ? { cpu: i } : sharedResources,
+        timeoutMs: i % 2 === 0 ? undefined : 1_000,
+        idempotencyKey: undefined,
+      }),
+    );
+    await expectStoredAsSent(jobs);
+  });
+
   it("stores hostile payloads, an idempotency key and resource names alike when the insert is planned (a graph)", async () => {
     const root = newJob({ payload: HOSTILE, idempotencyKey: 'k "{x,y}" \\ NULL', resources: { 'gpu "a"': 1 } });
     const jobs = [root, ...PAYLOADS.map((payload, i) => newJob({ payload, dependsOn: [root.id], timeoutMs: 1_000 + i }))];

@@ -53,11 +53,18 @@ export function textArray(values: readonly (string | null)[]): string {
   // Most lists (ids, tokens, kinds) hold no null and nothing to escape: one join then, no string per element.
   if (values.every((v) => v !== null && !NEEDS_ESCAPE.test(v))) return values.length === 0 ? "{}" : `{"${values.join('","')}"}`;
   let literal = "{";
+  // A column of a batch often repeats one value (a type, a backoff's JSON): it is quoted once.
+  let previous: string | null = null;
+  let quoted = "NULL";
   for (let i = 0; i < values.length; i++) {
     const v = values[i] as string | null;
     if (i > 0) literal += ",";
-    // Most elements (ids, numbers, statuses) need no escape: testing first halves their cost.
-    literal += v === null ? "NULL" : NEEDS_ESCAPE.test(v) ? `"${v.replace(ESCAPED, "\\$&")}"` : `"${v}"`;
+    if (v !== previous) {
+      previous = v;
+      // Most elements (ids, numbers, statuses) need no escape: testing first halves their cost.
+      quoted = v === null ? "NULL" : NEEDS_ESCAPE.test(v) ? `"${v.replace(ESCAPED, "\\$&")}"` : `"${v}"`;
+    }
+    literal += quoted;
   }
   return `${literal}}`;
 }

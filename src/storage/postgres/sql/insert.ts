@@ -47,6 +47,23 @@ export interface JobInsertRow {
 const requiredJson = (value: unknown): string | null => JSON.stringify(value) ?? null;
 
 /**
+ * `requiredJson` of each row's `pick`, made once for a run of rows sharing one object: a batch's jobs
+ * mostly share their handler's backoff and resources.
+ */
+const sharedJson = (pick: (row: JobInsertRow) => unknown) => {
+  let last: unknown;
+  let text: string | null = null;
+  return (row: JobInsertRow): string | null => {
+    const value = pick(row);
+    if (value !== last || text === null) {
+      last = value;
+      text = requiredJson(value);
+    }
+    return text;
+  };
+};
+
+/**
  * One new row as `newJobRows` gives it, each column its own parameter: a single job (an enqueue) sent
  * as arrays lost about an eighth of the one-at-a-time enqueue rate.
  */
@@ -79,8 +96,8 @@ const newJobRows = (sql: Db, rows: readonly JobInsertRow[]) => {
       u.timeout_ms::int as timeout_ms, u.run_at::timestamptz as run_at, u.pending_dependencies::int as pending_dependencies,
       u.error::jsonb as error, u.cancel_cause::uuid as cancel_cause
     from unnest(${column((r) => r.id)}, ${column((r) => r.type)}, ${column((r) => r.status)}, ${column((r) => String(r.priority))},
-      ${column((r) => r.payload)}, ${column((r) => String(r.max_attempts))}, ${column((r) => requiredJson(r.backoff))},
-      ${column((r) => r.idempotency_key)}, ${column((r) => requiredJson(r.resources))},
+      ${column((r) => r.payload)}, ${column((r) => String(r.max_attempts))}, ${column(sharedJson((r) => r.backoff))},
+      ${column((r) => r.idempotency_key)}, ${column(sharedJson((r) => r.resources))},
       ${column((r) => (r.timeout_ms === null ? null : String(r.timeout_ms)))}, ${column((r) => r.run_at)},
       ${column((r) => String(r.pending_dependencies))}, ${column((r) => (r.error === null ? null : jsonText(r.error)))},
       ${column((r) => r.cancel_cause)})
