@@ -72,4 +72,21 @@ describePostgres("an application pool that transforms results", () => {
     expect(job.payload).toEqual({ user_id: 1 });
     expect(new PostgresStorage({ sql: app, schema: "unused_schema" })).toBeInstanceOf(PostgresStorage);
   });
+
+  it("asks a transaction once, however many enqueues it makes, and asks each new transaction", async () => {
+    const { queue } = await queueOnOwnPool();
+    const sent: string[] = [];
+    const app = postgres(databaseUrl, { max: 2, onnotice: () => undefined, debug: (_connection, query) => sent.push(query) });
+    cleanups.push(() => app.end({ timeout: 5 }));
+    const probes = () => sent.filter((query) => query.includes("jobgraph_probe")).length;
+    const jobs = await app.begin(async (tx) => [
+      await queue.enqueue("t", { n: 1 }, { tx }),
+      await queue.enqueue("t", { n: 2 }, { tx }),
+      ...(await queue.enqueueMany([{ key: "a", type: "t" }, { key: "b", type: "t", dependsOn: ["a"] }], { tx })),
+    ]);
+    expect(probes()).toBe(1);
+    for (const job of jobs) expect((await queue.getJob(job.id))?.status).toBe(job.status);
+    await app.begin((tx) => queue.enqueue("t", { n: 3 }, { tx }));
+    expect(probes()).toBe(2);
+  });
 });
