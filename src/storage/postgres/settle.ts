@@ -98,6 +98,16 @@ function settleSimply(sql: Db, schema: string, notice: Notice, settlements: read
   };
 }
 
+/** How `settleIn` goes about its batch. */
+export interface SettleInOptions {
+  /** Takes the locking path (cascades and unblocking under locks) even for outcomes `settleSimply` could store. */
+  readonly cascading?: boolean;
+  /** How long a rescue waits for the dependents of the rows it took (see `RESCUE_LOCK_WAIT_MS`). */
+  readonly rescueLockWaitMs?: number;
+  /** The transaction's own bound on lock waits, restored after the rescue's (see `StoreContext.lockWaitMs`). */
+  readonly lockWaitMs?: number | undefined;
+}
+
 /**
  * Stores outcomes (CAS on the lease), then unblocks and cascades, each a statement for the whole
  * batch; a batch that cascades nothing in one statement after its locks, unless `cascading` asks
@@ -109,11 +119,9 @@ export async function settleIn(
   schema: string,
   notice: Notice,
   settlements: readonly Settlement[],
-  cascading = false,
-  rescueLockWaitMs = RESCUE_LOCK_WAIT_MS,
-  /** The transaction's own bound on lock waits, restored after the rescue's (see `StoreContext.lockWaitMs`). */
-  lockWaitMs?: number,
+  options: SettleInOptions = {},
 ): Promise<Done<SettleResult[]>> {
+  const { cascading = false, rescueLockWaitMs = RESCUE_LOCK_WAIT_MS, lockWaitMs } = options;
   if (!cascading && settlesSimply(settlements)) {
     const { statements, finish } = settleSimply(sql, schema, notice, settlements);
     const results = [];
@@ -289,7 +297,7 @@ async function settleOrLockTimeout(store: StoreContext, settlements: readonly Se
   const done = await waitingInPieces(store, () =>
     store.guard(
       (sql) =>
-        store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements, true, rescueLockWaitMs, store.lockWaitMs)).catch((err: unknown) => {
+        store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements, { cascading: true, rescueLockWaitMs, lockWaitMs: store.lockWaitMs })).catch((err: unknown) => {
           if (isLockTimeout(err) && rescue) return undefined;
           throw err;
         }),
