@@ -1,7 +1,9 @@
 import { afterEach, expect, it } from "vitest";
 import { Queue } from "../../src/queue.js";
 import { PostgresStorage } from "../../src/storage/postgres/index.js";
-import { databaseUrl, describePostgres, dropSchema, eventually, freshSchemaName } from "../support/postgres.js";
+import { adminSql, databaseUrl, describePostgres, dropSchema, eventually, freshSchemaName } from "../support/postgres.js";
+import { blockedBy, heldInsert, heldTransaction } from "./support/held-transaction.js";
+import { newJob } from "./fixtures.js";
 import { deferred } from "../queue/support.js";
 
 // A handler that enqueues, in its ctx.tx, a job depending on a running job holds that job's row
@@ -121,4 +123,134 @@ describePostgres("rows held by an attempt's ctx.tx", () => {
     expect(txError).toBeUndefined();
     expect(final.status).toBe("completed");
   }, 30_000);
+
+  it.each(["another process", "the worker's own queue"] as const)("an enqueue from %s whose idempotency key an open ctx.tx has just taken fails alone and ends no transaction", async (from) => {
+    const schema = freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const worker = queueOn(schema);
+    const inserted = deferred();
+    const gate = deferred();
+    let txError: string | undefined = "not run";
+    worker.defineHandler("order", {
+      retry: { maxAttempts: 1 },
+      run: async (_payload, ctx) => {
+        // Not committed until the handler returns: the key's index entry waits on this transaction.
+        await worker.enqueue("ship", {}, { idempotencyKey: "ship:42", tx: ctx.tx as never });
+        inserted.resolve();
+        await gate.promise;
+        txError = await stillUsable(ctx.tx);
+        return "ordered";
+      },
+    });
+    worker.defineHandler("ship", { run: () => "shipped" });
+    await worker.start();
+    const producer = from === "another process" ? queueOn(schema) : worker;
+    const order = await worker.enqueue("order", {});
+    await inserted.promise;
+    const answer = await producer.enqueue("ship", {}, { idempotencyKey: "ship:42" }).then((record) => record.status, (error: unknown) => error as Error & { code?: string });
+    gate.resolve();
+    const final = await finished(worker, order.id);
+    // Refused after the store's lock wait (or as a duplicate), never by the deadline that replaces
+    // the pool: the handler's transaction, and what it enqueued, commit.
+    expect(answer).toMatchObject({ code: expect.stringMatching(/^(STORAGE|DUPLICATE_JOB)$/) });
+    expect((answer as Error).message).not.toContain("pool was replaced");
+    expect(txError).toBeUndefined();
+    expect(final.status).toBe("completed");
+    const shipped = await worker.listJobs({ type: "ship" });
+    expect(shipped.jobs).toHaveLength(1);
+  }, 30_000);
+
+  it("a schedule put or removed while another transaction holds its row fails alone and ends no transaction", async () => {
+    const schema = freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const queue = queueOn(schema);
+    const inside = deferred();
+    const gate = deferred();
+    let txError: string | undefined = "not run";
+    queue.defineHandler("ledger", {
+      retry: { maxAttempts: 1 },
+      run: async (_payload, ctx) => {
+        await (ctx.tx as (s: TemplateStringsArray) => Promise<unknown>)`select 1`;
+        inside.resolve();
+        await gate.promise;
+        txError = await stillUsable(ctx.tx);
+        return "posted";
+      },
+    });
+    await queue.start();
+    await queue.schedule("nightly", { cron: "0 3 * * *", type: "ledger" });
+    const job = await queue.enqueue("ledger", {});
+    await inside.promise;
+    const admin = adminSql();
+    cleanups.push(() => admin.end({ timeout: 5 }));
+    // As a fire of the schedule holds it, for longer than the call deadline.
+    const holder = await heldTransaction(admin, (tx) => tx`select name from ${tx(schema)}.schedules where name = 'nightly' for update`);
+    const put = await queue.schedule("nightly", { cron: "0 4 * * *", type: "ledger" }).then(() => "stored", (error: unknown) => error as Error);
+    const removed = await queue.unschedule("nightly").then(() => "removed", (error: unknown) => error as Error);
+    await holder.commit();
+    gate.resolve();
+    for (const answer of [put, removed]) {
+      expect(answer).toMatchObject({ code: "STORAGE" });
+      expect((answer as Error).message).not.toContain("pool was replaced");
+    }
+    expect((await finished(queue, job.id)).status).toBe("completed");
+    expect(txError).toBeUndefined();
+    // Nothing of either call was stored: the schedule is as it was.
+    expect((await queue.listSchedules()).map((schedule) => schedule.cron)).toEqual(["0 3 * * *"]);
+  }, 30_000);
+
+  it("a commit of ctx.tx whose settle waits for a held dependent longer than the call deadline fails alone and ends no other transaction", async () => {
+    const schema = freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const queue = queueOn(schema);
+    const storage = queue.storage as PostgresStorage;
+    const othersInside = deferred();
+    const othersGate = deferred();
+    let othersTxError: string | undefined = "not run";
+    let runs = 0;
+    queue.defineHandler("charge", {
+      retry: { maxAttempts: 20, backoff: { type: "fixed", baseMs: 10, maxMs: 10, jitter: false } },
+      run: async (_payload, ctx) => {
+        runs++;
+        await (ctx.tx as (s: TemplateStringsArray) => Promise<unknown>)`select 1`;
+        return "charged";
+      },
+    });
+    queue.defineHandler("receipt", { run: () => "sent" });
+    queue.defineHandler("other", {
+      retry: { maxAttempts: 1 },
+      run: async (_payload, ctx) => {
+        await (ctx.tx as (s: TemplateStringsArray) => Promise<unknown>)`select 1`;
+        othersInside.resolve();
+        await othersGate.promise;
+        othersTxError = await stillUsable(ctx.tx);
+        return "done";
+      },
+    });
+    await queue.migrate();
+    const [charge, receipt] = await queue.enqueueMany([
+      { key: "charge", type: "charge", payload: {} },
+      { key: "receipt", type: "receipt", payload: {}, dependsOn: ["charge"] },
+    ]);
+    const admin = adminSql();
+    cleanups.push(() => admin.end({ timeout: 5 }));
+    // An application's transaction enqueuing a job after the receipt holds the receipt's row, which
+    // the charge's settle must lock to unblock it.
+    const holder = await heldInsert(admin, storage, [newJob({ type: "audit", dependsOn: [receipt!.id] })]);
+    await queue.start();
+    const other = await queue.enqueue("other", {});
+    await othersInside.promise;
+    await blockedBy(admin, [holder.pid]);
+    // Three call deadlines.
+    await new Promise((resolve) => setTimeout(resolve, 3 * CALL_TIMEOUT_MS));
+    await holder.commit();
+    othersGate.resolve();
+    const otherFinal = await finished(queue, other.id);
+    expect({ status: otherFinal.status, error: otherFinal.error?.message }).toEqual({ status: "completed", error: undefined });
+    expect(othersTxError).toBeUndefined();
+    const charged = await finished(queue, charge!.id);
+    expect(charged.status).toBe("completed");
+    expect(runs).toBeGreaterThanOrEqual(1);
+    expect((await finished(queue, receipt!.id)).status).toBe("completed");
+  }, 40_000);
 });

@@ -225,7 +225,14 @@ export class PostgresStorage implements Storage {
       (work, what) => this.pool.within(work, what, sql),
       async (tx, heldLease, outcome) => {
         const notice = this.store.nextNotice();
+        // The settle's lock waits are bounded as in the store's own transactions (the handler's
+        // statements, all answered by now, were not): a row held past the deadline fails this commit
+        // alone rather than have the deadline replace the pool under every other attempt.
+        const { lockWaitMs } = this.store;
+        const limited = lockWaitMs === undefined ? undefined : limitLockWait(tx, lockWaitMs).execute();
+        limited?.catch(() => undefined);
         const done = await settleIn(tx, this.schema, notice, [{ lease: heldLease, outcome }]);
+        await limited;
         const result = done.value[0] ?? { type: "lost", jobId: heldLease.jobId };
         return { result, publish: () => this.publish(done.changes, notice) };
       },

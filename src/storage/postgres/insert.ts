@@ -6,6 +6,7 @@ import type { ErrorInfo, JobId, JobStatus, Json, NewJob } from "../../types.js";
 import type { InsertRequest, InsertResult, InsertedJob } from "../storage.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
+import { runPipelined } from "./pipelined.js";
 import { assertTransactionReadsAsStored } from "./result-transform.js";
 import { toJobRecord } from "./rows.js";
 import { jsonText, type Db } from "./sql/fragments.js";
@@ -14,6 +15,9 @@ import { selectJobs } from "./sql/reads.js";
 import type { StoreContext } from "./store-context.js";
 import { retryTransient } from "./transient.js";
 import type { Notice } from "./sql/notify.js";
+
+/** A statement of a pipelined transaction, as `runPipelined` takes it. */
+type Statement = postgres.PendingQuery<postgres.Row[]>;
 
 /** A live idempotency key was taken by a concurrent insert after we looked: plan again. */
 export class InsertRace extends Error {}
@@ -35,7 +39,7 @@ function insertRow(
  * status. Answers undefined when the insert needs planning under locks instead: a live idempotency
  * key (or several keys in one batch, which must not half-succeed), or an id that already exists.
  */
-async function insertSimple(sql: Db, schema: string, notice: Notice, request: InsertRequest): Promise<Done<InsertResult> | undefined> {
+async function insertSimple(sql: postgres.Sql, schema: string, notice: Notice, request: InsertRequest, lockWaitMs: number | undefined): Promise<Done<InsertResult> | undefined> {
   const { jobs } = request;
   const keyed = jobs.filter((job) => job.idempotencyKey !== undefined).length;
   if (jobs.some((job) => job.dependsOn.length > 0) || (keyed > 0 && jobs.length > 1)) return undefined;
@@ -43,7 +47,13 @@ async function insertSimple(sql: Db, schema: string, notice: Notice, request: In
   const rows = jobs.map((node) => insertRow(node, { status: "pending", unfinished: 0 }));
   let inserted: InsertedRows | undefined;
   try {
-    [inserted] = await insertRunnableJobs(sql, schema, notice, rows);
+    // A key that an open transaction has just taken makes the insert wait for that transaction: in
+    // a transaction of its own, the wait is bounded below the call deadline (`StoreContext.lockWaitMs`),
+    // and fails this call alone rather than have the deadline replace the pool.
+    [inserted] =
+      keyed > 0 && lockWaitMs !== undefined
+        ? await runPipelined(sql, (tx) => ({ statements: [insertRunnableJobs(tx, schema, notice, rows) as unknown as Statement], finish: ([answer]) => answer as unknown as InsertedRows[] }), lockWaitMs)
+        : await insertRunnableJobs(sql, schema, notice, rows);
   } catch (err) {
     // An id that exists already: the planned insert reports it properly.
     if ((err as { code?: unknown }).code === "23505") return undefined;
@@ -139,7 +149,7 @@ export async function insertJobs(store: StoreContext, request: InsertRequest): P
   if (tx !== undefined) await store.guard(() => assertTransactionReadsAsStored(tx), "insert", false);
   const notice = store.nextNotice();
   if (tx === undefined) {
-    const simple = await store.guard((sql) => retryTransient(() => insertSimple(sql, store.schema, notice, request)), "insert");
+    const simple = await store.guard((sql) => retryTransient(() => insertSimple(sql, store.schema, notice, request, store.lockWaitMs)), "insert");
     if (simple !== undefined) {
       store.publish(simple.changes, notice);
       return simple.value;

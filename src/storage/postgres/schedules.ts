@@ -38,12 +38,13 @@ async function fireScheduleIn(sql: Db, schema: string, notice: Notice, request: 
 
 /** `PostgresStorage.putSchedule`. */
 export async function putSchedule(store: StoreContext, schedule: NewSchedule): Promise<StoredSchedule> {
-  return store.guard((sql) => upsertSchedule(sql, store.schema, schedule), "put schedule");
+  // In a transaction of the store's: a fire holding the schedule's row is waited for within the lock wait, not the call deadline.
+  return store.guard((sql) => store.transaction(sql, (t) => upsertSchedule(t, store.schema, schedule)), "put schedule");
 }
 
 /** `PostgresStorage.deleteSchedule`: whether there was one of that name. */
 export async function deleteSchedule(store: StoreContext, name: string): Promise<boolean> {
-  const rows = await store.guard((sql) => s.deleteSchedule(sql, store.schema, name), "delete schedule");
+  const rows = await store.guard((sql) => store.transaction(sql, (t) => s.deleteSchedule(t, store.schema, name)), "delete schedule");
   return rows.length > 0;
 }
 
