@@ -32,7 +32,8 @@ export function toJsonValue(value: unknown, what: string, maxBytes = Number.POSI
   }
   // Plain data of bounded depth: stringify cannot throw nor call user code.
   const text = JSON.stringify(copy ?? null);
-  if (text.length > maxBytes && Buffer.byteLength(text) > maxBytes) tooLarge(what, maxBytes);
+  // UTF-8 takes at most 3 bytes for each UTF-16 unit: only a text that could be too large is counted.
+  if (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes) tooLarge(what, maxBytes);
   return JSON.parse(text) as Json;
 }
 

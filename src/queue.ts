@@ -24,6 +24,7 @@ import {
   type ResolvedQueueOptions,
 } from "./options.js";
 import { readJobGraph, type JobGraph } from "./job-graph.js";
+import { copyJobRecord } from "./job-record-copy.js";
 import { redrive, retryManySchema, type RetryManyFilter } from "./redrive.js";
 import { Worker } from "./scheduler/worker.js";
 import { withTimeout } from "./timeout.js";
@@ -162,7 +163,10 @@ export class Queue {
     const { jobs, positions } = await buildSubmission(requests, this.worker.submissionContext());
     const now = new Date(this.options.clock.now());
     const result = await this.storage.insertJobs(tx === undefined ? { jobs, onDuplicate, now } : { jobs, onDuplicate, now, tx });
-    for (const inserted of result.jobs) if (inserted.type === "inserted") this.emit("job:enqueued", { job: inserted.job });
+    // Listeners get a copy: what one of them changes is not what the caller (or the worker) reads.
+    if (this.emitter.listenerCount("job:enqueued") > 0) {
+      for (const inserted of result.jobs) if (inserted.type === "inserted") this.emit("job:enqueued", { job: copyJobRecord(inserted.job) });
+    }
     this.worker.afterInsert(result.jobs.map((j) => j.job));
     return positions.map((p) => (result.jobs[p] as InsertedJob).job);
   }
