@@ -225,8 +225,14 @@ export type EnqueueManyOptions = z.input<typeof enqueueManyOptionsSchema>;
 export const oneOrMany = <T extends z.ZodType>(item: T, max: number) =>
   z.union([item.transform((value): z.output<T>[] => [value]), z.array(item).max(max)]);
 
-/** Job types a read filters by: one or up to 100 names. */
-export const typeFilterSchema = oneOrMany(z.string().min(1).max(200).refine(storableText, "must not contain U+0000 or a lone surrogate"), 100);
+/**
+ * Job types a read or a redrive filters by: one or up to 100 names. An empty list is refused: it
+ * would read as no filter, and a redrive of "none of the types" would retry every type.
+ */
+export const typeFilterSchema = oneOrMany(z.string().min(1).max(200).refine(storableText, "must not contain U+0000 or a lone surrogate"), 100).refine(
+  (list) => list.length > 0,
+  "name at least one type",
+);
 
 export const jobTypeSchema = z.string().min(1).max(200).regex(/^[A-Za-z0-9_.:\-/]+$/, "letters, digits and _ . : - / only");
 
