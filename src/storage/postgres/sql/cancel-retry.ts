@@ -38,15 +38,39 @@ export interface CascadedRow {
   readonly depends_on: string[];
 }
 
-/** Jobs cancelled by a cascade, transitively below `rootId` through such jobs; locked. */
-export const lockCascadedBelow = (sql: Db, schema: string, rootId: string) => sql<CascadedRow[]>`
-  with recursive below(id) as (
+/** `below(id)`: the jobs cancelled by a cascade, transitively below `rootId` through such jobs (unlocked). */
+const cascadedBelow = (sql: Db, schema: string, rootId: string) => sql`
+  below(id) as (
     select d.job_id from ${sql(schema)}.job_dependencies d
     join ${sql(schema)}.jobs c on c.id = d.job_id and c.status = 'cancelled' and c.cancel_cause is not null
     where d.depends_on_id = ${rootId}::uuid
     union
     select x.job_id from below b ${dependentsStep(sql, schema, sql`c.status = 'cancelled' and c.cancel_cause is not null`)}
+  )`;
+
+/**
+ * Locks, in id order, every job a retry of `rootId` reads or changes as it finds them now: the job,
+ * its dependencies, the jobs its failure cancelled below it, and their dependencies. Retries whose
+ * sets meet (failed jobs with a dependent in common) then queue for the first job they share rather
+ * than lock the same jobs in opposite orders: each locked its own job first and the others' later,
+ * and ten or more at once ran out of deadlock retries. The retry's own steps lock again what they
+ * read (and what came since), under these locks.
+ */
+export const lockRetryMembers = (sql: Db, schema: string, rootId: string) => sql<{ id: string }[]>`
+  with recursive ${cascadedBelow(sql, schema, rootId)},
+  members(id) as (
+    select ${rootId}::uuid
+    union select id from below
+    union select d.depends_on_id from ${sql(schema)}.job_dependencies d
+      where d.job_id = ${rootId}::uuid or d.job_id in (select id from below)
   )
+  select j.id::text as id from ${sql(schema)}.jobs j where j.id in (select id from members)
+  order by j.id
+  for no key update`;
+
+/** Jobs cancelled by a cascade, transitively below `rootId` through such jobs; locked. */
+export const lockCascadedBelow = (sql: Db, schema: string, rootId: string) => sql<CascadedRow[]>`
+  with recursive ${cascadedBelow(sql, schema, rootId)}
   select j.id::text as id, j.cancel_cause::text as cancel_cause, j.idempotency_key,
     to_jsonb(array(select d.depends_on_id::text from ${sql(schema)}.job_dependencies d where d.job_id = j.id order by d.position)) as depends_on
   from ${sql(schema)}.jobs j where j.id = any(array(select id from below)) and j.status = 'cancelled'

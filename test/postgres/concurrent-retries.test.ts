@@ -1,0 +1,40 @@
+import { afterEach, expect, it } from "vitest";
+import { describePostgres, newPostgresStorage } from "../support/postgres.js";
+import { claimAny, newJob } from "./fixtures.js";
+
+// Failed jobs with dependents in common (a fan-in), retried at once: each retry locked its own job,
+// then the shared dependents, then the other failed jobs as their dependencies, so every pair locked
+// in opposite orders. Each cycle cost the server's deadlock check (1 s), and with ten or more at once
+// retries ran out of their deadlock retries and reached the caller as a StorageError (40P01).
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const failure = { type: "failed", error: { name: "Error", message: "boom" } } as const;
+
+describePostgres("concurrent retries of failed jobs sharing cascaded dependents", () => {
+  it.each([2, 12])("%i failed jobs retried at once all come back, and their shared dependents with them", async (k) => {
+    const { storage, cleanup } = await newPostgresStorage({ listen: false, max: 20 });
+    cleanups.push(cleanup);
+    const roots = Array.from({ length: k }, () => newJob());
+    await storage.insertJobs({ jobs: roots, onDuplicate: "reject", now: new Date() });
+    const shared = newJob({ type: "post", dependsOn: roots.map((root) => root.id) });
+    const reversed = newJob({ type: "post", dependsOn: roots.map((root) => root.id).reverse() });
+    await storage.insertJobs({ jobs: [shared, reversed], onDuplicate: "reject", now: new Date() });
+    const { claimed } = await claimAny(storage, k);
+    expect(claimed).toHaveLength(k);
+    await storage.settle(claimed.map((c) => ({ lease: c.lease, outcome: failure })), new Date());
+    expect((await storage.getJob(shared.id))?.status).toBe("cancelled");
+
+    const results = await Promise.allSettled(roots.map((root) => storage.retryJob(root.id, new Date())));
+    const errors = results.flatMap((result) => (result.status === "rejected" ? [String(result.reason)] : []));
+    expect(errors).toEqual([]);
+    const after = await storage.getJobs([...roots.map((root) => root.id), shared.id, reversed.id]);
+    expect(after.map((job) => job.status).sort()).toEqual([...Array<string>(k).fill("pending"), "blocked", "blocked"].sort());
+    // Each dependent came back once, by one of the retries, waiting for all its dependencies again.
+    const revived = results.flatMap((result) => (result.status === "fulfilled" ? result.value.revived : []));
+    expect(revived.sort()).toEqual([shared.id, reversed.id].sort());
+  }, 120_000);
+});
