@@ -18,6 +18,13 @@ export interface CronTicks {
  */
 export function parseCron(expression: string, timezone: string | undefined): CronTicks {
   const zone = timezone === undefined ? "Etc/UTC" : canonicalTimeZone(timezone);
+  // croner also takes a date and time (`2026-03-01T00:00:00`) as a one-off: not a cron expression.
+  const fields = expression.trim().split(/\s+/).length;
+  if (!expression.trim().startsWith("@") && fields !== 5 && fields !== 6) {
+    throw new ValidationError(`invalid cron expression ${JSON.stringify(expression)}: 5 fields, or 6 with seconds first, or a nickname (@daily)`, [
+      { path: "cron", message: `has ${fields} field${fields === 1 ? "" : "s"}, not 5 or 6` },
+    ]);
+  }
   let cron: Cron;
   try {
     cron = new Cron(expression, { timezone: zone, paused: true, mode: "5-or-6-parts" });

@@ -8,10 +8,17 @@ export class ScheduleTable {
   /** One counter for the table, as PostgreSQL's sequence: a schedule created again after a delete starts past its old revisions. */
   private lastRevision = 0;
 
-  /** Stores a copy under its name; a replaced schedule's `lastRunAt` is kept and its revision moves on. */
+  /**
+   * Stores a copy under its name; a replaced schedule's `lastRunAt` is kept and its revision moves
+   * on. A replacement with the same timing (cron and time zone) keeps an earlier next run: a tick
+   * due and not yet fired still fires (as PostgreSQL's `upsertSchedule`).
+   */
   put(schedule: NewSchedule): StoredSchedule {
     const previous = this.byName.get(schedule.name);
-    const stored = copy({ ...schedule, lastRunAt: previous?.lastRunAt, revision: ++this.lastRevision });
+    const keepsNextRun =
+      previous?.nextRunAt !== undefined && schedule.nextRunAt !== undefined && sameTiming(previous, schedule) && previous.nextRunAt < schedule.nextRunAt;
+    const nextRunAt = keepsNextRun ? previous.nextRunAt : schedule.nextRunAt;
+    const stored = copy({ ...schedule, nextRunAt, lastRunAt: previous?.lastRunAt, revision: ++this.lastRevision });
     this.byName.set(stored.name, stored);
     return copy(stored);
   }
@@ -20,8 +27,9 @@ export class ScheduleTable {
     return this.byName.delete(name);
   }
 
+  /** By name in code-point order, as PostgreSQL's `collate "C"` on UTF-8 sorts them (UTF-16 units sort otherwise above U+FFFF). */
   list(): StoredSchedule[] {
-    return [...this.byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map(copy);
+    return [...this.byName.values()].sort((a, b) => Buffer.compare(Buffer.from(a.name, "utf8"), Buffer.from(b.name, "utf8"))).map(copy);
   }
 
   /**
@@ -41,6 +49,11 @@ export class ScheduleTable {
     this.byName.set(moved.name, moved);
     return copy(moved);
   }
+}
+
+/** Whether two schedules tick at the same times. */
+function sameTiming(a: Pick<NewSchedule, "cron" | "timezone">, b: Pick<NewSchedule, "cron" | "timezone">): boolean {
+  return a.cron === b.cron && a.timezone === b.timezone;
 }
 
 /** A copy sharing nothing with its source, as PostgreSQL would hand it back. */

@@ -53,6 +53,31 @@ export function describeScheduleContract(t: StoreUnderTest): void {
       expect(await list()).toEqual([replaced]);
     });
 
+    it("keeps a next run due and not yet fired when the same timing is put again, and plans afresh for a new timing", async () => {
+      // Every process declares its schedules at boot: one that boots just after a tick, before a
+      // worker fired it, must not move the tick away.
+      const due = secondsFromNow(-5);
+      const first = await t.storage.putSchedule(newSchedule({ nextRunAt: due }));
+      const again = await t.storage.putSchedule(newSchedule({ nextRunAt: secondsFromNow(86_400), payload: { kind: "v2" } }));
+      expect(again).toMatchObject({ nextRunAt: due, payload: { kind: "v2" } });
+      expect(again.revision).not.toBe(first.revision);
+      // Only an earlier next run is kept: a put planning one earlier than the stored one takes its own.
+      await t.storage.putSchedule(newSchedule({ name: "hourly", cron: "0 * * * *", nextRunAt: secondsFromNow(60) }));
+      const sooner = secondsFromNow(30);
+      expect((await t.storage.putSchedule(newSchedule({ name: "hourly", cron: "0 * * * *", nextRunAt: sooner }))).nextRunAt).toEqual(sooner);
+      // A new cron or zone plans afresh.
+      const recut = secondsFromNow(3_600);
+      expect((await t.storage.putSchedule(newSchedule({ cron: "30 3 * * *", nextRunAt: recut }))).nextRunAt).toEqual(recut);
+      const rezoned = secondsFromNow(7_200);
+      expect((await t.storage.putSchedule(newSchedule({ cron: "30 3 * * *", timezone: "Asia/Tokyo", nextRunAt: rezoned }))).nextRunAt).toEqual(rezoned);
+    });
+
+    it("lists names in code-point order, also above U+FFFF", async () => {
+      // U+FFFD is one UTF-16 unit, U+1F600 two (D83D DE00): by units the emoji would come first.
+      for (const name of ["\u{1F600} emoji", "\uFFFD replacement", "\uE000 private use"]) await t.storage.putSchedule(newSchedule({ name }));
+      expect((await list()).map((s) => s.name)).toEqual(["\uE000 private use", "\uFFFD replacement", "\u{1F600} emoji"]);
+    });
+
     it("deletes a schedule and says whether there was one", async () => {
       await t.storage.putSchedule(newSchedule());
       expect(await t.storage.deleteSchedule("reports.nightly")).toBe(true);

@@ -65,14 +65,21 @@ export const addScheduleRevisionSequence = (sql: Db, schema: string) => [
 /** The sequence that every schedule's revision is drawn from (migration 6). */
 const revisionSequence = (sql: Db, schema: string) => sql`format('%I.%I', ${schema}::text, 'schedule_revisions')::regclass`;
 
-/** Stores a schedule, replacing one of the same name: its last run is kept, its revision moves on. */
+/**
+ * Stores a schedule, replacing one of the same name: its last run is kept, its revision moves on.
+ * A replacement with the same timing (cron and time zone) keeps an earlier next run: a tick due and
+ * not yet fired (every process declares its schedules at boot, a worker may be a moment late) still fires.
+ */
 export const upsertSchedule = (sql: Db, schema: string, s: ScheduleWrite) => sql<ScheduleRow[]>`
   insert into ${sql(schema)}.schedules as s (name, cron, timezone, type, payload, options, misfire, next_run_at)
   select ${s.name}, ${s.cron}, ${s.timezone}, ${s.type}, d->'payload', d->'options', ${s.misfire}, ${s.nextRunAt}::timestamptz
   from (select ${sql.json(s.document as unknown as JsonDoc)}::jsonb as d) doc
   on conflict (name) do update set
     cron = excluded.cron, timezone = excluded.timezone, type = excluded.type, payload = excluded.payload,
-    options = excluded.options, misfire = excluded.misfire, next_run_at = excluded.next_run_at,
+    options = excluded.options, misfire = excluded.misfire,
+    next_run_at = case
+      when s.cron = excluded.cron and s.timezone is not distinct from excluded.timezone and s.next_run_at < excluded.next_run_at then s.next_run_at
+      else excluded.next_run_at end,
     revision = nextval(${revisionSequence(sql, schema)}), updated_at = now()
   returning ${scheduleColumns(sql)}`;
 
