@@ -15,10 +15,20 @@ afterEach(async () => {
 const failure = { type: "failed", error: { name: "Error", message: "boom" } } as const;
 
 describePostgres("concurrent retries of failed jobs sharing cascaded dependents", () => {
-  it.each([2, 12])("%i failed jobs retried at once all come back, and their shared dependents with them", async (k) => {
+  it.each([
+    [2, "no dependency"],
+    [12, "no dependency"],
+    [12, "a completed dependency in common"],
+  ] as const)("%i failed jobs with %s retried at once all come back, and their shared dependents with them", async (k, above) => {
     const { storage, cleanup } = await newPostgresStorage({ listen: false, max: 20 });
     cleanups.push(cleanup);
-    const roots = Array.from({ length: k }, () => newJob());
+    const source = newJob({ type: "source" });
+    if (above !== "no dependency") {
+      await storage.insertJobs({ jobs: [source], onDuplicate: "reject", now: new Date() });
+      const [lease] = (await storage.claimJobs({ workerId: "w", types: ["source"], limit: 1, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: 30_000, now: new Date() })).claimed;
+      await storage.settle([{ lease: lease!.lease, outcome: { type: "completed", result: null } }], new Date());
+    }
+    const roots = Array.from({ length: k }, () => newJob({ dependsOn: above === "no dependency" ? [] : [source.id] }));
     await storage.insertJobs({ jobs: roots, onDuplicate: "reject", now: new Date() });
     const shared = newJob({ type: "post", dependsOn: roots.map((root) => root.id) });
     const reversed = newJob({ type: "post", dependsOn: roots.map((root) => root.id).reverse() });

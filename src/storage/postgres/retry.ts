@@ -17,9 +17,10 @@ import type { Notice } from "./sql/notify.js";
 
 /** Restarts a failed or cancelled job and revives the dependents its failure cancelled. */
 async function retryIn(sql: Db, schema: string, notice: Notice, id: JobId): Promise<Done<RetryResult>> {
-  // First everything the retry touches, in id order (`lockRetryMembers`). Then, as before and under
-  // those locks: the dependencies FOR SHARE (none settles or restarts before this restart commits
-  // with its count of them), the job, and the jobs cascaded below it until no more come.
+  // First everything the retry touches, its dependencies first, then in id order (`lockRetryMembers`).
+  // Then, as before and under those locks: the dependencies FOR SHARE (none settles or restarts
+  // before this restart commits with its count of them), the job, and the jobs cascaded below it
+  // until no more come.
   await lockRetryMembers(sql, schema, id);
   const [unlocked] = await selectJobs(sql, schema, [id]);
   if (unlocked === undefined) throw new JobNotFoundError(id);

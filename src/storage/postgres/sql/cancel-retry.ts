@@ -49,12 +49,13 @@ const cascadedBelow = (sql: Db, schema: string, rootId: string) => sql`
   )`;
 
 /**
- * Locks, in id order, every job a retry of `rootId` reads or changes as it finds them now: the job,
- * its dependencies, the jobs its failure cancelled below it, and their dependencies. Retries whose
- * sets meet (failed jobs with a dependent in common) then queue for the first job they share rather
- * than lock the same jobs in opposite orders: each locked its own job first and the others' later,
- * and ten or more at once ran out of deadlock retries. The retry's own steps lock again what they
- * read (and what came since), under these locks.
+ * Locks every job a retry of `rootId` reads or changes as it finds them now: first the job's own
+ * dependencies (none settles, restarts or is deleted by retention before the restart commits with
+ * its count of them), then, in id order, the job, the jobs its failure cancelled below it, and their
+ * dependencies. Retries whose sets meet (failed jobs with a dependent in common) then queue for the
+ * first job they share rather than lock the same jobs in opposite orders: each locked its own job
+ * first and the others' later, and ten or more at once ran out of deadlock retries. The retry's own
+ * steps lock again what they read (and what came since), under these locks.
  */
 export const lockRetryMembers = (sql: Db, schema: string, rootId: string) => sql<{ id: string }[]>`
   with recursive ${cascadedBelow(sql, schema, rootId)},
@@ -65,7 +66,7 @@ export const lockRetryMembers = (sql: Db, schema: string, rootId: string) => sql
       where d.job_id = ${rootId}::uuid or d.job_id in (select id from below)
   )
   select j.id::text as id from ${sql(schema)}.jobs j where j.id in (select id from members)
-  order by j.id
+  order by j.id in (select d.depends_on_id from ${sql(schema)}.job_dependencies d where d.job_id = ${rootId}::uuid) desc, j.id
   for no key update`;
 
 /** Jobs cancelled by a cascade, transitively below `rootId` through such jobs; locked. */
