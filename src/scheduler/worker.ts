@@ -3,6 +3,7 @@ import { appliedOutcome } from "../cancel-request.js";
 import { JobNotFoundError, StorageError } from "../errors.js";
 import type { QueueEventName, QueueEvents } from "../events.js";
 import type { RegisteredHandler } from "../handler.js";
+import { copyJobRecord } from "../job-record-copy.js";
 import type { MetricsRecorder, QueueMetrics } from "../metrics.js";
 import type { ResolvedQueueOptions } from "../options.js";
 import type { InsertedJob, JobCounts, Outcome, Settlement, SettleResult, Storage } from "../storage/storage.js";
@@ -120,7 +121,8 @@ export class Worker implements ExecutorHost {
   }
 
   private afterScheduledInsert(inserted: InsertedJob): void {
-    if (inserted.type === "inserted") this.deps.emit("job:enqueued", { job: inserted.job });
+    // A copy, as `enqueue` gives its listeners: what one changes is not what `afterInsert` reads.
+    if (inserted.type === "inserted") this.deps.emit("job:enqueued", { job: copyJobRecord(inserted.job) });
     this.afterInsert([inserted.job]);
   }
 
