@@ -28,8 +28,12 @@ export function attemptSql(ctx: { readonly tx: unknown }): AttemptSql {
   return tx as AttemptSql;
 }
 
-/** Settles inside a transaction; `lost` makes the attempt transaction roll back. */
-export type SettleInTransaction = (tx: postgres.TransactionSql, lease: Lease, outcome: Outcome) => Promise<Committed>;
+/**
+ * Settles inside a transaction; `lost` makes the attempt transaction roll back. `answered` tells that
+ * the server answered a piece of a settle waiting for a lock: the connection lives, and the commit's
+ * deadline starts again.
+ */
+export type SettleInTransaction = (tx: postgres.TransactionSql, lease: Lease, outcome: Outcome, answered: () => void) => Promise<Committed>;
 
 /** A settle inside the attempt transaction: its result, and the changes to publish once it committed. */
 type Committed = { result: SettleResult; publish: () => void };
@@ -71,6 +75,8 @@ interface Begun {
   /** How the transaction ended: the settle when committed, undefined when rolled back. */
   readonly finished: Promise<Committed | undefined>;
   begin: BeginState;
+  /** Called when a piece of the settle waiting for a lock was answered (see `boundWhileAnswered`). */
+  answered: () => void;
 }
 
 /**
@@ -165,7 +171,7 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     if (begun.begin === "given-up") throw new StorageError("the attempt transaction never opened; nothing of it was committed");
     begun.finish({ type: "commit", outcome });
     try {
-      const done = await this.bound(begun.finished, "commit of the attempt transaction");
+      const done = await this.boundWhileAnswered(begun, "commit of the attempt transaction");
       if (done === undefined) return { type: "lost", jobId: this.lease.jobId };
       done.publish();
       return done.result;
@@ -174,6 +180,19 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
       // failure: 40001); the driver's text stays in the cause, as for every driver error.
       const code = (err as { code?: unknown } | null)?.code;
       throw new StorageError(`the attempt transaction failed to commit${typeof code === "string" ? ` (${code})` : ""}`, err);
+    }
+  }
+
+  /**
+   * `begun.finished` under the call deadline, which starts again each time a piece of the settle
+   * waiting for a lock is answered (`Begun.answered`): a wait in pieces is not a silent connection.
+   */
+  private async boundWhileAnswered(begun: Begun, what: string): Promise<Committed | undefined> {
+    const finished = begun.finished.then((done) => ({ done }));
+    for (;;) {
+      const piece = new Promise<"answered">((resolve) => (begun.answered = () => resolve("answered")));
+      const first = await this.bound(Promise.race([finished, piece]), what);
+      if (first !== "answered") return first.done;
     }
   }
 
@@ -305,7 +324,7 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
         if (this.connectionLoss !== undefined) throw this.connectionLoss;
         throw new RollbackSignal();
       }
-      const done = await this.settleIn(tx, this.lease, next.outcome);
+      const done = await this.settleIn(tx, this.lease, next.outcome, () => begun.answered());
       // A lost lease rolls back the handler's writes too: they belonged to an attempt that no longer counts.
       if (done.result.type === "lost") throw new RollbackSignal("lost");
       return done;
@@ -334,6 +353,7 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
       finish,
       finished,
       begin: "unanswered",
+      answered: () => undefined,
     };
     begun.tx.catch(() => undefined);
     this.watchBegin(begun, answered, this.closesSeen, giveUp);

@@ -22,7 +22,7 @@ import { deleteFinishedJobs } from "./retention.js";
 import { retryJob } from "./retry.js";
 import { toJobChange } from "./rows.js";
 import { deleteSchedule, fireSchedule, listSchedules, putSchedule } from "./schedules.js";
-import { settle, settleIn } from "./settle.js";
+import { settle, settleIn, waitingInPieces } from "./settle.js";
 import { optionsSchema, type PostgresStorageOptions } from "./storage-options.js";
 import type { Db } from "./sql/fragments.js";
 import type { Notice } from "./sql/notify.js";
@@ -223,15 +223,19 @@ export class PostgresStorage implements Storage {
       () => this.resetConnections(),
       // A commit unanswered replaces the pool it runs on, if that is still the current one.
       (work, what) => this.pool.within(work, what, sql),
-      async (tx, heldLease, outcome) => {
+      async (tx, heldLease, outcome, answered) => {
         const notice = this.store.nextNotice();
-        // The settle's lock waits are bounded as in the store's own transactions (the handler's
-        // statements, all answered by now, were not): a row held past the deadline fails this commit
-        // alone rather than have the deadline replace the pool under every other attempt.
+        const settle = (sql: postgres.TransactionSql) => settleIn(sql, this.schema, notice, [{ lease: heldLease, outcome }]);
         const { lockWaitMs } = this.store;
+        // The settle waits for a row another transaction holds (a dependent it unblocks) in pieces of
+        // the store's lock wait, as a settle outside the transaction does, each in a savepoint (a piece
+        // that gives up undoes only itself; the handler's writes stay) and answered within the commit's
+        // deadline, which so never replaces the pool under every other attempt. The limit goes ahead
+        // of the settle, not waited for on its own (the handler's statements, all answered by now,
+        // were not bounded).
         const limited = lockWaitMs === undefined ? undefined : limitLockWait(tx, lockWaitMs).execute();
         limited?.catch(() => undefined);
-        const done = await settleIn(tx, this.schema, notice, [{ lease: heldLease, outcome }]);
+        const done = limited === undefined ? await settle(tx) : await waitingInPieces(lockWaitMs, () => tx.savepoint(settle), async () => answered());
         await limited;
         const result = done.value[0] ?? { type: "lost", jobId: heldLease.jobId };
         return { result, publish: () => this.publish(done.changes, notice) };

@@ -248,7 +248,7 @@ export async function settle(store: StoreContext, settlements: readonly Settleme
   if (settlements.length === 0) return [];
   if (!settlesSimply(settlements)) return settleInTransaction(store, settlements);
   const notice = store.nextNotice();
-  const done = await waitingInPieces(store, () =>
+  const done = await waitingInPieces(store.lockWaitMs, () =>
     store.guard((sql) => retryTransient(() => runPipelined(sql, (t) => settleSimply(t, store.schema, notice, settlements), store.lockWaitMs)), "settle"),
   );
   store.publish(done.changes, notice);
@@ -294,7 +294,7 @@ async function settleInTransaction(store: StoreContext, settlements: readonly Se
 async function settleOrLockTimeout(store: StoreContext, settlements: readonly Settlement[], rescueLockWaitMs: number): Promise<readonly SettleResult[] | undefined> {
   const notice = store.nextNotice();
   const rescue = settlements.some((settlement) => settlement.onlyIfExpired === true);
-  const done = await waitingInPieces(store, () =>
+  const done = await waitingInPieces(store.lockWaitMs, () =>
     store.guard(
       (sql) =>
         store.transaction(sql, (t) => settleIn(t, store.schema, notice, settlements, { cascading: true, rescueLockWaitMs, lockWaitMs: store.lockWaitMs })).catch((err: unknown) => {
@@ -315,18 +315,20 @@ const SETTLE_LOCK_WAIT_BUDGET_MS = 120_000;
 /**
  * `settleOnce`, run again at once while it fails waiting for a row lock (55P03): a settle waits for
  * a row another transaction holds (an attempt's `ctx.tx` that enqueued a dependent of the job) in
- * pieces of `StoreContext.lockWaitMs`, each a call of its own under the call deadline, which so never
- * replaces the pool (ending every attempt transaction on it) for a wait. Giving up after a few tries
- * would leave a completed job to the rescuer, which runs it again; while its row is held no rescue
- * takes it, and once it is free the settle waiting in the lock's queue has it first.
+ * pieces of `lockWaitMs`, each under the call deadline of its own, which so never replaces the pool
+ * (ending every attempt transaction on it) for a wait. Giving up after a few tries would leave a
+ * completed job to the rescuer, which runs it again (or, in an attempt's commit, fail the attempt
+ * after its handler's effects); while its row is held no rescue takes it, and once it is free the
+ * settle waiting in the lock's queue has it first. `between` runs after each piece that gave up.
  */
-async function waitingInPieces<T>(store: StoreContext, settleOnce: () => Promise<T>): Promise<T> {
-  const pieces = store.lockWaitMs === undefined ? 1 : Math.max(1, Math.ceil(SETTLE_LOCK_WAIT_BUDGET_MS / store.lockWaitMs));
+export async function waitingInPieces<T>(lockWaitMs: number | undefined, settleOnce: () => Promise<T>, between?: () => Promise<void>): Promise<T> {
+  const pieces = lockWaitMs === undefined ? 1 : Math.max(1, Math.ceil(SETTLE_LOCK_WAIT_BUDGET_MS / lockWaitMs));
   for (let piece = 1; ; piece++) {
     try {
       return await settleOnce();
     } catch (err) {
-      if (piece >= pieces || !isLockTimeout((err as { cause?: unknown } | null)?.cause)) throw err;
+      if (piece >= pieces || !(isLockTimeout(err) || isLockTimeout((err as { cause?: unknown } | null)?.cause))) throw err;
+      await between?.();
     }
   }
 }
