@@ -1,6 +1,7 @@
 import { afterEach, expect, it } from "vitest";
-import { describePostgres, newPostgresStorage } from "../support/postgres.js";
+import { adminSql, describePostgres, newPostgresStorage } from "../support/postgres.js";
 import { claimAny, newJob } from "./fixtures.js";
+import { heldInsert } from "./support/held-transaction.js";
 
 // Failed jobs with dependents in common (a fan-in), retried at once: each retry locked its own job,
 // then the shared dependents, then the other failed jobs as their dependencies, so every pair locked
@@ -47,4 +48,25 @@ describePostgres("concurrent retries of failed jobs sharing cascaded dependents"
     const revived = results.flatMap((result) => (result.status === "fulfilled" ? result.value.revived : []));
     expect(revived.sort()).toEqual([shared.id, reversed.id].sort());
   }, 120_000);
+
+  it("a retry is not held up by an open transaction that enqueued a job after its completed dependency", async () => {
+    // A short call deadline: a retry that waited for the holder would fail after half of it.
+    const { storage, cleanup } = await newPostgresStorage({ listen: false, callTimeoutMs: 2_000 });
+    cleanups.push(cleanup);
+    const parent = newJob({ type: "parent" });
+    await storage.insertJobs({ jobs: [parent], onDuplicate: "reject", now: new Date() });
+    const [parentLease] = (await storage.claimJobs({ workerId: "w", types: ["parent"], limit: 1, free: {}, capacity: {}, starvationMs: 300_000, leaseMs: 30_000, now: new Date() })).claimed;
+    await storage.settle([{ lease: parentLease!.lease, outcome: { type: "completed", result: null } }], new Date());
+    const child = newJob({ dependsOn: [parent.id] });
+    await storage.insertJobs({ jobs: [child], onDuplicate: "reject", now: new Date() });
+    const [childLease] = (await claimAny(storage, 1)).claimed;
+    await storage.settle([{ lease: childLease!.lease, outcome: failure }], new Date());
+    const admin = adminSql();
+    cleanups.push(() => admin.end({ timeout: 5 }));
+    // The application's insert share-locks the parent until it commits; the retry share-locks it too.
+    const holder = await heldInsert(admin, storage, [newJob({ type: "sibling", dependsOn: [parent.id] })]);
+    const answer = await storage.retryJob(child.id, new Date()).then((result) => result.job.status, (error: unknown) => String(error));
+    await holder.commit();
+    expect(answer).toBe("pending");
+  });
 });

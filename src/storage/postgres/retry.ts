@@ -8,7 +8,7 @@ import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
 import { lockUntilNoneNew } from "./lock-affected.js";
 import { toJobRecord } from "./rows.js";
-import { lockCascadedBelow, lockJobsForChange, lockRetryMembers, lockStatuses, reattributeCancellations, restartJob, reviveDependents } from "./sql/cancel-retry.js";
+import { lockCascadedBelow, lockJobsForChange, lockStatuses, queueBehindOverlappingRetries, reattributeCancellations, restartJob, reviveDependents } from "./sql/cancel-retry.js";
 import type { Db } from "./sql/fragments.js";
 import { liveKeyHolders } from "./sql/insert.js";
 import { selectJobs } from "./sql/reads.js";
@@ -17,11 +17,11 @@ import type { Notice } from "./sql/notify.js";
 
 /** Restarts a failed or cancelled job and revives the dependents its failure cancelled. */
 async function retryIn(sql: Db, schema: string, notice: Notice, id: JobId): Promise<Done<RetryResult>> {
-  // First everything the retry touches, its dependencies first, then in id order (`lockRetryMembers`).
-  // Then, as before and under those locks: the dependencies FOR SHARE (none settles or restarts
-  // before this restart commits with its count of them), the job, and the jobs cascaded below it
-  // until no more come.
-  await lockRetryMembers(sql, schema, id);
+  // First behind any other retry whose jobs meet these (`queueBehindOverlappingRetries`). Then the
+  // dependencies are locked FOR SHARE (none settles or restarts before this restart commits with
+  // its count of them) before the job itself: a retry of one of them locks it, then its cascaded
+  // dependents, this job among them, so this order cannot deadlock with it.
+  await queueBehindOverlappingRetries(sql, schema, id);
   const [unlocked] = await selectJobs(sql, schema, [id]);
   if (unlocked === undefined) throw new JobNotFoundError(id);
   const dependencies = new Map(

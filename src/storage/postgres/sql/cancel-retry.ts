@@ -49,15 +49,15 @@ const cascadedBelow = (sql: Db, schema: string, rootId: string) => sql`
   )`;
 
 /**
- * Locks every job a retry of `rootId` reads or changes as it finds them now: first the job's own
- * dependencies (none settles, restarts or is deleted by retention before the restart commits with
- * its count of them), then, in id order, the job, the jobs its failure cancelled below it, and their
- * dependencies. Retries whose sets meet (failed jobs with a dependent in common) then queue for the
- * first job they share rather than lock the same jobs in opposite orders: each locked its own job
- * first and the others' later, and ten or more at once ran out of deadlock retries. The retry's own
- * steps lock again what they read (and what came since), under these locks.
+ * Queues this retry behind every other retry whose jobs meet its own: takes a transaction-level
+ * advisory lock (in this schema's key space) for each job the retry reads or changes as it finds
+ * them now (the job, its dependencies, the jobs its failure cancelled below it, and their
+ * dependencies), in one order for all retries. The rows are then locked as before: failed jobs with
+ * a dependent in common, retried at once, each locked its own job first and the others later, in
+ * opposite orders (ten or more at once ran out of deadlock retries). Inserts, settles and retention
+ * take no such lock and wait for nothing more than before.
  */
-export const lockRetryMembers = (sql: Db, schema: string, rootId: string) => sql<{ id: string }[]>`
+export const queueBehindOverlappingRetries = (sql: Db, schema: string, rootId: string) => sql`
   with recursive ${cascadedBelow(sql, schema, rootId)},
   members(id) as (
     select ${rootId}::uuid
@@ -65,9 +65,8 @@ export const lockRetryMembers = (sql: Db, schema: string, rootId: string) => sql
     union select d.depends_on_id from ${sql(schema)}.job_dependencies d
       where d.job_id = ${rootId}::uuid or d.job_id in (select id from below)
   )
-  select j.id::text as id from ${sql(schema)}.jobs j where j.id in (select id from members)
-  order by j.id in (select d.depends_on_id from ${sql(schema)}.job_dependencies d where d.job_id = ${rootId}::uuid) desc, j.id
-  for no key update`;
+  select count(pg_advisory_xact_lock(hashtext(${`${schema}.retry`}), m.k)) as locked
+  from (select distinct hashtext(id::text) as k from members order by k) m`;
 
 /** Jobs cancelled by a cascade, transitively below `rootId` through such jobs; locked. */
 export const lockCascadedBelow = (sql: Db, schema: string, rootId: string) => sql<CascadedRow[]>`
