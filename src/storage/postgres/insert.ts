@@ -6,7 +6,6 @@ import type { ErrorInfo, JobId, JobStatus, Json, NewJob } from "../../types.js";
 import type { InsertRequest, InsertResult, InsertedJob } from "../storage.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
-import { runPipelined } from "./pipelined.js";
 import { assertTransactionReadsAsStored } from "./result-transform.js";
 import { toJobRecord } from "./rows.js";
 import { jsonText, type Db } from "./sql/fragments.js";
@@ -15,9 +14,6 @@ import { selectJobs } from "./sql/reads.js";
 import type { StoreContext } from "./store-context.js";
 import { retryTransient } from "./transient.js";
 import type { Notice } from "./sql/notify.js";
-
-/** A statement of a pipelined transaction, as `runPipelined` takes it. */
-type Statement = postgres.PendingQuery<postgres.Row[]>;
 
 /** A live idempotency key was taken by a concurrent insert after we looked: plan again. */
 export class InsertRace extends Error {}
@@ -47,13 +43,10 @@ async function insertSimple(sql: postgres.Sql, schema: string, notice: Notice, r
   const rows = jobs.map((node) => insertRow(node, { status: "pending", unfinished: 0 }));
   let inserted: InsertedRows | undefined;
   try {
-    // A key that an open transaction has just taken makes the insert wait for that transaction: in
-    // a transaction of its own, the wait is bounded below the call deadline (`StoreContext.lockWaitMs`),
-    // and fails this call alone rather than have the deadline replace the pool.
-    [inserted] =
-      keyed > 0 && lockWaitMs !== undefined
-        ? await runPipelined(sql, (tx) => ({ statements: [insertRunnableJobs(tx, schema, notice, rows) as unknown as Statement], finish: ([answer]) => answer as unknown as InsertedRows[] }), lockWaitMs)
-        : await insertRunnableJobs(sql, schema, notice, rows);
+    // A key that an open transaction has just taken makes the insert wait for that transaction: the
+    // statement bounds the wait below the call deadline (`StoreContext.lockWaitMs`), and fails this
+    // call alone rather than have the deadline replace the pool.
+    [inserted] = await insertRunnableJobs(sql, schema, notice, rows, keyed > 0 ? lockWaitMs : undefined);
   } catch (err) {
     // An id that exists already: the planned insert reports it properly.
     if ((err as { code?: unknown }).code === "23505") return undefined;

@@ -2,6 +2,7 @@ import type { ErrorInfo, JobStatus } from "../../../types.js";
 import { textArray } from "../driver.js";
 import { jsonText, uuidList, type Db, type JsonDoc } from "./fragments.js";
 import { transitionEntry } from "./history.js";
+import { lockWaitLimitedFromHere } from "./lock-affected.js";
 import { notifiedChanges, type Notice } from "./notify.js";
 
 // The statements of an insert: the locks and lookups its plan needs, then the rows and edges.
@@ -131,12 +132,13 @@ export interface InsertedRows {
  * fails the statement. Returns one row, the count and the time: the caller knows the rest of each
  * row (a bulk insert would otherwise read back a row per job).
  */
-export const insertRunnableJobs = (sql: Db, schema: string, notice: Notice, rows: readonly JobInsertRow[]) => sql<InsertedRows[]>`
+export const insertRunnableJobs = (sql: Db, schema: string, notice: Notice, rows: readonly JobInsertRow[], lockWaitMs?: number) => sql<InsertedRows[]>`
   with inserted as (
     insert into ${sql(schema)}.jobs as j (id, type, status, priority, payload, max_attempts, backoff, idempotency_key,
       resources, timeout_ms, run_at)
     select r.id, r.type, 'pending', r.priority, r.payload, r.max_attempts, r.backoff, r.idempotency_key, r.resources, r.timeout_ms, r.run_at
     from (${newJobRows(sql, rows)}) r
+    ${lockWaitMs === undefined ? sql`` : sql`where ${lockWaitLimitedFromHere(sql, lockWaitMs)}`}
     order by r.ord
     on conflict (idempotency_key) where status in ('blocked', 'pending', 'running') and idempotency_key is not null do nothing
     returning j.id::text as id, j.seq, j.type, j.status, j.attempt

@@ -62,5 +62,13 @@ export const lockFreeJobs = (sql: Db, schema: string, ids: readonly string[]) =>
  */
 export const limitLockWait = (sql: Db, ms: number) => sql`select set_config('lock_timeout', ${`${ms}ms`}, true)`;
 
+/**
+ * A condition, true, that bounds lock waits as `limitLockWait` does for the rest of the statement
+ * that evaluates it (its transaction, when it runs alone): read as a filter of the rows a write takes
+ * them from, it is evaluated once, before the first row is written, and so before any wait for a lock
+ * or a conflicting key; lock_timeout is read when a wait begins. Saves a transaction round trip.
+ */
+export const lockWaitLimitedFromHere = (sql: Db, ms: number) => sql`(select set_config('lock_timeout', ${`${ms}ms`}, true)) is not null`;
+
 /** Lock waits unbounded again for the rest of the transaction (the session's setting). */
 export const unlimitLockWait = (sql: Db) => sql`set local lock_timeout to default`;
