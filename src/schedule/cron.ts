@@ -18,13 +18,6 @@ export interface CronTicks {
  */
 export function parseCron(expression: string, timezone: string | undefined): CronTicks {
   const zone = timezone === undefined ? "Etc/UTC" : canonicalTimeZone(timezone);
-  // croner also takes a date and time (`2026-03-01T00:00:00`) as a one-off: not a cron expression.
-  const fields = expression.trim().split(/\s+/).length;
-  if (!expression.trim().startsWith("@") && fields !== 5 && fields !== 6) {
-    throw new ValidationError(`invalid cron expression ${JSON.stringify(expression)}: 5 fields, or 6 with seconds first, or a nickname (@daily)`, [
-      { path: "cron", message: `has ${fields} field${fields === 1 ? "" : "s"}, not 5 or 6` },
-    ]);
-  }
   let cron: Cron;
   try {
     cron = new Cron(expression, { timezone: zone, paused: true, mode: "5-or-6-parts" });
@@ -35,6 +28,27 @@ export function parseCron(expression: string, timezone: string | undefined): Cro
     after: (date) => cron.nextRun(date) ?? undefined,
     before: (date) => cron.previousRuns(1, date)[0],
   };
+}
+
+/**
+ * Refuses what croner would take but is not a cron expression: a date and time, which croner runs
+ * once (`2026-03-01T00:00:00`, `Sun, 01 Mar 2026 00:00:00 GMT`: any `:`, which no cron field holds),
+ * and anything but 5 or 6 fields or a nickname (`@daily`). Checked when a schedule is put, not when a
+ * stored one is read: one stored before this check keeps firing as it did.
+ */
+export function assertCronExpression(expression: string): void {
+  const trimmed = expression.trim();
+  const fields = trimmed.split(/\s+/).length;
+  const problem = trimmed.includes(":")
+    ? "is a date and time, not a cron expression"
+    : !trimmed.startsWith("@") && fields !== 5 && fields !== 6
+      ? `has ${fields} field${fields === 1 ? "" : "s"}, not 5 or 6`
+      : undefined;
+  if (problem !== undefined) {
+    throw new ValidationError(`invalid cron expression ${JSON.stringify(expression)}: 5 fields, or 6 with seconds first, or a nickname (@daily)`, [
+      { path: "cron", message: problem },
+    ]);
+  }
 }
 
 /**

@@ -3,7 +3,7 @@ import { ValidationError } from "../errors.js";
 import { storableText } from "../json-value.js";
 import { jobTypeSchema, parseOrThrow, scheduleJobOptionsSchema } from "../options.js";
 import type { NewSchedule, StoredSchedule } from "../storage/storage.js";
-import { canonicalTimeZone, parseCron } from "./cron.js";
+import { assertCronExpression, canonicalTimeZone, parseCron } from "./cron.js";
 import type { JobRequest } from "../submission.js";
 import { MISFIRE_POLICIES, type ScheduleJobOptions, type ScheduleRecord } from "../types.js";
 
@@ -62,6 +62,7 @@ export function planSchedule(name: unknown, input: unknown, now: Date): PlannedS
   const parsed = parseOrThrow(scheduleInputSchema, input, "schedule");
   // Stored as Intl spells it: `europe/berlin` is listed as `Europe/Berlin`.
   const timezone = parsed.timezone === undefined ? undefined : canonicalTimeZone(parsed.timezone);
+  assertCronExpression(parsed.cron);
   const nextRunAt = parseCron(parsed.cron, timezone).after(now);
   if (nextRunAt === undefined) throw new ValidationError(`cron expression ${JSON.stringify(parsed.cron)} never fires`, [{ path: "cron", message: "has no future tick" }]);
   return { ...parsed, timezone, payload: parsed.payload, name: scheduleName, nextRunAt };
