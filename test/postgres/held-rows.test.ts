@@ -261,4 +261,40 @@ describePostgres("rows held by an attempt's ctx.tx", () => {
     expect(ledger?.n).toBe(1);
     expect((await finished(queue, receipt!.id)).status).toBe("completed");
   }, 40_000);
+
+  it("a commit of ctx.tx waiting in pieces keeps its job's row locked, so no rescue of its lease takes the job meanwhile", async () => {
+    const schema = freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const queue = queueOn(schema);
+    const storage = queue.storage as PostgresStorage;
+    let runs = 0;
+    queue.defineHandler("charge", {
+      retry: { maxAttempts: 1 },
+      run: async (_payload, ctx) => {
+        runs++;
+        await (ctx.tx as (s: TemplateStringsArray) => Promise<unknown>)`select 1`;
+        return "charged";
+      },
+    });
+    queue.defineHandler("receipt", { run: () => "sent" });
+    await queue.migrate();
+    // The receipt first: its id is the lower, so a settle locking in id order waits for it before
+    // it has locked the charge's own row.
+    const [receipt, charge] = await queue.enqueueMany([
+      { key: "receipt", type: "receipt", payload: {}, dependsOn: ["charge"] },
+      { key: "charge", type: "charge", payload: {} },
+    ]);
+    expect(receipt!.id < charge!.id).toBe(true);
+    const admin = adminSql();
+    cleanups.push(() => admin.end({ timeout: 5 }));
+    const holder = await heldInsert(admin, storage, [newJob({ type: "audit", dependsOn: [receipt!.id] })]);
+    await queue.start();
+    await blockedBy(admin, [holder.pid]);
+    // What a rescue does first: lock the job's row unless another transaction holds it.
+    const takeable = await admin`select id from ${admin(schema)}.jobs where id = ${charge!.id} for no key update skip locked`;
+    await holder.commit();
+    expect(takeable).toHaveLength(0);
+    const charged = await finished(queue, charge!.id);
+    expect({ status: charged.status, runs }).toEqual({ status: "completed", runs: 1 });
+  }, 30_000);
 });

@@ -28,7 +28,7 @@ import type { Db } from "./sql/fragments.js";
 import type { Notice } from "./sql/notify.js";
 import type { StoreContext } from "./store-context.js";
 import { assertNoResultTransform } from "./result-transform.js";
-import { limitLockWait } from "./sql/lock-affected.js";
+import { limitLockWait, lockFreeJobs } from "./sql/lock-affected.js";
 import { retryTransient } from "./transient.js";
 
 export type { AttemptSql } from "./attempt.js";
@@ -230,13 +230,15 @@ export class PostgresStorage implements Storage {
         // The settle waits for a row another transaction holds (a dependent it unblocks) in pieces of
         // the store's lock wait, as a settle outside the transaction does, each in a savepoint (a piece
         // that gives up undoes only itself; the handler's writes stay) and answered within the commit's
-        // deadline, which so never replaces the pool under every other attempt. The limit goes ahead
-        // of the settle, not waited for on its own (the handler's statements, all answered by now,
-        // were not bounded).
-        const limited = lockWaitMs === undefined ? undefined : limitLockWait(tx, lockWaitMs).execute();
-        limited?.catch(() => undefined);
-        const done = limited === undefined ? await settle(tx) : await waitingInPieces(lockWaitMs, () => tx.savepoint(settle), async () => answered());
-        await limited;
+        // deadline, which so never replaces the pool under every other attempt. The job's own row is
+        // locked first, outside the pieces, when free: held throughout, no rescue of its lease (which
+        // the heartbeat cannot renew meanwhile) takes the job between two pieces. Both go ahead of the
+        // settle, not waited for on their own (the handler's statements, all answered by now, were not bounded).
+        const prelude =
+          lockWaitMs === undefined ? [] : [limitLockWait(tx, lockWaitMs).execute(), lockFreeJobs(tx, this.schema, [heldLease.jobId]).execute()];
+        for (const statement of prelude) statement.catch(() => undefined);
+        const done = lockWaitMs === undefined ? await settle(tx) : await waitingInPieces(lockWaitMs, () => tx.savepoint(settle), async () => answered());
+        await Promise.all(prelude);
         const result = done.value[0] ?? { type: "lost", jobId: heldLease.jobId };
         return { result, publish: () => this.publish(done.changes, notice) };
       },
