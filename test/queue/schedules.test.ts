@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ManualClock } from "../../src/clock.js";
-import { QueueClosedError, SchemaNotMigratedError, ValidationError } from "../../src/errors.js";
+import { QueueClosedError, SchemaNotMigratedError, StorageError, ValidationError } from "../../src/errors.js";
 import { misfireGraceMs } from "../../src/schedule/plan-tick.js";
 import { MemoryStorage } from "../../src/storage/memory.js";
 import type { JobRecord } from "../../src/types.js";
@@ -148,6 +148,24 @@ describe("schedules on a ManualClock", () => {
     await worker.clock.advance(MINUTE);
     await runUntil(worker.clock, () => ran.length === 2);
     expect(await ticksOf(worker, "s")).toEqual(["2026-01-01T00:01:00.000Z", "2026-01-01T00:02:00.000Z"]);
+  });
+
+  it("answers a put as stored when its move past a tick that already fired fails, and the ticker moves it", async () => {
+    const storage = new MemoryStorage();
+    const worker = queueAt("2026-01-01T00:00:30Z", { storage: wrapStorage(storage) });
+    await worker.queue.start();
+    await worker.queue.schedule("s", { cron: "* * * * *", type: "t" });
+    await worker.clock.advance(MINUTE);
+    expect(await ticksOf(worker, "s")).toEqual(["2026-01-01T00:01:00.000Z"]);
+    // Another process's put, planned before 00:01, lands now; the store fails its follow-up move.
+    const late = queueAt("2026-01-01T00:00:30Z", {
+      storage: wrapStorage(storage, { fireSchedule: () => Promise.reject(new StorageError("PostgreSQL operation failed (55P03)")) }),
+    });
+    const stored = await late.queue.schedule("s", { cron: "* * * * *", type: "t", payload: { v: 2 } });
+    expect(stored).toMatchObject({ nextRunAt: new Date("2026-01-01T00:02:00Z"), lastRunAt: new Date("2026-01-01T00:01:00Z"), payload: { v: 2 } });
+    await worker.clock.advance(MINUTE);
+    expect(await ticksOf(worker, "s")).toEqual(["2026-01-01T00:01:00.000Z", "2026-01-01T00:02:00.000Z"]);
+    expect(await worker.queue.listSchedules()).toEqual([expect.objectContaining({ nextRunAt: new Date("2026-01-01T00:03:00Z"), payload: { v: 2 } })]);
   });
 
   it("moves a next run set back to a tick that already fired past it, and fires that tick no more", async () => {
