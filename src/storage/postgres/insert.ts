@@ -35,7 +35,7 @@ function insertRow(
  * status. Answers undefined when the insert needs planning under locks instead: a live idempotency
  * key (or several keys in one batch, which must not half-succeed), or an id that already exists.
  */
-async function insertSimple(sql: postgres.Sql, schema: string, notice: Notice, request: InsertRequest, lockWaitMs: number | undefined): Promise<Done<InsertResult> | undefined> {
+async function insertSimple(sql: Db, schema: string, notice: Notice, request: InsertRequest, lockWaitMs: number | undefined): Promise<Done<InsertResult> | undefined> {
   const { jobs } = request;
   const keyed = jobs.filter((job) => job.idempotencyKey !== undefined).length;
   if (jobs.some((job) => job.dependsOn.length > 0) || (keyed > 0 && jobs.length > 1)) return undefined;
