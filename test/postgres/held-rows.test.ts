@@ -8,10 +8,11 @@ import { newJob } from "./fixtures.js";
 import { deferred } from "../queue/support.js";
 
 // A handler that enqueues, in its ctx.tx, a job depending on a running job holds that job's row
-// (FOR SHARE) until its transaction ends. A cancel waiting for that row must fail on its own after the
+// (FOR SHARE) until its transaction ends. A write waiting for that row must fail on its own after the
 // store's lock wait (half the call deadline), not hit the deadline, which replaces the pool and so
 // ends every attempt transaction on it: another handler's writes lost, its job run again. A settle
 // waits on in such pieces, each a call of its own: it must not give up (its job would run again).
+// A cancel held up asks the worker running the held job to stop it, which frees the row.
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -84,45 +85,128 @@ describePostgres("rows held by an attempt's ctx.tx", () => {
     expect(errors).toEqual([]);
   }, 40_000);
 
-  it.each(["another process", "the worker's own queue"] as const)("a cancel from %s of a job whose ctx.tx holds its own row fails alone and ends no transaction", async (from) => {
+  it.each(["another process", "the worker's own queue"] as const)("a cancel from %s of a job whose ctx.tx holds its own row stops it: its transaction rolls back, no other one ends", async (from) => {
     const schema = freshSchemaName();
     cleanups.push(() => dropSchema(schema));
     const worker = queueOn(schema);
     const inserted = deferred();
-    const gate = deferred();
+    const bystanderInside = deferred();
+    const bystanderGate = deferred();
     let aborted = false;
-    let txError: string | undefined = "not run";
+    let bystanderTxError: string | undefined = "not run";
     worker.defineHandler("pay", {
       retry: { maxAttempts: 1 },
       run: async (_payload, ctx) => {
         // A continuation of this very job, enqueued in its transaction: it holds the job's row.
         await worker.enqueue("notify", {}, { dependsOn: [ctx.job.id], tx: ctx.tx as never });
         inserted.resolve();
-        ctx.signal.addEventListener("abort", () => {
-          aborted = true;
-          gate.resolve();
-        });
-        await gate.promise;
-        txError = await stillUsable(ctx.tx);
+        await new Promise<void>((resolve) =>
+          ctx.signal.addEventListener("abort", () => {
+            aborted = true;
+            resolve();
+          }),
+        );
         return "paid";
       },
     });
     worker.defineHandler("notify", { run: () => "ok" });
+    // Another attempt's transaction, open throughout: it must outlive the cancel.
+    worker.defineHandler("ledger", {
+      run: async (_payload, ctx) => {
+        await (ctx.tx as (s: TemplateStringsArray) => Promise<unknown>)`select 1`;
+        bystanderInside.resolve();
+        await bystanderGate.promise;
+        bystanderTxError = await stillUsable(ctx.tx);
+        return "posted";
+      },
+    });
     await worker.start();
     const canceller = from === "another process" ? queueOn(schema) : worker;
+    const bystander = await worker.enqueue("ledger", {});
+    await bystanderInside.promise;
     const job = await worker.enqueue("pay", {});
     await inserted.promise;
-    const answer = await canceller.cancel(job.id).then((record) => record.status, (error: unknown) => error as Error & { code?: string });
-    gate.resolve();
+    const answer = await canceller.cancel(job.id).then((record) => record.status, (error: unknown) => error as Error);
+    // The worker was asked to stop the job (its row could not take the request) and did: the
+    // handler's transaction rolled back, freeing the row, and the cancel was stored.
+    expect(answer).toMatch(/^(running|cancelled)$/);
+    expect(aborted).toBe(true);
     const final = await finished(worker, job.id);
-    // Refused after the lock wait, with a typed error, changing nothing; the pool stays, and the
-    // handler's transaction with it. (Stopping the attempt locally instead would say "accepted" for a
-    // request the store never recorded.)
+    expect(final.status).toBe("cancelled");
+    expect((await worker.listJobs({ type: "notify" })).jobs).toEqual([]);
+    bystanderGate.resolve();
+    expect((await finished(worker, bystander.id)).status).toBe("completed");
+    expect(bystanderTxError).toBeUndefined();
+  }, 30_000);
+
+  it("a cancel of a running job whose row an application transaction holds stops it, and is stored once that transaction ends", async () => {
+    const schema = freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    // A lock wait (half the call deadline) longer than the cancel's first try.
+    const storage = new PostgresStorage({ connectionString: databaseUrl, schema, max: 4, callTimeoutMs: 8_000 });
+    const worker = new Queue({ storage, pollIntervalMs: 100, shutdownGraceMs: 500, logger: false, leaseMs: 60_000 });
+    cleanups.push(async () => {
+      await worker.shutdown().catch(() => undefined);
+      await storage.close();
+    });
+    const started = deferred();
+    const stopped = deferred();
+    worker.defineHandler("report", {
+      retry: { maxAttempts: 1 },
+      run: async (_payload, ctx) => {
+        started.resolve();
+        await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve()));
+        stopped.resolve();
+        return "reported";
+      },
+    });
+    worker.defineHandler("after", { run: () => "ok" });
+    await worker.start();
+    const canceller = queueOn(schema);
+    const job = await worker.enqueue("report", {});
+    await started.promise;
+    const admin = adminSql();
+    cleanups.push(() => admin.end({ timeout: 5 }));
+    const after = newJob({ type: "after", dependsOn: [job.id] });
+    const holder = await heldInsert(admin, storage, [after]);
+    const cancelling = canceller.cancel(job.id).then((record) => record.status, (error: unknown) => error as Error);
+    await stopped.promise;
+    await holder.commit();
+    expect(await cancelling).toMatch(/^(running|cancelled)$/);
+    expect((await finished(worker, job.id)).status).toBe("cancelled");
+    // The dependent the application's transaction committed is cancelled below it.
+    expect((await finished(worker, after.id)).status).toBe("cancelled");
+  }, 30_000);
+
+  it("a cancel of a waiting job whose row another transaction holds longer than the lock wait fails alone, asking no worker to stop anything", async () => {
+    const schema = freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const worker = queueOn(schema);
+    const stops: string[] = [];
+    worker.defineHandler("gate", {
+      run: async (_payload, ctx) => {
+        await new Promise<void>((resolve) =>
+          ctx.signal.addEventListener("abort", () => {
+            stops.push(ctx.job.id);
+            resolve();
+          }),
+        );
+        return "stopped";
+      },
+    });
+    const storage = new PostgresStorage({ connectionString: databaseUrl, schema, max: 2 });
+    cleanups.push(() => storage.close());
+    await worker.start();
+    const admin = adminSql();
+    cleanups.push(() => admin.end({ timeout: 5 }));
+    const waiting = await worker.enqueue("gate", {}, { runAt: new Date(Date.now() + 3_600_000) });
+    const holder = await heldInsert(admin, storage, [newJob({ type: "gate", dependsOn: [waiting.id] })]);
+    const answer = await worker.cancel(waiting.id).then((record) => record.status, (error: unknown) => error as Error);
+    await holder.commit();
     expect(answer).toMatchObject({ code: "STORAGE" });
     expect((answer as Error).message).not.toContain("pool was replaced");
-    expect(aborted).toBe(false);
-    expect(txError).toBeUndefined();
-    expect(final.status).toBe("completed");
+    expect((await worker.getJob(waiting.id))?.status).toBe("pending");
+    expect(stops).toEqual([]);
   }, 30_000);
 
   it.each(["another process", "the worker's own queue"] as const)("an enqueue from %s whose idempotency key an open ctx.tx has just taken fails alone and ends no transaction", async (from) => {

@@ -3,9 +3,10 @@ import type { CancelResult } from "../storage.js";
 import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
-import { cancelWaiting, lockJobsForChange, requestCancel } from "./sql/cancel-retry.js";
+import { cancelWaiting, lockJobsForChange, requestCancel, selectHeldRunning } from "./sql/cancel-retry.js";
 import type { Db } from "./sql/fragments.js";
 import { lockAffectedJobs } from "./lock-affected.js";
+import { isLockTimeout } from "./lock-timeout.js";
 import type { StoreContext } from "./store-context.js";
 import type { Notice } from "./sql/notify.js";
 
@@ -43,13 +44,54 @@ async function cancelIn(sql: Db, schema: string, notice: Notice, requested: read
   };
 }
 
-/** `PostgresStorage.cancelJobs`, in a transaction of its own. */
+/**
+ * How long a cancel's first try waits for a row lock at most (half the store's lock wait when that is
+ * shorter). Longer, the job it names may be held by its own
+ * attempt's `ctx.tx` (an insert naming the job), which ends only when the handler does: the request
+ * could not be recorded until then, so the workers are asked first (`askHolders`).
+ */
+const FIRST_TRY_LOCK_WAIT_MS = 1_000;
+
+/**
+ * Asks the workers running those of `ids` whose rows another transaction holds to stop them, by a
+ * cancel request notified outside a transaction (the flag could not be set: its row is held). The
+ * worker running one stops its handler and rolls its `ctx.tx` back, which frees the row; its settle
+ * stores the cancel.
+ */
+async function askHolders(store: StoreContext, sql: Db, ids: readonly JobId[]): Promise<void> {
+  const held = await selectHeldRunning(sql, store.schema, ids);
+  if (held.length === 0) return;
+  const notice = store.nextNotice();
+  const requests = new ChangeSet();
+  for (const row of held) requests.cancelRequest(row);
+  store.publish(await requests.record(sql, notice), notice);
+}
+
+/**
+ * `PostgresStorage.cancelJobs`, in a transaction of its own. When a row lock held it up, the workers
+ * running held jobs are asked to stop them, and the cancel is tried again with the rest of the store's
+ * lock wait: it then records the request, or finds the job cancelled by its worker (then in none of the
+ * answer's lists). A second try that fails leaves the call failed, though a worker may have stopped
+ * a job it was asked to.
+ */
 export async function cancelJobs(store: StoreContext, given: readonly JobId[]): Promise<CancelResult> {
   if (given.length === 0) return { cancelled: [], cancelRequested: [], notFound: [] };
   // As PostgreSQL prints them: the rows answer lower-case ids, and the answer is matched by id.
   const ids = given.map((id) => (isUuid(id) ? id.toLowerCase() : id));
   const notice = store.nextNotice();
-  const done = await store.guard((sql) => store.transaction(sql, (t) => cancelIn(t, store.schema, notice, ids)), "cancel");
+  // The two tries share the store's lock wait, which keeps the call below its deadline.
+  const { lockWaitMs } = store;
+  const firstTryMs = lockWaitMs === undefined ? FIRST_TRY_LOCK_WAIT_MS : Math.max(1, Math.min(FIRST_TRY_LOCK_WAIT_MS, Math.floor(lockWaitMs / 2)));
+  const secondTryMs = lockWaitMs === undefined ? undefined : Math.max(1, lockWaitMs - firstTryMs);
+  const done = await store.guard(async (sql) => {
+    try {
+      return await store.transaction(sql, (t) => cancelIn(t, store.schema, notice, ids), firstTryMs);
+    } catch (err) {
+      if (!isLockTimeout(err)) throw err;
+    }
+    await askHolders(store, sql, ids.filter(isUuid));
+    return store.transaction(sql, (t) => cancelIn(t, store.schema, notice, ids), secondTryMs);
+  }, "cancel");
   store.publish(done.changes, notice);
   return done.value;
 }

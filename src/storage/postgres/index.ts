@@ -81,7 +81,7 @@ export class PostgresStorage implements Storage {
       nextNotice: () => ({ channel: this.channel, sender: `${this.sender}.${++this.writes}|` }),
       untaggedNotice: { channel: this.channel, sender: "" },
       guard: (work, what, bounded) => this.guard(work, what, bounded),
-      transaction: (sql, work) => this.transaction(sql, work),
+      transaction: (sql, work, lockWaitMs) => this.transaction(sql, work, lockWaitMs),
       publish: (changes, notice) => this.publish(changes, notice),
     };
   }
@@ -264,8 +264,7 @@ export class PostgresStorage implements Storage {
    * pause) when PostgreSQL aborts it as a deadlock victim or a serialization failure: nothing of
    * it was committed, and every settle in it is a CAS on its lease, so running it again is safe.
    */
-  private transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
-    const { lockWaitMs } = this.store;
+  private transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>, lockWaitMs = this.store.lockWaitMs): Promise<T> {
     if (lockWaitMs === undefined) return retryTransient(() => beginGuarded(sql, work));
     return retryTransient(() =>
       beginGuarded(sql, async (tx) => {

@@ -5,6 +5,7 @@ import type { Lease, Outcome, SettleResult, Settlement } from "../storage.js";
 import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
+import { isLockTimeout } from "./lock-timeout.js";
 import { runPipelined, type Pipeline } from "./pipelined.js";
 import { settledRecord, toJobRecord, type JobRow, type StoredChange } from "./rows.js";
 import type { Db } from "./sql/fragments.js";
@@ -327,15 +328,10 @@ export async function waitingInPieces<T>(lockWaitMs: number | undefined, settleO
     try {
       return await settleOnce();
     } catch (err) {
-      if (piece >= pieces || !(isLockTimeout(err) || isLockTimeout((err as { cause?: unknown } | null)?.cause))) throw err;
+      if (piece >= pieces || !isLockTimeout(err)) throw err;
       await between?.();
     }
   }
-}
-
-/** Whether PostgreSQL gave up waiting for a lock (lock_not_available, as `lock_timeout` fails a statement). */
-function isLockTimeout(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === "55P03";
 }
 
 /** Every settlement of the batch answered `lost`, nothing changed. */

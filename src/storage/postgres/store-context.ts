@@ -26,8 +26,11 @@ export interface StoreContext {
    * not give up: a completed job left to the rescuer runs again).
    */
   readonly lockWaitMs: number | undefined;
-  /** A transaction of our own (lock waits bounded by `lockWaitMs`), run again from the start after a deadlock or serialization failure. */
-  transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T>;
+  /**
+   * A transaction of our own (lock waits bounded by `lockWaitMs`, or by the `lockWaitMs` given), run
+   * again from the start after a deadlock or serialization failure.
+   */
+  transaction<T>(sql: postgres.Sql, work: (tx: postgres.TransactionSql) => Promise<T>, lockWaitMs?: number): Promise<T>;
   /** After the commit of a write of its own (tagged `notice`): its changes, for this store's subscribers. */
   publish(changes: Published, notice: Notice): void;
 }
