@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type postgres from "postgres";
 import { afterEach, expect, it } from "vitest";
 import { Queue } from "../../src/queue.js";
@@ -12,7 +13,8 @@ import { deferred } from "../queue/support.js";
 // store's lock wait (half the call deadline), not hit the deadline, which replaces the pool and so
 // ends every attempt transaction on it: another handler's writes lost, its job run again. A settle
 // waits on in such pieces, each a call of its own: it must not give up (its job would run again).
-// A cancel held up asks the worker running the held job to stop it, which frees the row.
+// A cancel held up by an attempt's own transaction asks the worker running that job to stop it,
+// which frees the rows.
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -21,8 +23,8 @@ afterEach(async () => {
 
 const CALL_TIMEOUT_MS = 1_500;
 
-function queueOn(schema: string): Queue {
-  const storage = new PostgresStorage({ connectionString: databaseUrl, schema, max: 4, callTimeoutMs: CALL_TIMEOUT_MS });
+function queueOn(schema: string, callTimeoutMs = CALL_TIMEOUT_MS): Queue {
+  const storage = new PostgresStorage({ connectionString: databaseUrl, schema, max: 4, callTimeoutMs });
   const queue = new Queue({ storage, pollIntervalMs: 100, shutdownGraceMs: 500, logger: false, leaseMs: 60_000 });
   cleanups.push(async () => {
     await queue.shutdown().catch(() => undefined);
@@ -94,6 +96,7 @@ describePostgres("rows held by an attempt's ctx.tx", () => {
     const bystanderGate = deferred();
     let aborted = false;
     let bystanderTxError: string | undefined = "not run";
+    let bystanderName: string | undefined;
     worker.defineHandler("pay", {
       retry: { maxAttempts: 1 },
       run: async (_payload, ctx) => {
@@ -113,7 +116,9 @@ describePostgres("rows held by an attempt's ctx.tx", () => {
     // Another attempt's transaction, open throughout: it must outlive the cancel.
     worker.defineHandler("ledger", {
       run: async (_payload, ctx) => {
-        await (ctx.tx as (s: TemplateStringsArray) => Promise<unknown>)`select 1`;
+        // Its session carries the attempt's mark while the transaction is open.
+        const [row] = (await (ctx.tx as (s: TemplateStringsArray) => Promise<{ name: string }[]>)`select current_setting('application_name') as name`);
+        bystanderName = row?.name;
         bystanderInside.resolve();
         await bystanderGate.promise;
         bystanderTxError = await stillUsable(ctx.tx);
@@ -137,45 +142,117 @@ describePostgres("rows held by an attempt's ctx.tx", () => {
     bystanderGate.resolve();
     expect((await finished(worker, bystander.id)).status).toBe("completed");
     expect(bystanderTxError).toBeUndefined();
+    expect(bystanderName).toBe(`jobgraph attempt ${bystander.id}`);
+    // The mark ends with its transaction: the connections' own names are back.
+    const admin = adminSql();
+    cleanups.push(() => admin.end({ timeout: 5 }));
+    const marked = await admin`select count(*)::int as n from pg_stat_activity where application_name in (${`jobgraph attempt ${bystander.id}`}, ${`jobgraph attempt ${job.id}`})`;
+    expect(marked[0]?.n).toBe(0);
   }, 30_000);
 
-  it("a cancel of a running job whose row an application transaction holds stops it, and is stored once that transaction ends", async () => {
+  it.each([1_500, 0])("with callTimeoutMs %i, a cancel of a job whose ctx.tx holds a row below it (after its own dependent) stops it", async (callTimeoutMs) => {
     const schema = freshSchemaName();
     cleanups.push(() => dropSchema(schema));
-    // A lock wait (half the call deadline) longer than the cancel's first try.
-    const storage = new PostgresStorage({ connectionString: databaseUrl, schema, max: 4, callTimeoutMs: 8_000 });
-    const worker = new Queue({ storage, pollIntervalMs: 100, shutdownGraceMs: 500, logger: false, leaseMs: 60_000 });
-    cleanups.push(async () => {
-      await worker.shutdown().catch(() => undefined);
-      await storage.close();
-    });
+    const worker = queueOn(schema, callTimeoutMs);
     const started = deferred();
-    const stopped = deferred();
+    let aborted = false;
+    let below = "";
+    worker.defineHandler("a", {
+      retry: { maxAttempts: 1 },
+      run: async (_payload, ctx) => {
+        // "After B, also do C": holds B's row, a blocked dependent of this very job, which the cancel locks too.
+        await worker.enqueue("c", {}, { dependsOn: [below], tx: ctx.tx as never });
+        started.resolve();
+        await new Promise<void>((resolve) =>
+          ctx.signal.addEventListener("abort", () => {
+            aborted = true;
+            resolve();
+          }),
+        );
+        return "a";
+      },
+    });
+    worker.defineHandler("b", { run: () => "b" });
+    worker.defineHandler("c", { run: () => "c" });
+    await worker.migrate();
+    const [a, b] = await worker.enqueueMany([
+      { key: "a", type: "a", payload: {} },
+      { key: "b", type: "b", payload: {}, dependsOn: ["a"] },
+    ]);
+    below = b!.id;
+    await worker.start();
+    await started.promise;
+    const answer = await queueOn(schema, callTimeoutMs).cancel(a!.id).then((record) => record.status, (error: unknown) => error as Error);
+    expect(answer).toMatch(/^(running|cancelled)$/);
+    expect(aborted).toBe(true);
+    expect((await finished(worker, a!.id)).status).toBe("cancelled");
+    expect((await finished(worker, b!.id)).status).toBe("cancelled");
+    expect((await worker.listJobs({ type: "c" })).jobs).toEqual([]);
+  }, 30_000);
+
+  it("a cancel that asked a worker answers the job among those asked to stop, whatever the case of its id, among unknown and finished ones", async () => {
+    const schema = freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const worker = queueOn(schema);
+    const started = deferred();
+    worker.defineHandler("pay", {
+      retry: { maxAttempts: 1 },
+      run: async (_payload, ctx) => {
+        await worker.enqueue("done", {}, { dependsOn: [ctx.job.id], tx: ctx.tx as never });
+        started.resolve();
+        await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve()));
+        return "paid";
+      },
+    });
+    worker.defineHandler("done", { run: () => "ok" });
+    await worker.start();
+    const earlier = await worker.enqueue("done", {});
+    expect((await finished(worker, earlier.id)).status).toBe("completed");
+    const job = await worker.enqueue("pay", {});
+    await started.promise;
+    const unknown = Array.from({ length: 500 }, () => randomUUID());
+    const answer = await queueOn(schema).storage.cancelJobs([job.id.toUpperCase(), "nope", earlier.id, ...unknown], new Date());
+    // Whether the worker's settle or the second try stored it first, the job is reported as asked.
+    expect(answer.cancelRequested).toEqual([job.id]);
+    expect(answer.cancelled).toEqual([]);
+    expect(new Set(answer.notFound)).toEqual(new Set(["nope", ...unknown]));
+    expect((await finished(worker, job.id)).status).toBe("cancelled");
+    expect((await worker.getJob(earlier.id))?.status).toBe("completed");
+  }, 30_000);
+
+  it("a cancel of a running job whose row an application transaction holds longer than the lock wait fails alone and stops nothing", async () => {
+    const schema = freshSchemaName();
+    cleanups.push(() => dropSchema(schema));
+    const worker = queueOn(schema);
+    const started = deferred();
+    const gate = deferred();
+    let aborted = false;
     worker.defineHandler("report", {
       retry: { maxAttempts: 1 },
       run: async (_payload, ctx) => {
+        ctx.signal.addEventListener("abort", () => (aborted = true));
         started.resolve();
-        await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve()));
-        stopped.resolve();
+        await gate.promise;
         return "reported";
       },
     });
     worker.defineHandler("after", { run: () => "ok" });
+    const storage = new PostgresStorage({ connectionString: databaseUrl, schema, max: 2 });
+    cleanups.push(() => storage.close());
     await worker.start();
-    const canceller = queueOn(schema);
     const job = await worker.enqueue("report", {});
     await started.promise;
     const admin = adminSql();
     cleanups.push(() => admin.end({ timeout: 5 }));
-    const after = newJob({ type: "after", dependsOn: [job.id] });
-    const holder = await heldInsert(admin, storage, [after]);
-    const cancelling = canceller.cancel(job.id).then((record) => record.status, (error: unknown) => error as Error);
-    await stopped.promise;
+    // Not an attempt's transaction: no worker is asked, and the request cannot be recorded.
+    const holder = await heldInsert(admin, storage, [newJob({ type: "after", dependsOn: [job.id] })]);
+    const answer = await queueOn(schema).cancel(job.id).then((record) => record.status, (error: unknown) => error as Error);
     await holder.commit();
-    expect(await cancelling).toMatch(/^(running|cancelled)$/);
-    expect((await finished(worker, job.id)).status).toBe("cancelled");
-    // The dependent the application's transaction committed is cancelled below it.
-    expect((await finished(worker, after.id)).status).toBe("cancelled");
+    gate.resolve();
+    expect(answer).toMatchObject({ code: "STORAGE" });
+    expect((answer as Error).message).not.toContain("pool was replaced");
+    expect(aborted).toBe(false);
+    expect((await finished(worker, job.id)).status).toBe("completed");
   }, 30_000);
 
   it("a cancel of a waiting job whose row another transaction holds longer than the lock wait fails alone, asking no worker to stop anything", async () => {

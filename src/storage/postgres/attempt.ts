@@ -3,6 +3,7 @@ import { AttemptFinishedError, StorageError, ValidationError } from "../../error
 import type { AttemptTransaction, Lease, Outcome, SettleResult } from "../storage.js";
 import { deferredTransaction, type SentStatement } from "./deferred-transaction.js";
 import { beginGuarded, isConnectionLoss } from "./driver.js";
+import { markAttemptTransaction } from "./sql/attempt-mark.js";
 
 /**
  * What a handler sees as `ctx.tx` with PostgresStorage: the postgres.js transaction of the attempt,
@@ -315,6 +316,9 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     let began: (tx: postgres.TransactionSql) => void = () => undefined;
     const answered = new Promise<postgres.TransactionSql>((resolve) => (began = resolve));
     const settled = beginGuarded(this.sql, async (tx) => {
+      // Ahead of the handler's first statement, not waited for: a cancel held up by the rows this
+      // transaction holds finds the job to stop by it (`selectRunningInOpenAttempts`).
+      markAttemptTransaction(tx, this.lease.jobId).execute().catch(() => undefined);
       began(tx);
       const next = await instruction;
       // A dead connection takes no ROLLBACK or settle; the server already rolled the transaction back.

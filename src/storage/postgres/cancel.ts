@@ -3,7 +3,8 @@ import type { CancelResult } from "../storage.js";
 import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
-import { cancelWaiting, lockJobsForChange, requestCancel, selectHeldRunning } from "./sql/cancel-retry.js";
+import { selectRunningInOpenAttempts } from "./sql/attempt-mark.js";
+import { cancelWaiting, lockJobsForChange, requestCancel } from "./sql/cancel-retry.js";
 import type { Db } from "./sql/fragments.js";
 import { lockAffectedJobs } from "./lock-affected.js";
 import { isLockTimeout } from "./lock-timeout.js";
@@ -46,33 +47,44 @@ async function cancelIn(sql: Db, schema: string, notice: Notice, requested: read
 
 /**
  * How long a cancel's first try waits for a row lock at most (half the store's lock wait when that is
- * shorter). Longer, the job it names may be held by its own
- * attempt's `ctx.tx` (an insert naming the job), which ends only when the handler does: the request
- * could not be recorded until then, so the workers are asked first (`askHolders`).
+ * shorter). Longer, a job it names may be held up by its own attempt's `ctx.tx` (an insert naming the
+ * job or one of its dependents), which ends only when the handler does: the request could not be
+ * recorded until then, so the workers running such jobs are asked first (`askAttempts`).
  */
 const FIRST_TRY_LOCK_WAIT_MS = 1_000;
 
 /**
- * Asks the workers running those of `ids` whose rows another transaction holds to stop them, by a
- * cancel request notified outside a transaction (the flag could not be set: its row is held). The
- * worker running one stops its handler and rolls its `ctx.tx` back, which frees the row; its settle
- * stores the cancel.
+ * Asks the workers running those of `ids` whose attempt's transaction is open and holds rows to stop
+ * them, by a cancel request notified outside a transaction (the flag could not be set). A worker
+ * stops its handler and rolls its `ctx.tx` back, which frees those rows; its settle stores the
+ * cancel. Answers the ids it asked about.
  */
-async function askHolders(store: StoreContext, sql: Db, ids: readonly JobId[]): Promise<void> {
-  const held = await selectHeldRunning(sql, store.schema, ids);
-  if (held.length === 0) return;
+async function askAttempts(store: StoreContext, sql: Db, ids: readonly JobId[]): Promise<JobId[]> {
+  const running = await selectRunningInOpenAttempts(sql, store.schema, ids);
+  if (running.length === 0) return [];
   const notice = store.nextNotice();
   const requests = new ChangeSet();
-  for (const row of held) requests.cancelRequest(row);
+  for (const row of running) requests.cancelRequest(row);
   store.publish(await requests.record(sql, notice), notice);
+  return running.map((row) => row.id);
+}
+
+/**
+ * `answer`, with the jobs whose workers were asked to stop them among those asked to stop: the second
+ * try may have found one cancelled already by its worker.
+ */
+function withAsked(answer: CancelResult, asked: readonly JobId[]): CancelResult {
+  const reported = new Set([...answer.cancelled, ...answer.cancelRequested, ...answer.notFound]);
+  const more = asked.filter((id) => !reported.has(id));
+  return more.length === 0 ? answer : { ...answer, cancelRequested: [...answer.cancelRequested, ...more] };
 }
 
 /**
  * `PostgresStorage.cancelJobs`, in a transaction of its own. When a row lock held it up, the workers
- * running held jobs are asked to stop them, and the cancel is tried again with the rest of the store's
- * lock wait: it then records the request, or finds the job cancelled by its worker (then in none of the
- * answer's lists). A second try that fails leaves the call failed, though a worker may have stopped
- * a job it was asked to.
+ * running named jobs whose attempt's transaction holds rows are asked to stop them, and the cancel is
+ * tried again with the rest of the store's lock wait: it then records the request, or finds the job
+ * cancelled by its worker. A second try that fails leaves the call failed, though a worker asked may
+ * have stopped its job.
  */
 export async function cancelJobs(store: StoreContext, given: readonly JobId[]): Promise<CancelResult> {
   if (given.length === 0) return { cancelled: [], cancelRequested: [], notFound: [] };
@@ -89,8 +101,9 @@ export async function cancelJobs(store: StoreContext, given: readonly JobId[]): 
     } catch (err) {
       if (!isLockTimeout(err)) throw err;
     }
-    await askHolders(store, sql, ids.filter(isUuid));
-    return store.transaction(sql, (t) => cancelIn(t, store.schema, notice, ids), secondTryMs);
+    const asked = await askAttempts(store, sql, ids.filter(isUuid));
+    const second = await store.transaction(sql, (t) => cancelIn(t, store.schema, notice, ids), secondTryMs);
+    return { ...second, value: withAsked(second.value, asked) };
   }, "cancel");
   store.publish(done.changes, notice);
   return done.value;

@@ -15,21 +15,6 @@ export const lockJobsForChange = (sql: Db, schema: string, ids: readonly string[
   order by j.id
   for no key update`;
 
-/**
- * Of `ids`, the running jobs whose rows another transaction holds right now in a mode that a cancel's
- * lock (`lockJobsForChange`) waits for: an insert naming the job, in an attempt's `ctx.tx` or an
- * application's transaction. Waits for no lock itself.
- */
-export const selectHeldRunning = (sql: Db, schema: string, ids: readonly string[]) =>
-  sql<{ id: string; type: string; status: JobStatus; attempt: number }[]>`
-  with free as (
-    select j.id from ${sql(schema)}.jobs j where j.id = any(array${uuidList(sql, ids)}) and j.status = 'running'
-    for no key update skip locked
-  )
-  select j.id::text as id, j.type, j.status, j.attempt from ${sql(schema)}.jobs j
-  where j.id = any(array${uuidList(sql, ids)}) and j.status = 'running' and j.id not in (select id from free)
-  order by j.id`;
-
 /** Cancels blocked or pending jobs (a user's cancel: no error). */
 export const cancelWaiting = (sql: Db, schema: string, ids: readonly string[]) => sql<ChangeRow[]>`
   update ${sql(schema)}.jobs j set status = 'cancelled', finished_at = ${statementTime(sql)}, updated_at = ${statementTime(sql)}, cancel_cause = null,
