@@ -86,10 +86,20 @@ export class JobgraphSystem implements System {
     ]);
   }
 
+  /**
+   * `JOBGRAPH_BENCH_CTX_TX=1`: each handler runs one statement in its attempt's transaction
+   * (`ctx.tx`), which then commits with the job's completion: what exactly-once effects cost.
+   */
+  static inAttemptTransaction(): boolean {
+    return process.env.JOBGRAPH_BENCH_CTX_TX === "1";
+  }
+
   async startWorker(concurrency: number, handler: (payload: Record<string, unknown>) => void): Promise<void> {
     const queue = new Queue({ storage: new PostgresStorage({ connectionString: this.url, schema: "jg", max: POOL }), concurrency, prefetch: JobgraphSystem.prefetch() });
+    const inTransaction = JobgraphSystem.inAttemptTransaction();
     queue.defineHandler(QUEUE, {
-      run: async (payload) => {
+      run: async (payload, ctx) => {
+        if (inTransaction) await (ctx.tx as (s: TemplateStringsArray) => Promise<unknown>)`select 1`;
         handler(payload as Record<string, unknown>);
         return null;
       },
