@@ -325,7 +325,7 @@ export class Executor implements AttemptServices {
     const tx = this.transaction;
     if (tx?.opened === true && outcome.type === "completed" && this.handlerReturned) {
       try {
-        return { result: await tx.commit(outcome, new Date(this.host.clock.now())), stored: outcome };
+        return { result: await tx.commit(outcome, new Date(this.host.clock.now()), this.asClaimed ?? this.claimed.job), stored: outcome };
       } catch (error) {
         // The commit failed (a deferred constraint, a serialization failure, the connection): the
         // handler's writes went with it, so the attempt failed with that error, stored now rather

@@ -337,8 +337,11 @@ export interface AttemptTransaction {
   readonly handle: unknown;
   /** Whether the handler used it. */
   readonly opened: boolean;
-  /** Writes the outcome inside the transaction and commits; `lost` rolls everything back. */
-  commit(outcome: Outcome, now: Date): Promise<SettleResult>;
+  /**
+   * Writes the outcome inside the transaction and commits; `lost` rolls everything back. `job`: the
+   * job as its lease was claimed, when the caller has it (as `Settlement.job`).
+   */
+  commit(outcome: Outcome, now: Date, job?: JobRecord): Promise<SettleResult>;
   /** Rolls back whatever the handler wrote. */
   rollback(): Promise<void>;
   /** The handler returned: from now on `handle` refuses statements (commit or rollback still end the transaction). */

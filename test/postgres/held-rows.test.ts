@@ -96,7 +96,7 @@ describePostgres("rows held by an attempt's ctx.tx", () => {
     const bystanderGate = deferred();
     let aborted = false;
     let bystanderTxError: string | undefined = "not run";
-    let bystanderName: string | undefined;
+    let bystanderMarks: number | undefined;
     worker.defineHandler("pay", {
       retry: { maxAttempts: 1 },
       run: async (_payload, ctx) => {
@@ -116,9 +116,11 @@ describePostgres("rows held by an attempt's ctx.tx", () => {
     // Another attempt's transaction, open throughout: it must outlive the cancel.
     worker.defineHandler("ledger", {
       run: async (_payload, ctx) => {
-        // Its session carries the attempt's mark while the transaction is open.
-        const [row] = (await (ctx.tx as (s: TemplateStringsArray) => Promise<{ name: string }[]>)`select current_setting('application_name') as name`);
-        bystanderName = row?.name;
+        // Its transaction carries the attempt's mark (a shared advisory lock) while it is open.
+        const [row] = await (ctx.tx as (s: TemplateStringsArray, ...values: unknown[]) => Promise<{ n: number }[]>)`
+          select count(*)::int as n from pg_locks where pid = pg_backend_pid() and locktype = 'advisory' and mode = 'ShareLock'
+            and (classid::int, objid::int) = (hashtext(${`${schema}.attempt`}), hashtext(${ctx.job.id}))`;
+        bystanderMarks = row?.n;
         bystanderInside.resolve();
         await bystanderGate.promise;
         bystanderTxError = await stillUsable(ctx.tx);
@@ -142,11 +144,13 @@ describePostgres("rows held by an attempt's ctx.tx", () => {
     bystanderGate.resolve();
     expect((await finished(worker, bystander.id)).status).toBe("completed");
     expect(bystanderTxError).toBeUndefined();
-    expect(bystanderName).toBe(`jobgraph attempt ${bystander.id}`);
-    // The mark ends with its transaction: the connections' own names are back.
+    expect(bystanderMarks).toBe(1);
+    // The marks end with their transactions.
     const admin = adminSql();
     cleanups.push(() => admin.end({ timeout: 5 }));
-    const marked = await admin`select count(*)::int as n from pg_stat_activity where application_name in (${`jobgraph attempt ${bystander.id}`}, ${`jobgraph attempt ${job.id}`})`;
+    const marked = await admin`
+      select count(*)::int as n from pg_locks where locktype = 'advisory' and (classid::int, objid::int) in
+        ((hashtext(${`${schema}.attempt`}), hashtext(${bystander.id})), (hashtext(${`${schema}.attempt`}), hashtext(${job.id})))`;
     expect(marked[0]?.n).toBe(0);
   }, 30_000);
 

@@ -24,6 +24,7 @@ function attempt(sql: postgres.Sql, closes: { n: number }, stalls: { n: number }
     (work) => work,
     async () => { throw new Error("no settle in this test"); },
     async () => { throw new Error("no settle in this test"); },
+    () => undefined,
   );
 }
 

@@ -1,9 +1,9 @@
 import type postgres from "postgres";
 import { AttemptFinishedError, StorageError, ValidationError } from "../../errors.js";
-import type { AttemptTransaction, Lease, Outcome, SettleResult } from "../storage.js";
+import type { JobRecord } from "../../types.js";
+import type { AttemptTransaction, Lease, Outcome, SettleResult, Settlement } from "../storage.js";
 import { deferredTransaction, type SentStatement } from "./deferred-transaction.js";
 import { beginGuarded, isConnectionLoss } from "./driver.js";
-import { markAttemptTransaction } from "./sql/attempt-mark.js";
 
 /**
  * What a handler sees as `ctx.tx` with PostgresStorage: the postgres.js transaction of the attempt,
@@ -34,12 +34,17 @@ export function attemptSql(ctx: { readonly tx: unknown }): AttemptSql {
  * the server answered a piece of a settle waiting for a lock: the connection lives, and the commit's
  * deadline starts again.
  */
-export type SettleInTransaction = (tx: postgres.TransactionSql, lease: Lease, outcome: Outcome, answered: () => void) => Promise<Committed>;
+export type SettleInTransaction = (tx: postgres.TransactionSql, settlement: Settlement, answered: () => void) => Promise<Committed>;
 
 /** A settle inside the attempt transaction: its result, and the changes to publish once it committed. */
 type Committed = { result: SettleResult; publish: () => void };
 
-type Instruction = { readonly type: "commit"; readonly outcome: Outcome } | { readonly type: "rollback" };
+type Instruction = { readonly type: "commit"; readonly outcome: Outcome; readonly job: JobRecord | undefined } | { readonly type: "rollback" };
+
+/** The settlement of the attempt's `outcome`, with its job as claimed when the caller gave it (no read back then). */
+function settlementOf(lease: Lease, outcome: Outcome, job: JobRecord | undefined): Settlement {
+  return job === undefined ? { lease, outcome } : { lease, outcome, job };
+}
 
 /**
  * How long an attempt transaction's BEGIN may go unanswered, once a connection of the pool closed
@@ -131,7 +136,9 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     private readonly bound: <T>(work: Promise<T>, what: string) => Promise<T>,
     private readonly settleIn: SettleInTransaction,
     /** The plain settle, for a commit when the handler never used the transaction. */
-    private readonly settleAlone: (lease: Lease, outcome: Outcome) => Promise<SettleResult>,
+    private readonly settleAlone: (settlement: Settlement) => Promise<SettleResult>,
+    /** Sends the statement that marks the transaction as this attempt's, without waiting for it. */
+    private readonly mark: (tx: postgres.TransactionSql, lease: Lease) => void,
   ) {}
 
   /** The handler's `ctx.tx`: statements open the transaction on first use. */
@@ -161,16 +168,16 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     return begunOf(this.state) !== undefined;
   }
 
-  async commit(outcome: Outcome, _now?: Date): Promise<SettleResult> {
+  async commit(outcome: Outcome, _now?: Date, job?: JobRecord): Promise<SettleResult> {
     const from = this.end();
     if (from.kind === "ended") throw new StorageError("the attempt transaction is already finished");
     const begun = begunOf(from);
-    if (begun === undefined) return this.settleAlone(this.lease, outcome);
+    if (begun === undefined) return this.settleAlone(settlementOf(this.lease, outcome, job));
     // Wait until the transaction has begun, so the instruction reaches its callback.
     await begun.tx.catch(() => undefined);
     await this.noticeCloses();
     if (begun.begin === "given-up") throw new StorageError("the attempt transaction never opened; nothing of it was committed");
-    begun.finish({ type: "commit", outcome });
+    begun.finish({ type: "commit", outcome, job });
     try {
       const done = await this.boundWhileAnswered(begun, "commit of the attempt transaction");
       if (done === undefined) return { type: "lost", jobId: this.lease.jobId };
@@ -317,8 +324,8 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
     const answered = new Promise<postgres.TransactionSql>((resolve) => (began = resolve));
     const settled = beginGuarded(this.sql, async (tx) => {
       // Ahead of the handler's first statement, not waited for: a cancel held up by the rows this
-      // transaction holds finds the job to stop by it (`selectRunningInOpenAttempts`).
-      markAttemptTransaction(tx, this.lease.jobId).execute().catch(() => undefined);
+      // transaction holds finds the job to stop by it.
+      this.mark(tx, this.lease);
       began(tx);
       const next = await instruction;
       // A dead connection takes no ROLLBACK or settle; the server already rolled the transaction back.
@@ -328,7 +335,7 @@ export class PostgresAttemptTransaction implements AttemptTransaction {
         if (this.connectionLoss !== undefined) throw this.connectionLoss;
         throw new RollbackSignal();
       }
-      const done = await this.settleIn(tx, this.lease, next.outcome, () => begun.answered());
+      const done = await this.settleIn(tx, settlementOf(this.lease, next.outcome, next.job), () => begun.answered());
       // A lost lease rolls back the handler's writes too: they belonged to an attempt that no longer counts.
       if (done.result.type === "lost") throw new RollbackSignal("lost");
       return done;

@@ -5,7 +5,7 @@ import type { JobId, JobRecord, LogEntry, NewLogLine } from "../../types.js";
 import type {
   AttemptTransaction, CancelResult, ChangeListener, ClaimRequest, ClaimResult, DeleteFinishedRequest, ExpiredLease, FinishedJobIds, FinishedJobsQuery,
   FireScheduleRequest, FireScheduleResult, GraphDirection, HeartbeatResult, InsertRequest, InsertResult, JobCounts, Lease, ListPage, ListQuery,
-  NewSchedule, Outcome, RetryResult, SettleResult, Settlement, SqlTransaction, Storage, StoredSchedule, Unsubscribe,
+  NewSchedule, RetryResult, SettleResult, Settlement, SqlTransaction, Storage, StoredSchedule, Unsubscribe,
 } from "../storage.js";
 import { PostgresAttemptTransaction, type AttemptSql } from "./attempt.js";
 import { cancelJobs } from "./cancel.js";
@@ -28,6 +28,7 @@ import type { Db } from "./sql/fragments.js";
 import type { Notice } from "./sql/notify.js";
 import type { StoreContext } from "./store-context.js";
 import { assertNoResultTransform } from "./result-transform.js";
+import { markAttemptTransaction } from "./sql/attempt-mark.js";
 import { limitLockWait, lockFreeJobs } from "./sql/lock-affected.js";
 import { retryTransient } from "./transient.js";
 
@@ -223,9 +224,10 @@ export class PostgresStorage implements Storage {
       () => this.resetConnections(),
       // A commit unanswered replaces the pool it runs on, if that is still the current one.
       (work, what) => this.pool.within(work, what, sql),
-      async (tx, heldLease, outcome, answered) => {
+      async (tx, settlement, answered) => {
+        const heldLease = settlement.lease;
         const notice = this.store.nextNotice();
-        const settle = (sql: postgres.TransactionSql) => settleIn(sql, this.schema, notice, [{ lease: heldLease, outcome }]);
+        const settle = (sql: postgres.TransactionSql) => settleIn(sql, this.schema, notice, [settlement]);
         const { lockWaitMs } = this.store;
         // The settle waits for a row another transaction holds (a dependent it unblocks) in pieces of
         // the store's lock wait, as a settle outside the transaction does, each in a savepoint (a piece
@@ -242,10 +244,11 @@ export class PostgresStorage implements Storage {
         const result = done.value[0] ?? { type: "lost", jobId: heldLease.jobId };
         return { result, publish: () => this.publish(done.changes, notice) };
       },
-      async (heldLease: Lease, outcome: Outcome) => {
-        const [result] = await this.settle([{ lease: heldLease, outcome }]);
-        return result ?? { type: "lost", jobId: heldLease.jobId };
+      async (settlement: Settlement) => {
+        const [result] = await this.settle([settlement]);
+        return result ?? { type: "lost", jobId: settlement.lease.jobId };
       },
+      (tx, heldLease) => void markAttemptTransaction(tx, this.schema, heldLease.jobId).execute().catch(() => undefined),
     );
   }
 
