@@ -3,7 +3,7 @@ import type { CancelResult } from "../storage.js";
 import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
-import { selectRunningInOpenAttempts } from "./sql/attempt-mark.js";
+import { selectRunningHeldByOwnAttempt } from "./sql/attempt-mark.js";
 import { cancelWaiting, lockJobsForChange, requestCancel } from "./sql/cancel-retry.js";
 import type { Db } from "./sql/fragments.js";
 import { lockAffectedJobs } from "./lock-affected.js";
@@ -11,8 +11,14 @@ import { isLockTimeout } from "./lock-timeout.js";
 import type { StoreContext } from "./store-context.js";
 import type { Notice } from "./sql/notify.js";
 
-/** Cancels waiting jobs (and their dependents) and asks running ones to stop, in one transaction. */
-async function cancelIn(sql: Db, schema: string, notice: Notice, requested: readonly JobId[]): Promise<Done<CancelResult>> {
+const NONE_ASKED: ReadonlySet<JobId> = new Set();
+
+/**
+ * Cancels waiting jobs (and their dependents) and asks running ones to stop, in one transaction.
+ * `askedBefore`: jobs whose workers were asked to stop them before this transaction (`askAttempts`),
+ * answered among those asked to stop while running, or once cancelled (by their workers).
+ */
+async function cancelIn(sql: Db, schema: string, notice: Notice, requested: readonly JobId[], askedBefore: ReadonlySet<JobId> = NONE_ASKED): Promise<Done<CancelResult>> {
   const ids = [...new Set(requested)];
   const valid = ids.filter(isUuid);
   if (valid.length > 0) await lockAffectedJobs(sql, schema, { named: valid, unblocking: [], cascading: valid });
@@ -39,8 +45,9 @@ async function cancelIn(sql: Db, schema: string, notice: Notice, requested: read
     for (const victim of victimsByRoot.get(id) ?? []) cancelled.add(victim);
   }
   const askedIds = new Set(asked.map((row) => row.id));
+  const stoppedByWorker = (id: JobId) => askedBefore.has(id) && locked.get(id)?.status === "cancelled";
   return {
-    value: { cancelled: [...cancelled], cancelRequested: running.filter((id) => askedIds.has(id)), notFound },
+    value: { cancelled: [...cancelled], cancelRequested: ids.filter((id) => askedIds.has(id) || stoppedByWorker(id)), notFound },
     changes: await changes.record(sql, notice),
   };
 }
@@ -54,37 +61,27 @@ async function cancelIn(sql: Db, schema: string, notice: Notice, requested: read
 const FIRST_TRY_LOCK_WAIT_MS = 1_000;
 
 /**
- * Asks the workers running those of `ids` whose attempt's transaction is open and holds rows to stop
- * them, by a cancel request notified outside a transaction (the flag could not be set). A worker
- * stops its handler and rolls its `ctx.tx` back, which frees those rows; its settle stores the
- * cancel. Answers the ids it asked about.
+ * Asks the workers running those of `ids` whose attempt's own transaction holds a row the cancel
+ * locks to stop them, by a cancel request notified outside a transaction (the flag could not be
+ * set). A worker stops its handler and rolls its `ctx.tx` back, which frees those rows; its settle
+ * stores the cancel. Answers the ids it asked about.
  */
-async function askAttempts(store: StoreContext, sql: Db, ids: readonly JobId[]): Promise<JobId[]> {
-  const running = await selectRunningInOpenAttempts(sql, store.schema, ids);
-  if (running.length === 0) return [];
+async function askAttempts(store: StoreContext, sql: Db, ids: readonly JobId[]): Promise<ReadonlySet<JobId>> {
+  const held = await selectRunningHeldByOwnAttempt(sql, store.schema, ids);
+  if (held.length === 0) return NONE_ASKED;
   const notice = store.nextNotice();
   const requests = new ChangeSet();
-  for (const row of running) requests.cancelRequest(row);
+  for (const row of held) requests.cancelRequest(row);
   store.publish(await requests.record(sql, notice), notice);
-  return running.map((row) => row.id);
-}
-
-/**
- * `answer`, with the jobs whose workers were asked to stop them among those asked to stop: the second
- * try may have found one cancelled already by its worker.
- */
-function withAsked(answer: CancelResult, asked: readonly JobId[]): CancelResult {
-  const reported = new Set([...answer.cancelled, ...answer.cancelRequested, ...answer.notFound]);
-  const more = asked.filter((id) => !reported.has(id));
-  return more.length === 0 ? answer : { ...answer, cancelRequested: [...answer.cancelRequested, ...more] };
+  return new Set(held.map((row) => row.id));
 }
 
 /**
  * `PostgresStorage.cancelJobs`, in a transaction of its own. When a row lock held it up, the workers
- * running named jobs whose attempt's transaction holds rows are asked to stop them, and the cancel is
- * tried again with the rest of the store's lock wait: it then records the request, or finds the job
- * cancelled by its worker. A second try that fails leaves the call failed, though a worker asked may
- * have stopped its job.
+ * running named jobs whose attempt's own transaction holds such rows are asked to stop them, and the
+ * cancel is tried again with the rest of the store's lock wait: it then records the request, or finds
+ * the job cancelled by its worker. A second try that fails (another transaction holds rows too)
+ * leaves the call failed, though a worker asked may have stopped its job.
  */
 export async function cancelJobs(store: StoreContext, given: readonly JobId[]): Promise<CancelResult> {
   if (given.length === 0) return { cancelled: [], cancelRequested: [], notFound: [] };
@@ -102,8 +99,7 @@ export async function cancelJobs(store: StoreContext, given: readonly JobId[]): 
       if (!isLockTimeout(err)) throw err;
     }
     const asked = await askAttempts(store, sql, ids.filter(isUuid));
-    const second = await store.transaction(sql, (t) => cancelIn(t, store.schema, notice, ids), secondTryMs);
-    return { ...second, value: withAsked(second.value, asked) };
+    return store.transaction(sql, (t) => cancelIn(t, store.schema, notice, ids, asked), secondTryMs);
   }, "cancel");
   store.publish(done.changes, notice);
   return done.value;

@@ -1,5 +1,5 @@
 import type { JobStatus } from "../../../types.js";
-import { uuidList, type Db } from "./fragments.js";
+import { dependentsStep, uuidList, type Db } from "./fragments.js";
 
 // An attempt's transaction (`ctx.tx`) marks itself for as long as it is open, with a shared
 // transaction-level advisory lock on its job (no one takes it exclusively: it never waits), so that a
@@ -14,15 +14,33 @@ export const markAttemptTransaction = (sql: Db, schema: string, jobId: string) =
   sql`select pg_advisory_xact_lock_shared(${markKeys(sql, schema, sql`${jobId.toLowerCase()}::text`)})`;
 
 /**
- * Of `ids`, the running jobs whose attempt's transaction is open and holds a row lock or a write (its
- * session has a transaction id). Waits for no lock.
+ * Of `ids`, the running jobs whose attempt's transaction is open and itself holds a row a cancel of
+ * the job locks: the job's own, or a blocked or pending job below it (an insert naming it, as the
+ * row's only locker: its xmax is one of that session's transaction ids). Waits for no lock; reads
+ * pg_locks twice, whatever the number of jobs.
  */
-export const selectRunningInOpenAttempts = (sql: Db, schema: string, ids: readonly string[]) =>
+export const selectRunningHeldByOwnAttempt = (sql: Db, schema: string, ids: readonly string[]) =>
   sql<{ id: string; type: string; status: JobStatus; attempt: number }[]>`
+  with recursive xids as materialized (
+    select x.pid, x.transactionid as xid from pg_locks x where x.locktype = 'transactionid' and x.granted
+  ),
+  marks as materialized (
+    select m.pid, m.objid::int as key from pg_locks m
+    where m.locktype = 'advisory' and m.granted and m.objsubid = 2
+      and m.database = (select oid from pg_database where datname = current_database())
+      and m.classid::int = hashtext(${`${schema}.attempt`})
+  ),
+  attempts as materialized (
+    select j.id, k.pid from ${sql(schema)}.jobs j join marks k on k.key = hashtext(j.id::text)
+    where j.id = any(array${uuidList(sql, ids)}) and j.status = 'running'
+  ),
+  below(root, id) as (
+    select a.id, a.id from attempts a
+    union
+    select b.root, x.job_id from below b ${dependentsStep(sql, schema, sql`c.status in ('blocked', 'pending')`)}
+  )
   select j.id::text as id, j.type, j.status, j.attempt from ${sql(schema)}.jobs j
-  where j.id = any(array${uuidList(sql, ids)}) and j.status = 'running'
-    and exists (
-      select 1 from pg_locks m join pg_locks x on x.pid = m.pid and x.locktype = 'transactionid' and x.granted
-      where m.locktype = 'advisory' and m.granted and m.database = (select oid from pg_database where datname = current_database())
-        and (m.classid::int, m.objid::int, m.objsubid) = (select ${markKeys(sql, schema, sql`j.id::text`)}, 2))
+  where j.id in (
+    select a.id from attempts a join below b on b.root = a.id join ${sql(schema)}.jobs r on r.id = b.id
+    join xids x on x.pid = a.pid and x.xid = r.xmax)
   order by j.id`;
