@@ -6,6 +6,7 @@ import { PostgresStorage } from "../../src/storage/postgres/index.js";
 import { adminSql, databaseUrl, describePostgres, dropSchema, eventually, freshSchemaName } from "../support/postgres.js";
 import { blockedBy, heldInsert, heldTransaction } from "./support/held-transaction.js";
 import { newJob } from "./fixtures.js";
+import { CALL_TIMEOUT_MS, chargeWithHeldReceipt, finished, heldRowsQueue } from "./support/held-rows-queue.js";
 import { deferred } from "../queue/support.js";
 
 // A handler that enqueues, in its ctx.tx, a job depending on a running job holds that job's row
@@ -21,17 +22,8 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
-const CALL_TIMEOUT_MS = 1_500;
 
-function queueOn(schema: string, callTimeoutMs = CALL_TIMEOUT_MS): Queue {
-  const storage = new PostgresStorage({ connectionString: databaseUrl, schema, max: 4, callTimeoutMs });
-  const queue = new Queue({ storage, pollIntervalMs: 100, shutdownGraceMs: 500, logger: false, leaseMs: 60_000 });
-  cleanups.push(async () => {
-    await queue.shutdown().catch(() => undefined);
-    await storage.close();
-  });
-  return queue;
-}
+const queueOn = (schema: string, callTimeoutMs?: number): Queue => heldRowsQueue(cleanups, schema, callTimeoutMs);
 
 /** The statement of `ctx.tx` the handler runs after holding it: its error, if its transaction is gone. */
 async function stillUsable(tx: unknown): Promise<string | undefined> {
@@ -43,12 +35,6 @@ async function stillUsable(tx: unknown): Promise<string | undefined> {
   }
 }
 
-async function finished(queue: Queue, id: string) {
-  return eventually(async () => {
-    const job = await queue.getJob(id).catch(() => undefined);
-    return job !== undefined && ["completed", "failed", "cancelled"].includes(job.status) ? job : undefined;
-  }, `job ${id} to finish`, 20_000);
-}
 
 describePostgres("rows held by an attempt's ctx.tx", () => {
   it("a settle that waits for one longer than the call deadline ends no transaction, and is stored once, when the row is free", async () => {
@@ -224,41 +210,6 @@ describePostgres("rows held by an attempt's ctx.tx", () => {
     expect((await worker.getJob(earlier.id))?.status).toBe("completed");
   }, 30_000);
 
-  it("a cancel of a running job whose row an application transaction holds longer than the lock wait fails alone and stops nothing", async () => {
-    const schema = freshSchemaName();
-    cleanups.push(() => dropSchema(schema));
-    const worker = queueOn(schema);
-    const started = deferred();
-    const gate = deferred();
-    let aborted = false;
-    worker.defineHandler("report", {
-      retry: { maxAttempts: 1 },
-      run: async (_payload, ctx) => {
-        ctx.signal.addEventListener("abort", () => (aborted = true));
-        started.resolve();
-        await gate.promise;
-        return "reported";
-      },
-    });
-    worker.defineHandler("after", { run: () => "ok" });
-    const storage = new PostgresStorage({ connectionString: databaseUrl, schema, max: 2 });
-    cleanups.push(() => storage.close());
-    await worker.start();
-    const job = await worker.enqueue("report", {});
-    await started.promise;
-    const admin = adminSql();
-    cleanups.push(() => admin.end({ timeout: 5 }));
-    // Not an attempt's transaction: no worker is asked, and the request cannot be recorded.
-    const holder = await heldInsert(admin, storage, [newJob({ type: "after", dependsOn: [job.id] })]);
-    const answer = await queueOn(schema).cancel(job.id).then((record) => record.status, (error: unknown) => error as Error);
-    await holder.commit();
-    gate.resolve();
-    expect(answer).toMatchObject({ code: "STORAGE" });
-    expect((answer as Error).message).not.toContain("pool was replaced");
-    expect(aborted).toBe(false);
-    expect((await finished(worker, job.id)).status).toBe("completed");
-  }, 30_000);
-
   it("a cancel of a waiting job whose row another transaction holds longer than the lock wait fails alone, asking no worker to stop anything", async () => {
     const schema = freshSchemaName();
     cleanups.push(() => dropSchema(schema));
@@ -369,7 +320,6 @@ describePostgres("rows held by an attempt's ctx.tx", () => {
     const schema = freshSchemaName();
     cleanups.push(() => dropSchema(schema));
     const queue = queueOn(schema);
-    const storage = queue.storage as PostgresStorage;
     const othersInside = deferred();
     const othersGate = deferred();
     let othersTxError: string | undefined = "not run";
@@ -394,19 +344,9 @@ describePostgres("rows held by an attempt's ctx.tx", () => {
         return "done";
       },
     });
-    await queue.migrate();
-    const setup = adminSql();
-    await setup`create table ${setup(schema)}.jobs_ledger (n int)`;
-    await setup.end({ timeout: 5 });
-    const [charge, receipt] = await queue.enqueueMany([
-      { key: "charge", type: "charge", payload: {} },
-      { key: "receipt", type: "receipt", payload: {}, dependsOn: ["charge"] },
-    ]);
-    const admin = adminSql();
-    cleanups.push(() => admin.end({ timeout: 5 }));
     // An application's transaction enqueuing a job after the receipt holds the receipt's row, which
     // the charge's settle must lock to unblock it.
-    const holder = await heldInsert(admin, storage, [newJob({ type: "audit", dependsOn: [receipt!.id] })]);
+    const { charge, receipt, admin, holder } = await chargeWithHeldReceipt(cleanups, queue, schema);
     await queue.start();
     const other = await queue.enqueue("other", {});
     await othersInside.promise;
