@@ -1,9 +1,10 @@
+import type postgres from "postgres";
 import type { JobId } from "../../types.js";
 import type { CancelResult } from "../storage.js";
 import { cascadeIn } from "./cascade.js";
 import { ChangeSet, type Done } from "./change-set.js";
 import { isUuid } from "./is-uuid.js";
-import { selectRunningHeldByOwnAttempt } from "./sql/attempt-mark.js";
+import { limitStatementTime, selectRunningHeldByOwnAttempt } from "./sql/attempt-mark.js";
 import { cancelWaiting, lockJobsForChange, requestCancel } from "./sql/cancel-retry.js";
 import type { Db } from "./sql/fragments.js";
 import { lockAffectedJobs } from "./lock-affected.js";
@@ -66,8 +67,20 @@ const FIRST_TRY_LOCK_WAIT_MS = 1_000;
  * set). A worker stops its handler and rolls its `ctx.tx` back, which frees those rows; its settle
  * stores the cancel. Answers the ids it asked about.
  */
-async function askAttempts(store: StoreContext, sql: Db, ids: readonly JobId[]): Promise<ReadonlySet<JobId>> {
-  const held = await selectRunningHeldByOwnAttempt(sql, store.schema, ids);
+async function askAttempts(store: StoreContext, sql: postgres.Sql, ids: readonly JobId[], withinMs: number): Promise<ReadonlySet<JobId>> {
+  // Bounded (the walk below each job is slow on wide graphs): one that runs out asks no one.
+  const held = await store
+    .transaction(sql, async (t) => {
+      const limited = limitStatementTime(t, withinMs).execute();
+      limited.catch(() => undefined);
+      const rows = await selectRunningHeldByOwnAttempt(t, store.schema, ids);
+      await limited;
+      return rows;
+    })
+    .catch((err: unknown) => {
+      if ((err as { code?: unknown } | null)?.code === "57014") return [];
+      throw err;
+    });
   if (held.length === 0) return NONE_ASKED;
   const notice = store.nextNotice();
   const requests = new ChangeSet();
@@ -88,7 +101,8 @@ export async function cancelJobs(store: StoreContext, given: readonly JobId[]): 
   // As PostgreSQL prints them: the rows answer lower-case ids, and the answer is matched by id.
   const ids = given.map((id) => (isUuid(id) ? id.toLowerCase() : id));
   const notice = store.nextNotice();
-  // The two tries share the store's lock wait, which keeps the call below its deadline.
+  // The two tries share the store's lock wait, and the look-up between them takes at most the first's:
+  // together below the call deadline (twice the lock wait).
   const { lockWaitMs } = store;
   const firstTryMs = lockWaitMs === undefined ? FIRST_TRY_LOCK_WAIT_MS : Math.max(1, Math.min(FIRST_TRY_LOCK_WAIT_MS, Math.floor(lockWaitMs / 2)));
   const secondTryMs = lockWaitMs === undefined ? undefined : Math.max(1, lockWaitMs - firstTryMs);
@@ -98,7 +112,7 @@ export async function cancelJobs(store: StoreContext, given: readonly JobId[]): 
     } catch (err) {
       if (!isLockTimeout(err)) throw err;
     }
-    const asked = await askAttempts(store, sql, ids.filter(isUuid));
+    const asked = await askAttempts(store, sql, ids.filter(isUuid), firstTryMs);
     return store.transaction(sql, (t) => cancelIn(t, store.schema, notice, ids, asked), secondTryMs);
   }, "cancel");
   store.publish(done.changes, notice);

@@ -13,6 +13,9 @@ const markKeys = (sql: Db, schema: string, jobId: ReturnType<Db>) => sql`hashtex
 export const markAttemptTransaction = (sql: Db, schema: string, jobId: string) =>
   sql`select pg_advisory_xact_lock_shared(${markKeys(sql, schema, sql`${jobId.toLowerCase()}::text`)})`;
 
+/** Bounds the time of the rest of the transaction's statements (the look-up below: a wide graph is slow). */
+export const limitStatementTime = (sql: Db, ms: number) => sql`select set_config('statement_timeout', ${`${ms}ms`}, true)`;
+
 /**
  * Of `ids`, the running jobs whose attempt's transaction is open and itself holds a row a cancel of
  * the job locks: the job's own, or a blocked or pending job below it (an insert naming it, as the
